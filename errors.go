@@ -1,0 +1,87 @@
+package auditevents
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// ErrInvalidEvent is returned, wrapped in an [*EventError], when an event
+// cannot be stored because one of its fields is missing or malformed.
+var ErrInvalidEvent = errors.New("auditevents: invalid event")
+
+// ErrInvalidQuery is returned, wrapped in a [*QueryError], when a query
+// parameter or a [Query] field is malformed. The HTTP layer maps it to
+// 400 Bad Request.
+var ErrInvalidQuery = errors.New("auditevents: invalid query")
+
+// ErrDuplicateID is returned by [Store.Append] when an event's ID is already
+// stored, or appears twice in the same batch. Nothing of that batch is stored.
+var ErrDuplicateID = errors.New("auditevents: duplicate event id")
+
+// ErrUnknownKind is returned by [ParseKind] and by the text and JSON
+// unmarshalling of [Kind] when a name is not one of [Kinds].
+var ErrUnknownKind = errors.New("auditevents: unknown resource kind")
+
+// ErrClosed is returned by a [Store] used after Close.
+var ErrClosed = errors.New("auditevents: store is closed")
+
+// maxQuoted bounds how much of a rejected value an error message repeats, so
+// that hostile input cannot make error messages (and the HTTP responses that
+// carry them) arbitrarily large.
+const maxQuoted = 64
+
+// quote returns v quoted with Go syntax, cut to maxQuoted bytes (on a rune
+// boundary) with a trailing ellipsis when longer.
+func quote(v string) string {
+	if len(v) <= maxQuoted {
+		return strconv.Quote(v)
+	}
+	cut := maxQuoted
+	for cut > 0 && v[cut]&0xC0 == 0x80 { // do not split a UTF-8 sequence
+		cut--
+	}
+	return strconv.Quote(v[:cut]) + "…"
+}
+
+// EventError reports an event that failed validation. It unwraps to
+// [ErrInvalidEvent].
+type EventError struct {
+	// Index is the position of the event in the batch passed to Append
+	// or [PrepareBatch]; 0 for a single event.
+	Index int
+	// Field is the JSON name of the offending field, such as "user".
+	Field string
+	// Value is the rejected value, as given.
+	Value string
+	// Reason says what was expected, such as "must not be empty".
+	Reason string
+}
+
+func (e *EventError) Error() string {
+	return fmt.Sprintf("auditevents: invalid event %d: %s %s: %s", e.Index, e.Field, quote(e.Value), e.Reason)
+}
+
+// Unwrap returns [ErrInvalidEvent].
+func (e *EventError) Unwrap() error { return ErrInvalidEvent }
+
+// QueryError reports a malformed query parameter or [Query] field. It unwraps
+// to [ErrInvalidQuery]. Its message names the parameter, repeats the value (cut
+// to a safe length) and says what is accepted, so it can be shown to an API
+// client as it is.
+type QueryError struct {
+	// Param is the URL parameter name, such as "min-date", or for a Query
+	// built in Go, the name of the field, such as "Limit".
+	Param string
+	// Value is the rejected value, as given.
+	Value string
+	// Reason says what is accepted.
+	Reason string
+}
+
+func (e *QueryError) Error() string {
+	return fmt.Sprintf("invalid %s %s: %s", e.Param, quote(e.Value), e.Reason)
+}
+
+// Unwrap returns [ErrInvalidQuery].
+func (e *QueryError) Unwrap() error { return ErrInvalidQuery }

@@ -1,0 +1,355 @@
+// Package memstore keeps audit events in memory. It is the [auditevents.Store]
+// for unit tests and for hosts that do not need events to outlive the
+// process.
+//
+// Events are held in slices sorted by timestamp, one for all events and one
+// per user, per configuration name and per account, so a query costs
+// O(log n + k) for the k events it reads: a date range, a user, a
+// configuration (in every version, or in one) and an account scope all go
+// straight to their events.
+package memstore
+
+import (
+	"context"
+	"iter"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/auditevents/auditevents"
+)
+
+var _ auditevents.Store = (*Store)(nil)
+
+// Store is an in-memory [auditevents.Store]. The zero value is not usable:
+// call [New]. A Store is safe for concurrent use.
+type Store struct {
+	mu     sync.RWMutex
+	closed bool
+	all    []*auditevents.AuditEvent // ascending by (timestamp, ID)
+	byID   map[string]struct{}
+	index  [3]map[string][]*auditevents.AuditEvent // by indexKind, ascending like all
+}
+
+// indexKind names the secondary indexes of a Store.
+type indexKind int
+
+const (
+	byUser indexKind = iota
+	byConfiguration
+	byAccount
+	byNone indexKind = -1 // the slice of all events
+)
+
+// indexKey returns the key of e in index k.
+func indexKey(k indexKind, e *auditevents.AuditEvent) string {
+	switch k {
+	case byUser:
+		return e.User
+	case byConfiguration:
+		name, _ := auditevents.SplitConfiguration(e.Configuration)
+		return name
+	default:
+		return e.Account
+	}
+}
+
+// New returns an empty Store.
+func New() *Store {
+	s := &Store{byID: make(map[string]struct{})}
+	for i := range s.index {
+		s.index[i] = make(map[string][]*auditevents.AuditEvent)
+	}
+	return s
+}
+
+// compare orders events ascending by timestamp, then ID: the reverse of
+// result order.
+func compare(a, b *auditevents.AuditEvent) int {
+	if c := a.Timestamp.Compare(b.Timestamp); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+// Append stores events, all or nothing, as [auditevents.Store] describes.
+func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return s.checkOpen()
+	}
+	prepared, err := auditevents.PrepareBatch(events)
+	if err != nil {
+		return err
+	}
+	add := make([]*auditevents.AuditEvent, len(prepared))
+	for i := range prepared {
+		add[i] = &prepared[i]
+	}
+	slices.SortFunc(add, compare)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return auditevents.ErrClosed
+	}
+	for _, e := range add {
+		if _, dup := s.byID[e.ID]; dup {
+			return auditevents.DuplicateIDError(e.ID)
+		}
+	}
+	for _, e := range add {
+		s.byID[e.ID] = struct{}{}
+	}
+	s.all = insertSorted(s.all, add)
+	for k := range s.index {
+		groups := make(map[string][]*auditevents.AuditEvent)
+		for _, e := range add { // add is sorted, so each group is too
+			key := indexKey(indexKind(k), e)
+			groups[key] = append(groups[key], e)
+		}
+		for key, group := range groups {
+			s.index[k][key] = insertSorted(s.index[k][key], group)
+		}
+	}
+	return nil
+}
+
+// insertSorted merges the sorted add into the sorted list. Appends in time
+// order, the usual case, cost O(len(add)); an older event costs a move of
+// only the events newer than it.
+func insertSorted(list, add []*auditevents.AuditEvent) []*auditevents.AuditEvent {
+	if len(list) == 0 || compare(list[len(list)-1], add[0]) < 0 {
+		return append(list, add...)
+	}
+	n := len(list)
+	list = slices.Grow(list, len(add))[:n+len(add)]
+	i, j := n-1, len(add)-1
+	for k := len(list) - 1; j >= 0; k-- {
+		if i >= 0 && compare(add[j], list[i]) < 0 {
+			list[k] = list[i]
+			i--
+		} else {
+			list[k] = add[j]
+			j--
+		}
+	}
+	return list
+}
+
+// chunk bounds how many events a query collects, and how many it looks at,
+// while it holds the read lock. Between chunks it holds no lock, so the loop
+// body may append, and writers are never blocked for long.
+const (
+	chunkEvents  = 256
+	chunkScanned = 4096
+)
+
+// Query streams the events that match q, newest first, as
+// [auditevents.Store] describes. Events appended while a query runs are seen
+// by it if they fall after its current position.
+func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[auditevents.AuditEvent, error] {
+	return func(yield func(auditevents.AuditEvent, error) bool) {
+		if err := q.Validate(); err != nil {
+			yield(auditevents.AuditEvent{}, err)
+			return
+		}
+		var (
+			buf     []auditevents.AuditEvent
+			resume  *auditevents.AuditEvent // the last event looked at; nil before the first chunk
+			kind    = byNone
+			key     string
+			sent    int
+			started bool
+		)
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(auditevents.AuditEvent{}, err)
+				return
+			}
+			s.mu.RLock()
+			if s.closed {
+				s.mu.RUnlock()
+				yield(auditevents.AuditEvent{}, auditevents.ErrClosed)
+				return
+			}
+			if !started {
+				kind, key = s.plan(&q)
+				started = true
+			}
+			want := chunkEvents
+			if q.Limit > 0 {
+				want = min(want, q.Limit-sent)
+			}
+			var done bool
+			buf, resume, done = scan(s.list(kind, key), &q, resume, buf[:0], want)
+			s.mu.RUnlock()
+			for _, e := range buf {
+				if !yield(e, nil) {
+					return
+				}
+				sent++
+			}
+			if done || (q.Limit > 0 && sent >= q.Limit) {
+				return
+			}
+		}
+	}
+}
+
+// plan picks the slice that holds the fewest candidates for q in its time
+// range: all events, or the index of q's user, configuration or account.
+func (s *Store) plan(q *auditevents.Query) (indexKind, string) {
+	bestKind, bestKey := byNone, ""
+	lo, hi := bounds(s.all, q)
+	best := hi - lo
+	try := func(k indexKind, key string) {
+		lo, hi := bounds(s.index[k][key], q)
+		if hi-lo < best {
+			bestKind, bestKey, best = k, key, hi-lo
+		}
+	}
+	if q.User != "" {
+		try(byUser, q.User)
+	}
+	if q.Configuration != "" {
+		name, _ := auditevents.SplitConfiguration(q.Configuration)
+		try(byConfiguration, name)
+	}
+	if q.Account != nil {
+		try(byAccount, *q.Account)
+	}
+	return bestKind, bestKey
+}
+
+func (s *Store) list(k indexKind, key string) []*auditevents.AuditEvent {
+	if k == byNone {
+		return s.all
+	}
+	return s.index[k][key]
+}
+
+// bounds returns the half-open range of list within q's time range and
+// cursor.
+func bounds(list []*auditevents.AuditEvent, q *auditevents.Query) (lo, hi int) {
+	hi = len(list)
+	if !q.Before.IsZero() {
+		hi, _ = slices.BinarySearchFunc(list, q.Before, func(e *auditevents.AuditEvent, t time.Time) int {
+			return e.Timestamp.Compare(t)
+		})
+	}
+	if !q.After.IsZero() {
+		cur := &auditevents.AuditEvent{Timestamp: q.After.Timestamp, ID: q.After.ID}
+		i, _ := slices.BinarySearchFunc(list, cur, compare)
+		hi = min(hi, i)
+	}
+	if !q.Since.IsZero() {
+		lo, _ = slices.BinarySearchFunc(list[:hi], q.Since, func(e *auditevents.AuditEvent, t time.Time) int {
+			return e.Timestamp.Compare(t)
+		})
+	}
+	return lo, hi
+}
+
+// scan appends to buf, newest first, up to want events of list that match q
+// and lie before resume (or anywhere in q's range when resume is nil). It
+// returns the last event it looked at, to resume from, and whether the range
+// is exhausted.
+func scan(list []*auditevents.AuditEvent, q *auditevents.Query, resume *auditevents.AuditEvent, buf []auditevents.AuditEvent, want int) ([]auditevents.AuditEvent, *auditevents.AuditEvent, bool) {
+	lo, hi := bounds(list, q)
+	if resume != nil {
+		i, _ := slices.BinarySearchFunc(list[:hi], resume, compare)
+		hi = i
+	}
+	for i, scanned := hi-1, 0; i >= lo; i, scanned = i-1, scanned+1 {
+		e := list[i]
+		if scanned == chunkScanned {
+			return buf, e, false
+		}
+		if q.Matches(e) {
+			buf = append(buf, *e)
+			if len(buf) == want {
+				return buf, e, i == lo
+			}
+		}
+	}
+	return buf, nil, true
+}
+
+// Prune deletes the events older than before and returns how many it
+// deleted.
+func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, auditevents.ErrClosed
+	}
+	n, _ := slices.BinarySearchFunc(s.all, before, func(e *auditevents.AuditEvent, t time.Time) int {
+		return e.Timestamp.Compare(t)
+	})
+	if n == 0 {
+		return 0, nil
+	}
+	// The pruned events are the oldest, so in every index they are a prefix.
+	for k := range s.index {
+		counts := make(map[string]int)
+		for _, e := range s.all[:n] {
+			counts[indexKey(indexKind(k), e)]++
+		}
+		for key, c := range counts {
+			if rest := dropFront(s.index[k][key], c); len(rest) > 0 {
+				s.index[k][key] = rest
+			} else {
+				delete(s.index[k], key)
+			}
+		}
+	}
+	for _, e := range s.all[:n] {
+		delete(s.byID, e.ID)
+	}
+	s.all = dropFront(s.all, n)
+	return n, nil
+}
+
+// dropFront removes the first n elements of list in place, clearing the
+// vacated tail so the dropped events can be collected.
+func dropFront(list []*auditevents.AuditEvent, n int) []*auditevents.AuditEvent {
+	m := copy(list, list[n:])
+	clear(list[m:])
+	return list[:m]
+}
+
+// Close drops every event. Later calls of the other methods return
+// [auditevents.ErrClosed]; later calls of Close return nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.all, s.byID = nil, nil
+	for i := range s.index {
+		s.index[i] = nil
+	}
+	return nil
+}
+
+func (s *Store) checkOpen() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return auditevents.ErrClosed
+	}
+	return nil
+}
+
+// Len returns how many events the store holds.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.all)
+}
