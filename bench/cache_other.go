@@ -1,0 +1,11 @@
+//go:build !linux
+
+package main
+
+import "errors"
+
+var errNoDrop = errors.New("dropping files from the page cache needs linux's posix_fadvise; cold reads are warm here")
+
+func dropCache([]string) error { return errNoDrop }
+
+func resident([]string) (int64, int64, error) { return 0, 0, errNoDrop }

@@ -1,0 +1,523 @@
+// Command bench measures the stores of auditevents against what a user would
+// otherwise pick, an indexed SQLite table, in the same run on the same
+// generated data, and prints each store's ratio to the best SQLite.
+//
+// Usage:
+//
+//	go run . [-n 1000000] [-seed 1] [-quick] [-stores memstore,boltstore] [-dir DIR]
+//
+// Every store gets the same events and the same queries, and every result
+// is checked against memstore's: the same events in the same order, the same
+// CSV bytes. A mismatch is printed and makes the program exit with status 1.
+//
+// Workloads: (a) durable single-event appends from one goroutine and (b)
+// from 64; (c) batched ingest, 1,000 events per call; (d) queries; (e) the
+// full CSV export, through the store and through the HTTP handler over
+// loopback; (f) file size, and peak heap and RSS of the export, measured in
+// a child process that does only the export. Reads are measured warm and
+// cold: cold means the store was closed, its files fsynced and dropped from
+// the page cache with posix_fadvise(POSIX_FADV_DONTNEED), and reopened.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/auditevents/auditevents"
+)
+
+// config is the command line.
+type config struct {
+	n          int
+	seed       uint64
+	quick      bool
+	reps       int // warm repetitions of every read, and rounds of single appends
+	coldReps   int // cold repetitions of every read
+	ingestReps int // batched ingests of all n events, each into a new store
+	singles    int // single appends per round from one goroutine
+	perWorker  int // single appends per goroutine per round from 64 goroutines
+	workers    int
+	stores     string
+	dir        string
+	keep       bool
+	cpuprofile string
+	profile    string
+	memory     bool   // measure the export's memory in a child process
+	child      string // internal: measure the export's memory of this store
+}
+
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.IntVar(&c.n, "n", 1_000_000, "number of generated `events`")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated events and their IDs")
+	fs.BoolVar(&c.quick, "quick", false, "a small run for CI: n=3000 and fewer repetitions, unless set explicitly")
+	fs.IntVar(&c.reps, "reps", 5, "warm repetitions of each read, and rounds of single appends")
+	fs.IntVar(&c.coldReps, "cold-reps", 3, "cold repetitions of each read")
+	fs.IntVar(&c.ingestReps, "ingest-reps", 3, "batched ingests of all events, each into a new store")
+	fs.IntVar(&c.singles, "singles", 1000, "single appends per round from one goroutine")
+	fs.IntVar(&c.perWorker, "per-worker", 50, "single appends per goroutine per round from -workers goroutines")
+	fs.IntVar(&c.workers, "workers", 64, "goroutines of the concurrent single appends")
+	fs.StringVar(&c.stores, "stores", "", "comma-separated `names` of the stores to measure (default all; memstore always runs, as the reference)")
+	fs.StringVar(&c.dir, "dir", "", "`directory` for the stores' files (default a new one under $TMPDIR, which must be on disk, not tmpfs)")
+	fs.BoolVar(&c.keep, "keep", false, "keep the stores' files")
+	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the measurement named by -profile to `file`")
+	fs.StringVar(&c.profile, "profile", "", "`store/op/phase` to profile, a path.Match pattern such as 'boltstore/export/cold' or 'boltstore/query:*/warm'")
+	fs.BoolVar(&c.memory, "export-memory", true, "measure the memory of the export of each store in a child process")
+	fs.StringVar(&c.child, "export-child", "", "internal: measure the memory of the export of this store")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if c.quick {
+		quick := map[string]func(){
+			"n":           func() { c.n = 3000 },
+			"reps":        func() { c.reps = 3 },
+			"cold-reps":   func() { c.coldReps = 1 },
+			"ingest-reps": func() { c.ingestReps = 1 },
+			"singles":     func() { c.singles = 50 },
+			"per-worker":  func() { c.perWorker = 2 },
+		}
+		for name, apply := range quick {
+			if !set[name] {
+				apply()
+			}
+		}
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c, fmt.Errorf("unexpected argument %q: every setting is a flag", fs.Arg(0))
+	case c.n < 100:
+		return c, fmt.Errorf("-n %d: need at least 100 events", c.n)
+	case c.reps < 1 || c.coldReps < 0 || c.ingestReps < 1:
+		return c, fmt.Errorf("-reps and -ingest-reps must be at least 1, -cold-reps at least 0")
+	case c.singles < 1 || c.perWorker < 1 || c.workers < 1:
+		return c, fmt.Errorf("-singles, -per-worker and -workers must be at least 1")
+	case (c.cpuprofile == "") != (c.profile == ""):
+		return c, fmt.Errorf("-cpuprofile and -profile go together: name the file and the measurement")
+	}
+	if c.profile != "" {
+		if _, err := path.Match(c.profile, ""); err != nil {
+			return c, fmt.Errorf("-profile %q: %w", c.profile, err)
+		}
+	}
+	return c, nil
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if err == flag.ErrHelp {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if cfg.child != "" {
+		if err := exportChild(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "bench export child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	code, err := run(context.Background(), cfg, adapters(), os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+	}
+	os.Exit(code)
+}
+
+// bench is one run of the program.
+type bench struct {
+	cfg     config
+	out     io.Writer
+	errOut  io.Writer
+	root    string
+	data    []auditevents.AuditEvent
+	extra   []auditevents.AuditEvent // the single appends, the same for every store
+	ops     []readOp
+	ref     map[string]fingerprint // memstore's results, by op id
+	results []*result
+	sizes   map[string]int64
+	memory  map[string]*exportMemory
+	notes   []string
+	failed  []string
+
+	profiled  bool
+	profiling bool
+}
+
+// run runs the benchmark on the stores of all that cfg selects, and returns
+// the exit status: 0, or 1 when a store returned a result different from
+// memstore's or failed.
+func run(ctx context.Context, cfg config, all []Adapter, out, errOut io.Writer) (int, error) {
+	b := &bench{cfg: cfg, out: out, errOut: errOut, ref: map[string]fingerprint{}, sizes: map[string]int64{}, memory: map[string]*exportMemory{}}
+	ads, err := selectAdapters(all, cfg.stores)
+	if err != nil {
+		return 2, err
+	}
+	b.root = cfg.dir
+	if b.root == "" {
+		if b.root, err = os.MkdirTemp("", "auditevents-bench-"); err != nil {
+			return 2, err
+		}
+		if !cfg.keep {
+			defer os.RemoveAll(b.root)
+		}
+	} else if err := os.MkdirAll(b.root, 0o755); err != nil {
+		return 2, err
+	}
+
+	start := time.Now()
+	g := newGenerator(cfg.seed)
+	b.data = g.dataset(cfg.n)
+	b.extra = g.after(cfg.reps * (cfg.singles + cfg.workers*cfg.perWorker))
+	b.ops = readOps(b.data)
+	b.header(ads, time.Since(start))
+
+	for _, ad := range ads {
+		fmt.Fprintf(errOut, "bench: %s ...\n", ad.Name)
+		if err := b.measure(ctx, ad); err != nil {
+			b.fail("%s: %v", ad.Name, err)
+		}
+	}
+	if b.profiling {
+		pprof.StopCPUProfile()
+	}
+	if cfg.profile != "" && !b.profiled {
+		b.notes = append(b.notes, fmt.Sprintf("-profile %q matched no measurement: no profile written", cfg.profile))
+	}
+	b.report(ads)
+	fmt.Fprintf(out, "\nTotal time: %s.\n", time.Since(start).Round(time.Second))
+	if len(b.failed) > 0 {
+		fmt.Fprintf(out, "\n## FAILED\n\n")
+		for _, f := range b.failed {
+			fmt.Fprintf(out, "- %s\n", f)
+		}
+		return 1, fmt.Errorf("%d failures; see the end of the output", len(b.failed))
+	}
+	return 0, nil
+}
+
+// selectAdapters returns the adapters named in list (all when it is empty),
+// memstore first: it is the reference every result is checked against.
+func selectAdapters(all []Adapter, list string) ([]Adapter, error) {
+	want := map[string]bool{}
+	for _, name := range strings.Split(list, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			want[name] = true
+		}
+	}
+	var out []Adapter
+	var names []string
+	found := map[string]bool{}
+	for _, ad := range all {
+		names = append(names, ad.Name)
+		short, _, _ := strings.Cut(ad.Name, " ")
+		if ad.Name == "memstore" || len(want) == 0 || want[ad.Name] || want[short] {
+			out = append(out, ad)
+			found[ad.Name], found[short] = true, true
+		}
+	}
+	for name := range want {
+		if !found[name] {
+			return nil, fmt.Errorf("-stores: no store %q in this build; it has %s", name, strings.Join(names, ", "))
+		}
+	}
+	return out, nil
+}
+
+// fail records a failure, and prints it at once.
+func (b *bench) fail(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintln(b.errOut, "bench: FAIL:", msg)
+	b.failed = append(b.failed, msg)
+}
+
+// timed runs reps repetitions of fn, each after a garbage collection, and
+// returns their durations. It profiles them when -profile names them.
+func (b *bench) timed(store, op, phase string, reps int, fn func(rep int) error) (sample, error) {
+	if b.cfg.profile != "" && !b.profiled {
+		if ok, _ := path.Match(b.cfg.profile, store+"/"+op+"/"+phase); ok {
+			f, err := os.Create(b.cfg.cpuprofile)
+			if err != nil {
+				return nil, err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return nil, err
+			}
+			b.profiled, b.profiling = true, true
+			defer func() {
+				pprof.StopCPUProfile()
+				f.Close()
+				b.profiling = false
+				b.notes = append(b.notes, fmt.Sprintf("CPU profile of %s/%s/%s (%d repetitions) written to %s", store, op, phase, reps, b.cfg.cpuprofile))
+			}()
+		}
+	}
+	var s sample
+	for rep := range reps {
+		runtime.GC()
+		start := time.Now()
+		if err := fn(rep); err != nil {
+			return s, err
+		}
+		s = append(s, time.Since(start))
+	}
+	return s, nil
+}
+
+func (b *bench) add(r *result) { b.results = append(b.results, r) }
+
+// storeDir returns the directory of a store's files.
+func (b *bench) storeDir(ad Adapter) string {
+	return filepath.Join(b.root, strings.ReplaceAll(ad.Name, " ", "-"))
+}
+
+// measure runs every workload on one store.
+func (b *bench) measure(ctx context.Context, ad Adapter) error {
+	dir := b.storeDir(ad)
+	if !b.cfg.keep {
+		defer os.RemoveAll(dir)
+	}
+
+	// (c) batched ingest, each repetition into a new store; the last is kept.
+	var s Subject
+	const batch = 1000
+	times, err := b.timed(ad.Name, "ingest", "write", b.cfg.ingestReps, func(rep int) error {
+		if s != nil {
+			s.Close()
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		var err error
+		if s, err = ad.Open(dir); err != nil {
+			return err
+		}
+		for i := 0; i < len(b.data); i += batch {
+			if err := s.Append(ctx, b.data[i:min(i+batch, len(b.data))]...); err != nil {
+				return fmt.Errorf("batched ingest: %w", err)
+			}
+		}
+		return nil
+	})
+	if s != nil {
+		defer func() { s.Close() }()
+	}
+	if err != nil {
+		return err
+	}
+	b.add(&result{store: ad.Name, op: "ingest", phase: "write", rows: len(b.data), times: times})
+	if st, ok := s.(interface{ Settle(context.Context) error }); ok {
+		if err := st.Settle(ctx); err != nil {
+			return err
+		}
+	}
+
+	// (a) single appends from one goroutine; (b) from many.
+	next := b.extra
+	times, err = b.timed(ad.Name, "append-1", "write", b.cfg.reps, func(int) error {
+		round := next[:b.cfg.singles]
+		next = next[b.cfg.singles:]
+		for i := range round {
+			if err := s.Append(ctx, round[i]); err != nil {
+				return fmt.Errorf("single append: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.add(&result{store: ad.Name, op: "append-1", phase: "write", rows: b.cfg.singles, times: times})
+	times, err = b.timed(ad.Name, "append-64", "write", b.cfg.reps, func(int) error {
+		round := next[:b.cfg.workers*b.cfg.perWorker]
+		next = next[len(round):]
+		errs := make(chan error, b.cfg.workers)
+		for w := range b.cfg.workers {
+			mine := round[w*b.cfg.perWorker : (w+1)*b.cfg.perWorker]
+			go func() {
+				for i := range mine {
+					if err := s.Append(ctx, mine[i]); err != nil {
+						errs <- fmt.Errorf("concurrent single append: %w", err)
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		var first error
+		for range b.cfg.workers {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	})
+	if err != nil {
+		return err
+	}
+	b.add(&result{store: ad.Name, op: "append-64", phase: "write", rows: b.cfg.workers * b.cfg.perWorker, times: times})
+
+	if ad.WritesOnly {
+		return nil
+	}
+	if ad.Persistent { // reopen, so that the size is that of closed, checkpointed files
+		if s, err = b.reopen(ad, s, dir, false); err != nil {
+			return err
+		}
+	}
+	if files := s.Files(); files != nil {
+		var size int64
+		for _, f := range files {
+			if st, err := os.Stat(f); err == nil {
+				size += st.Size()
+			}
+		}
+		b.sizes[ad.Name] = size
+	}
+
+	// (d) queries and (e) exports, warm: the first run checks the result
+	// against memstore's and warms the caches.
+	for _, op := range b.ops {
+		if op.kind == opHTTPExport && !httpAvailable {
+			continue
+		}
+		rows, fp, err := op.run(ctx, s, true)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op.id, err)
+		}
+		b.check(ad.Name, op, fp)
+		times, err := b.timed(ad.Name, op.id, "warm", b.cfg.reps, func(int) error {
+			n, _, err := op.run(ctx, s, false)
+			if err == nil && n != rows {
+				err = fmt.Errorf("%s returned %d events, then %d", op.id, rows, n)
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", op.id, err)
+		}
+		b.add(&result{store: ad.Name, op: op.id, phase: "warm", rows: rows, times: times})
+	}
+
+	// The same, cold.
+	for _, op := range b.ops {
+		if op.kind == opHTTPExport && !httpAvailable {
+			continue
+		}
+		r := &result{store: ad.Name, op: op.id, phase: "cold", rows: b.ref[op.id].rows}
+		b.add(r)
+		switch {
+		case !ad.Persistent:
+			r.note = "in memory"
+			continue
+		case s.Files() == nil:
+			r.note = "files not local"
+			continue
+		case b.cfg.coldReps == 0:
+			r.note = "-cold-reps 0"
+			continue
+		}
+		for range b.cfg.coldReps {
+			if s, err = b.reopen(ad, s, dir, true); err != nil {
+				return err
+			}
+			times, err := b.timed(ad.Name, op.id, "cold", 1, func(int) error {
+				n, _, err := op.run(ctx, s, false)
+				if err == nil && n != r.rows {
+					err = fmt.Errorf("%s returned %d events cold, %d warm", op.id, n, r.rows)
+				}
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("%s cold: %w", op.id, err)
+			}
+			r.times = append(r.times, times...)
+		}
+	}
+
+	// (f) the export's memory, in a child process, with the store closed so
+	// that the child can open it.
+	if ad.Persistent {
+		s.Close()
+		s = nil
+	}
+	if b.cfg.memory {
+		m, err := b.measureExportMemory(ad, dir)
+		if err != nil {
+			b.fail("%s: export memory: %v", ad.Name, err)
+		} else {
+			b.memory[ad.Name] = m
+		}
+	}
+	if s == nil {
+		s = closedSubject{} // for the deferred Close
+	}
+	return nil
+}
+
+// closedSubject stands in for a store already closed.
+type closedSubject struct{ Subject }
+
+func (closedSubject) Close() error { return nil }
+
+// reopen closes s and opens the store in dir again. When cold, it first
+// drops the store's files from the page cache, and notes when it could not.
+func (b *bench) reopen(ad Adapter, s Subject, dir string, cold bool) (Subject, error) {
+	files := s.Files()
+	if err := s.Close(); err != nil {
+		return nil, fmt.Errorf("closing: %w", err)
+	}
+	if cold {
+		if err := dropCache(files); err != nil {
+			b.note(fmt.Sprintf("%s: cold reads are not cold: %v", ad.Name, err))
+		} else if in, total, err := resident(files); err != nil {
+			b.note(fmt.Sprintf("%s: could not check that the files left the page cache: %v", ad.Name, err))
+		} else if total > 0 && in*100 > total {
+			b.note(fmt.Sprintf("%s: after the drop, %.0f%% of its files were still in the page cache; its cold reads are partly warm", ad.Name, 100*float64(in)/float64(total)))
+		}
+	}
+	s, err := ad.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reopening: %w", err)
+	}
+	return s, nil
+}
+
+// note records a remark once.
+func (b *bench) note(n string) {
+	for _, have := range b.notes {
+		if have == n {
+			return
+		}
+	}
+	b.notes = append(b.notes, n)
+}
+
+// check compares a store's result with memstore's, which is recorded the
+// first time.
+func (b *bench) check(store string, op readOp, fp fingerprint) {
+	ref, ok := b.ref[op.id]
+	if !ok {
+		b.ref[op.id] = fp
+		return
+	}
+	if diff := ref.diff(fp); diff != "" {
+		b.fail("%s, %s: result differs from memstore's: %s", store, op.title, diff)
+	}
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"iter"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/auditevents/auditevents"
+)
+
+func TestGeneratorIsDeterministic(t *testing.T) {
+	a := newGenerator(7).dataset(2000)
+	b := newGenerator(7).dataset(2000)
+	if !slices.Equal(a, b) {
+		t.Fatal("two generators with seed 7 made different events")
+	}
+	c := newGenerator(8).dataset(2000)
+	if slices.Equal(a, c) {
+		t.Fatal("seeds 7 and 8 made the same events")
+	}
+}
+
+func TestGeneratorMakesRealisticData(t *testing.T) {
+	const n = 20000
+	data := newGenerator(1).dataset(n)
+	if _, err := auditevents.PrepareBatch(data); err != nil {
+		t.Fatalf("the generated events are not valid: %v", err)
+	}
+	kinds := map[auditevents.Kind]bool{}
+	users := map[string]bool{}
+	var bare, versioned, sharedTimestamps int
+	for i, e := range data {
+		kinds[e.ResourceKind] = true
+		users[e.User] = true
+		if e.Timestamp.Before(genStart) || !e.Timestamp.Before(genEnd) {
+			t.Fatalf("event %d at %v, outside [%v, %v)", i, e.Timestamp, genStart, genEnd)
+		}
+		if i > 0 {
+			if e.Timestamp.Before(data[i-1].Timestamp) {
+				t.Fatalf("event %d is older than event %d", i, i-1)
+			}
+			if e.Timestamp.Equal(data[i-1].Timestamp) {
+				sharedTimestamps++
+			}
+		}
+		if e.Configuration != "" {
+			if _, v := auditevents.SplitConfiguration(e.Configuration); v == "" {
+				bare++
+			} else {
+				versioned++
+			}
+		}
+	}
+	if got, want := len(kinds), len(auditevents.Kinds()); got != want {
+		t.Errorf("%d kinds occur, want every one of %d", got, want)
+	}
+	if got, want := len(users), genUsers; got != want {
+		t.Errorf("%d users occur, want %d", got, want)
+	}
+	if bare == 0 || versioned == 0 {
+		t.Errorf("configurations: %d without a version, %d with; want both forms", bare, versioned)
+	}
+	if sharedTimestamps == 0 {
+		t.Error("no two events share a timestamp; want some, to exercise the ID tiebreak")
+	}
+}
+
+// lossy wraps a store to return a wrong result: it skips the second event
+// of every query, or swaps the first two.
+type lossy struct {
+	Subject
+	swap bool
+}
+
+func (l lossy) Query(ctx context.Context, q auditevents.Query) iter.Seq2[auditevents.AuditEvent, error] {
+	return func(yield func(auditevents.AuditEvent, error) bool) {
+		var held *auditevents.AuditEvent
+		i := 0
+		for e, err := range l.Subject.Query(ctx, q) {
+			i++
+			switch {
+			case err != nil:
+				yield(e, err)
+				return
+			case i == 1 && l.swap:
+				held = &e
+				continue
+			case i == 2 && !l.swap:
+				continue
+			}
+			if !yield(e, nil) {
+				return
+			}
+			if held != nil {
+				if !yield(*held, nil) {
+					return
+				}
+				held = nil
+			}
+		}
+		if held != nil {
+			yield(*held, nil)
+		}
+	}
+}
+
+func TestRunChecksEveryStoreAgainstMemstore(t *testing.T) {
+	sqlite := sqliteAdapters()[0]
+	wrap := func(swap bool) Adapter {
+		ad := sqlite
+		ad.Name = "wrong"
+		ad.Open = func(dir string) (Subject, error) {
+			s, err := sqlite.Open(dir)
+			if err != nil {
+				return nil, err
+			}
+			return lossy{s, swap}, nil
+		}
+		return ad
+	}
+	tests := []struct {
+		name     string
+		store    Adapter
+		wantCode int
+		wantOut  string
+	}{
+		{"a correct store passes", sqlite, 0, "## (d) Query: one user over all time"},
+		{"a store that loses an event fails", wrap(false), 1, "result differs from memstore's"},
+		{"a store that misorders events fails", wrap(true), 1, "result differs from memstore's"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseFlags([]string{"-quick", "-n", "500", "-reps", "1", "-export-memory=false", "-dir", t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out, errOut bytes.Buffer
+			code, _ := run(context.Background(), cfg, []Adapter{memstoreAdapter(), tt.store}, &out, &errOut)
+			if got, want := code, tt.wantCode; got != want {
+				t.Errorf("exit status %d, want %d; stderr:\n%s", got, want, errOut.String())
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("output lacks %q:\n%s", tt.wantOut, out.String())
+			}
+		})
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantN   int
+		wantErr string
+	}{
+		{"default", nil, 1_000_000, ""},
+		{"quick", []string{"-quick"}, 3000, ""},
+		{"quick with an explicit n", []string{"-quick", "-n", "500"}, 500, ""},
+		{"too few events", []string{"-n", "10"}, 0, "at least 100"},
+		{"profile without a file", []string{"-profile", "boltstore/export/cold"}, 0, "go together"},
+		{"malformed profile pattern", []string{"-cpuprofile", "x", "-profile", "["}, 0, "syntax error"},
+		{"stray argument", []string{"1000"}, 0, "every setting is a flag"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseFlags(tt.args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := cfg.n, tt.wantN; got != want {
+				t.Errorf("n = %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+func TestSelectAdapters(t *testing.T) {
+	all := adapters()
+	got, err := selectAdapters(all, "sqlite-modernc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, ad := range got {
+		names = append(names, ad.Name)
+	}
+	if want := []string{"memstore", "sqlite-modernc FULL", "sqlite-modernc NORMAL"}; !slices.Equal(names, want) {
+		t.Errorf("selected %q, want %q", names, want)
+	}
+	if _, err := selectAdapters(all, "nosuchstore"); err == nil || !strings.Contains(err.Error(), `no store "nosuchstore"`) {
+		t.Errorf("error %v, want one naming the unknown store", err)
+	}
+}

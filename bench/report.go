@@ -1,0 +1,438 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/auditevents/auditevents"
+)
+
+// target is the store the issue's targets are set for.
+const target = "boltstore"
+
+func (b *bench) header(ads []Adapter, genTime time.Duration) {
+	w := b.out
+	c := b.cfg
+	fmt.Fprintf(w, "# auditevents: stores compared with indexed SQLite\n\n")
+	fmt.Fprintf(w, "Command: `go run . %s` (in bench/)\n\n", strings.Join(os.Args[1:], " "))
+	fmt.Fprintf(w, "Machine: %s\n\n", machine(b.root))
+	fmt.Fprintf(w, "The machine is shared with other builds and tests, so absolute figures are noisy: read the ratios, which compare stores measured in the same run on the same data.\n\n")
+	fmt.Fprintf(w, "Data: %s events (-seed %d, generated in %s): 365 days, %d users, %d configurations with versions, %d kinds, %d accounts (one the default \"\"), realistic actions and descriptions; IDs are ULIDs from a seeded source, so every run with the same -n and -seed has the same events.\n\n",
+		thousands(int64(c.n)), c.seed, genTime.Round(time.Millisecond), genUsers, genConfigurations, len(auditevents.Kinds()), len(genAccounts))
+	fmt.Fprintf(w, "Repetitions: batched ingest %d (each into a new store), single appends %d rounds of %d (one goroutine) and of %d×%d (%d goroutines), reads %d warm and %d cold. Tables give the median, the min and the max; a ratio compares medians.\n\n",
+		c.ingestReps, c.reps, c.singles, c.workers, c.perWorker, c.workers, c.reps, c.coldReps)
+	fmt.Fprintf(w, "Stores:\n\n")
+	for _, ad := range ads {
+		fmt.Fprintf(w, "- %s", ad.Name)
+		if ad.Note != "" {
+			fmt.Fprintf(w, ": %s", ad.Note)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\nSQLite as a careful user sets it up (%s): journal_mode=WAL; synchronous=FULL for the durable comparisons, NORMAL reported for writes (in WAL mode it may lose the last commits on power loss); busy_timeout; one table with the timestamp as integer microseconds and indexes on (ts, id), (user, ts, id), (config_name, ts, id) and (account, ts, id), config_name being the configuration without its version so that both forms of the configuration filter use an index; id UNIQUE; prepared statements; one transaction per Append; writes through one connection, reads through a pool of four; ANALYZE after the ingest. It passes the same conformance suite as our stores (store/storetest), so filters, bounds, order and paging mean the same.\n\n", cgoNote)
+	fmt.Fprintf(w, "Cold: the store is closed, its files fsynced and dropped from the page cache with posix_fadvise(POSIX_FADV_DONTNEED) (checked with mincore), and the store reopened before the one timed read.\n")
+}
+
+// machine describes this machine for the header.
+func machine(dir string) string {
+	var parts []string
+	parts = append(parts, fmt.Sprintf("nproc %d (GOMAXPROCS %d)", runtime.NumCPU(), runtime.GOMAXPROCS(0)))
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if name, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == "model name" {
+				parts = append(parts, strings.TrimSpace(v))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				parts = append(parts, "memory "+bytesIEC(kb<<10))
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		parts = append(parts, runtime.GOOS+" "+strings.TrimSpace(string(b)))
+	} else {
+		parts = append(parts, runtime.GOOS)
+	}
+	parts = append(parts, runtime.Version()+" "+runtime.GOARCH)
+	if fs := fsType(dir); fs != "" {
+		parts = append(parts, "files on "+fs)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// fsType returns the file system type of dir, from /proc/mounts.
+func fsType(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	b, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		return ""
+	}
+	best, typ := "", ""
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		mnt := f[1]
+		if (abs == mnt || strings.HasPrefix(abs, strings.TrimSuffix(mnt, "/")+"/")) && len(mnt) >= len(best) {
+			best, typ = mnt, f[2]
+		}
+	}
+	if typ == "" {
+		return ""
+	}
+	return typ + " (" + abs + ")"
+}
+
+// find returns the result of store for op in phase, or nil.
+func (b *bench) find(store, op, phase string) *result {
+	for _, r := range b.results {
+		if r.store == store && r.op == op && r.phase == phase {
+			return r
+		}
+	}
+	return nil
+}
+
+// best returns the baseline with the lowest median time for op in phase,
+// among the durable baselines when durable is set.
+func (b *bench) best(ads []Adapter, op, phase string, durable bool) *result {
+	var best *result
+	for _, ad := range ads {
+		if !ad.Baseline || (durable && !ad.Durable) {
+			continue
+		}
+		r := b.find(ad.Name, op, phase)
+		if r == nil || len(r.times) == 0 {
+			continue
+		}
+		if best == nil || r.times.median() < best.times.median() {
+			best = r
+		}
+	}
+	return best
+}
+
+// ratio returns the store's median relative to the best baseline's: the
+// rate ratio (higher is better) when rate is set, else the time ratio
+// (lower is better). It is NaN when either is missing.
+func ratio(r, best *result, rate bool) float64 {
+	if r == nil || best == nil || len(r.times) == 0 || len(best.times) == 0 {
+		return math.NaN()
+	}
+	if rate {
+		return best.times.median().Seconds() / r.times.median().Seconds()
+	}
+	return r.times.median().Seconds() / best.times.median().Seconds()
+}
+
+func (b *bench) report(ads []Adapter) {
+	w := b.out
+	writeTable := func(title, op string, durable bool, extra func(ad Adapter, r *result) string, extraHead string) {
+		best := b.best(ads, op, "write", durable)
+		fmt.Fprintf(w, "\n## %s\n\n", title)
+		against := "best SQLite"
+		if durable {
+			against = "best SQLite FULL"
+		}
+		if best != nil {
+			fmt.Fprintf(w, "Best baseline: %s. Ratios are events per second relative to it; higher is better.\n\n", best.store)
+		}
+		fmt.Fprintf(w, "| store | durable | events/s (median) | min | max | x %s |%s\n", against, extraHead)
+		fmt.Fprintf(w, "|---|---|--:|--:|--:|--:|%s\n", strings.Repeat("--:|", strings.Count(extraHead, "|")))
+		for _, ad := range ads {
+			r := b.find(ad.Name, op, "write")
+			if r == nil || len(r.times) == 0 {
+				continue
+			}
+			row := fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", ad.Name, yesNo(ad.Durable),
+				rate(r.rate(r.times.median())), rate(r.rate(r.times.max())), rate(r.rate(r.times.min())), fmtRatio(ratio(r, best, true)))
+			if extra != nil {
+				row += extra(ad, r)
+			}
+			fmt.Fprintln(w, row)
+		}
+	}
+	writeTable(fmt.Sprintf("(a) Durable single-event appends, one goroutine (%d per round)", b.cfg.singles), "append-1", true, nil, "")
+	writeTable(fmt.Sprintf("(b) Durable single-event appends, %d goroutines (%d per round)", b.cfg.workers, b.cfg.workers*b.cfg.perWorker), "append-64", true,
+		func(ad Adapter, r *result) string {
+			return " " + fmtRatio(ratio(r, b.find(ad.Name, "append-1", "write"), true)) + " |"
+		}, " x its own one-goroutine rate |")
+	writeTable(fmt.Sprintf("(c) Batched ingest of %s events, 1,000 per Append", thousands(int64(b.cfg.n))), "ingest", true, nil, "")
+
+	for _, op := range b.ops {
+		if op.kind == opHTTPExport && !httpAvailable {
+			fmt.Fprintf(w, "\n## (e) %s\n\nNot measured: this build has no HTTP handler.\n", op.title)
+			continue
+		}
+		b.readTable(ads, op)
+	}
+	b.sizeTable(ads)
+	b.memoryTable(ads)
+	b.summary(ads)
+	if len(b.notes) > 0 {
+		fmt.Fprintf(w, "\n## Notes\n\n")
+		for _, n := range b.notes {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+	}
+}
+
+func (b *bench) readTable(ads []Adapter, op readOp) {
+	w := b.out
+	ref := b.ref[op.id]
+	isExport := op.kind != opQuery
+	if isExport {
+		fmt.Fprintf(w, "\n## (e) %s\n\n%s rows. Ratios are rows per second relative to the best SQLite in the same phase; higher is better.\n\n", op.title, thousands(int64(ref.rows)))
+		fmt.Fprintf(w, "| store | warm (median) | min – max | rows/s | x best SQLite | cold (median) | min – max | rows/s | x best SQLite |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	} else {
+		fmt.Fprintf(w, "\n## (d) Query: %s\n\n%s; %s rows. Ratios are latency relative to the best SQLite in the same phase; lower is better.\n\n", op.title, op.describe(), thousands(int64(ref.rows)))
+		fmt.Fprintf(w, "| store | warm (median) | min – max | x best SQLite | cold (median) | min – max | x best SQLite |\n|---|--:|--:|--:|--:|--:|--:|\n")
+	}
+	for _, ad := range ads {
+		if ad.WritesOnly {
+			continue
+		}
+		row := "| " + ad.Name + " |"
+		for _, phase := range []string{"warm", "cold"} {
+			r := b.find(ad.Name, op.id, phase)
+			if r == nil || len(r.times) == 0 {
+				note := "not measured"
+				if r != nil && r.note != "" {
+					note = r.note
+				}
+				if isExport {
+					row += " " + note + " | | | |"
+				} else {
+					row += " " + note + " | | |"
+				}
+				continue
+			}
+			best := b.best(ads, op.id, phase, false)
+			row += fmt.Sprintf(" %s | %s – %s |", dur(r.times.median()), dur(r.times.min()), dur(r.times.max()))
+			if isExport {
+				row += fmt.Sprintf(" %s | %s |", rate(r.rate(r.times.median())), fmtRatio(ratio(r, best, true)))
+			} else {
+				row += fmt.Sprintf(" %s |", fmtRatio(ratio(r, best, false)))
+			}
+		}
+		fmt.Fprintln(w, row)
+	}
+}
+
+func (b *bench) sizeTable(ads []Adapter) {
+	w := b.out
+	var bestName string
+	var bestSize int64
+	for _, ad := range ads {
+		if sz, ok := b.sizes[ad.Name]; ok && ad.Baseline && (bestName == "" || sz < bestSize) {
+			bestName, bestSize = ad.Name, sz
+		}
+	}
+	events := int64(b.cfg.n + b.cfg.reps*(b.cfg.singles+b.cfg.workers*b.cfg.perWorker))
+	fmt.Fprintf(w, "\n## (f) File size on disk\n\n%s events, after closing (SQLite's write-ahead log checkpointed into the database). Ratio to the smallest SQLite; lower is better.\n\n", thousands(events))
+	fmt.Fprintf(w, "| store | size | bytes/event | x best SQLite |\n|---|--:|--:|--:|\n")
+	for _, ad := range ads {
+		sz, ok := b.sizes[ad.Name]
+		if !ok {
+			continue
+		}
+		r := math.NaN()
+		if bestSize > 0 {
+			r = float64(sz) / float64(bestSize)
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %s |\n", ad.Name, bytesIEC(sz), sz/events, fmtRatio(r))
+	}
+}
+
+func (b *bench) memoryTable(ads []Adapter) {
+	w := b.out
+	fmt.Fprintf(w, "\n## (f) Memory of the full CSV export\n\n")
+	fmt.Fprintf(w, "Measured in a child process that opens the store (memstore: fills it with the same %s events) and exports every event to io.Discard, and nothing else. Heap: bytes of heap objects (runtime/metrics, as MemStats.HeapAlloc), sampled every millisecond and at each tenth of the rows; \"first tenth\" is the peak over the first 10%% of the rows, so a heap flat in N shows the same figure in both columns. RSS: VmHWM from /proc/self/status, reset before the export by writing 5 to /proc/self/clear_refs when the kernel allows it (\"reset\"), else the child's whole life's peak; RssAnon/RssFile at the end split it into anonymous memory and mapped file pages.\n\n", thousands(int64(b.cfg.n)))
+	fmt.Fprintf(w, "| store | heap before | heap peak | peak, first tenth | RSS before | RSS peak | RssAnon | RssFile |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, ad := range ads {
+		m, ok := b.memory[ad.Name]
+		if !ok {
+			continue
+		}
+		peak := bytesIEC(int64(m.RSSPeak))
+		if m.RSSPeakReset {
+			peak += " (reset)"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", ad.Name, bytesIEC(int64(m.HeapBefore)), bytesIEC(int64(m.HeapPeak)), bytesIEC(int64(m.HeapPeakTenth)),
+			bytesIEC(int64(m.RSSBefore)), peak, bytesIEC(int64(m.RSSAnon)), bytesIEC(int64(m.RSSFile)))
+	}
+}
+
+// summary checks the targets for boltstore.
+func (b *bench) summary(ads []Adapter) {
+	w := b.out
+	fmt.Fprintf(w, "\n## Targets for %s\n\n", target)
+	var have bool
+	for _, ad := range ads {
+		have = have || ad.Name == target
+	}
+	if !have {
+		fmt.Fprintf(w, "%s is not in this run.\n", target)
+		return
+	}
+	fmt.Fprintf(w, "| target | measured | verdict |\n|---|--:|---|\n")
+	atLeast := func(what string, got, want float64) {
+		fmt.Fprintf(w, "| %s: at least %s | %s | %s |\n", what, fmtRatio(want), fmtRatio(got), verdict(got, want, true))
+	}
+	atMost := func(what string, got, want float64) {
+		fmt.Fprintf(w, "| %s: at most %s | %s | %s |\n", what, fmtRatio(want), fmtRatio(got), verdict(got, want, false))
+	}
+	ours := func(op, phase string) *result { return b.find(target, op, phase) }
+	atLeast(fmt.Sprintf("%d concurrent durable single appends vs best SQLite FULL", b.cfg.workers), ratio(ours("append-64", "write"), b.best(ads, "append-64", "write", true), true), 5)
+	atLeast(fmt.Sprintf("%d concurrent durable single appends vs its own one-goroutine rate", b.cfg.workers), ratio(ours("append-64", "write"), ours("append-1", "write"), true), 10)
+	atLeast("batched ingest vs best SQLite FULL", ratio(ours("ingest", "write"), b.best(ads, "ingest", "write", true), true), 1.5)
+	for _, op := range b.ops {
+		if op.kind == opQuery {
+			atMost("query "+op.title+", warm, latency", ratio(ours(op.id, "warm"), b.best(ads, op.id, "warm", false), false), 0.5)
+			atMost("query "+op.title+", cold, latency", ratio(ours(op.id, "cold"), b.best(ads, op.id, "cold", false), false), 1.0)
+		}
+	}
+	for _, op := range b.ops {
+		if op.kind == opQuery || (op.kind == opHTTPExport && !httpAvailable) {
+			continue
+		}
+		atLeast(op.title+", warm, rows/s", ratio(ours(op.id, "warm"), b.best(ads, op.id, "warm", false), true), 1.5)
+		atLeast(op.title+", cold, rows/s", ratio(ours(op.id, "cold"), b.best(ads, op.id, "cold", false), true), 1.0)
+	}
+	if m, ok := b.memory[target]; ok {
+		got := float64(m.HeapPeak) / (1 << 20)
+		v := "pass"
+		if got >= 64 {
+			v = fmt.Sprintf("MISS by %.2fx", got/64)
+		}
+		fmt.Fprintf(w, "| export heap peak: under 64 MiB | %.1f MiB | %s |\n", got, v)
+		grow := float64(m.HeapPeak) / float64(max(m.HeapPeakTenth, 1))
+		v = "pass"
+		if grow > 1.5 && m.HeapPeak-m.HeapPeakTenth > 8<<20 {
+			v = fmt.Sprintf("MISS: grew %.2fx from the first tenth of the rows", grow)
+		}
+		fmt.Fprintf(w, "| export heap flat in N: peak over all rows vs over the first tenth | %.2fx | %s |\n", grow, v)
+	}
+	var bestSize int64
+	for _, ad := range ads {
+		if sz, ok := b.sizes[ad.Name]; ok && ad.Baseline && (bestSize == 0 || sz < bestSize) {
+			bestSize = sz
+		}
+	}
+	if sz, ok := b.sizes[target]; ok && bestSize > 0 {
+		atMost("file size vs smallest SQLite", float64(sz)/float64(bestSize), 1.0)
+	}
+	if b.cfg.n < 1_000_000 {
+		fmt.Fprintf(w, "\nThe targets are set for 1,000,000 events; this run has %s, so its verdicts are indicative only.\n", thousands(int64(b.cfg.n)))
+	}
+}
+
+// verdict says whether got meets want, and if not by how much it misses.
+func verdict(got, want float64, higherIsBetter bool) string {
+	switch {
+	case math.IsNaN(got):
+		return "not measured"
+	case higherIsBetter && got >= want, !higherIsBetter && got <= want:
+		return "pass"
+	case higherIsBetter:
+		return fmt.Sprintf("MISS by %.2fx (%.0f%% short)", want/got, 100*(1-got/want))
+	default:
+		return fmt.Sprintf("MISS by %.2fx (%.0f%% over)", got/want, 100*(got/want-1))
+	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func fmtRatio(r float64) string {
+	if math.IsNaN(r) || math.IsInf(r, 0) {
+		return "–"
+	}
+	switch {
+	case r >= 100:
+		return fmt.Sprintf("%.0fx", r)
+	case r >= 10:
+		return fmt.Sprintf("%.1fx", r)
+	}
+	return fmt.Sprintf("%.2fx", r)
+}
+
+// dur formats d with three significant digits.
+func dur(d time.Duration) string {
+	s := d.Seconds()
+	switch {
+	case s >= 1:
+		return sig3(s) + " s"
+	case s >= 1e-3:
+		return sig3(s*1e3) + " ms"
+	default:
+		return sig3(s*1e6) + " µs"
+	}
+}
+
+func sig3(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+// rate formats events per second to three significant digits.
+func rate(r float64) string {
+	if r <= 0 {
+		return "–"
+	}
+	mag := math.Pow(10, math.Floor(math.Log10(r))-2)
+	return thousands(int64(math.Round(r/mag)*mag)) + "/s"
+}
+
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i, c := range []byte(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, c)
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}
+
+func bytesIEC(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
