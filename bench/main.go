@@ -153,6 +153,7 @@ type bench struct {
 	notes   []string
 	failed  []string
 
+	start     time.Time
 	profiled  bool
 	profiling bool
 }
@@ -178,15 +179,14 @@ func run(ctx context.Context, cfg config, all []Adapter, out, errOut io.Writer) 
 		return 2, err
 	}
 
-	start := time.Now()
+	b.start = time.Now()
 	g := newGenerator(cfg.seed)
 	b.data = g.dataset(cfg.n)
 	b.extra = g.after(cfg.reps * (cfg.singles + cfg.workers*cfg.perWorker))
 	b.ops = readOps(b.data)
-	b.header(ads, time.Since(start))
+	b.header(ads, time.Since(b.start))
 
 	for _, ad := range ads {
-		fmt.Fprintf(errOut, "bench: %s ...\n", ad.Name)
 		if err := b.measure(ctx, ad); err != nil {
 			b.fail("%s: %v", ad.Name, err)
 		}
@@ -198,7 +198,7 @@ func run(ctx context.Context, cfg config, all []Adapter, out, errOut io.Writer) 
 		b.notes = append(b.notes, fmt.Sprintf("-profile %q matched no measurement: no profile written", cfg.profile))
 	}
 	b.report(ads)
-	fmt.Fprintf(out, "\nTotal time: %s.\n", time.Since(start).Round(time.Second))
+	fmt.Fprintf(out, "\nTotal time: %s.\n", time.Since(b.start).Round(time.Second))
 	if len(b.failed) > 0 {
 		fmt.Fprintf(out, "\n## FAILED\n\n")
 		for _, f := range b.failed {
@@ -265,6 +265,7 @@ func (b *bench) timed(store, op, phase string, reps int, fn func(rep int) error)
 			}()
 		}
 	}
+	fmt.Fprintf(b.errOut, "bench: %s  %s %s %s\n", time.Since(b.start).Round(time.Second), store, op, phase)
 	var s sample
 	for rep := range reps {
 		runtime.GC()
