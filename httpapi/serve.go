@@ -128,12 +128,14 @@ func (ep *endpoint) serveStream(w http.ResponseWriter, r *http.Request, q audite
 	}
 	out := &streamWriter{w: w, rc: http.NewResponseController(w), ctx: r.Context(), ep: ep}
 	enc := ep.newEncoder(out)
+	var cur auditevents.AuditEvent // one variable, so the encoder's pointer allocates once
 	for e, err := range ep.h.store.Query(r.Context(), q) {
 		if err != nil {
 			ep.queryFailed(w, r, out.started, err)
 			return
 		}
-		if err := enc.write(&e); err != nil {
+		cur = e
+		if err := enc.write(&cur); err != nil {
 			ep.writeFailed(w, r, out.started, err)
 			return
 		}
@@ -156,6 +158,7 @@ func (ep *endpoint) servePage(w http.ResponseWriter, r *http.Request, q auditeve
 		n    int
 		last auditevents.Cursor
 		more bool
+		cur  auditevents.AuditEvent
 	)
 	for e, err := range ep.h.store.Query(r.Context(), q) {
 		if err != nil {
@@ -166,9 +169,10 @@ func (ep *endpoint) servePage(w http.ResponseWriter, r *http.Request, q auditeve
 			more = true
 			break
 		}
-		_ = enc.write(&e) // a bytes.Buffer does not fail
+		cur = e
+		_ = enc.write(&cur) // a bytes.Buffer does not fail
 		n++
-		last = e.Cursor()
+		last = cur.Cursor()
 	}
 	_ = enc.close()
 
