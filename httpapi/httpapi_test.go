@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -944,5 +945,42 @@ func TestConcurrentRequests(t *testing.T) {
 	slices.Sort(failed)
 	if len(failed) > 0 {
 		t.Errorf("failed requests: %v", failed)
+	}
+}
+
+// countingWriter is a ResponseWriter that counts the body's bytes and keeps
+// none of them.
+type countingWriter struct {
+	discardWriter
+	n int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n += len(p)
+	return len(p), nil
+}
+
+// TestMemoryFlat checks that a large response is streamed, not buffered:
+// serving 100,000 events allocates a small fraction of the body's size.
+func TestMemoryFlat(t *testing.T) {
+	store, _ := newStore(t, manyEvents(100_000))
+	h := mux(newHandler(t, store, nil))
+	for _, path := range []string{"/v1/audit-events", "/v1/audit-events/download"} {
+		t.Run(path, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			w := &countingWriter{discardWriter: discardWriter{header: make(http.Header)}}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			h.ServeHTTP(w, req)
+			runtime.ReadMemStats(&after)
+			allocated := after.TotalAlloc - before.TotalAlloc
+			if w.n < 10<<20 {
+				t.Fatalf("body: got %d bytes, want more than 10 MiB", w.n)
+			}
+			t.Logf("allocated %d bytes for a %d-byte body", allocated, w.n)
+			if limit := uint64(w.n / 20); allocated > limit {
+				t.Errorf("allocated %d bytes serving a %d-byte body, want at most %d", allocated, w.n, limit)
+			}
+		})
 	}
 }
