@@ -516,6 +516,11 @@ func (b *bench) check(store string, op readOp, fp fingerprint) {
 	ref, ok := b.ref[op.id]
 	if !ok {
 		b.ref[op.id] = fp
+		if csv, ok := b.ref["export"]; ok && op.kind == opHTTPExport {
+			if diff := csv.diff(fp); diff != "" {
+				b.fail("%s, %s: the download differs from the CSV written through the Store: %s", store, op.title, diff)
+			}
+		}
 		return
 	}
 	if diff := ref.diff(fp); diff != "" {
