@@ -136,6 +136,7 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 			return w.flush()
 		})
 	})
+	s.codec.dict.settle(err == nil)
 	for i, r := range taken {
 		if err != nil {
 			r.done <- fmt.Errorf("boltstore: appending: %w", err)
@@ -216,6 +217,9 @@ func (w *txWriter) add(r *appendRequest) error {
 
 // flush puts the staged writes, each bucket's in ascending key order.
 func (w *txWriter) flush() error {
+	if err := w.codec.dict.flush(w.tx.Bucket(bucketDict)); err != nil {
+		return err
+	}
 	if len(w.events) == 0 {
 		return nil
 	}

@@ -249,6 +249,13 @@ func readMeta(tx *bolt.Tx) (c codec, fresh bool, err error) {
 			return c, false, corruptf("bucket %q is missing", name)
 		}
 	}
+	if tx.Bucket(bucketDict) == nil {
+		return c, false, corruptf("bucket %q is missing", bucketDict)
+	}
+	c.dict = newDict()
+	if err := c.dict.load(tx.Bucket(bucketDict)); err != nil {
+		return c, false, err
+	}
 	c.kinds = parseCodeTable(meta.Get(metaKinds))
 	c.actions = parseCodeTable(meta.Get(metaActions))
 	if len(c.kinds.names) == 0 || len(c.actions.names) == 0 {
@@ -284,7 +291,7 @@ func (s *Store) init() error {
 				return err
 			}
 			if fresh {
-				c = codec{kinds: newCodeTable(nil), actions: newCodeTable(documentedActions)}
+				c = codec{kinds: newCodeTable(nil), actions: newCodeTable(documentedActions), dict: newDict()}
 				update = true
 			}
 			var grown bool
@@ -316,7 +323,7 @@ func (s *Store) init() error {
 			if err := meta.Put(metaKinds, c.kinds.bytes()); err != nil {
 				return err
 			}
-			for _, name := range [][]byte{bucketEvents, bucketIDs, bucketByUser, bucketByConfiguration, bucketByAccount} {
+			for _, name := range [][]byte{bucketEvents, bucketIDs, bucketDict, bucketByUser, bucketByConfiguration, bucketByAccount} {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return err
 				}

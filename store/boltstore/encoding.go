@@ -197,13 +197,16 @@ func (t *codeTable) name(c uint64) (string, bool) {
 // codec encodes event values with the code tables of one file.
 type codec struct {
 	kinds, actions *codeTable
+	dict           *dict
 }
 
 // The value of an event is, in order: a CRC-32C of the rest; the kind's
 // code; the action's code, or 0 when the action is not in the table; the
 // account, the user, the action when its code is 0, the resource name, the
-// configuration and the description, each as a uvarint length and bytes. The
-// timestamp and the ID are in the key.
+// configuration and the description. The action and the description are
+// written as a uvarint length and the bytes; the other strings as their
+// dictionary code, or 0 followed by the length and the bytes. The timestamp
+// and the ID are in the key.
 
 // appendValue appends the encoding of e to dst. It fails only when e's kind
 // is not in the table, which Open prevents for every kind this package
@@ -218,16 +221,25 @@ func (c *codec) appendValue(dst []byte, e *auditevents.AuditEvent) ([]byte, erro
 	dst = binary.AppendUvarint(dst, uint64(kind))
 	action := c.actions.codes[string(e.Action)] // 0 when absent
 	dst = binary.AppendUvarint(dst, uint64(action))
-	dst = appendString(dst, e.Account)
-	dst = appendString(dst, e.User)
+	dst = c.appendCoded(dst, fieldAccount, e.Account)
+	dst = c.appendCoded(dst, fieldUser, e.User)
 	if action == 0 {
 		dst = appendString(dst, string(e.Action))
 	}
-	dst = appendString(dst, e.ResourceName)
-	dst = appendString(dst, e.Configuration)
+	dst = c.appendCoded(dst, fieldResourceName, e.ResourceName)
+	dst = c.appendCoded(dst, fieldConfiguration, e.Configuration)
 	dst = appendString(dst, e.Description)
 	binary.BigEndian.PutUint32(dst[start:], crc32.Checksum(dst[start+4:], castagnoli))
 	return dst, nil
+}
+
+func (c *codec) appendCoded(dst []byte, field int, s string) []byte {
+	code := c.dict.code(field, s)
+	dst = binary.AppendUvarint(dst, uint64(code))
+	if code != 0 {
+		return dst
+	}
+	return appendString(dst, s)
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -248,11 +260,11 @@ func (c *codec) decode(key, v []byte) (auditevents.AuditEvent, error) {
 		return e, corruptf("event %x: checksum mismatch", key)
 	}
 	s := string(v[4:]) // one copy, sliced into fields below
-	d := decoder{s: s}
+	d := decoder{s: s, dict: c.dict}
 	kindCode := d.uvarint()
 	actionCode := d.uvarint()
-	e.Account = d.str()
-	e.User = d.str()
+	e.Account = d.coded()
+	e.User = d.coded()
 	if actionCode == 0 {
 		e.Action = auditevents.Action(d.str())
 	} else if name, ok := c.actions.name(actionCode); ok {
@@ -260,8 +272,8 @@ func (c *codec) decode(key, v []byte) (auditevents.AuditEvent, error) {
 	} else {
 		return auditevents.AuditEvent{}, corruptf("event %x: unknown action code %d", key, actionCode)
 	}
-	e.ResourceName = d.str()
-	e.Configuration = d.str()
+	e.ResourceName = d.coded()
+	e.Configuration = d.coded()
 	e.Description = d.str()
 	if d.bad || d.off != len(s) {
 		return auditevents.AuditEvent{}, corruptf("event %x: malformed value", key)
@@ -279,9 +291,10 @@ func (c *codec) decode(key, v []byte) (auditevents.AuditEvent, error) {
 // decoder reads uvarints and strings from s, recording the first failure
 // in bad instead of panicking.
 type decoder struct {
-	s   string
-	off int
-	bad bool
+	s    string
+	off  int
+	bad  bool
+	dict *dict
 }
 
 func (d *decoder) uvarint() uint64 {
@@ -310,6 +323,19 @@ func (d *decoder) str() string {
 	}
 	s := d.s[d.off : d.off+int(n)]
 	d.off += int(n)
+	return s
+}
+
+// coded reads a string written by appendCoded.
+func (d *decoder) coded() string {
+	code := d.uvarint()
+	if code == 0 {
+		return d.str()
+	}
+	s, ok := d.dict.name(code)
+	if !ok {
+		d.bad = true
+	}
 	return s
 }
 
