@@ -27,6 +27,9 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
 		n, err = tx.WriteTo(&ctxWriter{ctx: ctx, w: w})
 		return err
 	})
+	if ctx.Err() != nil {
+		err = ctx.Err() // bbolt does not wrap the writer's error
+	}
 	if err != nil {
 		return n, fmt.Errorf("boltstore: backup: %w", err)
 	}
@@ -76,6 +79,9 @@ func (c *ctxWriter) Write(p []byte) (int, error) {
 // in one read transaction, so it takes time on a large store.
 func (s *Store) Check(ctx context.Context) error {
 	return s.view(func(tx *bolt.Tx) error {
+		if err := verifyPages(s.file, tx, true); err != nil {
+			return err
+		}
 		var problems []error
 		for err := range tx.Check() {
 			problems = append(problems, err)

@@ -152,7 +152,7 @@ func Open(path string, opts *Options) (*Store, error) {
 // inspect opens the existing file at path read-only and checks that it is a
 // store this version can use, without modifying it.
 func inspect(path string, o *Options) error {
-	db, _, err := openBolt(path, o, true)
+	db, file, err := openBolt(path, o, true)
 	if err != nil {
 		return err
 	}
@@ -165,6 +165,9 @@ func inspect(path string, o *Options) error {
 		return db.View(func(tx *bolt.Tx) error {
 			if tx.Size() > fi.Size() {
 				return corruptf("the file is %d bytes long but its pages reach %d bytes: it was truncated", fi.Size(), tx.Size())
+			}
+			if err := verifyPages(file, tx, false); err != nil {
+				return err
 			}
 			_, _, err := readMeta(tx)
 			return err
