@@ -56,6 +56,8 @@ type Options struct {
 	// Logger receives the errors of background retention, which has no
 	// caller to return them to. Nil means slog.Default().
 	Logger *slog.Logger
+
+	afterRun func(pruned int, err error) // called after each background prune; for tests
 }
 
 const (
@@ -136,6 +138,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		stop:       make(chan struct{}),
 		now:        o.Now,
 		logger:     o.Logger,
+		afterRun:   o.afterRun,
 	}
 	if err := s.init(); err != nil {
 		db.Close()
