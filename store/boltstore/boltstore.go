@@ -71,7 +71,7 @@ const (
 // holds may be used by only one Store at a time.
 type Store struct {
 	db    *bolt.DB
-	file  *os.File // bbolt's own handle, for read-ahead hints
+	file  *os.File // bbolt's own handle, for read-ahead
 	codec codec
 
 	reqs       chan *appendRequest

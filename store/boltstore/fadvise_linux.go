@@ -5,30 +5,32 @@ package boltstore
 import (
 	"os"
 	"syscall"
+	"unsafe"
 )
 
-const (
-	fadvSequential = 2 // POSIX_FADV_SEQUENTIAL
-	fadvWillNeed   = 3 // POSIX_FADV_WILLNEED
-	fadvDontNeed   = 4 // POSIX_FADV_DONTNEED
-)
+const fadvDontNeed = 4 // POSIX_FADV_DONTNEED
 
-func fadvise(f *os.File, size int64, advice int) error {
-	_, _, errno := syscall.Syscall6(syscall.SYS_FADVISE64, f.Fd(), 0, uintptr(size), uintptr(advice), 0, 0)
+// dropCache evicts f from the page cache, as far as no process maps it.
+func dropCache(f *os.File) error {
+	_, _, errno := syscall.Syscall6(syscall.SYS_FADVISE64, f.Fd(), 0, 0, fadvDontNeed, 0, 0)
 	if errno != 0 {
 		return errno
 	}
 	return nil
 }
 
-// willNeed starts reading the first size bytes of f into the page cache.
-// It is only a hint: its failure changes nothing but speed.
-func willNeed(f *os.File, size int64) {
-	_ = fadvise(f, size, fadvSequential)
-	_ = fadvise(f, size, fadvWillNeed)
-}
-
-// dropCache evicts f from the page cache, as far as no process maps it.
-func dropCache(f *os.File) error {
-	return fadvise(f, 0, fadvDontNeed)
+// resident reports, for each page of the n bytes mapped at addr, whether it
+// is in the page cache, or returns nil when it cannot tell. mincore only
+// reads the kernel's tables: an address no longer mapped is an error, never
+// a fault.
+func resident(addr uintptr, n int64, pageSize int) []byte {
+	vec := make([]byte, (n+int64(pageSize)-1)/int64(pageSize))
+	if len(vec) == 0 {
+		return nil
+	}
+	_, _, errno := syscall.Syscall(syscall.SYS_MINCORE, addr, uintptr(n), uintptr(unsafe.Pointer(&vec[0])))
+	if errno != 0 {
+		return nil
+	}
+	return vec
 }

@@ -4,8 +4,8 @@ package boltstore
 
 import "os"
 
-// willNeed does nothing on this system.
-func willNeed(f *os.File, size int64) {}
-
 // dropCache does nothing on this system.
 func dropCache(f *os.File) error { return nil }
+
+// resident cannot tell on this system.
+func resident(addr uintptr, n int64, pageSize int) []byte { return nil }

@@ -90,7 +90,9 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 			buf     []auditevents.AuditEvent
 			resume  = b.hi // exclusive upper bound of the next chunk; nil: the end
 			sent    int
+			stop    = func() {}
 		)
+		defer func() { stop() }()
 		for {
 			if err := ctx.Err(); err != nil {
 				yield(auditevents.AuditEvent{}, err)
@@ -106,7 +108,7 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 					var est int
 					p, est = s.plan(tx, &q, b)
 					planned = true
-					s.readAhead(tx, p, est, &q)
+					stop = s.readAhead(tx, p, est, &q)
 				}
 				var err error
 				buf, resume, done, err = s.scan(tx, p, &q, b.lo, resume, buf[:0], want)
