@@ -24,6 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,7 +34,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/httpapi"
 	"github.com/auditevents/auditevents/store/boltstore"
 )
@@ -55,7 +55,7 @@ type config struct {
 	envelope  bool
 }
 
-func parseFlags(args []string, stderr *os.File) (config, error) {
+func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -101,7 +101,7 @@ func parseKeys(s string) (map[string]string, error) {
 	return keys, nil
 }
 
-func run(ctx context.Context, args []string, stdout, stderr *os.File) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -173,7 +173,7 @@ func run(ctx context.Context, args []string, stdout, stderr *os.File) error {
 }
 
 // printUsage prints the URL and curl commands that work as printed.
-func printUsage(w *os.File, base string, cfg config, now time.Time) {
+func printUsage(w io.Writer, base string, cfg config, now time.Time) {
 	key, account := "", ""
 	for k, a := range cfg.keys {
 		if key == "" || k < key { // the same key every run

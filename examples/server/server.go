@@ -161,8 +161,10 @@ func validName(s string) bool {
 
 // writeError answers with the API's error body.
 func writeError(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(map[string][]string{"errors": {msg}})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
 }
 
 // logRequests logs every request with log/slog once it is answered.
