@@ -208,4 +208,3 @@ func (w *statusWriter) Flush() {
 		f.Flush()
 	}
 }
-
