@@ -5,11 +5,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/auditevents/auditevents"
+	"github.com/auditevents/auditevents/store/boltstore"
 )
 
 // benchEvents is the size of the benchmarked responses.
@@ -23,6 +25,19 @@ var benchStores = []struct {
 }{
 	{"memstore", func(tb testing.TB) auditevents.Store {
 		store, _ := newStore(tb, manyEvents(benchEvents))
+		return store
+	}},
+	{"boltstore", func(tb testing.TB) auditevents.Store {
+		store, err := boltstore.Open(filepath.Join(tb.TempDir(), "audit.db"), nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { store.Close() })
+		mem, events := newStore(tb, manyEvents(benchEvents))
+		mem.Close()
+		if err := store.Append(context.Background(), events...); err != nil {
+			tb.Fatal(err)
+		}
 		return store
 	}},
 }
