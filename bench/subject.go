@@ -48,7 +48,7 @@ type Adapter struct {
 // adapters returns every store this build can measure.
 func adapters() []Adapter {
 	var out []Adapter
-	out = append(out, memstoreAdapter())
+	out = append(out, memstoreAdapter(), boltstoreAdapter())
 	out = append(out, sqliteAdapters()...)
 	return out
 }
