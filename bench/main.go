@@ -70,7 +70,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.stores, "stores", "", "comma-separated `names` of the stores to measure (default all; memstore always runs, as the reference)")
 	fs.StringVar(&c.dir, "dir", "", "`directory` for the stores' files (default a new one under $TMPDIR, which must be on disk, not tmpfs)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the stores' files")
-	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the measurement named by -profile to `file`")
+	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the measurement named by -profile to `file` (one file per measurement, named after it, when -profile has wildcards)")
 	fs.StringVar(&c.profile, "profile", "", "`store/op/phase` to profile, a path.Match pattern such as 'boltstore/export/cold' or 'boltstore/query:*/warm'")
 	fs.BoolVar(&c.memory, "export-memory", true, "measure the memory of the export of each store in a child process")
 	fs.StringVar(&c.child, "export-child", "", "internal: measure the memory of the export of this store")
@@ -153,9 +153,9 @@ type bench struct {
 	notes   []string
 	failed  []string
 
-	start     time.Time
-	profiled  bool
-	profiling bool
+	start    time.Time
+	profile  profiler
+	profiled bool
 }
 
 // run runs the benchmark on the stores of all that cfg selects, and returns
@@ -191,9 +191,7 @@ func run(ctx context.Context, cfg config, all []Adapter, out, errOut io.Writer) 
 			b.fail("%s: %v", ad.Name, err)
 		}
 	}
-	if b.profiling {
-		pprof.StopCPUProfile()
-	}
+	b.stopProfile()
 	if cfg.profile != "" && !b.profiled {
 		b.notes = append(b.notes, fmt.Sprintf("-profile %q matched no measurement: no profile written", cfg.profile))
 	}
@@ -245,27 +243,16 @@ func (b *bench) fail(format string, args ...any) {
 }
 
 // timed runs reps repetitions of fn, each after a garbage collection, and
-// returns their durations. It profiles them when -profile names them.
+// returns their durations. When -profile names the measurement, it runs
+// under the CPU profiler; a warm read is then run again, untimed, until
+// the profile holds at least three seconds of it, so that a query of a
+// millisecond still leaves enough samples.
 func (b *bench) timed(store, op, phase string, reps int, fn func(rep int) error) (sample, error) {
-	if b.cfg.profile != "" && !b.profiled {
-		if ok, _ := path.Match(b.cfg.profile, store+"/"+op+"/"+phase); ok {
-			f, err := os.Create(b.cfg.cpuprofile)
-			if err != nil {
-				return nil, err
-			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return nil, err
-			}
-			b.profiled, b.profiling = true, true
-			defer func() {
-				pprof.StopCPUProfile()
-				f.Close()
-				b.profiling = false
-				b.notes = append(b.notes, fmt.Sprintf("CPU profile of %s/%s/%s (%d repetitions) written to %s", store, op, phase, reps, b.cfg.cpuprofile))
-			}()
-		}
-	}
 	fmt.Fprintf(b.errOut, "bench: %s  %s %s %s\n", time.Since(b.start).Round(time.Second), store, op, phase)
+	profiling, err := b.profileFor(store + "/" + op + "/" + phase)
+	if err != nil {
+		return nil, err
+	}
 	var s sample
 	for rep := range reps {
 		runtime.GC()
@@ -275,7 +262,84 @@ func (b *bench) timed(store, op, phase string, reps int, fn func(rep int) error)
 		}
 		s = append(s, time.Since(start))
 	}
+	if profiling && phase == "warm" {
+		var spent time.Duration
+		for _, d := range s {
+			spent += d
+		}
+		extra := 0
+		for ; spent < 3*time.Second; extra++ {
+			start := time.Now()
+			if err := fn(reps + extra); err != nil {
+				return s, err
+			}
+			spent += time.Since(start)
+		}
+		b.profile.runs[store+"/"+op+"/"+phase] += extra
+	}
 	return s, nil
+}
+
+// profiler is the state of -cpuprofile and -profile.
+type profiler struct {
+	key  string // the measurement being profiled, or ""
+	path string
+	file *os.File
+	runs map[string]int // untimed runs added to warm profiles
+}
+
+// profileFor starts the CPU profiler for the measurement key when -profile
+// matches it, and stops a profile of another measurement. It reports whether
+// key is being profiled. A pattern with wildcards writes one file per
+// measurement, its name inserted before the extension of -cpuprofile.
+func (b *bench) profileFor(key string) (bool, error) {
+	p := &b.profile
+	if p.key == key {
+		return true, nil
+	}
+	b.stopProfile()
+	if b.cfg.profile == "" {
+		return false, nil
+	}
+	if ok, _ := path.Match(b.cfg.profile, key); !ok {
+		return false, nil
+	}
+	p.path = b.cfg.cpuprofile
+	if strings.ContainsAny(b.cfg.profile, "*?[") {
+		ext := filepath.Ext(p.path)
+		name := strings.NewReplacer("/", "-", " ", "-", ":", "-").Replace(key)
+		p.path = strings.TrimSuffix(p.path, ext) + "-" + name + ext
+	}
+	f, err := os.Create(p.path)
+	if err != nil {
+		return false, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return false, err
+	}
+	p.key, p.file = key, f
+	if p.runs == nil {
+		p.runs = map[string]int{}
+	}
+	return true, nil
+}
+
+// stopProfile ends the profile being written, if any.
+func (b *bench) stopProfile() {
+	p := &b.profile
+	if p.key == "" {
+		return
+	}
+	pprof.StopCPUProfile()
+	p.file.Close()
+	msg := fmt.Sprintf("CPU profile of %s written to %s", p.key, p.path)
+	if n := p.runs[p.key]; n > 0 {
+		msg += fmt.Sprintf(" (with %d untimed runs added, for enough samples)", n)
+	}
+	b.notes = append(b.notes, msg)
+	p.key, p.file = "", nil
+	b.profiled = true
 }
 
 func (b *bench) add(r *result) { b.results = append(b.results, r) }
@@ -438,13 +502,19 @@ func (b *bench) measure(ctx context.Context, ad Adapter) error {
 			if s, err = b.reopen(ad, s, dir, true); err != nil {
 				return err
 			}
+			var blocks int64
 			times, err := b.timed(ad.Name, op.id, "cold", 1, func(int) error {
+				before := blocksRead()
 				n, _, err := op.run(ctx, s, false)
 				if err == nil && n != r.rows {
 					err = fmt.Errorf("%s returned %d events cold, %d warm", op.id, n, r.rows)
 				}
+				if blocks = blocksRead() - before; before < 0 {
+					blocks = -1
+				}
 				return err
 			})
+			r.readBytes = append(r.readBytes, blocks*512)
 			if err != nil {
 				return fmt.Errorf("%s cold: %w", op.id, err)
 			}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"iter"
+	"math"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/auditevents/auditevents"
 )
@@ -198,5 +200,28 @@ func TestSelectAdapters(t *testing.T) {
 	}
 	if _, err := selectAdapters(all, "nosuchstore"); err == nil || !strings.Contains(err.Error(), `no store "nosuchstore"`) {
 		t.Errorf("error %v, want one naming the unknown store", err)
+	}
+}
+
+func TestRatioComparesRatesWhateverTheRows(t *testing.T) {
+	one := &result{rows: 1000, times: sample{time.Second}}
+	many := &result{rows: 3200, times: sample{time.Second}}
+	slow := &result{rows: 1000, times: sample{4 * time.Second}}
+	tests := []struct {
+		name      string
+		r, best   *result
+		rate      bool
+		wantRatio float64
+	}{
+		{"more rows in the same time is a higher rate", many, one, true, 3.2},
+		{"the same rows in four times the time is a quarter of the rate", slow, one, true, 0.25},
+		{"latency ratio", slow, one, false, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, want := ratio(tt.r, tt.best, tt.rate), tt.wantRatio; math.Abs(got-want) > 1e-9 {
+				t.Errorf("ratio = %v, want %v", got, want)
+			}
+		})
 	}
 }

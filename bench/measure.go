@@ -38,6 +38,9 @@ type result struct {
 	rows  int    // events per repetition
 	times sample
 	note  string // why there is no sample, when there is none
+	// readBytes is what each cold repetition read from disk, from
+	// getrusage's ru_inblock; -1 where it cannot be measured.
+	readBytes []int64
 }
 
 // rate returns events per second at duration d.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -134,8 +135,8 @@ func ratio(r, best *result, rate bool) float64 {
 	if r == nil || best == nil || len(r.times) == 0 || len(best.times) == 0 {
 		return math.NaN()
 	}
-	if rate {
-		return best.times.median().Seconds() / r.times.median().Seconds()
+	if rate { // rows may differ, as between one goroutine's and 64's rounds
+		return r.rate(r.times.median()) / best.rate(best.times.median())
 	}
 	return r.times.median().Seconds() / best.times.median().Seconds()
 }
@@ -198,10 +199,10 @@ func (b *bench) readTable(ads []Adapter, op readOp) {
 	isExport := op.kind != opQuery
 	if isExport {
 		fmt.Fprintf(w, "\n## (e) %s\n\n%s rows. Ratios are rows per second relative to the best SQLite in the same phase; higher is better.\n\n", op.title, thousands(int64(ref.rows)))
-		fmt.Fprintf(w, "| store | warm (median) | min – max | rows/s | x best SQLite | cold (median) | min – max | rows/s | x best SQLite |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		fmt.Fprintf(w, "| store | warm (median) | min – max | rows/s | x best SQLite | cold (median) | min – max | rows/s | x best SQLite | read from disk, cold |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	} else {
 		fmt.Fprintf(w, "\n## (d) Query: %s\n\n%s; %s rows. Ratios are latency relative to the best SQLite in the same phase; lower is better.\n\n", op.title, op.describe(), thousands(int64(ref.rows)))
-		fmt.Fprintf(w, "| store | warm (median) | min – max | x best SQLite | cold (median) | min – max | x best SQLite |\n|---|--:|--:|--:|--:|--:|--:|\n")
+		fmt.Fprintf(w, "| store | warm (median) | min – max | x best SQLite | cold (median) | min – max | x best SQLite | read from disk, cold |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	}
 	for _, ad := range ads {
 		if ad.WritesOnly {
@@ -220,6 +221,9 @@ func (b *bench) readTable(ads []Adapter, op readOp) {
 				} else {
 					row += " " + note + " | | |"
 				}
+				if phase == "cold" {
+					row += " |"
+				}
 				continue
 			}
 			best := b.best(ads, op.id, phase, false)
@@ -228,6 +232,9 @@ func (b *bench) readTable(ads []Adapter, op readOp) {
 				row += fmt.Sprintf(" %s | %s |", rate(r.rate(r.times.median())), fmtRatio(ratio(r, best, true)))
 			} else {
 				row += fmt.Sprintf(" %s |", fmtRatio(ratio(r, best, false)))
+			}
+			if phase == "cold" {
+				row += " " + diskRead(r.readBytes) + " |"
 			}
 		}
 		fmt.Fprintln(w, row)
@@ -354,6 +361,16 @@ func verdict(got, want float64, higherIsBetter bool) string {
 	default:
 		return fmt.Sprintf("MISS by %.2fx (%.0f%% over)", got/want, 100*(got/want-1))
 	}
+}
+
+// diskRead formats the median of the bytes read from disk by cold reads.
+func diskRead(b []int64) string {
+	if len(b) == 0 || slices.Min(b) < 0 {
+		return "–"
+	}
+	c := slices.Clone(b)
+	slices.Sort(c)
+	return bytesIEC(c[len(c)/2])
 }
 
 func yesNo(b bool) string {
