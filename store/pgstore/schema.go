@@ -150,4 +150,3 @@ gone AS (DELETE FROM ` + t + ` WHERE ctid = ANY(ARRAY(SELECT ctid FROM doomed)) 
 SELECT (SELECT count(*) FROM doomed), (SELECT count(*) FROM gone)`,
 	}
 }
-
