@@ -1,6 +1,7 @@
 package auditevents
 
 import (
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -62,10 +63,17 @@ func (a Action) String() string { return string(a) }
 // this layout sort as the times they represent.
 const TimestampLayout = "2006-01-02T15:04:05.000000Z07:00"
 
-// MaxFieldBytes is the largest value, in bytes, that any text field of an
-// event may hold. It keeps one event from costing a store or a client an
-// unbounded amount of memory.
-const MaxFieldBytes = 64 << 10
+// Limits on the length of an event's text fields, in bytes. They keep one
+// event from costing a store or a client an unbounded amount of memory, and
+// keep the fields that stores index (account, user, action, resource name,
+// configuration) within what every index can hold.
+const (
+	// MaxNameBytes bounds account, user, action, resourceName and
+	// configuration.
+	MaxNameBytes = 1 << 10
+	// MaxDescriptionBytes bounds description.
+	MaxDescriptionBytes = 64 << 10
+)
 
 // Timestamps must lie within the years 1 to 9999, the range RFC 3339 can
 // express.
@@ -78,7 +86,8 @@ var (
 // naming the first offending field: an ID that is not a ULID, a zero timestamp
 // or one outside the years 1 to 9999, an empty user or action, a resource
 // kind that is not one of [Kinds], or a text field that is not valid UTF-8,
-// holds a NUL byte or is longer than [MaxFieldBytes].
+// holds a NUL byte or is longer than [MaxNameBytes] ([MaxDescriptionBytes]
+// for the description).
 func (e *AuditEvent) Validate() error {
 	if _, err := ulid.ParseStrict(e.ID); err != nil {
 		return &EventError{Field: "id", Value: e.ID, Reason: "must be a ULID (26 Crockford base32 characters)"}
@@ -98,26 +107,30 @@ func (e *AuditEvent) Validate() error {
 	if !e.ResourceKind.Valid() {
 		return &EventError{Field: "resourceKind", Value: string(e.ResourceKind), Reason: "must be one of " + kindNames}
 	}
-	for _, f := range [...]struct{ name, value string }{
-		{"account", e.Account},
-		{"user", e.User},
-		{"action", string(e.Action)},
-		{"resourceName", e.ResourceName},
-		{"configuration", e.Configuration},
-		{"description", e.Description},
+	for _, f := range [...]struct {
+		name, value string
+		max         int
+	}{
+		{"account", e.Account, MaxNameBytes},
+		{"user", e.User, MaxNameBytes},
+		{"action", string(e.Action), MaxNameBytes},
+		{"resourceName", e.ResourceName, MaxNameBytes},
+		{"configuration", e.Configuration, MaxNameBytes},
+		{"description", e.Description, MaxDescriptionBytes},
 	} {
-		if reason := checkText(f.value); reason != "" {
+		if reason := checkText(f.value, f.max); reason != "" {
 			return &EventError{Field: f.name, Value: f.value, Reason: reason}
 		}
 	}
 	return nil
 }
 
-// checkText returns why s cannot be stored, or "" when it can.
-func checkText(s string) string {
+// checkText returns why s cannot be stored in a field of at most max bytes,
+// or "" when it can.
+func checkText(s string, max int) string {
 	switch {
-	case len(s) > MaxFieldBytes:
-		return "must be at most 65536 bytes long"
+	case len(s) > max:
+		return "must be at most " + strconv.Itoa(max) + " bytes long"
 	case !utf8.ValidString(s):
 		return "must be valid UTF-8"
 	case strings.IndexByte(s, 0) >= 0:

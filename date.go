@@ -150,8 +150,11 @@ func makeTime(year, month, day, hour, minute, sec, nsec, offset int) (time.Time,
 	if day > time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day() {
 		return time.Time{}, errDate
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	return t.Add(-time.Duration(offset) * time.Second), nil
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC).Add(-time.Duration(offset) * time.Second)
+	if t.Before(minTimestamp) || !t.Before(maxTimestamp) {
+		return time.Time{}, errDate // an offset pushed it out of the years 1 to 9999
+	}
+	return t, nil
 }
 
 // digits reads s, made only of ASCII digits, as a decimal number.

@@ -1,0 +1,62 @@
+// Package auditevents gives a Go service an audit trail: it records who did
+// what to which resource and when, keeps the records in a [Store], and, with
+// the httpapi package, serves them over HTTP exactly as Bindplane's audit
+// events API does: GET /v1/audit-events as JSON and
+// GET /v1/audit-events/download as CSV.
+//
+// # Events
+//
+// An [AuditEvent] has the fields of the API's model.AuditEvent, with the same
+// JSON names: a ULID id, a timestamp, the account, the user, the [Action]
+// (such as [ActionCreated]), the resource's [Kind] and name, the
+// configuration ("name" or "name:version") and a description. Events are
+// validated before a store accepts them ([AuditEvent.Validate]) and kept as
+// [Normalize] leaves them: the ID in canonical form, the timestamp in UTC to
+// the microsecond.
+//
+// A [Recorder] fills in the ID and the timestamp, so a host records an event
+// in one call:
+//
+//	rec := auditevents.NewRecorder(store, nil)
+//	err := rec.Record(ctx, auditevents.AuditEvent{
+//		User:          caller,
+//		Action:        auditevents.ActionModified,
+//		ResourceKind:  auditevents.KindConfiguration,
+//		ResourceName:  name,
+//		Configuration: name + ":" + version,
+//	})
+//
+// # Queries
+//
+// A [Query] selects events by user, configuration (every version, or one),
+// time range, resource kind, resource name and action, within an account
+// scope that the host sets from the caller's credentials. [ParseQuery] builds
+// one from the API's URL parameters, and accepts the dates of every client
+// that exists: the spec's YYYYMMDDHHMMSS, RFC 3339, and the
+// "2006-01-02 15:04:05.000000-07" that Bindplane's own collector sends (see
+// [ParseDate]). Results come newest first; [Query.Limit] and [Query.After]
+// page through them with a [Cursor].
+//
+// # Stores
+//
+// [Store] is the interface that backends implement: Append a batch (all or
+// nothing), Query as a stream in constant memory, Prune for retention, and
+// Close. The module provides store/memstore (in memory, for tests),
+// store/boltstore (an embedded bbolt file, for a host that runs as one
+// process) and store/pgstore (PostgreSQL, in its own module, for hosts that
+// run several replicas). store/storetest is the conformance suite that every
+// one of them passes, and that a third party's store can run too.
+//
+// # CSV
+//
+// [WriteCSV] and [CSVWriter] stream events as RFC 4180 CSV with the columns
+// of [CSVHeader], neutralising cells that a spreadsheet would run as a
+// formula.
+//
+// # Errors
+//
+// Errors about input are types that name what was wrong and unwrap to a
+// sentinel: an [*EventError] wraps [ErrInvalidEvent], a [*QueryError] wraps
+// [ErrInvalidQuery]. The other sentinels are [ErrDuplicateID],
+// [ErrUnknownKind] and [ErrClosed]. Test for them with errors.Is.
+package auditevents
