@@ -69,8 +69,8 @@ func testServer(tb testing.TB) (string, *pgxpool.Pool) {
 			tb.Fatalf("pgstore tests need PostgreSQL: %v", server.err)
 		}
 		tb.Skipf("skipping: %v. To run these tests, set %s to a server where the user may create schemas, "+
-			"such as postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable, or start a throwaway one with "+
-			"`cleanups=(); source .ci/setup.d/postgres.sh` (as root) in bash and run go test from that shell", server.err, dsnEnv)
+			"such as postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable; .ci/run starts a throwaway server "+
+			"with .ci/setup.d/postgres.sh and sets it", server.err, dsnEnv)
 	}
 	return server.dsn, server.admin
 }

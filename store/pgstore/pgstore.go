@@ -12,6 +12,7 @@ import (
 	"github.com/auditevents/auditevents"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -161,6 +162,12 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	if opt.StatementTimeout > 0 {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(opt.StatementTimeout.Milliseconds())
 	}
+	// A cancelled context cancels the statement on the server, which stops
+	// working on it and keeps the connection usable; should the server not
+	// answer the cancel request, the connection is closed a second later.
+	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
+	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "auditevents"
 	}
@@ -223,8 +230,11 @@ func (s *Store) Close() error {
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Append stores events, all or nothing, as [auditevents.Store] describes:
-// the whole batch goes in with one INSERT statement, so a failure at any
-// point, including a lost connection, stores nothing.
+// the whole batch goes in with one INSERT statement in one transaction, so a
+// failure or cancellation before the commit stores nothing. Should the
+// connection be lost while the commit is under way, the batch is either
+// wholly stored or not at all: appending it again then either succeeds or
+// returns ErrDuplicateID for its first ID.
 func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -243,7 +253,7 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 	// A conflicting row can vanish (Prune) between the failed INSERT and the
 	// look-up that names it; then the INSERT is tried again.
 	for range 3 {
-		_, err = s.pool.Exec(ctx, s.sql.insert, cols.args()...)
+		err = s.insert(ctx, cols)
 		if !isUniqueViolation(err) {
 			return s.wrap(ctx, "append", err)
 		}
@@ -257,6 +267,18 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 		}
 	}
 	return fmt.Errorf("pgstore: append: %w (an ID of the batch was stored and deleted again while appending)", auditevents.ErrDuplicateID)
+}
+
+// insert stores a batch in a transaction of its own. The INSERT alone would
+// be atomic too, but the server runs a statement to its end even after the
+// client has gone: a statement cancelled by ctx while it waited (for a lock,
+// say) would then store the batch after Append returned the context's error.
+// The server commits only when asked, and ctx stops the asking.
+func (s *Store) insert(ctx context.Context, cols *columns) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, s.sql.insert, cols.args()...)
+		return err
+	})
 }
 
 // columns holds a batch column by column, as the INSERT's arrays.
@@ -314,7 +336,11 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
 			return total, auditevents.ErrClosed
 		}
 		var found, deleted int
-		if err := s.pool.QueryRow(ctx, s.sql.prune, bound, s.opt.PruneBatchSize).Scan(&found, &deleted); err != nil {
+		// In a transaction, for the reason Store.insert gives.
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, s.sql.prune, bound, s.opt.PruneBatchSize).Scan(&found, &deleted)
+		})
+		if err != nil {
 			return total, s.wrap(ctx, "prune", err)
 		}
 		total += deleted

@@ -326,7 +326,9 @@ func TestMatchesSemantics(t *testing.T) {
 		norm[i] = auditevents.Normalize(e)
 	}
 	slices.SortFunc(norm, auditevents.Compare)
-	at := func(us int, ns time.Duration) time.Time { return base.Truncate(time.Microsecond).Add(time.Duration(us)*time.Microsecond + ns) }
+	at := func(us int, ns time.Duration) time.Time {
+		return base.Truncate(time.Microsecond).Add(time.Duration(us)*time.Microsecond + ns)
+	}
 	mid := norm[len(norm)/2]
 	tests := []struct {
 		name string
