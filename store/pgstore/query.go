@@ -160,25 +160,8 @@ func (s *Store) plan(q *auditevents.Query) (queryPlan, bool) {
 // readPage runs one page of a query: at most limit events after p.after,
 // appended to buf. It holds a connection only while it reads.
 func (s *Store) readPage(ctx context.Context, p *queryPlan, limit int, buf []auditevents.AuditEvent) ([]auditevents.AuditEvent, error) {
-	where, args := p.where, p.args
-	if p.after != nil {
-		n := len(args)
-		where = append(where[:len(where):len(where)], "(ts, id) < ($"+strconv.Itoa(n+1)+", $"+strconv.Itoa(n+2)+")")
-		args = append(args[:n:n], p.after.Timestamp, p.after.ID)
-	}
-	var sql strings.Builder
-	sql.WriteString("SELECT " + eventColumns + " FROM " + s.sql.table)
-	for i, w := range where {
-		if i == 0 {
-			sql.WriteString(" WHERE ")
-		} else {
-			sql.WriteString(" AND ")
-		}
-		sql.WriteString(w)
-	}
-	sql.WriteString(" ORDER BY ts DESC, id DESC LIMIT " + strconv.Itoa(limit))
-
-	rows, err := s.pool.Query(ctx, sql.String(), args...)
+	sql, args := s.pageSQL(p, limit)
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return buf, s.wrap(ctx, "query", err)
 	}
@@ -196,4 +179,26 @@ func (s *Store) readPage(ctx context.Context, p *queryPlan, limit int, buf []aud
 		return buf, s.wrap(ctx, "query", err)
 	}
 	return buf, nil
+}
+
+// pageSQL returns the statement that reads one page of p, and its arguments.
+func (s *Store) pageSQL(p *queryPlan, limit int) (string, []any) {
+	where, args := p.where, p.args
+	if p.after != nil {
+		n := len(args)
+		where = append(where[:len(where):len(where)], "(ts, id) < ($"+strconv.Itoa(n+1)+", $"+strconv.Itoa(n+2)+")")
+		args = append(args[:n:n], p.after.Timestamp, p.after.ID)
+	}
+	var sql strings.Builder
+	sql.WriteString("SELECT " + eventColumns + " FROM " + s.sql.table)
+	for i, w := range where {
+		if i == 0 {
+			sql.WriteString(" WHERE ")
+		} else {
+			sql.WriteString(" AND ")
+		}
+		sql.WriteString(w)
+	}
+	sql.WriteString(" ORDER BY ts DESC, id DESC LIMIT " + strconv.Itoa(limit))
+	return sql.String(), args
 }
