@@ -27,13 +27,13 @@ var ErrInvalidOptions = errors.New("pgstore: invalid options")
 // [Options.StatementTimeout] sets. The statement had no effect.
 var ErrStatementTimeout = errors.New("pgstore: statement timeout")
 
-// Defaults of [Options].
+// Defaults of [Options], used for fields left zero.
 const (
-	DefaultSchema         = "auditevents"
-	DefaultTable          = "audit_events"
-	DefaultPageSize       = 1000
-	DefaultPruneBatchSize = 10000
-	DefaultConnectTimeout = 10 * time.Second
+	DefaultSchema         = "auditevents"    // Options.Schema
+	DefaultTable          = "audit_events"   // Options.Table
+	DefaultPageSize       = 1000             // Options.PageSize
+	DefaultPruneBatchSize = 10000            // Options.PruneBatchSize
+	DefaultConnectTimeout = 10 * time.Second // Options.ConnectTimeout
 )
 
 // maxTableName leaves room in PostgreSQL's 63-byte identifiers for the
@@ -126,8 +126,9 @@ func (o *Options) withDefaults() (Options, error) {
 	return opt, nil
 }
 
-// Store is an [auditevents.Store] kept in a PostgreSQL table. It is safe for
-// concurrent use, and any number of Stores, in any number of processes, may
+// Store is an [auditevents.Store] kept in a PostgreSQL table. Make one with
+// [Open] or [New]; the zero value is not usable. It is safe for concurrent
+// use, and any number of Stores, in any number of processes, may
 // use the same table at once.
 type Store struct {
 	pool    *pgxpool.Pool
@@ -226,7 +227,7 @@ func (s *Store) Close() error {
 }
 
 // Pool returns the connection pool the store uses, for the host's own
-// queries and statistics. Closing it closes the store.
+// queries and statistics. Do not close it: Close does, when Open made it.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Append stores events, all or nothing, as [auditevents.Store] describes:

@@ -13,6 +13,8 @@ import (
 
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/store/storetest"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 var base = time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
@@ -457,5 +459,64 @@ func TestPruneBatchesAndConcurrentPrunes(t *testing.T) {
 	}
 	if got := collect(t, a, auditevents.Query{Before: cut}); len(got) != 0 {
 		t.Errorf("events older than the cut after Prune: %d", len(got))
+	}
+}
+
+// TestLeastPrivilege opens, as a user that may only read, insert and delete
+// in the table, a store that an owner created: no DDL runs once the schema
+// is up to date.
+func TestLeastPrivilege(t *testing.T) {
+	owner := openStore(t, Options{})
+	_, admin := testServer(t)
+	ctx := context.Background()
+	role := owner.opt.Schema + "_app"
+	quoted := pgx.Identifier{role}.Sanitize()
+	schema := pgx.Identifier{owner.opt.Schema}.Sanitize()
+	for _, stmt := range []string{
+		"CREATE ROLE " + quoted + " LOGIN PASSWORD 'app-secret'",
+		"GRANT USAGE ON SCHEMA " + schema + " TO " + quoted,
+		"GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA " + schema + " TO " + quoted,
+	} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, stmt := range []string{"DROP OWNED BY " + quoted, "DROP ROLE " + quoted} {
+			if _, err := admin.Exec(context.Background(), stmt); err != nil {
+				t.Errorf("%s: %v", stmt, err)
+			}
+		}
+	})
+	cfg := admin.Config().Copy()
+	cfg.ConnConfig.User, cfg.ConnConfig.Password = role, "app-secret"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s, err := New(ctx, pool, &Options{Schema: owner.opt.Schema})
+	if err != nil {
+		t.Fatalf("New as a user without CREATE rights: %v", err)
+	}
+	defer s.Close()
+	batch := events(4, base, 20)
+	if err := s.Append(ctx, batch...); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	if err := s.Append(ctx, batch[3]); !errors.Is(err, auditevents.ErrDuplicateID) {
+		t.Errorf("Append of a stored ID: got %v, want ErrDuplicateID", err)
+	}
+	if got := collect(t, s, auditevents.Query{}); len(got) != len(batch) {
+		t.Errorf("Query: %d events, want %d", len(got), len(batch))
+	}
+	if n, err := s.Prune(ctx, base.Add(time.Hour)); err != nil || n != len(batch) {
+		t.Errorf("Prune: %d, %v; want %d, nil", n, err, len(batch))
+	}
+
+	// Without the schema, the same user gets an error that says what failed.
+	_, err = New(ctx, pool, &Options{Schema: freshSchema(t)})
+	if err == nil || !strings.Contains(err.Error(), "create schema") {
+		t.Errorf("New on a missing schema without CREATE rights: got %v, want an error about creating the schema", err)
 	}
 }

@@ -61,15 +61,30 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey(s.opt.Schema, s.opt.Table)); err != nil {
 		return s.wrap(ctx, "open: take the migration lock", err)
 	}
-	if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
-		return s.wrap(ctx, "open: create schema "+schema, err)
+	// DDL only when something is missing: a user that may only use the
+	// table (no CREATE right on the database or schema) opens an
+	// up-to-date store. Even CREATE ... IF NOT EXISTS checks that right.
+	var haveVersions bool
+	if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", versions).Scan(&haveVersions); err != nil {
+		return s.wrap(ctx, "open: look for "+versions, err)
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+versions+` (
+	if !haveVersions {
+		var haveSchema bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", s.opt.Schema).Scan(&haveSchema); err != nil {
+			return s.wrap(ctx, "open: look for schema "+schema, err)
+		}
+		if !haveSchema {
+			if _, err := tx.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+				return s.wrap(ctx, "open: create schema "+schema, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE `+versions+` (
 	version     integer PRIMARY KEY,
 	description text NOT NULL,
 	applied_at  timestamptz NOT NULL DEFAULT now()
 )`); err != nil {
-		return s.wrap(ctx, "open: create "+versions, err)
+			return s.wrap(ctx, "open: create "+versions, err)
+		}
 	}
 	var current int
 	if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+versions).Scan(&current); err != nil {
