@@ -19,7 +19,7 @@ pgsetup_main() {
 		echo "postgres: using the AUDITEVENTS_PG_DSN already set"
 		return 0
 	fi
-	local bindir
+	local bindir start=$SECONDS
 	bindir=$(pgsetup_bindir)
 	if [ -z "$bindir" ]; then
 		if [ "$(id -u)" != 0 ]; then
@@ -88,7 +88,7 @@ pgsetup_main() {
 	fi
 	"$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres auditevents_test
 	export AUDITEVENTS_PG_DSN="postgres://postgres@127.0.0.1:$port/auditevents_test?sslmode=disable"
-	echo "postgres: $("$bindir/postgres" --version) on 127.0.0.1:$port; AUDITEVENTS_PG_DSN=$AUDITEVENTS_PG_DSN"
+	echo "postgres: $("$bindir/postgres" --version) on 127.0.0.1:$port, set up in $((SECONDS - start))s; AUDITEVENTS_PG_DSN=$AUDITEVENTS_PG_DSN"
 }
 
 # pgsetup_bindir prints the bin directory of the newest PostgreSQL installed
