@@ -40,7 +40,9 @@ func TestValidate(t *testing.T) {
 		field  string // "" when valid
 	}{
 		{"valid", func(*auditevents.AuditEvent) {}, ""},
-		{"empty optional fields", func(e *auditevents.AuditEvent) { e.Account, e.Configuration, e.Description, e.ResourceName = "", "", "", "" }, ""},
+		{"empty optional fields", func(e *auditevents.AuditEvent) {
+			e.Account, e.Configuration, e.Description, e.ResourceName = "", "", "", ""
+		}, ""},
 		{"custom action", func(e *auditevents.AuditEvent) { e.Action = "Exported" }, ""},
 		{"lower-case id", func(e *auditevents.AuditEvent) { e.ID = strings.ToLower(e.ID) }, ""},
 		{"short id", func(e *auditevents.AuditEvent) { e.ID = e.ID[:25] }, "id"},

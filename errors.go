@@ -58,6 +58,8 @@ type EventError struct {
 	Reason string
 }
 
+// Error names the event's index, the field, the value (cut to a safe length)
+// and what was expected.
 func (e *EventError) Error() string {
 	return fmt.Sprintf("auditevents: invalid event %d: %s %s: %s", e.Index, e.Field, quote(e.Value), e.Reason)
 }
@@ -79,6 +81,9 @@ type QueryError struct {
 	Reason string
 }
 
+// Error names the parameter, the value (cut to a safe length) and what is
+// accepted. It carries no package prefix, so it can be shown to an API client
+// as it is.
 func (e *QueryError) Error() string {
 	return fmt.Sprintf("invalid %s %s: %s", e.Param, quote(e.Value), e.Reason)
 }

@@ -258,7 +258,9 @@ func testValidation(t *testing.T, s auditevents.Store) {
 		{"invalid utf-8", func(e *auditevents.AuditEvent) { e.Description = "bad \xff byte" }, "description"},
 		{"nul byte", func(e *auditevents.AuditEvent) { e.ResourceName = "a\x00b" }, "resourceName"},
 		{"name too long", func(e *auditevents.AuditEvent) { e.Account = strings.Repeat("a", auditevents.MaxNameBytes+1) }, "account"},
-		{"description too long", func(e *auditevents.AuditEvent) { e.Description = strings.Repeat("d", auditevents.MaxDescriptionBytes+1) }, "description"},
+		{"description too long", func(e *auditevents.AuditEvent) {
+			e.Description = strings.Repeat("d", auditevents.MaxDescriptionBytes+1)
+		}, "description"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
