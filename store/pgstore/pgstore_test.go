@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -518,5 +519,32 @@ func TestLeastPrivilege(t *testing.T) {
 	_, err = New(ctx, pool, &Options{Schema: freshSchema(t)})
 	if err == nil || !strings.Contains(err.Error(), "create schema") {
 		t.Errorf("New on a missing schema without CREATE rights: got %v, want an error about creating the schema", err)
+	}
+}
+
+// TestDatabaseEncoding refuses a database whose encoding cannot hold every
+// event, at Open rather than at the first event it cannot store.
+func TestDatabaseEncoding(t *testing.T) {
+	_, admin := testServer(t)
+	ctx := context.Background()
+	name := fmt.Sprintf("pgstore_test_latin1_%d", os.Getpid())
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"); err != nil {
+		t.Skipf("cannot create a LATIN1 database to test with: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	cfg := admin.Config().Copy()
+	cfg.ConnConfig.Database = name
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	_, err = New(ctx, pool, nil)
+	if err == nil || !strings.Contains(err.Error(), "LATIN1") {
+		t.Errorf("New on a LATIN1 database: got %v, want an error naming the encoding", err)
 	}
 }

@@ -58,6 +58,15 @@ func (s *Store) migrate(ctx context.Context) error {
 		return s.wrap(ctx, "open", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
+	// Events hold any Unicode text, which only a UTF8 database keeps as it
+	// is (SQL_ASCII keeps the bytes, unchecked, which is as good here).
+	var encoding string
+	if err := tx.QueryRow(ctx, "SELECT current_setting('server_encoding')").Scan(&encoding); err != nil {
+		return s.wrap(ctx, "open: read the database's encoding", err)
+	}
+	if encoding != "UTF8" && encoding != "SQL_ASCII" {
+		return fmt.Errorf("pgstore: open: the database's encoding is %s, which cannot hold every event's text; use a database created with ENCODING 'UTF8'", encoding)
+	}
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey(s.opt.Schema, s.opt.Table)); err != nil {
 		return s.wrap(ctx, "open: take the migration lock", err)
 	}
