@@ -78,9 +78,9 @@ func TestOpenErrors(t *testing.T) {
 		dsn     string
 		message string
 	}{
-		{"malformed URL", "postgres://user@host:notaport/db", "malformed DSN"},
+		{"malformed URL", "postgres://user:s3cret-pw@host:notaport/db", "malformed DSN"},
 		{"unknown setting", "host=localhost bogus_setting=1 sslmode=bad", "malformed DSN"},
-		{"nothing listening", fmt.Sprintf("postgres://postgres@127.0.0.1:%d/db?sslmode=disable", closedPort), "cannot connect"},
+		{"nothing listening", fmt.Sprintf("postgres://postgres:s3cret-pw@127.0.0.1:%d/db?sslmode=disable", closedPort), "cannot connect"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,6 +91,9 @@ func TestOpenErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.message) || !strings.HasPrefix(err.Error(), "pgstore: open") {
 				t.Errorf("Open: error %q, want it to start with %q and say %q", err, "pgstore: open", tt.message)
+			}
+			if strings.Contains(err.Error(), "s3cret-pw") {
+				t.Errorf("Open: error %q repeats the password", err)
 			}
 		})
 	}
