@@ -51,13 +51,14 @@
 //
 // [Store.Append] sends a batch as one INSERT from ten arrays (unnest), in a
 // transaction of its own: one statement text whatever the batch size,
-// prepared once per connection, and as fast as COPY from 100 events per
-// batch up. The transaction costs two round trips more than the INSERT
-// alone, about twice COPY's time for a batch of one event; it is what makes
-// a cancelled Append store nothing, even when the server had already run the
-// INSERT. A duplicate ID fails the INSERT as a whole; a second statement then
-// finds the first duplicate of the batch to name it in the error. Nothing of
-// a failed or cancelled batch is stored.
+// prepared once per connection. BEGIN travels with the INSERT and COMMIT
+// follows once it has succeeded, two round trips in all, so that a cancelled
+// Append stores nothing even when the server had already run the INSERT.
+// Measured against COPY of the same rows, a batch of one event takes about
+// 1.8 times as long, and from 100 events per batch up Append is as fast or
+// faster. A duplicate ID fails the INSERT as a whole; a second statement
+// then finds the first duplicate of the batch to name it in the error.
+// Nothing of a failed or cancelled batch is stored.
 //
 // # Retention
 //

@@ -274,12 +274,32 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 // be atomic too, but the server runs a statement to its end even after the
 // client has gone: a statement cancelled by ctx while it waited (for a lock,
 // say) would then store the batch after Append returned the context's error.
-// The server commits only when asked, and ctx stops the asking.
+// The server commits only when asked, and the COMMIT is sent only once the
+// INSERT has succeeded. BEGIN travels with the INSERT, so that this costs
+// one round trip more than the INSERT alone.
 func (s *Store) insert(ctx context.Context, cols *columns) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, s.sql.insert, cols.args()...)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
 		return err
-	})
+	}
+	// The pool closes a connection released inside a transaction, and the
+	// server rolls back the transaction of a closed connection.
+	defer conn.Release()
+	batch := &pgx.Batch{}
+	batch.Queue("BEGIN")
+	batch.Queue(s.sql.insert, cols.args()...)
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		if ctx.Err() == nil && conn.Conn().PgConn().TxStatus() != 'I' {
+			// Keep the connection: roll back here rather than close it.
+			conn.Exec(ctx, "ROLLBACK") //nolint:errcheck // on failure the connection is closed instead
+		}
+		return err
+	}
+	tag, err := conn.Exec(ctx, "COMMIT")
+	if err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("the server answered COMMIT with %s", tag)
+	}
+	return err
 }
 
 // columns holds a batch column by column, as the INSERT's arrays.
