@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Sourced by .ci/run. Starts a throwaway PostgreSQL server for the tests of
-# store/pgstore and exports AUDITEVENTS_PG_DSN; .ci/run stops it and removes
-# its files on exit through the `cleanups` array.
+# store/pgstore and exports AUDITEVENTS_PG_DSN, and AUDITEVENTS_PG_RESTART, a
+# command that restarts it; .ci/run stops it and removes its files on exit
+# through the `cleanups` array.
 #
 # PostgreSQL is installed from Debian's packages when it is missing (root
 # only). The server is a fresh cluster in a temporary directory, owned by the
@@ -88,6 +89,9 @@ pgsetup_main() {
 	fi
 	"$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres auditevents_test
 	export AUDITEVENTS_PG_DSN="postgres://postgres@127.0.0.1:$port/auditevents_test?sslmode=disable"
+	# The tests restart the server in the middle of a query with this.
+	AUDITEVENTS_PG_RESTART="$(printf '%q ' "${as[@]}" "$bindir/pg_ctl" restart -D "$dir/data" -l "$dir/server.log" -m fast -w -t 30 -s)"
+	export AUDITEVENTS_PG_RESTART
 	echo "postgres: $("$bindir/postgres" --version) on 127.0.0.1:$port, set up in $((SECONDS - start))s; AUDITEVENTS_PG_DSN=$AUDITEVENTS_PG_DSN"
 }
 

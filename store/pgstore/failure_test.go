@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -39,16 +40,17 @@ func lockTable(tb testing.TB, s *Store) (release func()) {
 }
 
 // waitingBackend waits until a statement of the store waits for the lock
-// that lockTable holds, and returns the process ID of its backend. It polls
-// the server's lock table, which is the only place that says so.
-func waitingBackend(tb testing.TB, s *Store) int {
+// that lockTable holds, on a backend other than those given, and returns the
+// process ID of its backend. It polls the server's lock table, which is the
+// only place that says so.
+func waitingBackend(tb testing.TB, s *Store, except ...int) int {
 	tb.Helper()
 	_, admin := testServer(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
 		var pid int
-		err := admin.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE NOT granted AND relation = $1::regclass LIMIT 1`, s.sql.table).Scan(&pid)
+		err := admin.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE NOT granted AND relation = $1::regclass AND pid <> ALL($2) LIMIT 1`, s.sql.table, append([]int{}, except...)).Scan(&pid)
 		switch {
 		case err == nil:
 			return pid
@@ -147,46 +149,69 @@ func TestCancelReleasesConnection(t *testing.T) {
 }
 
 // TestServerEndsConnection ends the backend of a blocked call, as a server
-// restart does: the call fails with an error that says so, the batch is not
-// half stored, and the store goes on working with new connections.
+// restart or failover does: the call goes on with a new connection, and
+// should the server end that one too, and the next, it fails with an error
+// that says so, without half a batch stored.
 func TestServerEndsConnection(t *testing.T) {
-	tests := []struct {
-		name string
-		run  func(s *Store) error
+	calls := []struct {
+		name  string
+		run   func(s *Store) error
+		added int // events the call adds when it succeeds
 	}{
 		{"query", func(s *Store) error {
 			_, err := auditevents.Collect(s.Query(context.Background(), auditevents.Query{}))
 			return err
-		}},
+		}, 0},
 		{"append", func(s *Store) error {
 			return s.Append(context.Background(), events(2, base.Add(time.Hour), 50)...)
-		}},
+		}, 50},
+		{"prune", func(s *Store) error {
+			_, err := s.Prune(context.Background(), base.Add(2*time.Millisecond))
+			return err
+		}, -2},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := openStore(t, Options{})
-			_, admin := testServer(t)
-			if err := s.Append(context.Background(), events(1, base, 5)...); err != nil {
-				t.Fatal(err)
+	for _, call := range calls {
+		for _, ends := range []int{1, maxAttempts} {
+			name := call.name + "/ended once"
+			if ends == maxAttempts {
+				name = fmt.Sprintf("%s/ended on all %d attempts", call.name, maxAttempts)
 			}
-			release := lockTable(t, s)
-			done := make(chan error, 1)
-			go func() { done <- tt.run(s) }()
-			pid := waitingBackend(t, s)
-			if _, err := admin.Exec(context.Background(), "SELECT pg_terminate_backend($1)", pid); err != nil {
-				t.Fatal(err)
-			}
-			err := <-done
-			if err == nil || !strings.Contains(err.Error(), "ended the connection") {
-				t.Errorf("got %v, want an error saying the server ended the connection", err)
-			}
-			release()
-			if got, want := countRows(t, s), 5; got != want {
-				t.Errorf("rows: got %d, want %d (nothing of the interrupted batch)", got, want)
-			}
-			if err := tt.run(s); err != nil {
-				t.Errorf("the same call again: %v", err)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				s := openStore(t, Options{})
+				_, admin := testServer(t)
+				if err := s.Append(context.Background(), events(1, base, 5)...); err != nil {
+					t.Fatal(err)
+				}
+				release := lockTable(t, s)
+				done := make(chan error, 1)
+				go func() { done <- call.run(s) }()
+				var ended []int
+				for range ends {
+					pid := waitingBackend(t, s, ended...)
+					if _, err := admin.Exec(context.Background(), "SELECT pg_terminate_backend($1)", pid); err != nil {
+						t.Fatal(err)
+					}
+					ended = append(ended, pid)
+				}
+				if ends < maxAttempts {
+					// The call waits again, on a new connection.
+					waitingBackend(t, s, ended...)
+				}
+				release()
+				err := <-done
+				rows := 5
+				if ends < maxAttempts {
+					if err != nil {
+						t.Errorf("got %v, want success on a new connection", err)
+					}
+					rows += call.added
+				} else if err == nil || !strings.Contains(err.Error(), "ended the connection") {
+					t.Errorf("got %v, want an error saying the server ended the connection", err)
+				}
+				if got := countRows(t, s); got != rows {
+					t.Errorf("rows: got %d, want %d", got, rows)
+				}
+			})
+		}
 	}
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/auditevents/auditevents"
@@ -278,6 +281,10 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 // INSERT has succeeded. BEGIN travels with the INSERT, so that this costs
 // one round trip more than the INSERT alone.
 func (s *Store) insert(ctx context.Context, cols *columns) error {
+	return s.retry(ctx, func() error { return s.insertOnce(ctx, cols) })
+}
+
+func (s *Store) insertOnce(ctx context.Context, cols *columns) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -299,7 +306,58 @@ func (s *Store) insert(ctx context.Context, cols *columns) error {
 	if err == nil && tag.String() != "COMMIT" {
 		err = fmt.Errorf("the server answered COMMIT with %s", tag)
 	}
+	if err != nil {
+		// The COMMIT may have been carried out: this must not be retried.
+		return &commitError{err}
+	}
+	return nil
+}
+
+// commitError is a failure while committing, when the outcome is unknown.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return "commit: " + e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
+
+// maxAttempts bounds how often a statement is tried on a new connection
+// after the connection it ran on was lost.
+const maxAttempts = 3
+
+// retry runs fn, and runs it again, up to maxAttempts times in all, while it
+// fails because the server ended or lost its connection before fn could
+// have had an effect: a server restart or failover ends every connection in
+// the pool, and the next statements then go to the restarted server. fn
+// must be safe to run again after such a failure: a read, or a transaction
+// that failed before its COMMIT was sent. When the pool is the store's own,
+// its other connections are closed too, as they died with the first.
+func (s *Store) retry(ctx context.Context, fn func() error) error {
+	var err error
+	for range maxAttempts {
+		err = fn()
+		if err == nil || ctx.Err() != nil || !connectionLost(err) {
+			return err
+		}
+		if s.ownPool {
+			s.pool.Reset()
+		}
+	}
 	return err
+}
+
+// connectionLost reports whether err says that the connection a statement
+// was sent on had been ended by the server, or was never used: the
+// statement had no effect, and a new connection may succeed.
+func connectionLost(err error) bool {
+	var commitErr *commitError
+	if errors.As(err, &commitErr) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "57P01" || pgErr.Code == "57P02" // admin_shutdown, crash_shutdown
+	}
+	return pgconn.SafeToRetry(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // columns holds a batch column by column, as the INSERT's arrays.
@@ -358,8 +416,10 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
 		}
 		var found, deleted int
 		// In a transaction, for the reason Store.insert gives.
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			return tx.QueryRow(ctx, s.sql.prune, bound, s.opt.PruneBatchSize).Scan(&found, &deleted)
+		err := s.retry(ctx, func() error {
+			return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+				return tx.QueryRow(ctx, s.sql.prune, bound, s.opt.PruneBatchSize).Scan(&found, &deleted)
+			})
 		})
 		if err != nil {
 			return total, s.wrap(ctx, "prune", err)

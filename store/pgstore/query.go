@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"strconv"
 	"strings"
@@ -161,24 +162,36 @@ func (s *Store) plan(q *auditevents.Query) (queryPlan, bool) {
 // appended to buf. It holds a connection only while it reads.
 func (s *Store) readPage(ctx context.Context, p *queryPlan, limit int, buf []auditevents.AuditEvent) ([]auditevents.AuditEvent, error) {
 	sql, args := s.pageSQL(p, limit)
-	rows, err := s.pool.Query(ctx, sql, args...)
+	start := len(buf)
+	err := s.retry(ctx, func() error {
+		buf = buf[:start]
+		var err error
+		buf, err = s.readRows(ctx, sql, args, buf)
+		return err
+	})
 	if err != nil {
 		return buf, s.wrap(ctx, "query", err)
+	}
+	return buf, nil
+}
+
+// readRows runs one page's statement and appends its events to buf.
+func (s *Store) readRows(ctx context.Context, sql string, args []any, buf []auditevents.AuditEvent) ([]auditevents.AuditEvent, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return buf, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var e auditevents.AuditEvent
 		if err := rows.Scan(&e.ID, &e.Timestamp, &e.Account, &e.User, (*string)(&e.Action),
 			(*string)(&e.ResourceKind), &e.ResourceName, &e.Configuration, &e.Description); err != nil {
-			return buf, s.wrap(ctx, "query: read an event", err)
+			return buf, fmt.Errorf("read an event: %w", err)
 		}
 		e.Timestamp = e.Timestamp.UTC()
 		buf = append(buf, e)
 	}
-	if err := rows.Err(); err != nil {
-		return buf, s.wrap(ctx, "query", err)
-	}
-	return buf, nil
+	return buf, rows.Err()
 }
 
 // pageSQL returns the statement that reads one page of p, and its arguments.
