@@ -86,13 +86,20 @@
 // entries: about 670 bytes on disk for events of short values (measured with
 // 1 million of them). Queries cost one round trip per page.
 //
-// # Errors
+// # Errors and restarts
 //
 // A malformed connection string, an unreachable server, a refused login and
 // a statement cancelled by the server's statement_timeout
 // ([ErrStatementTimeout]) return errors that say which, wrapped with what the
 // store was doing; a cancelled context returns the context's error and
-// cancels the statement on the server. Should the connection be lost while a
-// batch commits, the batch is either wholly stored or not at all: appending
-// it again then either succeeds or fails with [auditevents.ErrDuplicateID].
+// cancels the statement on the server.
+//
+// When the server ends a connection before a statement on it took effect, as
+// a restart or a failover ends them all, the statement is sent again on a
+// new connection, up to three times in all: a query goes on from the page it
+// was reading, and an Append or a Prune batch, whose transaction cannot have
+// committed, runs again. Only a connection lost while a batch commits leaves
+// the outcome unknown; the batch is then either wholly stored or not at all,
+// and appending it again either succeeds or fails with
+// [auditevents.ErrDuplicateID].
 package pgstore
