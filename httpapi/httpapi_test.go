@@ -272,7 +272,7 @@ func TestDownload(t *testing.T) {
 	})
 	t.Run("empty", func(t *testing.T) {
 		res := do(t, h.Download(), http.MethodGet, "/x?user=nobody")
-		if got, want := res.Body.String(), strings.Join(auditevents.CSVHeader, ",")+"\r\n"; got != want {
+		if got, want := res.Body.String(), strings.Join(auditevents.CSVColumns(), ",")+"\r\n"; got != want {
 			t.Errorf("body: got %q, want %q", got, want)
 		}
 	})
