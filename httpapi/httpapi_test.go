@@ -1020,3 +1020,25 @@ func TestMemoryFlat(t *testing.T) {
 		})
 	}
 }
+
+// The remedy that Register's doc gives for a ServeMux with a method and
+// wildcard pattern works: both the host's route and the API answer.
+func TestMountWithMethodPatterns(t *testing.T) {
+	store, all := newStore(t, manyEvents(3))
+	h := newHandler(t, store, nil)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/{collection}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "host:", r.PathValue("collection"))
+	})
+	mux.Handle("GET /v1/audit-events", h.List())
+	mux.Handle("GET /v1/audit-events/download", h.Download())
+	if got := do(t, mux, http.MethodGet, "/v1/widgets").Body.String(); got != "host:widgets" {
+		t.Errorf("host route: got %q", got)
+	}
+	if got := ids(decodeEvents(t, do(t, mux, http.MethodGet, "/v1/audit-events").Body.Bytes())); len(got) != len(all) {
+		t.Errorf("list: got %d events, want %d", len(got), len(all))
+	}
+	if got := do(t, mux, http.MethodHead, "/v1/audit-events/download").Code; got != http.StatusOK {
+		t.Errorf("HEAD download: status %d", got)
+	}
+}
