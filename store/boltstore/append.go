@@ -1,0 +1,265 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/auditevents/auditevents"
+)
+
+// An appendRequest is one call of Append, queued for the writer.
+type appendRequest struct {
+	events []auditevents.AuditEvent // prepared: valid and normalized
+	keys   [][keyLen]byte           // keys[i] is the key of events[i]
+	state  atomic.Int32             // requestQueued, requestTaken or requestAbandoned
+	done   chan error               // receives the outcome once taken
+}
+
+const (
+	requestQueued int32 = iota
+	requestTaken
+	requestAbandoned
+)
+
+// maxCommitEvents bounds the events the writer gathers into one
+// transaction; a request larger than that still commits whole, alone.
+const maxCommitEvents = 16384
+
+// Append stores events, all or nothing, as [auditevents.Store] describes.
+//
+// Appends from concurrent goroutines share transactions (group commit): a
+// single writer gathers the waiting calls into one transaction, checks each
+// call's IDs against the file and against the calls before it in the same
+// transaction, commits once, syncs once (unless [Options.NoSync]), and then
+// answers every call. A call whose batch holds a duplicate fails alone; the
+// others commit. Append returns after its events are on disk.
+//
+// When ctx is cancelled while the call still waits its turn, Append returns
+// the context's error and stores nothing. Once the writer has taken the
+// call, Append waits for the commit and reports its outcome, so an error
+// always means that nothing was stored.
+func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	prepared, err := auditevents.PrepareBatch(events)
+	if err != nil {
+		return err
+	}
+	req := &appendRequest{events: prepared, keys: make([][keyLen]byte, len(prepared)), done: make(chan error, 1)}
+	for i := range prepared {
+		if req.keys[i], err = eventKey(&prepared[i]); err != nil {
+			return err
+		}
+	}
+
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return auditevents.ErrClosed
+	}
+	if len(prepared) == 0 {
+		s.mu.RUnlock()
+		return nil
+	}
+	select {
+	case s.reqs <- req:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(requestQueued, requestAbandoned) {
+			return ctx.Err()
+		}
+		return <-req.done // already being committed: report how it ended
+	}
+}
+
+// writer commits the queued requests, as many as are waiting at a time in
+// one transaction, until Close closes the queue.
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	var (
+		batch []*appendRequest
+		w     txWriter
+	)
+	for req := range s.reqs {
+		batch = append(batch[:0], req)
+		n := len(req.events)
+	drain:
+		for n < maxCommitEvents {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+				n += len(r.events)
+			default:
+				break drain
+			}
+		}
+		s.commit(&w, batch)
+	}
+}
+
+// commit writes the requests of batch that are still wanted and free of
+// duplicates in one transaction, and answers each of them.
+func (s *Store) commit(w *txWriter, batch []*appendRequest) {
+	taken := batch[:0]
+	for _, r := range batch {
+		if r.state.CompareAndSwap(requestQueued, requestTaken) {
+			taken = append(taken, r)
+		}
+	}
+	if len(taken) == 0 {
+		return
+	}
+	outcome := make([]error, len(taken))
+	err := guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			w.reset(tx, &s.codec)
+			for i, r := range taken {
+				outcome[i] = w.add(r)
+			}
+			return w.flush()
+		})
+	})
+	s.codec.dict.settle(err == nil)
+	for i, r := range taken {
+		if err != nil {
+			r.done <- fmt.Errorf("boltstore: appending: %w", err)
+		} else {
+			r.done <- outcome[i]
+		}
+	}
+}
+
+// txWriter gathers the writes of one transaction so that it can put each
+// bucket's keys in ascending order: consecutive puts then land on the same
+// pages, which bbolt writes once per commit.
+type txWriter struct {
+	tx      *bolt.Tx
+	codec   *codec
+	ids     *bolt.Bucket
+	seen    map[[16]byte]struct{}
+	events  []entry
+	idKeys  [][]byte
+	index   [numIndexes]map[string][][]byte // indexed value -> event keys
+	scratch []byte
+}
+
+type entry struct{ key, value []byte }
+
+func (w *txWriter) reset(tx *bolt.Tx, c *codec) {
+	w.tx, w.codec = tx, c
+	w.ids = tx.Bucket(bucketIDs)
+	if w.seen == nil {
+		w.seen = make(map[[16]byte]struct{})
+		for k := range w.index {
+			w.index[k] = make(map[string][][]byte)
+		}
+	}
+	clear(w.seen)
+	for k := range w.index {
+		clear(w.index[k])
+	}
+	w.events, w.idKeys, w.scratch = w.events[:0], w.idKeys[:0], w.scratch[:0]
+}
+
+// add stages the events of r, or returns the duplicate error that fails r
+// alone. It writes nothing to the transaction yet.
+func (w *txWriter) add(r *appendRequest) error {
+	for i := range r.keys {
+		id := [16]byte(r.keys[i][8:])
+		if _, dup := w.seen[id]; dup || w.ids.Get(id[:]) != nil {
+			return auditevents.DuplicateIDError(r.events[i].ID)
+		}
+	}
+	start := len(w.scratch)
+	ends := make([]int, len(r.events))
+	var err error
+	for i := range r.events {
+		if w.scratch, err = w.codec.appendValue(w.scratch, &r.events[i]); err != nil {
+			w.scratch = w.scratch[:start]
+			return err
+		}
+		ends[i] = len(w.scratch)
+	}
+	// Slice the values only now: appending may have moved w.scratch.
+	off := start
+	for i := range r.events {
+		e := &r.events[i]
+		key := r.keys[i][:]
+		w.events = append(w.events, entry{key, w.scratch[off:ends[i]:ends[i]]})
+		off = ends[i]
+		w.idKeys = append(w.idKeys, key[8:])
+		w.seen[[16]byte(key[8:])] = struct{}{}
+		for k := range numIndexes {
+			if v, ok := indexValue(k, e); ok {
+				w.index[k][v] = append(w.index[k][v], key)
+			}
+		}
+	}
+	return nil
+}
+
+// flush puts the staged writes, each bucket's in ascending key order.
+func (w *txWriter) flush() error {
+	if err := w.codec.dict.flush(w.tx.Bucket(bucketDict)); err != nil {
+		return err
+	}
+	if len(w.events) == 0 {
+		return nil
+	}
+	events := w.tx.Bucket(bucketEvents)
+	events.FillPercent = fillPercent
+	slices.SortFunc(w.events, func(a, b entry) int { return bytes.Compare(a.key, b.key) })
+	for _, e := range w.events {
+		if err := events.Put(e.key, e.value); err != nil {
+			return err
+		}
+	}
+	w.ids.FillPercent = fillPercent
+	slices.SortFunc(w.idKeys, bytes.Compare)
+	for _, id := range w.idKeys {
+		if err := w.ids.Put(id, nil); err != nil {
+			return err
+		}
+	}
+	for k := range numIndexes {
+		parent := w.tx.Bucket(indexBuckets[k])
+		parent.FillPercent = fillPercent
+		values := make([]string, 0, len(w.index[k]))
+		for v := range w.index[k] {
+			values = append(values, v)
+		}
+		slices.Sort(values)
+		for _, v := range values {
+			sub, err := parent.CreateBucketIfNotExists(indexName(v))
+			if err != nil {
+				return err
+			}
+			sub.FillPercent = fillPercent
+			keys := w.index[k][v]
+			slices.SortFunc(keys, bytes.Compare)
+			for _, key := range keys {
+				if err := sub.Put(key, nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}

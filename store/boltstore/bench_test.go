@@ -1,0 +1,302 @@
+package boltstore
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/auditevents/auditevents"
+)
+
+// The benchmarks of queries run on a store of benchEvents() events spread
+// over a year, built once and kept in the temporary directory for later
+// runs. Set AUDITEVENTS_BENCH_EVENTS to change its size (default 1,000,000).
+//
+//	go test ./store/boltstore -run '^$' -bench . -benchtime 20x
+
+func benchEvents() int {
+	if n, err := strconv.Atoi(os.Getenv("AUDITEVENTS_BENCH_EVENTS")); err == nil && n > 0 {
+		return n
+	}
+	return 1_000_000
+}
+
+// dataStart is when the generated data begins; it spans dataDays days.
+var dataStart = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const (
+	dataDays    = 365
+	dataUsers   = 50
+	dataConfigs = 500
+)
+
+var dataAccounts = []string{"", "acme", "globex", "initech"}
+
+// generator makes a deterministic stream of realistic events.
+type generator struct {
+	rng   *rand.Rand
+	kinds []auditevents.Kind
+}
+
+func newGenerator(seed uint64) *generator {
+	return &generator{rng: rand.New(rand.NewPCG(seed, 42)), kinds: auditevents.Kinds()}
+}
+
+var dataActions = []auditevents.Action{
+	auditevents.ActionCreated, auditevents.ActionModified, auditevents.ActionModified,
+	auditevents.ActionModified, auditevents.ActionDeleted, auditevents.ActionStarted,
+}
+
+// event returns an event at t with a ULID of t's millisecond.
+func (g *generator) event(t time.Time) auditevents.AuditEvent {
+	id := ulid.ULID{}
+	_ = id.SetTime(ulid.Timestamp(t))
+	var entropy [10]byte
+	for i := range entropy {
+		entropy[i] = byte(g.rng.Uint32())
+	}
+	_ = id.SetEntropy(entropy[:])
+	user := fmt.Sprintf("user%02d@example.com", g.rng.IntN(dataUsers))
+	kind := g.kinds[g.rng.IntN(len(g.kinds))]
+	e := auditevents.AuditEvent{
+		ID:           id.String(),
+		Timestamp:    t,
+		Account:      dataAccounts[g.rng.IntN(len(dataAccounts))],
+		User:         user,
+		Action:       dataActions[g.rng.IntN(len(dataActions))],
+		ResourceKind: kind,
+		ResourceName: fmt.Sprintf("%s-%03d", kind, g.rng.IntN(1000)),
+	}
+	if g.rng.IntN(10) < 7 {
+		e.Configuration = fmt.Sprintf("config-%03d:%d", g.rng.IntN(dataConfigs), 1+g.rng.IntN(20))
+	}
+	if g.rng.IntN(10) < 7 {
+		e.Description = fmt.Sprintf("%s %s %s by %s", e.Action, kind, e.ResourceName, user)
+	}
+	return e
+}
+
+// events returns n events in time order over the data's year.
+func (g *generator) events(n int) []auditevents.AuditEvent {
+	step := dataDays * 24 * time.Hour / time.Duration(n)
+	out := make([]auditevents.AuditEvent, n)
+	for i := range out {
+		t := dataStart.Add(time.Duration(i)*step + time.Duration(g.rng.Int64N(int64(step))))
+		out[i] = g.event(t.Truncate(time.Microsecond))
+	}
+	return out
+}
+
+var (
+	benchOnce sync.Once
+	benchPath string
+	benchErr  error
+)
+
+// benchStore returns the path of the shared benchmark store, building it
+// on first use.
+func benchStore(b *testing.B) string {
+	b.Helper()
+	benchOnce.Do(func() {
+		n := benchEvents()
+		benchPath = filepath.Join(os.TempDir(), fmt.Sprintf("auditevents-boltstore-bench-v%d-%d.db", formatVersion, n))
+		if _, err := os.Stat(benchPath); err == nil {
+			return
+		}
+		tmp := benchPath + ".building"
+		os.Remove(tmp)
+		s, err := Open(tmp, &Options{NoSync: true})
+		if err != nil {
+			benchErr = err
+			return
+		}
+		events := newGenerator(1).events(n)
+		for i := 0; i < n; i += 1000 {
+			if benchErr = s.Append(context.Background(), events[i:min(i+1000, n)]...); benchErr != nil {
+				s.Close()
+				return
+			}
+		}
+		if benchErr = s.Close(); benchErr == nil {
+			benchErr = os.Rename(tmp, benchPath)
+		}
+	})
+	if benchErr != nil {
+		b.Fatalf("building the benchmark store: %v", benchErr)
+	}
+	return benchPath
+}
+
+func reportRate(b *testing.B, events int) {
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkAppend(b *testing.B) {
+	ctx := context.Background()
+	for _, durable := range []bool{true, false} {
+		name := "durable"
+		if !durable {
+			name = "nosync"
+		}
+		b.Run("single/"+name, func(b *testing.B) {
+			s := openBench(b, &Options{NoSync: !durable})
+			events := newGenerator(2).events(b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if err := s.Append(ctx, events[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRate(b, b.N)
+		})
+		b.Run("batch1000/"+name, func(b *testing.B) {
+			s := openBench(b, &Options{NoSync: !durable})
+			events := newGenerator(3).events(b.N * 1000)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if err := s.Append(ctx, events[i*1000:(i+1)*1000]...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRate(b, b.N*1000)
+		})
+		b.Run("concurrent64/"+name, func(b *testing.B) {
+			s := openBench(b, &Options{NoSync: !durable})
+			events := newGenerator(4).events(b.N)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range 64 {
+				wg.Go(func() {
+					for {
+						i := int(next.Add(1)) - 1
+						if i >= len(events) {
+							return
+						}
+						if err := s.Append(ctx, events[i]); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			reportRate(b, b.N)
+		})
+	}
+}
+
+func openBench(b *testing.B, opts *Options) *Store {
+	b.Helper()
+	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// benchQueries are the query shapes of the benchmark program.
+func benchQueries() []struct {
+	name string
+	q    auditevents.Query
+} {
+	mid := dataStart.Add(200 * 24 * time.Hour)
+	acme := "acme"
+	return []struct {
+		name string
+		q    auditevents.Query
+	}{
+		{"day", auditevents.Query{Since: mid, Before: mid.Add(24 * time.Hour)}},
+		{"user", auditevents.Query{User: "user07@example.com"}},
+		{"user+config/30days", auditevents.Query{User: "user07@example.com", Configuration: "config-123", Since: mid, Before: mid.Add(30 * 24 * time.Hour)}},
+		{"config", auditevents.Query{Configuration: "config-123"}},
+		{"config-version", auditevents.Query{Configuration: "config-123:7"}},
+		{"account/day", auditevents.Query{Account: &acme, Since: mid, Before: mid.Add(24 * time.Hour)}},
+		{"page100/first", auditevents.Query{Limit: 100}},
+		{"page100/deep", auditevents.Query{Limit: 100, After: auditevents.Cursor{Timestamp: mid, ID: "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"}}},
+		{"export", auditevents.Query{}},
+	}
+}
+
+func BenchmarkQuery(b *testing.B) {
+	path := benchStore(b)
+	ctx := context.Background()
+	for _, tt := range benchQueries() {
+		for _, cold := range []bool{false, true} {
+			name := tt.name + "/warm"
+			if cold {
+				name = tt.name + "/cold"
+			}
+			b.Run(name, func(b *testing.B) {
+				s, err := Open(path, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer func() { s.Close() }()
+				rows := 0
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if cold {
+						b.StopTimer()
+						if err := s.Close(); err != nil {
+							b.Fatal(err)
+						}
+						if err := dropFileCache(path); err != nil {
+							b.Fatal(err)
+						}
+						if s, err = Open(path, nil); err != nil {
+							b.Fatal(err)
+						}
+						b.StartTimer()
+					}
+					for _, err := range s.Query(ctx, tt.q) {
+						if err != nil {
+							b.Fatal(err)
+						}
+						rows++
+					}
+				}
+				b.ReportMetric(float64(rows)/float64(b.N), "rows/op")
+				reportRate(b, rows)
+			})
+		}
+	}
+}
+
+// dropFileCache evicts the file at path from the page cache.
+func dropFileCache(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return dropCache(f)
+}
+
+// BenchmarkFileSize reports the size of the benchmark store's file per
+// event.
+func BenchmarkFileSize(b *testing.B) {
+	path := benchStore(b)
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+	}
+	b.ReportMetric(float64(fi.Size())/float64(benchEvents()), "bytes/event")
+	b.ReportMetric(float64(fi.Size())/1e6, "MB")
+}

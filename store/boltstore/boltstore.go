@@ -1,0 +1,376 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/auditevents/auditevents"
+)
+
+var _ auditevents.Store = (*Store)(nil)
+
+// Options configures [Open]. A nil *Options, like the zero Options, means
+// the defaults given for each field.
+type Options struct {
+	// Timeout bounds the wait for the file lock when another process (or
+	// another Store in this process) has the file open; Open then fails
+	// with [ErrLocked]. Zero means one second; a negative value waits
+	// indefinitely.
+	Timeout time.Duration
+
+	// NoSync makes Append return once its events are written to the
+	// operating system, without waiting for them to reach the disk. Appends
+	// get several times faster. An acknowledged event survives a crash of
+	// the process, but a power loss or an operating system crash may lose
+	// the events of the last moments before it, and may leave the file
+	// damaged (Open or a later call then returns [ErrCorrupt]); restore it
+	// from a backup. The default, false, syncs every commit.
+	NoSync bool
+
+	// FileMode is the permission of a file that Open creates. Zero means
+	// 0600.
+	FileMode os.FileMode
+
+	// Retention, when positive, turns on background retention: soon after
+	// Open and then every PruneInterval, the store deletes the events whose
+	// timestamp is older than Retention before now, as [Store.Prune] does.
+	// Zero, the default, deletes nothing unless the host calls Prune.
+	Retention time.Duration
+
+	// PruneInterval is how often background retention runs. Zero means one
+	// hour. It has no effect unless Retention is positive.
+	PruneInterval time.Duration
+
+	// Now returns the current time for background retention. Zero means
+	// time.Now. Tests set it.
+	Now func() time.Time
+
+	// Logger receives the errors of background retention, which has no
+	// caller to return them to. Nil means slog.Default().
+	Logger *slog.Logger
+
+	afterRun func(pruned int, err error) // called after each background prune; for tests
+}
+
+const (
+	defaultTimeout       = time.Second
+	defaultPruneInterval = time.Hour
+	defaultFileMode      = 0o600
+)
+
+// Store is an [auditevents.Store] kept in one bbolt file. Create it with
+// [Open]. A Store is safe for concurrent use by many goroutines; the file it
+// holds may be used by only one Store at a time.
+type Store struct {
+	db    *bolt.DB
+	file  *os.File // bbolt's own handle, for read-ahead
+	codec codec
+
+	reqs       chan *appendRequest
+	writerDone chan struct{}
+
+	mu     sync.RWMutex // guards closed; held for reading while using db
+	closed bool
+
+	stop     chan struct{} // closed by Close to stop background work
+	bg       sync.WaitGroup
+	now      func() time.Time
+	logger   *slog.Logger
+	afterRun func(pruned int, err error) // called after each background prune; for tests
+}
+
+// Open opens the store kept in the file at path, creating the file if it
+// does not exist. opts may be nil.
+//
+// Open fails with an error wrapping [ErrLocked] when another process holds
+// the file and does not release it within opts.Timeout; with [ErrNotStore]
+// when the file is not an audit event store; with [ErrNewerFormat] when it
+// was written by a newer version of this package; and with [ErrCorrupt] when
+// it is damaged. In all these cases the file is left untouched: Open first
+// reads an existing file in read-only mode, and writes nothing to a file it
+// has not recognised.
+func Open(path string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Timeout == 0 {
+		o.Timeout = defaultTimeout
+	} else if o.Timeout < 0 {
+		o.Timeout = 0 // bbolt waits indefinitely
+	}
+	if o.FileMode == 0 {
+		o.FileMode = defaultFileMode
+	}
+	if o.PruneInterval <= 0 {
+		o.PruneInterval = defaultPruneInterval
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		if err := inspect(path, &o); err != nil {
+			return nil, err
+		}
+	}
+
+	db, file, err := openBolt(path, &o, false)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		db:         db,
+		file:       file,
+		reqs:       make(chan *appendRequest, 256),
+		writerDone: make(chan struct{}),
+		stop:       make(chan struct{}),
+		now:        o.Now,
+		logger:     o.Logger,
+		afterRun:   o.afterRun,
+	}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: opening %s: %w", path, err)
+	}
+	go s.writer()
+	if o.Retention > 0 {
+		s.bg.Add(1)
+		go s.retain(o.Retention, o.PruneInterval)
+	}
+	return s, nil
+}
+
+// inspect opens the existing file at path read-only and checks that it is a
+// store this version can use, without modifying it.
+func inspect(path string, o *Options) error {
+	db, file, err := openBolt(path, o, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("boltstore: opening %s: %w", path, err)
+	}
+	err = guard(func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			if tx.Size() > fi.Size() {
+				return corruptf("the file is %d bytes long but its pages reach %d bytes: it was truncated", fi.Size(), tx.Size())
+			}
+			if err := verifyPages(file, tx, false); err != nil {
+				return err
+			}
+			_, _, err := readMeta(tx)
+			return err
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: opening %s: %w", path, err)
+	}
+	return nil
+}
+
+// openBolt opens the bbolt file, turning bbolt's errors and panics into this
+// package's errors. It returns bbolt's own file handle too.
+func openBolt(path string, o *Options, readOnly bool) (*bolt.DB, *os.File, error) {
+	var file *os.File
+	bo := &bolt.Options{
+		Timeout:        o.Timeout,
+		NoSync:         o.NoSync,
+		NoFreelistSync: false, // keep the freelist on disk: Open reads it instead of scanning the file
+		FreelistType:   bolt.FreelistMapType,
+		ReadOnly:       readOnly,
+		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, mode)
+			file = f
+			return f, err
+		},
+	}
+	var db *bolt.DB
+	err := guard(func() error {
+		var err error
+		db, err = bolt.Open(path, o.FileMode, bo)
+		return err
+	})
+	if err != nil {
+		if db == nil && file != nil && errors.Is(err, ErrCorrupt) {
+			file.Close() // bbolt panicked halfway: release the lock it took
+		}
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
+			err = fmt.Errorf("%w (waited %v for %s)", ErrLocked, o.Timeout, path)
+		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch):
+			err = fmt.Errorf("%w: %s is not a bbolt database, or its header pages are damaged (%v)", ErrNotStore, path, err)
+		case errors.Is(err, berrors.ErrChecksum):
+			err = fmt.Errorf("%w: %s: both header pages fail their checksum", ErrCorrupt, path)
+		case errors.Is(err, ErrCorrupt):
+			err = fmt.Errorf("boltstore: opening %s: %w", path, err)
+		default:
+			err = fmt.Errorf("boltstore: opening %s: %w", path, err)
+		}
+		return nil, nil, err
+	}
+	return db, file, nil
+}
+
+// readMeta checks the meta bucket and returns the file's code tables. fresh
+// is true for a bbolt file without any bucket, which Open initializes.
+func readMeta(tx *bolt.Tx) (c codec, fresh bool, err error) {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		var names []string
+		_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			names = append(names, fmt.Sprintf("%q", name))
+			return nil
+		})
+		if len(names) > 0 {
+			return c, false, fmt.Errorf("%w: it is a bbolt file with other buckets (%v)", ErrNotStore, names)
+		}
+		return c, true, nil
+	}
+	v := meta.Get(metaFormat)
+	if len(v) != 4 {
+		return c, false, fmt.Errorf("%w: its meta bucket has no format version", ErrNotStore)
+	}
+	switch version := binary.BigEndian.Uint32(v); {
+	case version > formatVersion:
+		return c, false, fmt.Errorf("%w: format version %d; this version of the package reads up to %d", ErrNewerFormat, version, formatVersion)
+	case version == 0:
+		return c, false, fmt.Errorf("%w: format version 0", ErrNotStore)
+	}
+	for _, name := range [][]byte{bucketEvents, bucketIDs, bucketByUser, bucketByConfiguration, bucketByAccount} {
+		if tx.Bucket(name) == nil {
+			return c, false, corruptf("bucket %q is missing", name)
+		}
+	}
+	if tx.Bucket(bucketDict) == nil {
+		return c, false, corruptf("bucket %q is missing", bucketDict)
+	}
+	c.dict = newDict()
+	if err := c.dict.load(tx.Bucket(bucketDict)); err != nil {
+		return c, false, err
+	}
+	c.kinds = parseCodeTable(meta.Get(metaKinds))
+	c.actions = parseCodeTable(meta.Get(metaActions))
+	if len(c.kinds.names) == 0 || len(c.actions.names) == 0 {
+		return c, false, corruptf("the code tables are missing")
+	}
+	// Read the newest and the oldest event: damage near the root shows here.
+	cur := tx.Bucket(bucketEvents).Cursor()
+	for _, kv := range [][2][]byte{pair(cur.Last()), pair(cur.First())} {
+		if kv[0] != nil {
+			if _, err := c.decode(kv[0], kv[1]); err != nil {
+				return c, false, err
+			}
+		}
+	}
+	return c, false, nil
+}
+
+func pair(k, v []byte) [2][]byte { return [2][]byte{k, v} }
+
+// init creates the buckets of a fresh file, adds to an existing file's kind
+// table the kinds this version knows and it lacks, and loads the tables.
+func (s *Store) init() error {
+	var (
+		c      codec
+		update bool
+	)
+	err := guard(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			var fresh bool
+			var err error
+			c, fresh, err = readMeta(tx)
+			if err != nil {
+				return err
+			}
+			if fresh {
+				c = codec{kinds: newCodeTable(nil), actions: newCodeTable(documentedActions), dict: newDict()}
+				update = true
+			}
+			var grown bool
+			c.kinds, grown = c.kinds.extend(kindNames())
+			update = update || grown
+			return nil
+		})
+	})
+	if err != nil || !update {
+		s.codec = c
+		return err
+	}
+	err = guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+			if err != nil {
+				return err
+			}
+			if meta.Get(metaFormat) == nil {
+				var v [4]byte
+				binary.BigEndian.PutUint32(v[:], formatVersion)
+				if err := meta.Put(metaFormat, v[:]); err != nil {
+					return err
+				}
+				if err := meta.Put(metaActions, c.actions.bytes()); err != nil {
+					return err
+				}
+			}
+			if err := meta.Put(metaKinds, c.kinds.bytes()); err != nil {
+				return err
+			}
+			for _, name := range [][]byte{bucketEvents, bucketIDs, bucketDict, bucketByUser, bucketByConfiguration, bucketByAccount} {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	s.codec = c
+	return err
+}
+
+// Close waits for the appends in flight, stops background retention and
+// closes the file. Later calls of the other methods return
+// [auditevents.ErrClosed]; later calls of Close return nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.reqs)
+	close(s.stop)
+	s.mu.Unlock()
+	<-s.writerDone
+	s.bg.Wait()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("boltstore: closing: %w", err)
+	}
+	return nil
+}
+
+// view runs fn in a read transaction, unless the store is closed.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return auditevents.ErrClosed
+	}
+	return guard(func() error { return s.db.View(fn) })
+}
+
+// Path returns the path of the store's file.
+func (s *Store) Path() string { return s.db.Path() }

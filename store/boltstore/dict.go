@@ -1,0 +1,129 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// bucketDict holds the dictionary: key: 4-byte big-endian code; value: the
+// field's number and the string.
+var bucketDict = []byte("dict")
+
+// The fields whose values the dictionary codes. Users, accounts and
+// configurations repeat across many events; so do resource names, though
+// they may also be unique, so they get a share of the codes of their own.
+const (
+	fieldAccount = iota
+	fieldUser
+	fieldResourceName
+	fieldConfiguration
+	numDictFields
+)
+
+// The dictionary is bounded so that its memory stays small whatever the
+// events hold: at most maxDictEntries codes per field, for strings of at
+// most maxDictString bytes. Other values are stored as they are.
+const (
+	maxDictEntries = 1 << 15
+	maxDictString  = 128
+)
+
+// dict maps repeated strings to small codes. Only the writer adds codes;
+// readers use the published snapshot, which grows only, so a snapshot taken
+// inside a read transaction knows every code that transaction can see.
+type dict struct {
+	names   []string                         // names[i] has code i+1; writer only
+	fields  []byte                           // fields[i] is the field of names[i]
+	codes   [numDictFields]map[string]uint32 // per field: string -> code; writer only
+	pending int                              // how many names the current transaction added
+	snap    atomic.Pointer[[]string]
+}
+
+func newDict() *dict {
+	d := &dict{}
+	for f := range d.codes {
+		d.codes[f] = make(map[string]uint32)
+	}
+	d.publish()
+	return d
+}
+
+func (d *dict) publish() {
+	names := d.names
+	d.snap.Store(&names)
+}
+
+// load reads the dictionary bucket.
+func (d *dict) load(b *bolt.Bucket) error {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 4 || binary.BigEndian.Uint32(k) != uint32(len(d.names)+1) || len(v) < 1 || v[0] >= numDictFields {
+			return corruptf("dictionary entry %x is malformed", k)
+		}
+		d.add(int(v[0]), string(v[1:]))
+	}
+	d.pending = 0
+	d.publish()
+	return nil
+}
+
+func (d *dict) add(field int, s string) uint32 {
+	d.names = append(d.names, s)
+	d.fields = append(d.fields, byte(field))
+	code := uint32(len(d.names))
+	d.codes[field][s] = code
+	d.pending++
+	return code
+}
+
+// code returns the code of s in field, adding it when there is room; 0
+// means s is stored as it is.
+func (d *dict) code(field int, s string) uint32 {
+	if c, ok := d.codes[field][s]; ok {
+		return c
+	}
+	if len(s) > maxDictString || len(d.codes[field]) >= maxDictEntries {
+		return 0
+	}
+	return d.add(field, s)
+}
+
+// flush writes the codes added by the current transaction to b and
+// publishes them, before the transaction commits.
+func (d *dict) flush(b *bolt.Bucket) error {
+	for i := len(d.names) - d.pending; i < len(d.names); i++ {
+		var k [4]byte
+		binary.BigEndian.PutUint32(k[:], uint32(i+1))
+		v := append([]byte{d.fields[i]}, d.names[i]...)
+		if err := b.Put(k[:], v); err != nil {
+			return err
+		}
+	}
+	d.publish()
+	return nil
+}
+
+// settle ends the current transaction: when it failed, the codes it added
+// are forgotten.
+func (d *dict) settle(committed bool) {
+	if !committed {
+		n := len(d.names) - d.pending
+		for i := n; i < len(d.names); i++ {
+			delete(d.codes[d.fields[i]], d.names[i])
+		}
+		d.names, d.fields = d.names[:n], d.fields[:n]
+		d.publish()
+	}
+	d.pending = 0
+}
+
+// name returns the string with code c in the published snapshot.
+func (d *dict) name(c uint64) (string, bool) {
+	names := *d.snap.Load()
+	if c == 0 || c > uint64(len(names)) {
+		return "", false
+	}
+	return names[c-1], true
+}

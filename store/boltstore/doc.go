@@ -1,0 +1,89 @@
+// Package boltstore keeps audit events in one bbolt file: an
+// [auditevents.Store] that is durable, indexed and safe against crashes,
+// for a host that runs as one process.
+//
+//	s, err := boltstore.Open("/var/lib/myservice/audit.db", nil)
+//	if err != nil {
+//		return err
+//	}
+//	defer s.Close()
+//
+// # Layout and queries
+//
+// Events are keyed by their timestamp (to the microsecond) and ID, so they
+// lie in result order: a date range is a seek and a scan, newest first, and
+// a cursor is a seek. Secondary indexes by user, by configuration name
+// (without the version, so a filter by "name" and by "name:3" both use it)
+// and by account make those filters direct too. A query reads from the path
+// expected to hold the fewest candidates within its date range, after
+// reading a few entries of each, and checks every other filter on each
+// candidate with [auditevents.Query.Matches].
+//
+// A query reads in chunks, each in its own short read transaction, and holds
+// no transaction while the caller's loop body runs; the body may append. A
+// query expected to read a large part of the file (a full export) first asks
+// the kernel to read the whole file ahead sequentially (on Linux), since
+// bbolt maps the file for random access and would otherwise fault its pages
+// in one at a time when they are not in the page cache.
+//
+// Values are a compact binary encoding with a checksum: strings that repeat
+// (accounts, users, resource names, configurations) are coded through a
+// bounded dictionary kept in the file, kinds and the documented actions
+// through code tables kept in the file. A million typical events with their
+// indexes take about 270 MB.
+//
+// # Durability and group commit
+//
+// [Store.Append] returns once its events are synced to disk. Appends from
+// concurrent goroutines are gathered into shared transactions, one sync
+// each, so many goroutines appending one event each do not pay one sync per
+// event. Each call is still all or nothing: a call whose events repeat a
+// stored ID, or an ID of a call committed in the same transaction, fails
+// alone.
+//
+// [Options.NoSync] skips the sync. An acknowledged event then survives a
+// crash of the process, but not necessarily a power loss or a crash of the
+// operating system, which may lose the last moments' events and leave the
+// file damaged; keep backups if you use it.
+//
+// A test kills a process with SIGKILL while it appends, many times, and
+// checks that every event it acknowledged is intact, that the indexes agree
+// with the events and that bbolt's consistency check passes.
+//
+// # One process per file
+//
+// The file is locked while a Store has it open. [Open] of a file that
+// another process (or another Store in this process) holds fails with
+// [ErrLocked] after [Options.Timeout], one second by default. Hosts that run
+// several replicas need a shared database instead.
+//
+// # Format version and damaged files
+//
+// The file carries a format version from its creation. [Open] refuses, with
+// a clear error and without writing to the file, a file that is not an audit
+// event store ([ErrNotStore]), one written in a newer format
+// ([ErrNewerFormat]), and one whose header, page tree or first and last
+// events are damaged ([ErrCorrupt]). Damage that Open does not read is
+// reported as [ErrCorrupt] by the call that meets it, never as a panic;
+// [Store.Check] reads the whole file.
+//
+// # Backup
+//
+// [Store.Backup] writes a consistent snapshot of the open store to any
+// io.Writer while appends go on; [Store.BackupFile] writes it to a file
+// atomically. A snapshot is a store file: restore it by opening it (or
+// copying it in place of the store's file while the store is closed).
+// Copying the file of an open store with cp is not safe.
+//
+// # File growth and pruning
+//
+// The file grows as events are appended and never shrinks by itself.
+// [Store.Prune] deletes old events with their index entries, at most 10,000
+// per transaction so that appends go on between them; the pages it frees are
+// reused by later appends, so a store pruned to a fixed retention stops
+// growing. [Options.Retention] runs pruning in the background (it is off by
+// default: nothing is deleted unless the host asks). A backup copies free
+// pages too; to give space back to the file system, compact the closed file
+// into a new one with bbolt's own tool (bbolt compact -o new.db old.db) and
+// put the new file in its place.
+package boltstore

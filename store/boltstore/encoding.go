@@ -1,0 +1,361 @@
+package boltstore
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/auditevents/auditevents"
+)
+
+// The file holds these top-level buckets.
+var (
+	bucketMeta   = []byte("meta")   // format version and code tables
+	bucketEvents = []byte("events") // key: event key; value: encoded event
+	bucketIDs    = []byte("ids")    // key: 16-byte ULID; value: empty
+	// One bucket per secondary index. Each holds a sub-bucket per indexed
+	// value (see indexName), whose keys are event keys with empty values.
+	bucketByUser          = []byte("by-user")
+	bucketByConfiguration = []byte("by-configuration")
+	bucketByAccount       = []byte("by-account")
+)
+
+// Keys of the meta bucket.
+var (
+	metaFormat  = []byte("format")  // 4-byte big-endian format version
+	metaKinds   = []byte("kinds")   // kind names, newline-separated; code i+1 is line i
+	metaActions = []byte("actions") // action names, likewise
+)
+
+// formatVersion is the version of the on-disk format this package writes
+// and reads. A file with a greater version is refused.
+const formatVersion = 1
+
+// fillPercent is the fill of split pages in every bucket. Events arrive
+// mostly in time order, so each bucket grows at its right edge; full pages
+// halve the file and the reads of a scan compared with bbolt's default of
+// one half.
+const fillPercent = 1.0
+
+// indexKind names a secondary index.
+type indexKind int
+
+const (
+	byUser indexKind = iota
+	byConfiguration
+	byAccount
+	numIndexes
+	primary indexKind = -1 // the events bucket itself
+)
+
+var indexBuckets = [numIndexes][]byte{bucketByUser, bucketByConfiguration, bucketByAccount}
+
+// indexValue returns the value of e that index k files it under, and
+// whether e is filed in k at all: an event without a configuration is not
+// in the configuration index, since no filter can ask for it.
+func indexValue(k indexKind, e *auditevents.AuditEvent) (string, bool) {
+	switch k {
+	case byUser:
+		return e.User, true
+	case byConfiguration:
+		name, _ := auditevents.SplitConfiguration(e.Configuration)
+		return name, name != ""
+	default:
+		return e.Account, true
+	}
+}
+
+// maxInlineName is the longest indexed value used as its sub-bucket's name
+// as it is; longer ones are named by their SHA-256, since bbolt bounds key
+// length and events' fields may be longer.
+const maxInlineName = 512
+
+// indexName returns the name of the sub-bucket that holds the events whose
+// indexed value is v: 0x01 and v, or 0x02 and the SHA-256 of v when v is
+// long. The prefix keeps the name of "" non-empty, as bbolt requires.
+func indexName(v string) []byte {
+	if len(v) <= maxInlineName {
+		b := make([]byte, 1+len(v))
+		b[0] = 1
+		copy(b[1:], v)
+		return b
+	}
+	sum := sha256.Sum256([]byte(v))
+	return append([]byte{2}, sum[:]...)
+}
+
+// keyLen is the length of an event key: 8 bytes of timestamp, then the 16
+// bytes of the ULID.
+const keyLen = 8 + 16
+
+// putTime writes t's microseconds since the Unix epoch with the sign bit
+// flipped, big-endian, so that keys sort as times do, before 1970 too.
+func putTime(dst []byte, micros int64) {
+	binary.BigEndian.PutUint64(dst, uint64(micros)^(1<<63))
+}
+
+// keyTime returns the timestamp at the start of an event key.
+func keyTime(key []byte) int64 {
+	return int64(binary.BigEndian.Uint64(key) ^ (1 << 63))
+}
+
+// eventKey returns the key of the normalized event e. Its ID must be valid.
+func eventKey(e *auditevents.AuditEvent) ([keyLen]byte, error) {
+	var k [keyLen]byte
+	id, err := ulid.ParseStrict(e.ID)
+	if err != nil {
+		return k, fmt.Errorf("boltstore: event id %q: %w", e.ID, err)
+	}
+	putTime(k[:8], e.Timestamp.UnixMicro())
+	copy(k[8:], id[:])
+	return k, nil
+}
+
+// timeBound returns the smallest key of the events at micros, which is the
+// exclusive upper bound of the events before micros.
+func timeBound(micros int64) []byte {
+	k := make([]byte, keyLen)
+	putTime(k, micros)
+	return k
+}
+
+// floorMicro and ceilMicro round t to a whole microsecond.
+func floorMicro(t time.Time) int64 {
+	us := t.UnixMicro()
+	if t.Before(time.UnixMicro(us)) { // UnixMicro truncates toward zero
+		us--
+	}
+	return us
+}
+
+func ceilMicro(t time.Time) int64 {
+	us := floorMicro(t)
+	if !time.UnixMicro(us).Equal(t) {
+		us++
+	}
+	return us
+}
+
+// castagnoli is the CRC-32C table; it has hardware support on amd64 and arm64.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// codeTable maps names (of kinds or actions) to small codes and back. Code 0
+// is reserved: for actions it means the name follows as a string. A table
+// only grows, and its order is stored in the file, so codes never change
+// meaning.
+type codeTable struct {
+	names []string       // names[i] has code i+1
+	codes map[string]int // name -> code
+}
+
+func newCodeTable(names []string) *codeTable {
+	t := &codeTable{names: names, codes: make(map[string]int, len(names))}
+	for i, n := range names {
+		t.codes[n] = i + 1
+	}
+	return t
+}
+
+// parseCodeTable reads a table as stored in the meta bucket.
+func parseCodeTable(b []byte) *codeTable {
+	if len(b) == 0 {
+		return newCodeTable(nil)
+	}
+	return newCodeTable(strings.Split(string(b), "\n"))
+}
+
+func (t *codeTable) bytes() []byte { return []byte(strings.Join(t.names, "\n")) }
+
+// extend returns t with every name of names that t lacks appended, and
+// whether it added any.
+func (t *codeTable) extend(names []string) (*codeTable, bool) {
+	var add []string
+	for _, n := range names {
+		if _, ok := t.codes[n]; !ok {
+			add = append(add, n)
+		}
+	}
+	if len(add) == 0 {
+		return t, false
+	}
+	return newCodeTable(append(append([]string(nil), t.names...), add...)), true
+}
+
+// name returns the name with code c, or false when c is not in the table.
+func (t *codeTable) name(c uint64) (string, bool) {
+	if c == 0 || c > uint64(len(t.names)) {
+		return "", false
+	}
+	return t.names[c-1], true
+}
+
+// codec encodes event values with the code tables of one file.
+type codec struct {
+	kinds, actions *codeTable
+	dict           *dict
+}
+
+// The value of an event is, in order: a CRC-32C of the rest; the kind's
+// code; the action's code, or 0 when the action is not in the table; the
+// account, the user, the action when its code is 0, the resource name, the
+// configuration and the description. The action and the description are
+// written as a uvarint length and the bytes; the other strings as their
+// dictionary code, or 0 followed by the length and the bytes. The timestamp
+// and the ID are in the key.
+
+// appendValue appends the encoding of e to dst. It fails only when e's kind
+// is not in the table, which Open prevents for every kind this package
+// knows.
+func (c *codec) appendValue(dst []byte, e *auditevents.AuditEvent) ([]byte, error) {
+	kind, ok := c.kinds.codes[string(e.ResourceKind)]
+	if !ok {
+		return dst, fmt.Errorf("boltstore: resource kind %q has no code in this file", e.ResourceKind)
+	}
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.AppendUvarint(dst, uint64(kind))
+	action := c.actions.codes[string(e.Action)] // 0 when absent
+	dst = binary.AppendUvarint(dst, uint64(action))
+	dst = c.appendCoded(dst, fieldAccount, e.Account)
+	dst = c.appendCoded(dst, fieldUser, e.User)
+	if action == 0 {
+		dst = appendString(dst, string(e.Action))
+	}
+	dst = c.appendCoded(dst, fieldResourceName, e.ResourceName)
+	dst = c.appendCoded(dst, fieldConfiguration, e.Configuration)
+	dst = appendString(dst, e.Description)
+	binary.BigEndian.PutUint32(dst[start:], crc32.Checksum(dst[start+4:], castagnoli))
+	return dst, nil
+}
+
+func (c *codec) appendCoded(dst []byte, field int, s string) []byte {
+	code := c.dict.code(field, s)
+	dst = binary.AppendUvarint(dst, uint64(code))
+	if code != 0 {
+		return dst
+	}
+	return appendString(dst, s)
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// decode reads the event stored under key with value v. The event's
+// strings share one allocation and do not refer to v, which bbolt may unmap
+// once the transaction ends. A value that does not decode returns an error
+// wrapping [ErrCorrupt], never a panic.
+func (c *codec) decode(key, v []byte) (auditevents.AuditEvent, error) {
+	var e auditevents.AuditEvent
+	if len(key) != keyLen {
+		return e, corruptf("event key %x has %d bytes, want %d", key, len(key), keyLen)
+	}
+	if len(v) < 4 || binary.BigEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
+		return e, corruptf("event %x: checksum mismatch", key)
+	}
+	s := string(v[4:]) // one copy, sliced into fields below
+	d := decoder{s: s, dict: c.dict}
+	kindCode := d.uvarint()
+	actionCode := d.uvarint()
+	e.Account = d.coded()
+	e.User = d.coded()
+	if actionCode == 0 {
+		e.Action = auditevents.Action(d.str())
+	} else if name, ok := c.actions.name(actionCode); ok {
+		e.Action = auditevents.Action(name)
+	} else {
+		return auditevents.AuditEvent{}, corruptf("event %x: unknown action code %d", key, actionCode)
+	}
+	e.ResourceName = d.coded()
+	e.Configuration = d.coded()
+	e.Description = d.str()
+	if d.bad || d.off != len(s) {
+		return auditevents.AuditEvent{}, corruptf("event %x: malformed value", key)
+	}
+	kind, ok := c.kinds.name(kindCode)
+	if !ok {
+		return auditevents.AuditEvent{}, corruptf("event %x: unknown resource kind code %d", key, kindCode)
+	}
+	e.ResourceKind = auditevents.Kind(kind)
+	e.Timestamp = time.UnixMicro(keyTime(key)).UTC()
+	e.ID = ulid.ULID(key[8:keyLen]).String()
+	return e, nil
+}
+
+// decoder reads uvarints and strings from s, recording the first failure
+// in bad instead of panicking.
+type decoder struct {
+	s    string
+	off  int
+	bad  bool
+	dict *dict
+}
+
+func (d *decoder) uvarint() uint64 {
+	var x uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		if d.off >= len(d.s) {
+			d.bad = true
+			return 0
+		}
+		b := d.s[d.off]
+		d.off++
+		x |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			return x
+		}
+	}
+	d.bad = true
+	return 0
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if d.bad || n > uint64(len(d.s)-d.off) {
+		d.bad = true
+		return ""
+	}
+	s := d.s[d.off : d.off+int(n)]
+	d.off += int(n)
+	return s
+}
+
+// coded reads a string written by appendCoded.
+func (d *decoder) coded() string {
+	code := d.uvarint()
+	if code == 0 {
+		return d.str()
+	}
+	s, ok := d.dict.name(code)
+	if !ok {
+		d.bad = true
+	}
+	return s
+}
+
+// documentedActions is the action table of a new file.
+var documentedActions = []string{
+	string(auditevents.ActionCreated),
+	string(auditevents.ActionModified),
+	string(auditevents.ActionDeleted),
+	string(auditevents.ActionPending),
+	string(auditevents.ActionStarted),
+	string(auditevents.ActionPaused),
+	string(auditevents.ActionResumed),
+}
+
+// kindNames returns the names of every kind this package knows.
+func kindNames() []string {
+	kinds := auditevents.Kinds()
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k)
+	}
+	return names
+}

@@ -1,0 +1,182 @@
+package boltstore
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/auditevents/auditevents"
+)
+
+func openInternal(tb testing.TB, path string, opts *Options) *Store {
+	tb.Helper()
+	s, err := Open(path, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestBackgroundRetention(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	events := newGenerator(5).events(100) // over 2025, in time order
+	s := openInternal(t, path, nil)
+	if err := s.Append(context.Background(), events...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	keep := 30 * 24 * time.Hour
+	want := 0
+	for _, e := range events {
+		if !e.Timestamp.Before(now.Add(-keep)) {
+			want++
+		}
+	}
+
+	ran := make(chan int, 1)
+	s = openInternal(t, path, &Options{
+		Retention:     keep,
+		PruneInterval: time.Hour,
+		Now:           func() time.Time { return now },
+		afterRun: func(n int, err error) {
+			if err != nil {
+				t.Errorf("background retention: %v", err)
+			}
+			ran <- n
+		},
+	})
+	if got, wantDeleted := <-ran, len(events)-want; got != wantDeleted {
+		t.Fatalf("the first background run deleted %d events, want %d", got, wantDeleted)
+	}
+	got, err := auditevents.Collect(s.Query(context.Background(), auditevents.Query{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != want {
+		t.Fatalf("%d events remain, want %d", len(got), want)
+	}
+	if err := s.Close(); err != nil { // stops the background goroutine
+		t.Fatal(err)
+	}
+}
+
+func TestCheckFindsIndexDamage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	s := openInternal(t, path, nil)
+	ctx := context.Background()
+	events := newGenerator(6).events(50)
+	if err := s.Append(ctx, events...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("Check of a sound store: %v", err)
+	}
+	key, _ := eventKey(&events[10])
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketByUser).Bucket(indexName(events[10].User)).Delete(key[:])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Check(ctx)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), events[10].ID) {
+		t.Fatalf("Check after deleting an index entry: got %v, want ErrCorrupt naming %s", err, events[10].ID)
+	}
+}
+
+func TestKindTableGrowsAndUnknownCodesFail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	s := openInternal(t, path, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A file whose table holds fewer kinds than this version knows, in an
+	// order of its own: codes follow the file's table, and Open appends the
+	// missing kinds after them.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := kindNames()
+	short := slices.Clone(names[:10])
+	slices.Reverse(short)
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(metaKinds, newCodeTable(short).bytes())
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e := newGenerator(7).events(1)[0]
+	e.ResourceKind = auditevents.KindAgent // names[1], so code 9 in the file
+	s = openInternal(t, path, nil)
+	if err := s.Append(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openInternal(t, path, nil)
+	if got, want := len(s.codec.kinds.names), len(names); got != want {
+		t.Fatalf("kind table has %d names after Open, want %d", got, want)
+	}
+	if got, want := s.codec.kinds.codes[string(auditevents.KindAgent)], 9; got != want {
+		t.Fatalf("Agent has code %d, want the file's %d", got, want)
+	}
+	got, err := auditevents.Collect(s.Query(ctx, auditevents.Query{}))
+	if err != nil || len(got) != 1 || got[0] != e {
+		t.Fatalf("Query after reopening: %+v, %v; want %+v", got, err, e)
+	}
+
+	// A kind code the table does not have is an error, not a panic.
+	c := s.codec
+	c.kinds = newCodeTable(nil)
+	key, _ := eventKey(&e)
+	v, err := s.codec.appendValue(nil, &e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.decode(key[:], v); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "kind code") {
+		t.Fatalf("decode with an unknown kind code: got %v, want ErrCorrupt", err)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	c := codec{kinds: newCodeTable(kindNames()), actions: newCodeTable(documentedActions), dict: newDict()}
+	for _, e := range newGenerator(8).events(5) {
+		v, err := c.appendValue(nil, &e)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(v)
+	}
+	key := make([]byte, keyLen)
+	f.Fuzz(func(t *testing.T, v []byte) {
+		e, err := c.decode(key, v)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("decode error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		// What decodes encodes back to the same bytes.
+		again, err := c.appendValue(nil, &e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e2, err := c.decode(key, again); err != nil || e2 != e {
+			t.Fatalf("re-encoding %+v gives %+v, %v", e, e2, err)
+		}
+	})
+}

@@ -1,0 +1,142 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/auditevents/auditevents"
+)
+
+// pruneChunk is the most events one pruning transaction deletes, so that a
+// large prune never holds the write lock for long: appends commit between
+// its transactions.
+const pruneChunk = 10000
+
+// Prune deletes every event whose timestamp is strictly before the given
+// time, with its index entries, and returns how many it deleted. It works
+// oldest first in transactions of at most 10,000 events each, checking ctx
+// between them; on error it returns how many it had deleted, and the events
+// it had not reached are intact.
+//
+// The pages freed are reused by later appends; the file itself does not
+// shrink (see the package documentation).
+func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
+	bound := timeBound(ceilMicro(before))
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n, err := s.pruneChunk(bound)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < pruneChunk {
+			return total, nil
+		}
+	}
+}
+
+// pruneChunk deletes up to pruneChunk of the oldest events with keys below
+// bound, in one transaction.
+func (s *Store) pruneChunk(bound []byte) (int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, auditevents.ErrClosed
+	}
+	n := 0
+	err := guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			n = 0
+			events := tx.Bucket(bucketEvents)
+			var keys [][]byte
+			index := [numIndexes]map[string][][]byte{}
+			for k := range index {
+				index[k] = make(map[string][][]byte)
+			}
+			c := events.Cursor()
+			for k, v := c.First(); k != nil && bytes.Compare(k, bound) < 0 && len(keys) < pruneChunk; k, v = c.Next() {
+				e, err := s.codec.decode(k, v)
+				if err != nil {
+					return err
+				}
+				keys = append(keys, bytes.Clone(k))
+				for kind := range numIndexes {
+					if v, ok := indexValue(kind, &e); ok {
+						index[kind][v] = append(index[kind][v], k)
+					}
+				}
+			}
+			ids := tx.Bucket(bucketIDs)
+			for _, k := range keys {
+				if err := ids.Delete(k[8:]); err != nil {
+					return err
+				}
+			}
+			for kind := range numIndexes {
+				parent := tx.Bucket(indexBuckets[kind])
+				for v, ks := range index[kind] {
+					name := indexName(v)
+					sub := parent.Bucket(name)
+					if sub == nil {
+						return corruptf("index %q has no entries for %q", indexBuckets[kind], v)
+					}
+					for _, k := range ks {
+						if err := sub.Delete(k); err != nil {
+							return err
+						}
+					}
+					if k, _ := sub.Cursor().First(); k == nil {
+						if err := parent.DeleteBucket(name); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			for _, k := range keys {
+				if err := events.Delete(k); err != nil {
+					return err
+				}
+			}
+			n = len(keys)
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("boltstore: pruning: %w", err)
+	}
+	return n, nil
+}
+
+// retain runs background retention until Close.
+func (s *Store) retain(keep, every time.Duration) {
+	defer s.bg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-s.stop
+		cancel()
+	}()
+	for {
+		n, err := s.Prune(ctx, s.now().Add(-keep))
+		if err != nil && ctx.Err() == nil {
+			s.logger.Error("boltstore: background retention failed", "path", s.db.Path(), "deleted", n, "err", err)
+		}
+		if s.afterRun != nil {
+			s.afterRun(n, err)
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
