@@ -353,7 +353,6 @@ func TestMatchesSemantics(t *testing.T) {
 		{"since in another zone", auditevents.Query{Since: at(6, 0).In(time.FixedZone("x", 5*3600))}},
 		{"cursor at an event", auditevents.Query{After: mid.Cursor()}},
 		{"cursor a nanosecond past an event", auditevents.Query{After: auditevents.Cursor{Timestamp: mid.Timestamp.Add(1), ID: mid.ID}}},
-		{"cursor with a lower-case ID", auditevents.Query{After: auditevents.Cursor{Timestamp: mid.Timestamp, ID: strings.ToLower(mid.ID)}}},
 		{"cursor in year 9999", auditevents.Query{After: auditevents.Cursor{Timestamp: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), ID: mid.ID}}},
 		{"cursor in year 20000", auditevents.Query{After: auditevents.Cursor{Timestamp: time.Date(20000, 1, 1, 0, 0, 0, 0, time.UTC), ID: mid.ID}}},
 		{"cursor before year 1", auditevents.Query{After: auditevents.Cursor{Timestamp: time.Date(0, 6, 1, 0, 0, 0, 0, time.UTC), ID: mid.ID}}},
@@ -361,6 +360,12 @@ func TestMatchesSemantics(t *testing.T) {
 		{"configuration version", auditevents.Query{Configuration: "config-2:1"}},
 		{"configuration version that is not a number", auditevents.Query{Configuration: "config-2:x"}},
 		{"account empty", auditevents.Query{}.InAccount("")},
+		{"user with a NUL byte", auditevents.Query{User: "user3@example.com\x00"}},
+		{"user not UTF-8", auditevents.Query{User: "\xff"}},
+		{"configuration with a NUL byte", auditevents.Query{Configuration: "config-1\x00:1"}},
+		{"resource name not UTF-8", auditevents.Query{ResourceName: "config-\xc3"}},
+		{"action with a NUL byte", auditevents.Query{Action: "\x00"}},
+		{"account not UTF-8", auditevents.Query{}.InAccount("acme\xff")},
 		{"everything with a limit", auditevents.Query{User: "user3@example.com", Since: at(1, 1), Limit: 2}.InAccount("acme")},
 	}
 	for _, tt := range tests {

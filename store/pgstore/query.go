@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/auditevents/auditevents"
 )
@@ -93,6 +94,16 @@ type queryPlan struct {
 // event reaches, are dropped or end the query.
 func (s *Store) plan(q *auditevents.Query) (queryPlan, bool) {
 	var p queryPlan
+	// PostgreSQL refuses text that is not UTF-8 or holds a NUL byte; no
+	// stored event holds such text, so such a filter matches nothing.
+	for _, v := range []string{q.User, q.Configuration, q.ResourceName, string(q.Action), string(q.ResourceKind)} {
+		if !storable(v) {
+			return p, false
+		}
+	}
+	if q.Account != nil && !storable(*q.Account) {
+		return p, false
+	}
 	cond := func(sql string, arg any) {
 		p.args = append(p.args, arg)
 		p.where = append(p.where, strings.ReplaceAll(sql, "?", "$"+strconv.Itoa(len(p.args))))
@@ -156,6 +167,11 @@ func (s *Store) plan(q *auditevents.Query) (queryPlan, bool) {
 		}
 	}
 	return p, true
+}
+
+// storable reports whether PostgreSQL can hold s as text.
+func storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // readPage runs one page of a query: at most limit events after p.after,
