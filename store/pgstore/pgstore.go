@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"regexp"
 	"strings"
@@ -39,6 +40,13 @@ const (
 	DefaultConnectTimeout = 10 * time.Second // Options.ConnectTimeout
 )
 
+// Upper bounds of Options.PageSize and Options.PruneBatchSize: a page is
+// held in memory, and a prune batch is one transaction.
+const (
+	maxPageSize       = 100_000
+	maxPruneBatchSize = 1_000_000
+)
+
 // maxTableName leaves room in PostgreSQL's 63-byte identifiers for the
 // suffixes of the table's indexes and migrations table.
 const maxTableName = 40
@@ -68,13 +76,13 @@ type Options struct {
 	// makes, unless the DSN sets connect_timeout. Default 10s.
 	ConnectTimeout time.Duration
 
-	// PageSize is how many events Query fetches per round trip. Memory
-	// held by a query is proportional to it; no connection is held between
-	// pages. Default 1000.
+	// PageSize is how many events Query fetches per round trip, at most
+	// 100,000. Memory held by a query is proportional to it; no connection
+	// is held between pages. Default 1000.
 	PageSize int
 	// PruneBatchSize is how many events Prune deletes per statement, each
 	// committed on its own, so that pruning millions of events never holds
-	// locks or a transaction for long. Default 10000.
+	// locks or a transaction for long; at most 1,000,000. Default 10000.
 	PruneBatchSize int
 }
 
@@ -119,12 +127,14 @@ func (o *Options) withDefaults() (Options, error) {
 		return bad("StatementTimeout", opt.StatementTimeout.String(), "must not be negative")
 	case opt.StatementTimeout > 0 && opt.StatementTimeout < time.Millisecond:
 		return bad("StatementTimeout", opt.StatementTimeout.String(), "must be at least 1ms, the server's resolution")
+	case opt.StatementTimeout > math.MaxInt32*time.Millisecond:
+		return bad("StatementTimeout", opt.StatementTimeout.String(), "must be at most 2147483647ms, the server's limit")
 	case opt.ConnectTimeout < 0:
 		return bad("ConnectTimeout", opt.ConnectTimeout.String(), "must not be negative")
-	case opt.PageSize < 0:
-		return bad("PageSize", fmt.Sprint(opt.PageSize), "must not be negative")
-	case opt.PruneBatchSize < 0:
-		return bad("PruneBatchSize", fmt.Sprint(opt.PruneBatchSize), "must not be negative")
+	case opt.PageSize < 0 || opt.PageSize > maxPageSize:
+		return bad("PageSize", fmt.Sprint(opt.PageSize), fmt.Sprintf("must be between 1 and %d", maxPageSize))
+	case opt.PruneBatchSize < 0 || opt.PruneBatchSize > maxPruneBatchSize:
+		return bad("PruneBatchSize", fmt.Sprint(opt.PruneBatchSize), fmt.Sprintf("must be between 1 and %d", maxPruneBatchSize))
 	}
 	return opt, nil
 }

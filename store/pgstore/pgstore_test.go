@@ -46,9 +46,12 @@ func TestOptionsValidation(t *testing.T) {
 		{"table too long", Options{Table: strings.Repeat("t", 41)}, "Table"},
 		{"negative statement timeout", Options{StatementTimeout: -time.Second}, "StatementTimeout"},
 		{"statement timeout under a millisecond", Options{StatementTimeout: time.Microsecond}, "StatementTimeout"},
+		{"statement timeout over the server's limit", Options{StatementTimeout: 600 * time.Hour}, "StatementTimeout"},
 		{"negative connect timeout", Options{ConnectTimeout: -1}, "ConnectTimeout"},
 		{"negative page size", Options{PageSize: -1}, "PageSize"},
 		{"negative prune batch", Options{PruneBatchSize: -5}, "PruneBatchSize"},
+		{"page size too large", Options{PageSize: 1 << 40}, "PageSize"},
+		{"prune batch too large", Options{PruneBatchSize: 1 << 40}, "PruneBatchSize"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
