@@ -112,13 +112,20 @@ func TestNew(t *testing.T) {
 		t.Errorf("New with StatementTimeout: got %v, want ErrInvalidOptions", err)
 	}
 
-	s, err := New(ctx, admin, &Options{Schema: freshSchema(t), Table: "trail"})
+	// A mixed-case name exercises the quoting of every statement.
+	s, err := New(ctx, admin, &Options{Schema: freshSchema(t), Table: "Trail_Events"})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	want := events(1, base, 3)
 	if err := s.Append(ctx, want...); err != nil {
 		t.Fatalf("Append: %v", err)
+	}
+	if got := collect(t, s, auditevents.Query{User: want[1].User}); len(got) != 1 || got[0].ID != want[1].ID {
+		t.Errorf("Query by user: got %v, want %s", idsOf(got), want[1].ID)
+	}
+	if n, err := s.Prune(ctx, want[1].Timestamp); err != nil || n != 1 {
+		t.Errorf("Prune: got %d, %v; want 1, nil", n, err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -134,7 +141,7 @@ func TestNew(t *testing.T) {
 	if err := admin.QueryRow(ctx, "SELECT count(*) FROM "+s.sql.table).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := n, len(want); got != want {
+	if got, want := n, len(want)-1; got != want {
 		t.Errorf("rows in %s: got %d, want %d", s.sql.table, got, want)
 	}
 }
