@@ -39,7 +39,9 @@ pgsetup_main() {
 	fi
 
 	local dir
-	dir=$(mktemp -d "${TMPDIR:-/tmp}/auditevents-pg.XXXXXX")
+	# Under /tmp, not $TMPDIR: the postgres user must reach it, and the
+	# socket's path must stay within the 107 bytes a unix socket allows.
+	dir=$(mktemp -d /tmp/auditevents-pg.XXXXXX)
 	cleanups+=("rm -rf $(printf %q "$dir")")
 	# Run the server as the postgres user when root; as oneself otherwise.
 	local -a as=()
