@@ -101,7 +101,7 @@ pgsetup_main() {
 # from Debian's packages, or nothing.
 pgsetup_bindir() {
 	local d
-	d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 	if [ -n "$d" ] && [ -x "$d/initdb" ]; then
 		echo "$d"
 	fi
