@@ -84,7 +84,11 @@
 // transaction per batch, so batch events (the Recorder does) rather than
 // append them one at a time. Each event costs a heap row and five index
 // entries: about 670 bytes on disk for events of short values (measured with
-// 1 million of them). Queries cost one round trip per page.
+// 1 million of them). Queries cost one round trip per page. The resource
+// kind, resource name and action filters have no index of their own: alone,
+// they are checked on the rows the time index yields, so a rare value costs
+// a scan of the query's time range; with a user, configuration or account
+// filter they are checked on that index's rows only.
 //
 // # Errors and restarts
 //
