@@ -72,8 +72,10 @@ func (e *EventError) Unwrap() error { return ErrInvalidEvent }
 // to a safe length) and says what is accepted, so it can be shown to an API
 // client as it is.
 type QueryError struct {
-	// Param is the URL parameter name, such as "min-date", or for a Query
-	// built in Go, the name of the field, such as "Limit".
+	// Param is the name of the URL parameter, such as "min-date", also
+	// when the Query was built in Go ("limit" for Query.Limit, "min-date"
+	// for Since and Before, "cursor" for After); "parameter" for an
+	// unknown parameter, whose name is then the Value.
 	Param string
 	// Value is the rejected value, as given.
 	Value string

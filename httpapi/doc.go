@@ -48,7 +48,10 @@
 // header appears exactly when another page exists, and a client follows it
 // until it is absent. Paging neither skips nor repeats events, even when
 // events are appended meanwhile. A page is assembled in memory before it is
-// sent (Options.MaxLimit bounds it); a response without limit streams.
+// sent, bounded by Options.MaxLimit events and Options.MaxPageBytes bytes; a
+// page that reaches MaxPageBytes ends before limit events, with a Link to
+// the rest, so follow Link rather than counting events. A response without
+// limit streams.
 //
 // # Streaming
 //

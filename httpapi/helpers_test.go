@@ -139,8 +139,8 @@ func readCSV(tb testing.TB, body []byte) [][]string {
 	if err != nil {
 		tb.Fatalf("parsing CSV %q: %v", truncate(body), err)
 	}
-	if len(rows) == 0 || strings.Join(rows[0], ",") != strings.Join(auditevents.CSVHeader, ",") {
-		tb.Fatalf("CSV header: got %q, want %q", rows, auditevents.CSVHeader)
+	if len(rows) == 0 || strings.Join(rows[0], ",") != strings.Join(auditevents.CSVColumns(), ",") {
+		tb.Fatalf("CSV header: got %q, want %q", rows, auditevents.CSVColumns())
 	}
 	return rows[1:]
 }

@@ -22,6 +22,7 @@ const (
 	DefaultMaxQueryBytes = 4096
 	DefaultMaxParams     = 32
 	DefaultMaxLimit      = 1000
+	DefaultMaxPageBytes  = 8 << 20
 )
 
 // Options configures a [Handler]. The zero value, like a nil *Options, means
@@ -91,6 +92,15 @@ type Options struct {
 	// [DefaultMaxLimit].
 	MaxLimit int
 
+	// MaxPageBytes bounds the memory a paged response (one with "limit")
+	// is assembled in: once the page's body reaches it, the page ends
+	// early, before limit events, and its Link header names the rest, so a
+	// client that follows Link misses nothing. Zero means
+	// [DefaultMaxPageBytes]. Events may hold up to 64 KiB of description,
+	// so without this bound a page of 1,000 events could take hundreds of
+	// megabytes.
+	MaxPageBytes int
+
 	// Now returns the current time, which names the downloaded file.
 	// Defaults to time.Now.
 	Now func() time.Time
@@ -119,6 +129,7 @@ type Handler struct {
 	maxQueryBytes int
 	maxParams     int
 	maxLimit      int
+	maxPageBytes  int
 	now           func() time.Time
 
 	list, download *endpoint
@@ -139,6 +150,9 @@ func New(store auditevents.Store, opts *Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.MaxPageBytes < 0 {
+		return nil, fmt.Errorf("%w: MaxPageBytes is %d; it must not be negative", ErrInvalidOptions, o.MaxPageBytes)
+	}
 	if o.MaxLimit < 0 {
 		return nil, fmt.Errorf("%w: MaxLimit is %d; it must not be negative", ErrInvalidOptions, o.MaxLimit)
 	}
@@ -153,6 +167,7 @@ func New(store auditevents.Store, opts *Options) (*Handler, error) {
 		maxQueryBytes: orDefault(o.MaxQueryBytes, DefaultMaxQueryBytes),
 		maxParams:     orDefault(o.MaxParams, DefaultMaxParams),
 		maxLimit:      orDefault(o.MaxLimit, DefaultMaxLimit),
+		maxPageBytes:  orDefault(o.MaxPageBytes, DefaultMaxPageBytes),
 		now:           o.Now,
 	}
 	if h.logger == nil {
@@ -196,6 +211,15 @@ func cleanPrefix(p string) (string, error) {
 // they mean the same to every router; the handlers answer methods other
 // than GET and HEAD with 405 themselves. It never touches
 // http.DefaultServeMux unless that is the mux given.
+//
+// On an *http.ServeMux that already holds a pattern with a method and a
+// wildcard covering these paths, such as "GET /v1/{collection}", a pattern
+// without a method conflicts and ServeMux panics. Mount the plain handlers
+// with a method instead; the mux then answers other methods with its own
+// 405:
+//
+//	mux.Handle("GET /v1/audit-events", h.List())
+//	mux.Handle("GET /v1/audit-events/download", h.Download())
 func (h *Handler) Register(mux Mux) {
 	mux.Handle(h.list.path, h.list)
 	mux.Handle(h.download.path, h.download)

@@ -272,7 +272,7 @@ func TestDownload(t *testing.T) {
 	})
 	t.Run("empty", func(t *testing.T) {
 		res := do(t, h.Download(), http.MethodGet, "/x?user=nobody")
-		if got, want := res.Body.String(), strings.Join(auditevents.CSVHeader, ",")+"\r\n"; got != want {
+		if got, want := res.Body.String(), strings.Join(auditevents.CSVColumns(), ",")+"\r\n"; got != want {
 			t.Errorf("body: got %q, want %q", got, want)
 		}
 	})
@@ -486,8 +486,12 @@ func TestAuthorize(t *testing.T) {
 					}
 				}
 				if tt.status != http.StatusOK {
-					if got := decodeErrors(t, res.Body.Bytes()); !strings.Contains(got, tt.message) {
+					got := decodeErrors(t, res.Body.Bytes())
+					if !strings.Contains(got, tt.message) {
 						t.Errorf("%s: message: got %q, want %q", path, got, tt.message)
+					}
+					if strings.Contains(res.Body.String(), errDatabaseDown.Error()) || strings.Contains(res.Body.String(), "role viewer") || strings.Contains(res.Body.String(), "no API key") {
+						t.Errorf("%s: the body repeats the hook's error: %s", path, res.Body)
 					}
 					continue
 				}
@@ -586,6 +590,38 @@ func TestPagination(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("pages end at MaxPageBytes", func(t *testing.T) {
+		events := manyEvents(20)
+		for i := range events {
+			events[i].Description = strings.Repeat("\x01", 10000) // 60,000 bytes of JSON each
+		}
+		store, all := newStore(t, events)
+		const maxPage = 150000
+		h := mux(newHandler(t, store, &httpapi.Options{MaxPageBytes: maxPage}))
+		var got []string
+		pages := 0
+		for next := "/v1/audit-events?limit=1000"; next != ""; pages++ {
+			res := do(t, h, http.MethodGet, next)
+			if res.Code != http.StatusOK {
+				t.Fatalf("%s: status %d", next, res.Code)
+			}
+			if n := res.Body.Len(); n > maxPage+70000 {
+				t.Errorf("page of %d bytes, over MaxPageBytes by more than one event", n)
+			}
+			got = append(got, ids(decodeEvents(t, res.Body.Bytes()))...)
+			next = ""
+			if m := link.FindStringSubmatch(res.Header().Get("Link")); m != nil {
+				next = m[1]
+			}
+		}
+		if g, w := strings.Join(got, " "), strings.Join(ids(all), " "); g != w {
+			t.Errorf("pages:\ngot  %s\nwant %s", g, w)
+		}
+		if pages < 5 {
+			t.Errorf("%d pages of 20 events of 60 KB each, want pages cut at about 150 KB", pages)
+		}
+	})
 
 	t.Run("events appended between pages", func(t *testing.T) {
 		store, all := newStore(t, manyEvents(10))
@@ -982,5 +1018,27 @@ func TestMemoryFlat(t *testing.T) {
 				t.Errorf("allocated %d bytes serving a %d-byte body, want at most %d", allocated, w.n, limit)
 			}
 		})
+	}
+}
+
+// The remedy that Register's doc gives for a ServeMux with a method and
+// wildcard pattern works: both the host's route and the API answer.
+func TestMountWithMethodPatterns(t *testing.T) {
+	store, all := newStore(t, manyEvents(3))
+	h := newHandler(t, store, nil)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/{collection}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "host:", r.PathValue("collection"))
+	})
+	mux.Handle("GET /v1/audit-events", h.List())
+	mux.Handle("GET /v1/audit-events/download", h.Download())
+	if got := do(t, mux, http.MethodGet, "/v1/widgets").Body.String(); got != "host:widgets" {
+		t.Errorf("host route: got %q", got)
+	}
+	if got := ids(decodeEvents(t, do(t, mux, http.MethodGet, "/v1/audit-events").Body.Bytes())); len(got) != len(all) {
+		t.Errorf("list: got %d events, want %d", len(got), len(all))
+	}
+	if got := do(t, mux, http.MethodHead, "/v1/audit-events/download").Code; got != http.StatusOK {
+		t.Errorf("HEAD download: status %d", got)
 	}
 }

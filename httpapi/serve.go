@@ -148,7 +148,9 @@ func (ep *endpoint) serveStream(w http.ResponseWriter, r *http.Request, q audite
 // servePage writes one page of at most q.Limit events. It reads one event
 // more, to know whether a next page exists, and assembles the page in
 // memory before sending it, so that the Link header naming the next page
-// can come first. Options.MaxLimit bounds the page.
+// can come first. Options.MaxLimit bounds the page's events and
+// Options.MaxPageBytes its size: a page that reaches MaxPageBytes ends
+// early, with a Link to the rest.
 func (ep *endpoint) servePage(w http.ResponseWriter, r *http.Request, q auditevents.Query, values url.Values) {
 	limit := q.Limit
 	q.Limit++
@@ -165,7 +167,7 @@ func (ep *endpoint) servePage(w http.ResponseWriter, r *http.Request, q auditeve
 			ep.queryFailed(w, r, false, err)
 			return
 		}
-		if n == limit {
+		if n == limit || (n > 0 && body.Len() >= ep.h.maxPageBytes) {
 			more = true
 			break
 		}
