@@ -446,7 +446,15 @@ func (b *bench) measure(ctx context.Context, ad Adapter) error {
 			return err
 		}
 	}
-	if files := s.Files(); files != nil {
+	if sz, ok := s.(interface {
+		Size(context.Context) (int64, error)
+	}); ok {
+		size, err := sz.Size(ctx)
+		if err != nil {
+			return fmt.Errorf("size: %w", err)
+		}
+		b.sizes[ad.Name] = size
+	} else if files := s.Files(); files != nil {
 		var size int64
 		for _, f := range files {
 			if st, err := os.Stat(f); err == nil {
@@ -492,7 +500,7 @@ func (b *bench) measure(ctx context.Context, ad Adapter) error {
 			r.note = "in memory"
 			continue
 		case s.Files() == nil:
-			r.note = "files not local"
+			r.note = "not local files"
 			continue
 		case b.cfg.coldReps == 0:
 			r.note = "-cold-reps 0"

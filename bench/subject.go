@@ -49,6 +49,7 @@ type Adapter struct {
 func adapters() []Adapter {
 	var out []Adapter
 	out = append(out, memstoreAdapter(), boltstoreAdapter())
+	out = append(out, pgstoreAdapter()...)
 	out = append(out, sqliteAdapters()...)
 	return out
 }
