@@ -225,3 +225,28 @@ func TestRatioComparesRatesWhateverTheRows(t *testing.T) {
 		})
 	}
 }
+
+func TestPackedEventsRoundTrip(t *testing.T) {
+	data := newGenerator(3).dataset(1000)
+	data = append(data, auditevents.AuditEvent{ID: data[0].ID, Timestamp: data[0].Timestamp, User: "u", Action: "a", ResourceKind: auditevents.KindAgent,
+		Description: "commas, \"quotes\"\r\nand line breaks", Configuration: "x:y:3"})
+	p := pack(data)
+	if got, want := p.Len(), len(data); got != want {
+		t.Fatalf("Len = %d, want %d", got, want)
+	}
+	got := p.decode(0, 400, nil)
+	got = p.decode(400, p.Len(), got)
+	if !slices.EqualFunc(got, data, sameEvent) {
+		t.Error("decoded events differ from the packed ones")
+	}
+}
+
+// sameEvent reports whether a and b hold the same fields, timestamps
+// compared as instants.
+func sameEvent(a, b auditevents.AuditEvent) bool {
+	if !a.Timestamp.Equal(b.Timestamp) {
+		return false
+	}
+	a.Timestamp, b.Timestamp = time.Time{}, time.Time{}
+	return a == b
+}
