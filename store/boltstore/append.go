@@ -156,7 +156,7 @@ type txWriter struct {
 	seen    map[[16]byte]struct{}
 	events  []entry
 	idKeys  [][]byte
-	index   [numIndexes]map[string][][]byte // indexed value -> event keys
+	index   [numIndexes][][]byte // index keys
 	scratch []byte
 }
 
@@ -167,13 +167,10 @@ func (w *txWriter) reset(tx *bolt.Tx, c *codec) {
 	w.ids = tx.Bucket(bucketIDs)
 	if w.seen == nil {
 		w.seen = make(map[[16]byte]struct{})
-		for k := range w.index {
-			w.index[k] = make(map[string][][]byte)
-		}
 	}
 	clear(w.seen)
 	for k := range w.index {
-		clear(w.index[k])
+		w.index[k] = w.index[k][:0]
 	}
 	w.events, w.idKeys, w.scratch = w.events[:0], w.idKeys[:0], w.scratch[:0]
 }
@@ -208,7 +205,7 @@ func (w *txWriter) add(r *appendRequest) error {
 		w.seen[[16]byte(key[8:])] = struct{}{}
 		for k := range numIndexes {
 			if v, ok := indexValue(k, e); ok {
-				w.index[k][v] = append(w.index[k][v], key)
+				w.index[k] = append(w.index[k], indexKey(w.codec.indexTag(k, v, true), key))
 			}
 		}
 	}
@@ -239,25 +236,12 @@ func (w *txWriter) flush() error {
 		}
 	}
 	for k := range numIndexes {
-		parent := w.tx.Bucket(indexBuckets[k])
-		parent.FillPercent = fillPercent
-		values := make([]string, 0, len(w.index[k]))
-		for v := range w.index[k] {
-			values = append(values, v)
-		}
-		slices.Sort(values)
-		for _, v := range values {
-			sub, err := parent.CreateBucketIfNotExists(indexName(v))
-			if err != nil {
+		index := w.tx.Bucket(indexBuckets[k])
+		index.FillPercent = fillPercent
+		slices.SortFunc(w.index[k], bytes.Compare)
+		for _, key := range w.index[k] {
+			if err := index.Put(key, nil); err != nil {
 				return err
-			}
-			sub.FillPercent = fillPercent
-			keys := w.index[k][v]
-			slices.SortFunc(keys, bytes.Compare)
-			for _, key := range keys {
-				if err := sub.Put(key, nil); err != nil {
-					return err
-				}
 			}
 		}
 	}

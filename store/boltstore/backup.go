@@ -121,8 +121,7 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 			if !ok {
 				continue
 			}
-			sub := tx.Bucket(indexBuckets[kind]).Bucket(indexName(v))
-			if sub == nil || sub.Get(k) == nil {
+			if tx.Bucket(indexBuckets[kind]).Get(indexKey(s.codec.indexTag(kind, v, false), k)) == nil {
 				return corruptf("event %s is missing from index %q", e.ID, indexBuckets[kind])
 			}
 			counts[kind]++
@@ -137,14 +136,13 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 	}
 	for kind := range numIndexes {
 		got := 0
-		err := tx.Bucket(indexBuckets[kind]).ForEachBucket(func(name []byte) error {
-			return tx.Bucket(indexBuckets[kind]).Bucket(name).ForEach(func(k, _ []byte) error {
-				if events.Get(k) == nil {
-					return corruptf("index %q has entry %x without an event", indexBuckets[kind], k)
-				}
-				got++
-				return nil
-			})
+		err := tx.Bucket(indexBuckets[kind]).ForEach(func(k, _ []byte) error {
+			ek := eventKeyOf(k, dayBytes+tagLen(k[min(dayBytes, len(k)):]))
+			if ek == nil || events.Get(ek) == nil {
+				return corruptf("index %q has entry %x without an event", indexBuckets[kind], k)
+			}
+			got++
+			return nil
 		})
 		if err != nil {
 			return err

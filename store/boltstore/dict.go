@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"encoding/binary"
+	"sync"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
@@ -19,6 +20,7 @@ const (
 	fieldUser
 	fieldResourceName
 	fieldConfiguration
+	fieldConfigName // the name part of configurations, for the index
 	numDictFields
 )
 
@@ -39,6 +41,7 @@ type dict struct {
 	codes   [numDictFields]map[string]uint32 // per field: string -> code; writer only
 	pending int                              // how many names the current transaction added
 	snap    atomic.Pointer[[]string]
+	mu      sync.RWMutex // guards codes against lookup
 }
 
 func newDict() *dict {
@@ -73,7 +76,9 @@ func (d *dict) add(field int, s string) uint32 {
 	d.names = append(d.names, s)
 	d.fields = append(d.fields, byte(field))
 	code := uint32(len(d.names))
+	d.mu.Lock()
 	d.codes[field][s] = code
+	d.mu.Unlock()
 	d.pending++
 	return code
 }
@@ -88,6 +93,13 @@ func (d *dict) code(field int, s string) uint32 {
 		return 0
 	}
 	return d.add(field, s)
+}
+
+// lookup returns the code of s in field, or 0; any goroutine may call it.
+func (d *dict) lookup(field int, s string) uint32 {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.codes[field][s]
 }
 
 // flush writes the codes added by the current transaction to b and
@@ -110,9 +122,11 @@ func (d *dict) flush(b *bolt.Bucket) error {
 func (d *dict) settle(committed bool) {
 	if !committed {
 		n := len(d.names) - d.pending
+		d.mu.Lock()
 		for i := n; i < len(d.names); i++ {
 			delete(d.codes[d.fields[i]], d.names[i])
 		}
+		d.mu.Unlock()
 		d.names, d.fields = d.names[:n], d.fields[:n]
 		d.publish()
 	}

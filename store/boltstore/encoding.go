@@ -18,8 +18,7 @@ var (
 	bucketMeta   = []byte("meta")   // format version and code tables
 	bucketEvents = []byte("events") // key: event key; value: encoded event
 	bucketIDs    = []byte("ids")    // key: 16-byte ULID; value: empty
-	// One bucket per secondary index. Each holds a sub-bucket per indexed
-	// value (see indexName), whose keys are event keys with empty values.
+	// One bucket per secondary index (see indexKey).
 	bucketByUser          = []byte("by-user")
 	bucketByConfiguration = []byte("by-configuration")
 	bucketByAccount       = []byte("by-account")
@@ -70,23 +69,108 @@ func indexValue(k indexKind, e *auditevents.AuditEvent) (string, bool) {
 	}
 }
 
-// maxInlineName is the longest indexed value used as its sub-bucket's name
-// as it is; longer ones are named by their SHA-256, since bbolt bounds key
-// length and events' fields may be longer.
-const maxInlineName = 512
+// Index keys. A secondary index maps an indexed value to the events that
+// carry it, in time order. Its keys are
+//
+//	day (4 bytes) | value tag | microseconds into the day (5 bytes) | ULID (16 bytes)
+//
+// with empty values. Putting the day first keeps the entries of one
+// transaction, which are mostly of the same day, together in the file: a
+// batch of a thousand events with hundreds of users or configurations
+// writes a few index pages instead of one page per value. A query for a
+// value reads each day of its range with one seek.
+//
+// The value tag is the value's dictionary code as a uvarint (never 0), or,
+// for a value the dictionary does not hold, 0 and the first 8 bytes of its
+// SHA-256. Either is self-delimiting. A hash may collide; the final check of
+// every candidate with Query.Matches drops the stranger.
+const (
+	dayMicros = 24 * 60 * 60 * 1_000_000
+	dayBytes  = 4
+	offBytes  = 5
+	hashTag   = 8
+)
 
-// indexName returns the name of the sub-bucket that holds the events whose
-// indexed value is v: 0x01 and v, or 0x02 and the SHA-256 of v when v is
-// long. The prefix keeps the name of "" non-empty, as bbolt requires.
-func indexName(v string) []byte {
-	if len(v) <= maxInlineName {
-		b := make([]byte, 1+len(v))
-		b[0] = 1
-		copy(b[1:], v)
-		return b
+// dayOf returns the day of a timestamp in microseconds, rounding down.
+func dayOf(us int64) int64 {
+	d := us / dayMicros
+	if us%dayMicros < 0 {
+		d--
+	}
+	return d
+}
+
+// indexField is the dictionary field whose codes tag index k's values.
+var indexField = [numIndexes]int{byUser: fieldUser, byConfiguration: fieldConfigName, byAccount: fieldAccount}
+
+// indexTag returns the tag of value v in index k. The writer passes add to
+// give a new value a code while the dictionary has room.
+func (c *codec) indexTag(k indexKind, v string, add bool) []byte {
+	var code uint32
+	if add {
+		code = c.dict.code(indexField[k], v)
+	} else {
+		code = c.dict.lookup(indexField[k], v)
+	}
+	if code != 0 {
+		return binary.AppendUvarint(nil, uint64(code))
 	}
 	sum := sha256.Sum256([]byte(v))
-	return append([]byte{2}, sum[:]...)
+	return append([]byte{0}, sum[:hashTag]...)
+}
+
+// tagLen returns the length of the tag at the start of b, or 0 when b does
+// not start with a whole tag.
+func tagLen(b []byte) int {
+	if len(b) > 0 && b[0] == 0 {
+		if len(b) < 1+hashTag {
+			return 0
+		}
+		return 1 + hashTag
+	}
+	_, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0
+	}
+	return n
+}
+
+// dayPrefix returns the prefix of the index keys of tag on day d.
+func dayPrefix(d int64, tag []byte) []byte {
+	p := make([]byte, dayBytes, dayBytes+len(tag)+offBytes+16)
+	binary.BigEndian.PutUint32(p, uint32(d)^(1<<31))
+	return append(p, tag...)
+}
+
+// indexKey returns the key of the event with key ek under tag.
+func indexKey(tag, ek []byte) []byte {
+	us := keyTime(ek)
+	d := dayOf(us)
+	k := dayPrefix(d, tag)
+	k = appendOff(k, us-d*dayMicros)
+	return append(k, ek[8:keyLen]...)
+}
+
+func appendOff(b []byte, off int64) []byte {
+	return append(b, byte(off>>32), byte(off>>24), byte(off>>16), byte(off>>8), byte(off))
+}
+
+// eventKeyOf returns the event key that index key k points to, given the
+// length of its prefix (day and tag), or nil when k is malformed.
+func eventKeyOf(k []byte, prefix int) []byte {
+	if len(k) != prefix+offBytes+16 {
+		return nil
+	}
+	d := int64(int32(binary.BigEndian.Uint32(k) ^ (1 << 31)))
+	o := k[prefix:]
+	off := int64(o[0])<<32 | int64(o[1])<<24 | int64(o[2])<<16 | int64(o[3])<<8 | int64(o[4])
+	if off >= dayMicros {
+		return nil
+	}
+	ek := make([]byte, keyLen)
+	putTime(ek, d*dayMicros+off)
+	copy(ek[8:], k[prefix+offBytes:])
+	return ek
 }
 
 // keyLen is the length of an event key: 8 bytes of timestamp, then the 16
@@ -359,3 +443,4 @@ func kindNames() []string {
 	}
 	return names
 }
+

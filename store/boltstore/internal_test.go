@@ -83,7 +83,7 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 	}
 	key, _ := eventKey(&events[10])
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketByUser).Bucket(indexName(events[10].User)).Delete(key[:])
+		return tx.Bucket(bucketByUser).Delete(indexKey(s.codec.indexTag(byUser, events[10].User, false), key[:]))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"iter"
 	"time"
@@ -32,10 +33,10 @@ const probeEntries = 32
 const indexCostFactor = 3
 
 // path is where a query reads its candidates from: the events bucket, or
-// one sub-bucket of a secondary index.
+// one value's entries in a secondary index.
 type path struct {
 	kind indexKind // primary for the events bucket
-	name []byte    // the sub-bucket's name
+	tag  []byte    // the value's tag in the index
 }
 
 // bounds holds a query's key range: candidates have keys in [lo, hi).
@@ -106,7 +107,10 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 			err := s.view(func(tx *bolt.Tx) error {
 				if !planned {
 					var est int
-					p, est = s.plan(tx, &q, b)
+					var err error
+					if p, est, err = s.plan(tx, &q, b); err != nil {
+						return err
+					}
 					planned = true
 					stop = s.readAhead(tx, p, est, &q)
 				}
@@ -131,17 +135,94 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 	}
 }
 
-// cursorFor returns a cursor on path p, or nil when p's sub-bucket does not
-// exist (no event has that value).
-func cursorFor(tx *bolt.Tx, p path) *bolt.Cursor {
+// source reads the event keys of a path newest first.
+type source struct {
+	c      *bolt.Cursor
+	events *bolt.Bucket
+	p      path
+	day    int64 // the day being read, for an index
+	minDay int64 // the oldest day to read
+	prefix []byte
+	empty  bool
+}
+
+// newSource returns a source for path p whose keys are not below lo.
+func newSource(tx *bolt.Tx, p path, lo []byte) *source {
+	src := &source{events: tx.Bucket(bucketEvents), p: p}
 	if p.kind == primary {
-		return tx.Bucket(bucketEvents).Cursor()
+		src.c = src.events.Cursor()
+		return src
 	}
-	sub := tx.Bucket(indexBuckets[p.kind]).Bucket(p.name)
-	if sub == nil {
-		return nil
+	src.c = tx.Bucket(indexBuckets[p.kind]).Cursor()
+	if lo != nil {
+		src.minDay = dayOf(keyTime(lo))
+	} else if k, _ := src.events.Cursor().First(); k != nil {
+		src.minDay = dayOf(keyTime(k))
+	} else {
+		src.empty = true
 	}
-	return sub.Cursor()
+	return src
+}
+
+// last returns the greatest event key below hi (nil: no bound) and the
+// event's value, or nil at the end of the path.
+func (s *source) last(hi []byte) (k, v []byte, err error) {
+	if s.p.kind == primary {
+		k, v = last(s.c, hi)
+		return k, v, nil
+	}
+	if s.empty {
+		return nil, nil, nil
+	}
+	newest, _ := s.events.Cursor().Last()
+	var bound []byte
+	if hi == nil || bytes.Compare(hi, newest) > 0 {
+		s.day = dayOf(keyTime(newest)) // not the far future of a bound
+		s.prefix = dayPrefix(s.day, s.p.tag)
+		bound = append(bytes.Clone(s.prefix), 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)
+	} else {
+		s.day = dayOf(keyTime(hi))
+		s.prefix = dayPrefix(s.day, s.p.tag)
+		bound = append(indexKey(s.p.tag, hi[:keyLen]), hi[keyLen:]...)
+	}
+	k, _ = last(s.c, bound)
+	return s.settle(k)
+}
+
+// prev returns the next older event key and value, or nil at the end.
+func (s *source) prev() (k, v []byte, err error) {
+	k, v = s.c.Prev()
+	if s.p.kind == primary {
+		return k, v, nil
+	}
+	return s.settle(k)
+}
+
+// settle turns the index key k, where the cursor stands, into an event key,
+// moving to older days while k is not of the path's value and day.
+func (s *source) settle(k []byte) ([]byte, []byte, error) {
+	for k == nil || !bytes.HasPrefix(k, s.prefix) {
+		next := s.day - 1
+		if len(k) >= dayBytes {
+			// Days between k's and this one hold no entries at all.
+			next = min(next, int64(int32(binary.BigEndian.Uint32(k)^(1<<31))))
+		}
+		if next < s.minDay {
+			return nil, nil, nil
+		}
+		s.day = next
+		s.prefix = dayPrefix(s.day, s.p.tag)
+		k, _ = last(s.c, append(bytes.Clone(s.prefix), 0xFF, 0xFF, 0xFF, 0xFF, 0xFF))
+	}
+	ek := eventKeyOf(k, len(s.prefix))
+	if ek == nil {
+		return nil, nil, corruptf("index %q has a malformed key %x", indexBuckets[s.p.kind], k)
+	}
+	v := s.events.Get(ek)
+	if v == nil {
+		return nil, nil, corruptf("index %q has entry %x without an event", indexBuckets[s.p.kind], k)
+	}
+	return ek, v, nil
 }
 
 // last positions c on the greatest key below hi (or the last key when hi
@@ -159,17 +240,17 @@ func last(c *bolt.Cursor, hi []byte) (k, v []byte) {
 
 // plan returns the path with the fewest expected candidates for q, and how
 // many candidates it expects there.
-func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int) {
+func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, error) {
 	paths := []path{{kind: primary}}
 	if q.User != "" {
-		paths = append(paths, path{byUser, indexName(q.User)})
+		paths = append(paths, path{byUser, s.codec.indexTag(byUser, q.User, false)})
 	}
 	if q.Configuration != "" {
 		name, _ := auditevents.SplitConfiguration(q.Configuration)
-		paths = append(paths, path{byConfiguration, indexName(name)})
+		paths = append(paths, path{byConfiguration, s.codec.indexTag(byConfiguration, name, false)})
 	}
 	if q.Account != nil {
-		paths = append(paths, path{byAccount, indexName(*q.Account)})
+		paths = append(paths, path{byAccount, s.codec.indexTag(byAccount, *q.Account, false)})
 	}
 	// The oldest time the range reaches: Since, or the oldest event.
 	var floor int64
@@ -180,7 +261,10 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int) {
 	}
 	best, bestEst, bestCost := paths[0], 0, -1
 	for _, p := range paths {
-		est := estimate(cursorFor(tx, p), b.lo, b.hi, floor)
+		est, err := estimate(newSource(tx, p, b.lo), b.lo, b.hi, floor)
+		if err != nil {
+			return p, 0, err
+		}
 		cost := est
 		if p.kind != primary {
 			cost *= indexCostFactor
@@ -189,61 +273,46 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int) {
 			best, bestEst, bestCost = p, est, cost
 		}
 	}
-	return best, bestEst
+	return best, bestEst, nil
 }
 
-// estimate returns about how many keys of c lie in [lo, hi). It reads at
+// estimate returns about how many keys of src lie in [lo, hi). It reads at
 // most probeEntries keys: when the range holds more, it extrapolates from
 // the time those keys span to the time from the first of them back to floor.
-func estimate(c *bolt.Cursor, lo, hi []byte, floor int64) int {
-	if c == nil {
-		return 0
-	}
-	k, _ := last(c, hi)
-	if k == nil || (lo != nil && bytes.Compare(k, lo) < 0) {
-		return 0
+func estimate(src *source, lo, hi []byte, floor int64) (int, error) {
+	k, _, err := src.last(hi)
+	if err != nil || k == nil || (lo != nil && bytes.Compare(k, lo) < 0) {
+		return 0, err
 	}
 	newest := keyTime(k)
 	oldest := newest
 	n := 0
-	for ; k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, _ = c.Prev() {
+	for ; k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, _, err = src.prev() {
 		if n == probeEntries {
 			span := max(newest-oldest, 1)
 			total := max(newest-floor, span)
 			est := float64(n) * float64(total) / float64(span)
-			return int(min(est, 1<<40))
+			return int(min(est, 1<<40)), nil
 		}
 		oldest = keyTime(k)
 		n++
 	}
-	return n
+	return n, err
 }
 
 // scan collects into buf, newest first, up to want events of path p that
 // match q and have keys in [lo, hi). It returns the key to resume below,
 // and whether the range is exhausted.
 func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, buf []auditevents.AuditEvent, want int) (_ []auditevents.AuditEvent, resume []byte, done bool, err error) {
-	c := cursorFor(tx, p)
-	if c == nil {
-		return buf, nil, true, nil
-	}
-	var events *bolt.Bucket
-	if p.kind != primary {
-		events = tx.Bucket(bucketEvents)
-	}
-	k, v := last(c, hi)
-	for scanned := 0; k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, v = c.Prev() {
+	src := newSource(tx, p, lo)
+	k, v, err := src.last(hi)
+	for scanned := 0; err == nil && k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, v, err = src.prev() {
 		if scanned == chunkScanned || len(buf) == want {
 			return buf, append(bytes.Clone(k), 0), false, nil // just above k: k is next
 		}
 		scanned++
 		if len(k) != keyLen {
 			return buf, nil, true, corruptf("key %x has %d bytes, want %d", k, len(k), keyLen)
-		}
-		if events != nil {
-			if v = events.Get(k); v == nil {
-				return buf, nil, true, corruptf("index entry %x has no event", k)
-			}
 		}
 		e, err := s.codec.decode(k, v)
 		if err != nil {
@@ -253,5 +322,5 @@ func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, b
 			buf = append(buf, e)
 		}
 	}
-	return buf, nil, true, nil
+	return buf, nil, true, err
 }
