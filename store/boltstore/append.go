@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -157,6 +158,7 @@ type txWriter struct {
 	events  []entry
 	idKeys  [][]byte
 	index   [numIndexes][][]byte // index keys
+	sealed  int64                // the last sealed day
 	scratch []byte
 }
 
@@ -165,6 +167,7 @@ type entry struct{ key, value []byte }
 func (w *txWriter) reset(tx *bolt.Tx, c *codec) {
 	w.tx, w.codec = tx, c
 	w.ids = tx.Bucket(bucketIDs)
+	w.sealed = sealedDay(tx)
 	if w.seen == nil {
 		w.seen = make(map[[16]byte]struct{})
 	}
@@ -205,7 +208,7 @@ func (w *txWriter) add(r *appendRequest) error {
 		w.seen[[16]byte(key[8:])] = struct{}{}
 		for k := range numIndexes {
 			if v, ok := indexValue(k, e); ok {
-				w.index[k] = append(w.index[k], indexKey(w.codec.indexTag(k, v, true), key))
+				w.index[k] = append(w.index[k], indexKey(w.codec.indexTag(k, v, true), key, w.sealed))
 			}
 		}
 	}
@@ -235,9 +238,17 @@ func (w *txWriter) flush() error {
 			return err
 		}
 	}
+	if err := w.seal(events); err != nil {
+		return err
+	}
 	for k := range numIndexes {
 		index := w.tx.Bucket(indexBuckets[k])
 		index.FillPercent = fillPercent
+		for _, key := range w.index[k] {
+			if keyDay(key) <= w.sealed {
+				key[0] = classSealed
+			}
+		}
 		slices.SortFunc(w.index[k], bytes.Compare)
 		for _, key := range w.index[k] {
 			if err := index.Put(key, nil); err != nil {
@@ -246,4 +257,47 @@ func (w *txWriter) flush() error {
 		}
 	}
 	return nil
+}
+
+// seal moves the stored index entries of the days before the newest
+// event's day from the hot class to the sealed class. It runs before the
+// transaction's own index entries are put, which flush then files in the
+// class of their day.
+func (w *txWriter) seal(events *bolt.Bucket) error {
+	newest, _ := events.Cursor().Last()
+	if newest == nil {
+		return nil
+	}
+	through := dayOf(keyTime(newest)) - 1
+	if through <= w.sealed {
+		return nil
+	}
+	for k := range numIndexes {
+		index := w.tx.Bucket(indexBuckets[k])
+		index.FillPercent = fillPercent
+		var moved [][]byte
+		c := index.Cursor()
+		for key, _ := c.First(); key != nil && key[0] == classHot; key, _ = c.Next() {
+			if len(key) < classBytes+dayBytes {
+				return corruptf("index %q has a malformed key %x", indexBuckets[k], key)
+			}
+			if keyDay(key) > through {
+				break
+			}
+			moved = append(moved, bytes.Clone(key))
+		}
+		for _, key := range moved {
+			if err := index.Delete(key); err != nil {
+				return err
+			}
+			key[0] = classSealed
+			if err := index.Put(key, nil); err != nil {
+				return err
+			}
+		}
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(through)^(1<<63))
+	w.sealed = through
+	return w.tx.Bucket(bucketMeta).Put(metaSealed, v[:])
 }

@@ -102,6 +102,7 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 	events := tx.Bucket(bucketEvents)
 	ids := tx.Bucket(bucketIDs)
 	var counts [numIndexes]int
+	sealed := sealedDay(tx)
 	n := 0
 	err := events.ForEach(func(k, v []byte) error {
 		if n++; n%4096 == 0 {
@@ -121,7 +122,7 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 			if !ok {
 				continue
 			}
-			if tx.Bucket(indexBuckets[kind]).Get(indexKey(s.codec.indexTag(kind, v, false), k)) == nil {
+			if tx.Bucket(indexBuckets[kind]).Get(indexKey(s.codec.indexTag(kind, v, false), k, sealed)) == nil {
 				return corruptf("event %s is missing from index %q", e.ID, indexBuckets[kind])
 			}
 			counts[kind]++
@@ -137,7 +138,7 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 	for kind := range numIndexes {
 		got := 0
 		err := tx.Bucket(indexBuckets[kind]).ForEach(func(k, _ []byte) error {
-			ek := eventKeyOf(k, dayBytes+tagLen(k[min(dayBytes, len(k)):]))
+			ek := eventKeyOf(k, classBytes+dayBytes+tagLen(k[min(classBytes+dayBytes, len(k)):]))
 			if ek == nil || events.Get(ek) == nil {
 				return corruptf("index %q has entry %x without an event", indexBuckets[kind], k)
 			}

@@ -105,6 +105,7 @@ func (d *dict) lookup(field int, s string) uint32 {
 // flush writes the codes added by the current transaction to b and
 // publishes them, before the transaction commits.
 func (d *dict) flush(b *bolt.Bucket) error {
+	b.FillPercent = fillPercent
 	for i := len(d.names) - d.pending; i < len(d.names); i++ {
 		var k [4]byte
 		binary.BigEndian.PutUint32(k[:], uint32(i+1))

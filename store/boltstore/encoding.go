@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/auditevents/auditevents"
 )
@@ -72,24 +74,49 @@ func indexValue(k indexKind, e *auditevents.AuditEvent) (string, bool) {
 // Index keys. A secondary index maps an indexed value to the events that
 // carry it, in time order. Its keys are
 //
-//	day (4 bytes) | value tag | microseconds into the day (5 bytes) | ULID (16 bytes)
+//	class (1 byte) | day (4 bytes) | value tag | microseconds into the day (5 bytes) | ULID (16 bytes)
 //
-// with empty values. Putting the day first keeps the entries of one
-// transaction, which are mostly of the same day, together in the file: a
+// with empty values. Putting the day before the value keeps the entries of
+// one transaction, which are mostly of the same day, together in the file: a
 // batch of a thousand events with hundreds of users or configurations
 // writes a few index pages instead of one page per value. A query for a
 // value reads each day of its range with one seek.
+//
+// Entries of the current day go in the middle of that day's range, which
+// leaves pages partly empty. So once a day is over (an event of a later day
+// has been stored), the writer moves its entries from the hot class (0) to
+// the sealed class (1), where they are appended in order to full pages, and
+// records in the meta bucket the last sealed day. Entries of sealed days
+// that arrive later go straight to the sealed class.
 //
 // The value tag is the value's dictionary code as a uvarint (never 0), or,
 // for a value the dictionary does not hold, 0 and the first 8 bytes of its
 // SHA-256. Either is self-delimiting. A hash may collide; the final check of
 // every candidate with Query.Matches drops the stranger.
 const (
-	dayMicros = 24 * 60 * 60 * 1_000_000
-	dayBytes  = 4
-	offBytes  = 5
-	hashTag   = 8
+	dayMicros   = 24 * 60 * 60 * 1_000_000
+	classBytes  = 1
+	dayBytes    = 4
+	offBytes    = 5
+	hashTag     = 8
+	classHot    = 0
+	classSealed = 1
 )
+
+// metaSealed holds the last sealed day, 8 bytes big-endian with the sign
+// bit flipped; absent, no day is sealed.
+var metaSealed = []byte("sealed")
+
+const noneSealed = math.MinInt64
+
+// sealedDay returns the last sealed day as tx sees it.
+func sealedDay(tx *bolt.Tx) int64 {
+	v := tx.Bucket(bucketMeta).Get(metaSealed)
+	if len(v) != 8 {
+		return noneSealed
+	}
+	return int64(binary.BigEndian.Uint64(v) ^ (1 << 63))
+}
 
 // dayOf returns the day of a timestamp in microseconds, rounding down.
 func dayOf(us int64) int64 {
@@ -135,18 +162,28 @@ func tagLen(b []byte) int {
 	return n
 }
 
-// dayPrefix returns the prefix of the index keys of tag on day d.
-func dayPrefix(d int64, tag []byte) []byte {
-	p := make([]byte, dayBytes, dayBytes+len(tag)+offBytes+16)
-	binary.BigEndian.PutUint32(p, uint32(d)^(1<<31))
+// dayPrefix returns the prefix of the index keys of tag on day d, given the
+// last sealed day.
+func dayPrefix(d int64, tag []byte, sealed int64) []byte {
+	p := make([]byte, classBytes+dayBytes, classBytes+dayBytes+len(tag)+offBytes+16)
+	if d <= sealed {
+		p[0] = classSealed
+	}
+	binary.BigEndian.PutUint32(p[classBytes:], uint32(d)^(1<<31))
 	return append(p, tag...)
 }
 
-// indexKey returns the key of the event with key ek under tag.
-func indexKey(tag, ek []byte) []byte {
+// keyDay returns the day of index key k, which must be long enough.
+func keyDay(k []byte) int64 {
+	return int64(int32(binary.BigEndian.Uint32(k[classBytes:]) ^ (1 << 31)))
+}
+
+// indexKey returns the key of the event with key ek under tag, given the
+// last sealed day.
+func indexKey(tag, ek []byte, sealed int64) []byte {
 	us := keyTime(ek)
 	d := dayOf(us)
-	k := dayPrefix(d, tag)
+	k := dayPrefix(d, tag, sealed)
 	k = appendOff(k, us-d*dayMicros)
 	return append(k, ek[8:keyLen]...)
 }
@@ -161,7 +198,7 @@ func eventKeyOf(k []byte, prefix int) []byte {
 	if len(k) != prefix+offBytes+16 {
 		return nil
 	}
-	d := int64(int32(binary.BigEndian.Uint32(k) ^ (1 << 31)))
+	d := keyDay(k)
 	o := k[prefix:]
 	off := int64(o[0])<<32 | int64(o[1])<<24 | int64(o[2])<<16 | int64(o[3])<<8 | int64(o[4])
 	if off >= dayMicros {
@@ -443,4 +480,3 @@ func kindNames() []string {
 	}
 	return names
 }
-

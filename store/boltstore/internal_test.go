@@ -83,7 +83,7 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 	}
 	key, _ := eventKey(&events[10])
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketByUser).Delete(indexKey(s.codec.indexTag(byUser, events[10].User, false), key[:]))
+		return tx.Bucket(bucketByUser).Delete(indexKey(s.codec.indexTag(byUser, events[10].User, false), key[:], sealedDay(tx)))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -179,4 +179,65 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoding %+v gives %+v, %v", e, e2, err)
 		}
 	})
+}
+
+// TestIndexesAcrossSealedDays appends a month of events a few hours at a
+// time, so that days get sealed along the way, then events of days already
+// sealed, and checks every index path against a scan of all events.
+func TestIndexesAcrossSealedDays(t *testing.T) {
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), nil)
+	ctx := context.Background()
+	events := newGenerator(9).events(3000) // over a year
+	late := events[:300]                   // the first month, appended last
+	for i := 300; i < len(events); i += 97 {
+		if err := s.Append(ctx, events[i:min(i+97, len(events))]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < len(late); i += 50 {
+		if err := s.Append(ctx, late[i:i+50]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		if got, want := sealedDay(tx), dayOf(events[len(events)-1].Timestamp.UnixMicro())-1; got != want {
+			t.Errorf("last sealed day is %d, want the day before the newest event's, %d", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := dataStart.Add(100 * 24 * time.Hour)
+	acme := "acme"
+	for _, q := range []auditevents.Query{
+		{User: "user07@example.com"},
+		{User: "user07@example.com", Since: mid, Before: mid.Add(40 * 24 * time.Hour)},
+		{Configuration: "config-012"},
+		{Configuration: "config-012:3"},
+		{Account: &acme, Before: mid},
+		{User: "nobody"},
+		{User: "user07@example.com", Limit: 5, After: events[1500].Cursor()},
+	} {
+		var want []auditevents.AuditEvent
+		for _, e := range events {
+			if q.Matches(&e) {
+				want = append(want, e)
+			}
+		}
+		slices.SortFunc(want, auditevents.Compare)
+		if q.Limit > 0 && len(want) > q.Limit {
+			want = want[:q.Limit]
+		}
+		got, err := auditevents.Collect(s.Query(ctx, q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("query %+v: got %d events, want %d", q, len(got), len(want))
+		}
+	}
 }

@@ -58,6 +58,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 			events := tx.Bucket(bucketEvents)
 			var keys [][]byte
 			var index [numIndexes][][]byte
+			sealed := sealedDay(tx)
 			c := events.Cursor()
 			for k, v := c.First(); k != nil && bytes.Compare(k, bound) < 0 && len(keys) < pruneChunk; k, v = c.Next() {
 				e, err := s.codec.decode(k, v)
@@ -68,7 +69,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				keys = append(keys, k)
 				for kind := range numIndexes {
 					if v, ok := indexValue(kind, &e); ok {
-						index[kind] = append(index[kind], indexKey(s.codec.indexTag(kind, v, false), k))
+						index[kind] = append(index[kind], indexKey(s.codec.indexTag(kind, v, false), k, sealed))
 					}
 				}
 			}

@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"bytes"
-	"encoding/binary"
 	"context"
 	"iter"
 	"time"
@@ -144,6 +143,7 @@ type source struct {
 	minDay int64 // the oldest day to read
 	prefix []byte
 	empty  bool
+	sealed int64 // the last sealed day
 }
 
 // newSource returns a source for path p whose keys are not below lo.
@@ -154,6 +154,7 @@ func newSource(tx *bolt.Tx, p path, lo []byte) *source {
 		return src
 	}
 	src.c = tx.Bucket(indexBuckets[p.kind]).Cursor()
+	src.sealed = sealedDay(tx)
 	if lo != nil {
 		src.minDay = dayOf(keyTime(lo))
 	} else if k, _ := src.events.Cursor().First(); k != nil {
@@ -178,12 +179,12 @@ func (s *source) last(hi []byte) (k, v []byte, err error) {
 	var bound []byte
 	if hi == nil || bytes.Compare(hi, newest) > 0 {
 		s.day = dayOf(keyTime(newest)) // not the far future of a bound
-		s.prefix = dayPrefix(s.day, s.p.tag)
+		s.prefix = dayPrefix(s.day, s.p.tag, s.sealed)
 		bound = append(bytes.Clone(s.prefix), 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)
 	} else {
 		s.day = dayOf(keyTime(hi))
-		s.prefix = dayPrefix(s.day, s.p.tag)
-		bound = append(indexKey(s.p.tag, hi[:keyLen]), hi[keyLen:]...)
+		s.prefix = dayPrefix(s.day, s.p.tag, s.sealed)
+		bound = append(indexKey(s.p.tag, hi[:keyLen], s.sealed), hi[keyLen:]...)
 	}
 	k, _ = last(s.c, bound)
 	return s.settle(k)
@@ -203,15 +204,15 @@ func (s *source) prev() (k, v []byte, err error) {
 func (s *source) settle(k []byte) ([]byte, []byte, error) {
 	for k == nil || !bytes.HasPrefix(k, s.prefix) {
 		next := s.day - 1
-		if len(k) >= dayBytes {
-			// Days between k's and this one hold no entries at all.
-			next = min(next, int64(int32(binary.BigEndian.Uint32(k)^(1<<31))))
+		if len(k) >= classBytes+dayBytes && k[0] == s.prefix[0] {
+			// Days of this class between k's and this one hold no entries.
+			next = min(next, keyDay(k))
 		}
 		if next < s.minDay {
 			return nil, nil, nil
 		}
 		s.day = next
-		s.prefix = dayPrefix(s.day, s.p.tag)
+		s.prefix = dayPrefix(s.day, s.p.tag, s.sealed)
 		k, _ = last(s.c, append(bytes.Clone(s.prefix), 0xFF, 0xFF, 0xFF, 0xFF, 0xFF))
 	}
 	ek := eventKeyOf(k, len(s.prefix))
