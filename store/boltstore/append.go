@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -87,6 +88,12 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 	}
 }
 
+// gatherWait bounds how long the writer waits for more requests before a
+// commit, when the previous commit held several: the callers it just
+// answered are then about to append again, and one commit for all of them
+// costs far less than a commit for the first and another for the rest.
+const gatherWait = 300 * time.Microsecond
+
 // writer commits the queued requests, as many as are waiting at a time in
 // one transaction, until Close closes the queue.
 func (s *Store) writer() {
@@ -94,10 +101,14 @@ func (s *Store) writer() {
 	var (
 		batch []*appendRequest
 		w     txWriter
+		last  int // requests in the previous commit
+		timer = time.NewTimer(time.Hour)
 	)
+	timer.Stop()
 	for req := range s.reqs {
 		batch = append(batch[:0], req)
 		n := len(req.events)
+		waited := false
 	drain:
 		for n < maxCommitEvents {
 			select {
@@ -107,10 +118,37 @@ func (s *Store) writer() {
 				}
 				batch = append(batch, r)
 				n += len(r.events)
+				continue
 			default:
-				break drain
+			}
+			// Nothing is waiting: wait a little for the callers of the
+			// previous commit, unless they are all here.
+			if waited || len(batch) >= last {
+				break
+			}
+			waited = true
+			timer.Reset(gatherWait)
+		wait:
+			for len(batch) < last && n < maxCommitEvents {
+				select {
+				case r, ok := <-s.reqs:
+					if !ok {
+						break wait
+					}
+					batch = append(batch, r)
+					n += len(r.events)
+				case <-timer.C:
+					break wait
+				}
+			}
+			if !timer.Stop() {
+				select { // drain a fired timer so that Reset starts afresh
+				case <-timer.C:
+				default:
+				}
 			}
 		}
+		last = len(batch)
 		s.commit(&w, batch)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -196,6 +197,29 @@ func BenchmarkAppend(b *testing.B) {
 			reportRate(b, b.N)
 		})
 	}
+}
+
+// BenchmarkFdatasync is the baseline of the durable appends: one 4 KiB
+// write and one fdatasync, what a durable commit cannot do without. bbolt
+// syncs twice per commit, so a single durable append costs at least two of
+// these; group commit shares them among concurrent appends.
+func BenchmarkFdatasync(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "sync"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	page := make([]byte, 4096)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := f.WriteAt(page, int64(i%256)*4096); err != nil {
+			b.Fatal(err)
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "syncs/s")
 }
 
 func openBench(b *testing.B, opts *Options) *Store {
