@@ -195,8 +195,8 @@ type txWriter struct {
 	seen    map[[16]byte]struct{}
 	events  []entry
 	idKeys  [][]byte
-	index   [numIndexes][][]byte // index keys
-	sealed  int64                // the last sealed day
+	index   [numIndexes][]entry // index entries
+	sealed  int64               // the last sealed day
 	scratch []byte
 }
 
@@ -244,9 +244,14 @@ func (w *txWriter) add(r *appendRequest) error {
 		off = ends[i]
 		w.idKeys = append(w.idKeys, key[8:])
 		w.seen[[16]byte(key[8:])] = struct{}{}
+		var tags [numIndexes][]byte
 		for k := range numIndexes {
-			if v, ok := indexValue(k, e); ok {
-				w.index[k] = append(w.index[k], indexKey(w.codec.indexTag(k, v, true), key, w.sealed))
+			v, _ := indexValue(k, e)
+			tags[k] = w.codec.indexTag(k, v, true)
+		}
+		for k := range numIndexes {
+			if _, ok := indexValue(k, e); ok {
+				w.index[k] = append(w.index[k], entry{indexKey(tags[k], key, w.sealed), otherTags(k, &tags)})
 			}
 		}
 	}
@@ -282,14 +287,14 @@ func (w *txWriter) flush() error {
 	for k := range numIndexes {
 		index := w.tx.Bucket(indexBuckets[k])
 		index.FillPercent = fillPercent
-		for _, key := range w.index[k] {
-			if keyDay(key) <= w.sealed {
-				key[0] = classSealed
+		for _, e := range w.index[k] {
+			if keyDay(e.key) <= w.sealed {
+				e.key[0] = classSealed
 			}
 		}
-		slices.SortFunc(w.index[k], bytes.Compare)
-		for _, key := range w.index[k] {
-			if err := index.Put(key, nil); err != nil {
+		slices.SortFunc(w.index[k], func(a, b entry) int { return bytes.Compare(a.key, b.key) })
+		for _, e := range w.index[k] {
+			if err := index.Put(e.key, e.value); err != nil {
 				return err
 			}
 		}
@@ -313,23 +318,23 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 	for k := range numIndexes {
 		index := w.tx.Bucket(indexBuckets[k])
 		index.FillPercent = fillPercent
-		var moved [][]byte
+		var moved []entry
 		c := index.Cursor()
-		for key, _ := c.First(); key != nil && key[0] == classHot; key, _ = c.Next() {
+		for key, value := c.First(); key != nil && key[0] == classHot; key, value = c.Next() {
 			if len(key) < classBytes+dayBytes {
 				return corruptf("index %q has a malformed key %x", indexBuckets[k], key)
 			}
 			if keyDay(key) > through {
 				break
 			}
-			moved = append(moved, bytes.Clone(key))
+			moved = append(moved, entry{bytes.Clone(key), bytes.Clone(value)})
 		}
-		for _, key := range moved {
-			if err := index.Delete(key); err != nil {
+		for _, e := range moved {
+			if err := index.Delete(e.key); err != nil {
 				return err
 			}
-			key[0] = classSealed
-			if err := index.Put(key, nil); err != nil {
+			e.key[0] = classSealed
+			if err := index.Put(e.key, e.value); err != nil {
 				return err
 			}
 		}

@@ -89,6 +89,11 @@ func indexValue(k indexKind, e *auditevents.AuditEvent) (string, bool) {
 // records in the meta bucket the last sealed day. Entries of sealed days
 // that arrive later go straight to the sealed class.
 //
+// The value of an index entry holds the tags of the event's values in the
+// other two indexes, in index order (a configuration tag even for an event
+// without one, the tag of ""). A query with several of these filters drops
+// most candidates of its path by comparing tags, without reading the event.
+//
 // The value tag is the value's dictionary code as a uvarint (never 0), or,
 // for a value the dictionary does not hold, 0 and the first 8 bytes of its
 // SHA-256. Either is self-delimiting. A hash may collide; the final check of
@@ -144,6 +149,18 @@ func (c *codec) indexTag(k indexKind, v string, add bool) []byte {
 	}
 	sum := sha256.Sum256([]byte(v))
 	return append([]byte{0}, sum[:hashTag]...)
+}
+
+// otherTags returns the value of an index entry of index k: the tags of the
+// other indexes.
+func otherTags(k indexKind, tags *[numIndexes][]byte) []byte {
+	var v []byte
+	for j := range numIndexes {
+		if j != k {
+			v = append(v, tags[j]...)
+		}
+	}
+	return v
 }
 
 // tagLen returns the length of the tag at the start of b, or 0 when b does

@@ -220,6 +220,10 @@ func TestIndexesAcrossSealedDays(t *testing.T) {
 		{Configuration: "config-012:3"},
 		{Account: &acme, Before: mid},
 		{User: "nobody"},
+		{User: "user07@example.com", Configuration: "config-012"},
+		{User: "user07@example.com", Account: &acme, Since: mid},
+		{Configuration: "config-012:3", Account: &acme},
+		{Configuration: "config-999", User: "user01@example.com"},
 		{User: "user07@example.com", Limit: 5, After: events[1500].Cursor()},
 	} {
 		var want []auditevents.AuditEvent

@@ -36,6 +36,9 @@ const indexCostFactor = 3
 type path struct {
 	kind indexKind // primary for the events bucket
 	tag  []byte    // the value's tag in the index
+	// filter holds, for each other index with a filter in the query, the
+	// tag of the value the query wants, which index entries must carry.
+	filter [numIndexes][]byte
 }
 
 // bounds holds a query's key range: candidates have keys in [lo, hi).
@@ -186,8 +189,8 @@ func (s *source) last(hi []byte) (k, v []byte, err error) {
 		s.prefix = dayPrefix(s.day, s.p.tag, s.sealed)
 		bound = append(indexKey(s.p.tag, hi[:keyLen], s.sealed), hi[keyLen:]...)
 	}
-	k, _ = last(s.c, bound)
-	return s.settle(k)
+	k, iv := last(s.c, bound)
+	return s.settle(k, iv)
 }
 
 // prev returns the next older event key and value, or nil at the end.
@@ -196,12 +199,14 @@ func (s *source) prev() (k, v []byte, err error) {
 	if s.p.kind == primary {
 		return k, v, nil
 	}
-	return s.settle(k)
+	return s.settle(k, v)
 }
 
-// settle turns the index key k, where the cursor stands, into an event key,
-// moving to older days while k is not of the path's value and day.
-func (s *source) settle(k []byte) ([]byte, []byte, error) {
+// settle turns the index entry (k, iv), where the cursor stands, into an
+// event key and value, moving to older days while k is not of the path's
+// value and day. For an entry whose tags show that the event fails the
+// query's other filters, it returns the event key and a nil value.
+func (s *source) settle(k, iv []byte) ([]byte, []byte, error) {
 	for k == nil || !bytes.HasPrefix(k, s.prefix) {
 		next := s.day - 1
 		if len(k) >= classBytes+dayBytes && k[0] == s.prefix[0] {
@@ -213,17 +218,39 @@ func (s *source) settle(k []byte) ([]byte, []byte, error) {
 		}
 		s.day = next
 		s.prefix = dayPrefix(s.day, s.p.tag, s.sealed)
-		k, _ = last(s.c, append(bytes.Clone(s.prefix), 0xFF, 0xFF, 0xFF, 0xFF, 0xFF))
+		k, iv = last(s.c, append(bytes.Clone(s.prefix), 0xFF, 0xFF, 0xFF, 0xFF, 0xFF))
 	}
 	ek := eventKeyOf(k, len(s.prefix))
 	if ek == nil {
 		return nil, nil, corruptf("index %q has a malformed key %x", indexBuckets[s.p.kind], k)
+	}
+	if !s.accept(iv) {
+		return ek, nil, nil
 	}
 	v := s.events.Get(ek)
 	if v == nil {
 		return nil, nil, corruptf("index %q has entry %x without an event", indexBuckets[s.p.kind], k)
 	}
 	return ek, v, nil
+}
+
+// accept reports whether the tags of index value iv match the path's
+// filter. A malformed value is accepted: the event decides.
+func (s *source) accept(iv []byte) bool {
+	for j := range numIndexes {
+		if j == s.p.kind {
+			continue
+		}
+		n := tagLen(iv)
+		if n == 0 {
+			return true
+		}
+		if s.p.filter[j] != nil && !bytes.Equal(iv[:n], s.p.filter[j]) {
+			return false
+		}
+		iv = iv[n:]
+	}
+	return true
 }
 
 // last positions c on the greatest key below hi (or the last key when hi
@@ -242,16 +269,24 @@ func last(c *bolt.Cursor, hi []byte) (k, v []byte) {
 // plan returns the path with the fewest expected candidates for q, and how
 // many candidates it expects there.
 func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, error) {
-	paths := []path{{kind: primary}}
+	var tags [numIndexes][]byte
 	if q.User != "" {
-		paths = append(paths, path{byUser, s.codec.indexTag(byUser, q.User, false)})
+		tags[byUser] = s.codec.indexTag(byUser, q.User, false)
 	}
 	if q.Configuration != "" {
 		name, _ := auditevents.SplitConfiguration(q.Configuration)
-		paths = append(paths, path{byConfiguration, s.codec.indexTag(byConfiguration, name, false)})
+		tags[byConfiguration] = s.codec.indexTag(byConfiguration, name, false)
 	}
 	if q.Account != nil {
-		paths = append(paths, path{byAccount, s.codec.indexTag(byAccount, *q.Account, false)})
+		tags[byAccount] = s.codec.indexTag(byAccount, *q.Account, false)
+	}
+	paths := []path{{kind: primary}}
+	for k := range numIndexes {
+		if tags[k] != nil {
+			p := path{kind: k, tag: tags[k], filter: tags}
+			p.filter[k] = nil
+			paths = append(paths, p)
+		}
 	}
 	// The oldest time the range reaches: Since, or the oldest event.
 	var floor int64
@@ -312,6 +347,9 @@ func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, b
 			return buf, append(bytes.Clone(k), 0), false, nil // just above k: k is next
 		}
 		scanned++
+		if v == nil {
+			continue // the index entry showed that the event does not match
+		}
 		if len(k) != keyLen {
 			return buf, nil, true, corruptf("key %x has %d bytes, want %d", k, len(k), keyLen)
 		}
