@@ -158,12 +158,14 @@ func newSource(tx *bolt.Tx, p path, lo []byte) *source {
 	}
 	src.c = tx.Bucket(indexBuckets[p.kind]).Cursor()
 	src.sealed = sealedDay(tx)
-	if lo != nil {
-		src.minDay = dayOf(keyTime(lo))
-	} else if k, _ := src.events.Cursor().First(); k != nil {
-		src.minDay = dayOf(keyTime(k))
-	} else {
+	oldest, _ := src.events.Cursor().First()
+	if oldest == nil {
 		src.empty = true
+		return src
+	}
+	src.minDay = dayOf(keyTime(oldest)) // not the far past of a bound
+	if lo != nil {
+		src.minDay = max(src.minDay, dayOf(keyTime(lo)))
 	}
 	return src
 }
