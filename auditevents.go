@@ -182,6 +182,7 @@ func DuplicateIDError(id string) error {
 	return &duplicateError{id: id}
 }
 
+// duplicateError names the duplicate ID and unwraps to ErrDuplicateID.
 type duplicateError struct{ id string }
 
 func (e *duplicateError) Error() string { return ErrDuplicateID.Error() + " " + quote(e.id) }

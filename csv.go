@@ -4,17 +4,27 @@ import (
 	"bufio"
 	"io"
 	"iter"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
 
-// CSVHeader lists the columns of the CSV export, in order. The order is part
-// of this module's compatibility promise: a column may be added at the end in
-// a new major version, never moved or removed silently.
-var CSVHeader = []string{
+// csvColumns are the columns of the CSV export, in order.
+var csvColumns = [...]string{
 	"id", "timestamp", "account", "user", "action",
 	"resourceKind", "resourceName", "configuration", "description",
 }
+
+// csvHeaderRow is the header row, written once per export.
+var csvHeaderRow = strings.Join(csvColumns[:], ",") + "\r\n"
+
+// CSVColumns returns the columns of the CSV export, in order: id, timestamp,
+// account, user, action, resourceKind, resourceName, configuration,
+// description. The names are the JSON field names. The order is part of this
+// module's compatibility promise: a column may be added at the end in a new
+// major version, never moved or removed silently. The caller may modify the
+// returned slice.
+func CSVColumns() []string { return slices.Clone(csvColumns[:]) }
 
 // CSVOptions configures a [CSVWriter]. The zero value, like a nil
 // *CSVOptions, means the defaults given for each field.
@@ -28,7 +38,7 @@ type CSVOptions struct {
 	AllowFormulas bool
 }
 
-// CSVWriter writes events as CSV (RFC 4180): a header row of [CSVHeader],
+// CSVWriter writes events as CSV (RFC 4180): a header row of [CSVColumns],
 // then one row per event, with timestamps in [TimestampLayout]. Fields are
 // quoted only when they must be. It buffers its output: call Flush at the
 // end. The header is written by the first Write, or by Flush when there was
@@ -87,8 +97,7 @@ func (cw *CSVWriter) Flush() error {
 
 func (cw *CSVWriter) appendHeader(b []byte) []byte {
 	cw.headerDone = true
-	b = append(b, strings.Join(CSVHeader, ",")...)
-	return append(b, '\r', '\n')
+	return append(b, csvHeaderRow...)
 }
 
 // appendCell appends s as one CSV field: neutralised when it could run as a

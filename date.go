@@ -45,13 +45,8 @@ func parseDate(s string) (time.Time, time.Duration, error) {
 	default:
 		return time.Time{}, 0, errDate
 	}
-	year, ok1 := digits(s[0:4])
-	month, ok2 := digits(s[5:7])
-	day, ok3 := digits(s[8:10])
-	hour, ok4 := digits(s[11:13])
-	minute, ok5 := digits(s[14:16])
-	sec, ok6 := digits(s[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
+	f, ok := fields(s, 0, 5, 8, 11, 14, 17)
+	if !ok {
 		return time.Time{}, 0, errDate
 	}
 	rest := s[19:]
@@ -80,22 +75,17 @@ func parseDate(s string) (time.Time, time.Duration, error) {
 	if !ok {
 		return time.Time{}, 0, errDate
 	}
-	t, err := makeTime(year, month, day, hour, minute, sec, nsec, offset)
+	t, err := makeTime(f, nsec, offset)
 	return t, unit, err
 }
 
 // parseCompact reads the spec's YYYYMMDDHHMMSS, in UTC.
 func parseCompact(s string) (time.Time, time.Duration, error) {
-	year, ok1 := digits(s[0:4])
-	month, ok2 := digits(s[4:6])
-	day, ok3 := digits(s[6:8])
-	hour, ok4 := digits(s[8:10])
-	minute, ok5 := digits(s[10:12])
-	sec, ok6 := digits(s[12:14])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
+	f, ok := fields(s, 0, 4, 6, 8, 10, 12)
+	if !ok {
 		return time.Time{}, 0, errDate
 	}
-	t, err := makeTime(year, month, day, hour, minute, sec, 0, 0)
+	t, err := makeTime(f, 0, 0)
 	return t, time.Second, err
 }
 
@@ -140,10 +130,31 @@ func parseOffset(s string) (int, bool) {
 	return sign * (h*3600 + m*60), true
 }
 
+// dateFields are a date's year, month, day, hour, minute and second.
+type dateFields [6]int
+
+// fields reads the year (4 digits) at s[year:] and the month, day, hour,
+// minute and second (2 digits each) at the other offsets.
+func fields(s string, year, month, day, hour, minute, sec int) (dateFields, bool) {
+	var f dateFields
+	ok := true
+	for i, at := range [6]int{year, month, day, hour, minute, sec} {
+		width := 2
+		if i == 0 {
+			width = 4
+		}
+		var good bool
+		f[i], good = digits(s[at : at+width])
+		ok = ok && good
+	}
+	return f, ok
+}
+
 // makeTime builds a UTC time from fields read in a zone offset seconds east
 // of UTC, rejecting fields out of range rather than letting time.Date
 // normalize them (February 30th is not March 2nd).
-func makeTime(year, month, day, hour, minute, sec, nsec, offset int) (time.Time, error) {
+func makeTime(f dateFields, nsec, offset int) (time.Time, error) {
+	year, month, day, hour, minute, sec := f[0], f[1], f[2], f[3], f[4], f[5]
 	if year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, errDate
 	}

@@ -50,7 +50,7 @@
 // # CSV
 //
 // [WriteCSV] and [CSVWriter] stream events as RFC 4180 CSV with the columns
-// of [CSVHeader], neutralising cells that a spreadsheet would run as a
+// of [CSVColumns], neutralising cells that a spreadsheet would run as a
 // formula.
 //
 // # Errors

@@ -58,6 +58,8 @@ type EventError struct {
 	Reason string
 }
 
+// Error names the event's index, the field, the value (cut to a safe length)
+// and what was expected.
 func (e *EventError) Error() string {
 	return fmt.Sprintf("auditevents: invalid event %d: %s %s: %s", e.Index, e.Field, quote(e.Value), e.Reason)
 }
@@ -70,8 +72,10 @@ func (e *EventError) Unwrap() error { return ErrInvalidEvent }
 // to a safe length) and says what is accepted, so it can be shown to an API
 // client as it is.
 type QueryError struct {
-	// Param is the URL parameter name, such as "min-date", or for a Query
-	// built in Go, the name of the field, such as "Limit".
+	// Param is the name of the URL parameter, such as "min-date", also
+	// when the Query was built in Go ("limit" for Query.Limit, "min-date"
+	// for Since and Before, "cursor" for After); "parameter" for an
+	// unknown parameter, whose name is then the Value.
 	Param string
 	// Value is the rejected value, as given.
 	Value string
@@ -79,6 +83,9 @@ type QueryError struct {
 	Reason string
 }
 
+// Error names the parameter, the value (cut to a safe length) and what is
+// accepted. It carries no package prefix, so it can be shown to an API client
+// as it is.
 func (e *QueryError) Error() string {
 	return fmt.Sprintf("invalid %s %s: %s", e.Param, quote(e.Value), e.Reason)
 }

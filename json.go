@@ -11,8 +11,9 @@ func (e AuditEvent) MarshalJSON() ([]byte, error) {
 }
 
 // AppendJSON appends the JSON encoding of e to dst and returns the extended
-// buffer. It escapes strings as encoding/json does, HTML characters included,
-// and allocates nothing when dst has room: it is the encoder the HTTP layer
+// buffer. Strings are escaped byte for byte as encoding/json escapes them
+// (HTML characters, U+2028 and U+2029 included, invalid UTF-8 as U+FFFD). It
+// allocates nothing when dst has room: it is the encoder the HTTP layer
 // streams responses with.
 func (e *AuditEvent) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"id":`...)
@@ -49,9 +50,10 @@ var jsonSafe = func() (safe [utf8.RuneSelf]bool) {
 	return safe
 }()
 
-// appendJSONString appends s as a quoted JSON string, escaping as
-// encoding/json does: control characters, quote and backslash, the HTML
-// characters <, > and &, U+2028 and U+2029, and invalid UTF-8 as U+FFFD.
+// appendJSONString appends s as a quoted JSON string, escaped exactly as
+// encoding/json escapes it: control characters (\b, \f, \n, \r and \t in
+// short form), quote and backslash, the HTML characters <, > and &, U+2028
+// and U+2029, and invalid UTF-8 as U+FFFD.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
@@ -71,6 +73,10 @@ func appendJSONString(dst []byte, s string) []byte {
 				dst = append(dst, '\\', 'r')
 			case '\t':
 				dst = append(dst, '\\', 't')
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
 			default:
 				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 			}

@@ -98,7 +98,8 @@ const dateFormats = `expected YYYYMMDDHHMMSS (UTC), RFC 3339 such as 2025-01-02T
 //
 // It returns a [*QueryError] for an unknown parameter (listing the accepted
 // ones), a parameter given more than once, a malformed value, or a min-date
-// after max-date. The account scope is never read from values.
+// after max-date (a min-date within max-date's unit is fine). The account
+// scope is never read from values.
 func ParseQuery(values url.Values) (Query, error) {
 	var q Query
 	keys := make([]string, 0, len(values))
@@ -126,7 +127,6 @@ func ParseQuery(values url.Values) (Query, error) {
 	q.Action = Action(get(ParamAction))
 
 	minRaw, maxRaw := get(ParamMinDate), get(ParamMaxDate)
-	var maxStart time.Time
 	if minRaw != "" {
 		t, _, err := parseDate(minRaw)
 		if err != nil {
@@ -139,9 +139,11 @@ func ParseQuery(values url.Values) (Query, error) {
 		if err != nil {
 			return Query{}, &QueryError{Param: ParamMaxDate, Value: maxRaw, Reason: dateFormats}
 		}
-		maxStart, q.Before = t, t.Add(unit)
+		q.Before = t.Add(unit)
 	}
-	if minRaw != "" && maxRaw != "" && q.Since.After(maxStart) {
+	// max-date includes its whole unit, so min-date may fall inside it:
+	// only a range with nothing in it is an error.
+	if minRaw != "" && maxRaw != "" && !q.Since.Before(q.Before) {
 		return Query{}, &QueryError{Param: ParamMinDate, Value: minRaw, Reason: "is after max-date " + quote(maxRaw) + "; min-date must not be later than max-date"}
 	}
 
@@ -171,7 +173,9 @@ func ParseQuery(values url.Values) (Query, error) {
 
 // Validate reports whether a store can run q: it returns a [*QueryError] for
 // a negative limit, an unknown resource kind, a Since after Before, or a
-// malformed cursor. Every store calls it before running a query.
+// malformed cursor (one whose ID is not a ULID in canonical upper case, as
+// [AuditEvent.Cursor] and [ParseCursor] make it). Every store calls it
+// before running a query.
 func (q *Query) Validate() error {
 	if q.Limit < 0 {
 		return &QueryError{Param: ParamLimit, Value: strconv.Itoa(q.Limit), Reason: "must not be negative"}
@@ -183,8 +187,10 @@ func (q *Query) Validate() error {
 		return &QueryError{Param: ParamMinDate, Value: q.Since.Format(time.RFC3339Nano), Reason: "is after the end of the range " + q.Before.Format(time.RFC3339Nano)}
 	}
 	if !q.After.IsZero() {
-		if _, err := ulid.ParseStrict(q.After.ID); err != nil || q.After.Timestamp.IsZero() {
-			return &QueryError{Param: ParamCursor, Value: q.After.String(), Reason: "must hold the timestamp and the ID of an event"}
+		// Stores compare IDs as strings, so the ID must be in the
+		// canonical upper case that stores keep.
+		if u, err := ulid.ParseStrict(q.After.ID); err != nil || u.String() != q.After.ID || q.After.Timestamp.IsZero() {
+			return &QueryError{Param: ParamCursor, Value: q.After.String(), Reason: "must hold the timestamp and the canonical (upper-case) ID of an event"}
 		}
 	}
 	return nil

@@ -57,9 +57,11 @@ func NewRecorder(store Store, opts *RecorderOptions) *Recorder {
 }
 
 // Record stamps each event with [Recorder.Stamp] and appends them all to the
-// store as one batch: all of them are stored or none is. It returns the error
-// of the stamping or of [Store.Append], such as an [*EventError] for an event
-// without a user.
+// store as one batch: all of them are stored or none is. It stamps the
+// events in place, so after Record the caller's slice holds their IDs and
+// timestamps (and passing the same slice again fails with
+// [ErrDuplicateID]). It returns the error of the stamping or of
+// [Store.Append], such as an [*EventError] for an event without a user.
 func (r *Recorder) Record(ctx context.Context, events ...AuditEvent) error {
 	for i := range events {
 		if err := r.Stamp(&events[i]); err != nil {

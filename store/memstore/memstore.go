@@ -265,10 +265,10 @@ func scan(list []*auditevents.AuditEvent, q *auditevents.Query, resume *auditeve
 		hi = i
 	}
 	for i, scanned := hi-1, 0; i >= lo; i, scanned = i-1, scanned+1 {
-		e := list[i]
 		if scanned == chunkScanned {
-			return buf, e, false
+			return buf, list[i+1], false // resume after the last event looked at
 		}
+		e := list[i]
 		if q.Matches(e) {
 			buf = append(buf, *e)
 			if len(buf) == want {

@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Configuration", testConfiguration},
 		{"DateBounds", testDateBounds},
 		{"AccountScope", testAccountScope},
+		{"SparseMatches", testSparseMatches},
 		{"Limit", testLimit},
 		{"CursorPages", testCursorPages},
 		{"CursorWithAppendsBetweenPages", testCursorAppendsBetweenPages},
@@ -258,7 +259,9 @@ func testValidation(t *testing.T, s auditevents.Store) {
 		{"invalid utf-8", func(e *auditevents.AuditEvent) { e.Description = "bad \xff byte" }, "description"},
 		{"nul byte", func(e *auditevents.AuditEvent) { e.ResourceName = "a\x00b" }, "resourceName"},
 		{"name too long", func(e *auditevents.AuditEvent) { e.Account = strings.Repeat("a", auditevents.MaxNameBytes+1) }, "account"},
-		{"description too long", func(e *auditevents.AuditEvent) { e.Description = strings.Repeat("d", auditevents.MaxDescriptionBytes+1) }, "description"},
+		{"description too long", func(e *auditevents.AuditEvent) {
+			e.Description = strings.Repeat("d", auditevents.MaxDescriptionBytes+1)
+		}, "description"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -532,6 +535,54 @@ func testAccountScope(t *testing.T, s auditevents.Store) {
 	sameIDs(t, "unscoped query", query(t, s, auditevents.Query{}), expect(all, auditevents.Query{}))
 }
 
+// testSparseMatches hides a few matches among many events that no index
+// can skip, so that a store reading in chunks must carry its position
+// exactly from one chunk to the next.
+func testSparseMatches(t *testing.T, s auditevents.Store) {
+	g := newGen(21)
+	const n = 12000
+	all := make([]auditevents.AuditEvent, n)
+	// Each event's resource name puts it in one of 17 classes. Whatever
+	// position a store resumes a chunk from, a query for one of the
+	// classes matches the event there, so an event skipped or repeated at
+	// a chunk boundary shows up below.
+	const classes = 17
+	for i := range all {
+		all[i] = g.event(base.Add(time.Duration(i) * time.Second))
+		all[i].ResourceName = fmt.Sprintf("class-%d", i%classes)
+	}
+	// Matches at chunk-size boundaries of common sizes, and at random.
+	spots := []int{0, 1, 255, 256, 257, 999, 1000, 1001, 1023, 1024, 1025, 4095, 4096, 4097, 8191, 8192, 8193, n - 1}
+	for range 30 {
+		spots = append(spots, g.rng.IntN(n))
+	}
+	for _, i := range spots {
+		all[i].Action = auditevents.ActionDeleted
+		all[i].ResourceKind = auditevents.KindRollout
+		all[i].Description = "needle"
+	}
+	for i := 0; i < n; i += 1000 {
+		appendAll(t, s, all[i:i+1000]...)
+	}
+	acme := "acme"
+	for _, q := range []auditevents.Query{
+		{Action: auditevents.ActionDeleted},
+		{ResourceKind: auditevents.KindRollout},
+		{ResourceKind: auditevents.KindRollout, Since: base.Add(100 * time.Second)},
+		{Action: auditevents.ActionDeleted, User: "alice@example.com", Account: &acme},
+		{Action: auditevents.ActionDeleted, Configuration: "nginx"},
+	} {
+		sameIDs(t, fmt.Sprintf("sparse %+v", q), query(t, s, q), expect(all, q))
+		sameIDs(t, fmt.Sprintf("sparse %+v in pages of 3", q), pages(t, s, q, 3, nil), expect(all, q))
+	}
+	for c := range classes {
+		q := auditevents.Query{ResourceName: fmt.Sprintf("class-%d", c)}
+		sameIDs(t, fmt.Sprintf("resource name class-%d", c), query(t, s, q), expect(all, q))
+	}
+	// Every event, in pages that end and resume anywhere.
+	sameIDs(t, "all events in pages of 997", pages(t, s, auditevents.Query{}, 997, nil), expect(all, auditevents.Query{}))
+}
+
 func testLimit(t *testing.T, s auditevents.Store) {
 	g := newGen(11)
 	all := corpus(g, 50)
@@ -587,10 +638,7 @@ func testCursorPages(t *testing.T, s auditevents.Store) {
 	// A cursor whose event is gone still marks a position.
 	want := expect(all, auditevents.Query{})
 	gone := auditevents.Cursor{Timestamp: want[10].Timestamp, ID: strings.Repeat("0", 25) + "1"}
-	got := query(t, s, auditevents.Query{After: gone})
-	if len(got) == 0 || got[0].Timestamp.After(gone.Timestamp) {
-		t.Errorf("query after a cursor of no stored event returned events before it")
-	}
+	sameIDs(t, "query after a cursor of no stored event", query(t, s, auditevents.Query{After: gone}), expect(all, auditevents.Query{After: gone}))
 }
 
 func testCursorAppendsBetweenPages(t *testing.T, s auditevents.Store) {

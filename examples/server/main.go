@@ -1,0 +1,203 @@
+// Command server is a small host service that keeps an audit trail with
+// auditevents: it stores events in an embedded bbolt file, records events
+// from its own handlers, and serves Bindplane's audit events API beside its
+// own routes on one ServeMux.
+//
+//	go run ./examples/server
+//
+// Flags:
+//
+//	-addr       address to listen on (default 127.0.0.1:8080)
+//	-db         bbolt file (default audit.db in the working folder)
+//	-keys       comma-separated key=account pairs (default demo-key=demo)
+//	-seed       fill an empty store with N demo events over the past 30 days (default 200; 0 for none)
+//	-retention  delete events older than this (default 720h, Bindplane's 30 days; 0 keeps everything)
+//	-envelope   answer lists as {"auditEvents": [...]}, as Bindplane's collector expects
+//
+// Every request to /v1 carries an API key in the X-Bindplane-Api-Key header,
+// as Bindplane's clients send it. A key maps to an account; the caller sees
+// and records only that account's events.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/auditevents/auditevents/httpapi"
+	"github.com/auditevents/auditevents/store/boltstore"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+// config is what the flags say.
+type config struct {
+	addr      string
+	db        string
+	keys      map[string]string // API key -> account
+	seed      int
+	retention time.Duration
+	envelope  bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&c.db, "db", "audit.db", "bbolt file that keeps the events")
+	keys := fs.String("keys", "demo-key=demo", "comma-separated API key=account pairs")
+	fs.IntVar(&c.seed, "seed", 200, "fill an empty store with this many demo events (0 for none)")
+	fs.DurationVar(&c.retention, "retention", 30*24*time.Hour, "delete events older than this (0 keeps everything)")
+	fs.BoolVar(&c.envelope, "envelope", false, `answer lists as {"auditEvents": [...]} for Bindplane's collector`)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if c.keys, err = parseKeys(*keys); err != nil {
+		return c, err
+	}
+	if c.seed < 0 {
+		return c, fmt.Errorf("-seed %d: want 0 or more", c.seed)
+	}
+	if c.retention < 0 {
+		return c, fmt.Errorf("-retention %s: want 0 or more", c.retention)
+	}
+	return c, nil
+}
+
+// parseKeys reads "key=account,key2=account2". An account may be empty, as
+// in single-account installs.
+func parseKeys(s string) (map[string]string, error) {
+	keys := make(map[string]string)
+	for _, pair := range strings.Split(s, ",") {
+		key, account, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || key == "" {
+			return nil, fmt.Errorf("-keys: %q is not key=account", pair)
+		}
+		if _, dup := keys[key]; dup {
+			return nil, fmt.Errorf("-keys: key %q given twice", key)
+		}
+		keys[key] = account
+	}
+	return keys, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	store, err := boltstore.Open(cfg.db, &boltstore.Options{Retention: cfg.retention, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			logger.Error("closing the store", "err", err)
+		}
+	}()
+
+	srv := newServer(store, cfg.keys, logger)
+	if cfg.seed > 0 {
+		n, err := seed(ctx, store, cfg.keys, cfg.seed, time.Now())
+		if err != nil {
+			return fmt.Errorf("seeding: %w", err)
+		}
+		if n > 0 {
+			logger.Info("seeded demo events", "events", n)
+		}
+	}
+	api, err := httpapi.New(store, &httpapi.Options{
+		Authorize: srv.authorizeRead,
+		Envelope:  cfg.envelope,
+		Logger:    logger,
+	})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	srv.routes(mux)
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           logRequests(logger, mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	printUsage(stdout, "http://"+ln.Addr().String(), cfg, time.Now())
+
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return nil
+}
+
+// printUsage prints the URL and curl commands that work as printed.
+func printUsage(w io.Writer, base string, cfg config, now time.Time) {
+	key, account := "", ""
+	for k, a := range cfg.keys {
+		if key == "" || k < key { // the same key every run
+			key, account = k, a
+		}
+	}
+	h := "-H 'X-Bindplane-Api-Key: " + key + "'"
+	from := now.UTC().AddDate(0, 0, -7).Format("20060102") + "000000"
+	to := now.UTC().Format("20060102") + "235959"
+	fmt.Fprintf(w, `auditevents example server on %s (store %s, account %q)
+
+List the audit events, newest first:
+  curl -s %s '%s/v1/audit-events'
+Filter by user and dates (YYYYMMDDHHMMSS, UTC):
+  curl -s %s '%s/v1/audit-events?user=alice%%40example.com&min-date=%s&max-date=%s'
+Filter by configuration, every version or one:
+  curl -s %s '%s/v1/audit-events?configuration-name=frontend'
+Download them as CSV (saved as the file the server names):
+  curl -s -OJ %s '%s/v1/audit-events/download'
+Record an event: create or modify a configuration, then delete it:
+  curl -s -X PUT %s '%s/v1/configurations/my-config'
+  curl -s -X DELETE %s '%s/v1/configurations/my-config'
+A bad key gets 401:
+  curl -s -H 'X-Bindplane-Api-Key: wrong' '%s/v1/audit-events'
+
+`, base, cfg.db, account, h, base, h, base, from, to, h, base, h, base, h, base, h, base, base)
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/auditevents/auditevents"
+	"github.com/auditevents/auditevents/store/boltstore"
+)
+
+// startServer runs the example as `go run ./examples/server` does, on a free
+// port with a fresh file, and returns the curl commands it prints.
+func startServer(t *testing.T, args ...string) []string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	args = append([]string{"-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "audit.db")}, args...)
+	go func() {
+		done <- run(ctx, args, pw, io.Discard)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	// The commands are printed once the server listens.
+	var cmds []string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "curl ") {
+			cmds = append(cmds, line)
+		}
+		if strings.Contains(line, "X-Bindplane-Api-Key: wrong") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if len(cmds) == 0 {
+		t.Fatal("the server printed no curl commands")
+	}
+	return cmds
+}
+
+// curl runs a printed curl command of the forms the server prints:
+// curl -s [-OJ] [-X METHOD] -H 'Name: value' 'URL'.
+func curl(t *testing.T, cmd string) *http.Response {
+	t.Helper()
+	fields := strings.Fields(cmd)
+	method := http.MethodGet
+	var header [2]string
+	var url string
+	for i := 1; i < len(fields); i++ {
+		switch f := fields[i]; {
+		case f == "-s", f == "-OJ":
+		case f == "-X":
+			i++
+			method = fields[i]
+		case f == "-H":
+			// 'Name: value' spans two fields.
+			name := strings.TrimSuffix(strings.TrimPrefix(fields[i+1], "'"), ":")
+			value := strings.TrimSuffix(fields[i+2], "'")
+			header = [2]string{name, value}
+			i += 2
+		case strings.HasPrefix(f, "'http"):
+			url = strings.Trim(f, "'")
+		default:
+			t.Fatalf("unexpected word %q in %q", f, cmd)
+		}
+	}
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	req.Header.Set(header[0], header[1])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func TestPrintedCommandsWork(t *testing.T) {
+	cmds := startServer(t)
+	want := []int{200, 200, 200, 200, 201, 200, 401}
+	if len(cmds) != len(want) {
+		t.Fatalf("the server printed %d curl commands, want %d:\n%s", len(cmds), len(want), strings.Join(cmds, "\n"))
+	}
+	for i, cmd := range cmds {
+		resp := curl(t, cmd)
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want[i] {
+			t.Errorf("%s\n status %d, want %d: %s", cmd, resp.StatusCode, want[i], body)
+			continue
+		}
+		switch {
+		case strings.Contains(cmd, "/download"):
+			records, err := csv.NewReader(strings.NewReader(string(body))).ReadAll()
+			if err != nil || len(records) < 2 {
+				t.Errorf("%s\n not a CSV table with rows: %v (%d records)", cmd, err, len(records))
+			}
+		case resp.StatusCode == 401:
+			var e struct{ Errors []string }
+			if err := json.Unmarshal(body, &e); err != nil || len(e.Errors) == 0 {
+				t.Errorf("%s\n 401 body %q is not the spec's ErrorResponse", cmd, body)
+			}
+		case strings.Contains(cmd, "/audit-events"):
+			var events []map[string]any
+			if err := json.Unmarshal(body, &events); err != nil || len(events) == 0 {
+				t.Errorf("%s\n returned %d events (%v); the seeded store should answer with some", cmd, len(events), err)
+			}
+		}
+	}
+}
+
+func TestEnvelopeAndKeys(t *testing.T) {
+	cmds := startServer(t, "-envelope", "-keys", "k1=acme,k2=globex", "-seed", "50")
+	list := cmds[0]
+	for key, account := range map[string]string{"k1": "acme", "k2": "globex"} {
+		cmd := strings.Replace(list, "X-Bindplane-Api-Key: k1", "X-Bindplane-Api-Key: "+key, 1)
+		resp := curl(t, cmd)
+		var body struct {
+			AuditEvents []struct{ Account string } `json:"auditEvents"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		if len(body.AuditEvents) == 0 {
+			t.Errorf("key %s sees no events", key)
+		}
+		for _, e := range body.AuditEvents {
+			if e.Account != account {
+				t.Fatalf("key %s sees an event of account %q", key, e.Account)
+			}
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		ok   bool
+	}{
+		{"defaults", nil, true},
+		{"keys", []string{"-keys", "a=acme, b=globex,c="}, true},
+		{"key without account", []string{"-keys", "a"}, false},
+		{"empty key", []string{"-keys", "=acme"}, false},
+		{"key twice", []string{"-keys", "a=x,a=y"}, false},
+		{"negative seed", []string{"-seed", "-1"}, false},
+		{"negative retention", []string{"-retention", "-1h"}, false},
+		{"stray argument", []string{"extra"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseFlags(tt.args, io.Discard)
+			if got := err == nil; got != tt.ok {
+				t.Errorf("parseFlags(%q) = %v, want ok=%v", tt.args, err, tt.ok)
+			}
+		})
+	}
+}
+
+// On shutdown the server closes its store: the file can be opened again at
+// once and holds what was recorded.
+func TestShutdownClosesTheStore(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "audit.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-db", db, "-seed", "30"}, pw, io.Discard)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() && !strings.Contains(sc.Text(), "curl") {
+	}
+	go io.Copy(io.Discard, pr)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	store, err := boltstore.Open(db, nil)
+	if err != nil {
+		t.Fatalf("reopening after shutdown: %v", err)
+	}
+	defer store.Close()
+	events, err := auditevents.Collect(store.Query(context.Background(), auditevents.Query{}))
+	if err != nil || len(events) != 30 {
+		t.Errorf("after shutdown the file holds %d events (%v), want the 30 seeded", len(events), err)
+	}
+}

@@ -1,0 +1,102 @@
+// Package httpapi serves the two operations of Bindplane's audit events API
+// from any [auditevents.Store], inside a host's own HTTP server:
+//
+//	GET /v1/audit-events            the matching events as a JSON array
+//	GET /v1/audit-events/download   the same events as a CSV file
+//
+// [New] builds a [Handler]; [Handler.Register] mounts both endpoints on any
+// router with a Handle(pattern, handler) method, such as *http.ServeMux or
+// chi, and [Handler.List] and [Handler.Download] return each endpoint as a
+// plain http.Handler for any other router. Nothing is registered on
+// http.DefaultServeMux, and the host's other routes and middleware keep
+// working beside the endpoints.
+//
+// Both endpoints answer GET and HEAD (headers only, as GET would send them).
+// Events come newest first, in the order of [auditevents.Compare].
+//
+// # Parameters
+//
+// Both endpoints take the same query parameters, each at most once. The
+// specification's four:
+//
+//	configuration-name  a configuration name, matching it in every version
+//	                    ("myconfig"), or a name and version ("myconfig:3")
+//	user                the user who acted, exactly
+//	min-date            the earliest timestamp, inclusive
+//	max-date            the latest timestamp, inclusive of the whole unit
+//	                    written (20250102150405 includes 15:04:05.999999)
+//
+// Dates are accepted as the specification's YYYYMMDDHHMMSS (UTC), as RFC
+// 3339 (2025-01-02T15:04:05.123456+02:00), and as Bindplane's collector
+// sends them (2025-01-02 15:04:05.000000-07); see [auditevents.ParseDate].
+//
+// Extensions, which a client of the specification never notices:
+//
+//	resource-kind   one of [auditevents.Kinds], such as Configuration
+//	resource-name   the resource's name, exactly
+//	action          the action, exactly, such as Created
+//	limit           the most events in the response, 1 to Options.MaxLimit
+//	cursor          where the previous page ended
+//
+// With limit, a response that is not the last page carries an RFC 8288
+// header naming the next one:
+//
+//	Link: </v1/audit-events?cursor=...&limit=100>; rel="next"
+//
+// It repeats the request's parameters with cursor set to the position of the
+// page's last event. The handler reads one event more than the limit, so the
+// header appears exactly when another page exists, and a client follows it
+// until it is absent. Paging neither skips nor repeats events, even when
+// events are appended meanwhile. A page is assembled in memory before it is
+// sent, bounded by Options.MaxLimit events and Options.MaxPageBytes bytes; a
+// page that reaches MaxPageBytes ends before limit events, with a Link to
+// the rest, so follow Link rather than counting events. A response without
+// limit streams.
+//
+// # Streaming
+//
+// A response without limit is written as the store yields events, flushed
+// every 32 KiB, so memory stays flat whatever the number of events and the
+// first bytes leave before the store reads the last event. A client that
+// disconnects cancels the request's context, which stops the store's query.
+//
+// # Errors
+//
+// Errors are the specification's ErrorResponse, {"errors": ["..."]}, with
+// the content type the specification gives each endpoint: application/json
+// for the list, application/octet-stream for the download (its body is the
+// same JSON text, for a person to read).
+//
+//	400  a parameter that is unknown (the message lists the accepted ones),
+//	     repeated or malformed (the message names it and what is accepted),
+//	     a malformed query string, or one longer than Options.MaxQueryBytes
+//	     or with more than Options.MaxParams parameters
+//	401  Options.Authorize returned an error wrapping [ErrUnauthorized]
+//	403  Options.Authorize returned an error wrapping [ErrForbidden]
+//	405  a method other than GET or HEAD; the Allow header lists those two
+//	500  the store failed, or Options.Authorize returned another error; the
+//	     client gets a generic message, and the error goes to Options.Logger
+//
+// A store that fails after the first bytes of the body have left cannot
+// change the status any more: the handler logs the error and panics with
+// http.ErrAbortHandler, which net/http answers by breaking the connection,
+// so the client sees a truncated transfer, never a complete-looking body
+// that misses events. Middleware that recovers panics must let that one
+// through, as chi's Recoverer does.
+//
+// # Security
+//
+// Without Options.Authorize the endpoints are open: anyone who can reach
+// them reads every audit event of every account. Set Authorize, or mount
+// the endpoints behind the host's own authentication middleware.
+//
+// With Authorize set, every request is checked before its parameters are
+// read, and every query is confined to the account Authorize returns; no
+// parameter can widen it. Unknown parameters are refused, so a misspelled
+// filter never silently returns everything. Oversized query strings and
+// requests with too many parameters are refused before they are parsed.
+// Every response carries X-Content-Type-Options: nosniff and
+// Cache-Control: no-store; the download carries Content-Disposition:
+// attachment with a generated file name, and its cells that a spreadsheet
+// would run as formulas are neutralised (see [auditevents.CSVOptions]).
+package httpapi

@@ -1,0 +1,123 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"math/rand"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/auditevents/auditevents"
+	"github.com/auditevents/auditevents/httpapi"
+	"github.com/auditevents/auditevents/store/memstore"
+)
+
+// Mount both endpoints on the host's own ServeMux, beside its other routes.
+func Example() {
+	store := memstore.New()
+	defer store.Close()
+	err := store.Append(context.Background(), auditevents.AuditEvent{
+		ID:            "01JP9ZMQCNABYZR1S1G9JMY5HZ",
+		Timestamp:     time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC),
+		User:          "alice",
+		Action:        auditevents.ActionCreated,
+		ResourceKind:  auditevents.KindConfiguration,
+		ResourceName:  "prod",
+		Configuration: "prod:1",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	api, err := httpapi.New(store, &httpapi.Options{
+		// Every request needs the API key; all events are one account's.
+		Authorize: func(r *http.Request) (string, error) {
+			if r.Header.Get("X-Bindplane-Api-Key") != "secret" {
+				return "", httpapi.ErrUnauthorized
+			}
+			return "", nil
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	api.Register(mux) // GET /v1/audit-events and /v1/audit-events/download
+
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, path := range []string{"/healthz", "/v1/audit-events?user=alice", "/v1/audit-events?user=bob"} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		req.Header.Set("X-Bindplane-Api-Key", "secret")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		fmt.Printf("%s %d %s\n", path, res.StatusCode, body)
+	}
+	res, err := http.Get(srv.URL + "/v1/audit-events")
+	if err != nil {
+		log.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	fmt.Printf("without a key: %d %s\n", res.StatusCode, body)
+	// Output:
+	// /healthz 200 ok
+	//
+	// /v1/audit-events?user=alice 200 [{"id":"01JP9ZMQCNABYZR1S1G9JMY5HZ","timestamp":"2025-03-14T09:26:53.000000Z","account":"","user":"alice","action":"Created","resourceKind":"Configuration","resourceName":"prod","configuration":"prod:1","description":""}]
+	// /v1/audit-events?user=bob 200 []
+	// without a key: 401 {"errors":["missing or invalid credentials"]}
+}
+
+// Page through the events with limit: each page that is not the last names
+// the next one in its Link header.
+func ExampleHandler_List() {
+	store := memstore.New()
+	defer store.Close()
+	rec := auditevents.NewRecorder(store, &auditevents.RecorderOptions{
+		Now:     func() time.Time { return time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC) },
+		Entropy: rand.New(rand.NewSource(1)), // deterministic IDs
+	})
+	for _, user := range []string{"alice", "bob", "carol"} {
+		if err := rec.Record(context.Background(), auditevents.AuditEvent{User: user, Action: auditevents.ActionCreated, ResourceKind: auditevents.KindUser}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	api, err := httpapi.New(store, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The plain handler, mounted by hand; Prefix names it in Link headers.
+	list := api.List()
+
+	next := "/v1/audit-events?limit=2"
+	for next != "" {
+		w := httptest.NewRecorder()
+		list.ServeHTTP(w, httptest.NewRequest(http.MethodGet, next, nil))
+		var page []auditevents.AuditEvent
+		if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil {
+			log.Fatal(err)
+		}
+		for _, e := range page {
+			fmt.Print(e.User, " ")
+		}
+		fmt.Println("|", w.Header().Get("Link"))
+		next = ""
+		if link := w.Header().Get("Link"); link != "" {
+			next = link[1 : len(link)-len(`>; rel="next"`)]
+		}
+	}
+	// Output:
+	// carol bob | </v1/audit-events?cursor=1741942800000000_01JP9Y3FM0ABYZR1S1GBEMMSVC&limit=2>; rel="next"
+	// alice |
+}

@@ -1,0 +1,374 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/auditevents/auditevents"
+)
+
+const (
+	contentJSON        = "application/json"
+	contentOctetStream = "application/octet-stream"
+
+	// flushBytes is how much of a streamed response is gathered before it
+	// is written and flushed to the client. A response shorter than this
+	// is sent whole, so a store error anywhere in it still gets a clean 500.
+	flushBytes = 32 << 10
+
+	msgInternal     = "internal server error"
+	msgUnauthorized = "missing or invalid credentials"
+	msgForbidden    = "not allowed to read audit events"
+	msgMethod       = "method not allowed; use GET or HEAD"
+)
+
+// endpoint serves one of the two operations.
+type endpoint struct {
+	h         *Handler
+	path      string // Prefix + ListPath or DownloadPath, for Link headers
+	errorType string // the Content-Type of error bodies, as the spec gives it
+	csv       bool   // the download: CSV rather than JSON
+}
+
+func (ep *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := ep.h
+	hdr := w.Header()
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Cache-Control", "no-store")
+
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hdr.Set("Allow", "GET, HEAD")
+		ep.writeError(w, r, http.StatusMethodNotAllowed, msgMethod)
+		return
+	}
+	raw := r.URL.RawQuery
+	if h.maxQueryBytes > 0 && len(raw) > h.maxQueryBytes {
+		ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string is %d bytes long; at most %d bytes are accepted", len(raw), h.maxQueryBytes))
+		return
+	}
+	if n := countParams(raw); h.maxParams > 0 && n > h.maxParams {
+		ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string has %d parameters; at most %d are accepted", n, h.maxParams))
+		return
+	}
+
+	var account string
+	if h.authorize != nil {
+		var err error
+		if account, err = h.authorize(r); err != nil {
+			ep.authError(w, r, err)
+			return
+		}
+	}
+
+	values, err := url.ParseQuery(raw)
+	if err != nil {
+		ep.writeError(w, r, http.StatusBadRequest, "malformed query string: "+err.Error())
+		return
+	}
+	q, err := auditevents.ParseQuery(values)
+	if err != nil {
+		ep.queryFailed(w, r, false, err)
+		return
+	}
+	if q.Limit > h.maxLimit {
+		err := &auditevents.QueryError{Param: auditevents.ParamLimit, Value: strconv.Itoa(q.Limit), Reason: fmt.Sprintf("expected a whole number from 1 to %d", h.maxLimit)}
+		ep.writeError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	if h.authorize != nil {
+		q = q.InAccount(account)
+	}
+
+	if q.Limit > 0 {
+		ep.servePage(w, r, q, values)
+	} else {
+		ep.serveStream(w, r, q)
+	}
+}
+
+// countParams counts the parameters of a raw query string as url.ParseQuery
+// splits it, without decoding anything.
+func countParams(raw string) int {
+	n := 0
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		if part != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// serveStream writes every event of q as it comes from the store, flushing
+// every flushBytes, so memory stays flat and the first bytes leave before
+// the store has read the last event.
+func (ep *endpoint) serveStream(w http.ResponseWriter, r *http.Request, q auditevents.Query) {
+	if r.Method == http.MethodHead {
+		// Ask for one event, to answer as GET would when the store fails.
+		q.Limit = 1
+		for _, err := range ep.h.store.Query(r.Context(), q) {
+			if err != nil {
+				ep.queryFailed(w, r, false, err)
+				return
+			}
+		}
+		ep.setSuccessHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	out := &streamWriter{w: w, rc: http.NewResponseController(w), ctx: r.Context(), ep: ep}
+	enc := ep.newEncoder(out)
+	var cur auditevents.AuditEvent // one variable, so the encoder's pointer allocates once
+	for e, err := range ep.h.store.Query(r.Context(), q) {
+		if err != nil {
+			ep.queryFailed(w, r, out.started, err)
+			return
+		}
+		cur = e
+		if err := enc.write(&cur); err != nil {
+			ep.writeFailed(w, r, out.started, err)
+			return
+		}
+	}
+	if err := enc.close(); err != nil {
+		ep.writeFailed(w, r, out.started, err)
+	}
+}
+
+// servePage writes one page of at most q.Limit events. It reads one event
+// more, to know whether a next page exists, and assembles the page in
+// memory before sending it, so that the Link header naming the next page
+// can come first. Options.MaxLimit bounds the page's events and
+// Options.MaxPageBytes its size: a page that reaches MaxPageBytes ends
+// early, with a Link to the rest.
+func (ep *endpoint) servePage(w http.ResponseWriter, r *http.Request, q auditevents.Query, values url.Values) {
+	limit := q.Limit
+	q.Limit++
+	var (
+		body bytes.Buffer
+		enc  = ep.newEncoder(&body)
+		n    int
+		last auditevents.Cursor
+		more bool
+		cur  auditevents.AuditEvent
+	)
+	for e, err := range ep.h.store.Query(r.Context(), q) {
+		if err != nil {
+			ep.queryFailed(w, r, false, err)
+			return
+		}
+		if n == limit || (n > 0 && body.Len() >= ep.h.maxPageBytes) {
+			more = true
+			break
+		}
+		cur = e
+		_ = enc.write(&cur) // a bytes.Buffer does not fail
+		n++
+		last = cur.Cursor()
+	}
+	_ = enc.close()
+
+	hdr := w.Header()
+	ep.setSuccessHeaders(hdr)
+	if more {
+		next := make(url.Values, len(values)+1)
+		for k, v := range values {
+			next[k] = v
+		}
+		next.Set(auditevents.ParamCursor, last.String())
+		hdr.Set("Link", "<"+ep.path+"?"+next.Encode()+`>; rel="next"`)
+	}
+	hdr.Set("Content-Length", strconv.Itoa(body.Len()))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body.Bytes()) // a failed write means the client left
+	}
+}
+
+func (ep *endpoint) setSuccessHeaders(hdr http.Header) {
+	if !ep.csv {
+		hdr.Set("Content-Type", contentJSON)
+		return
+	}
+	hdr.Set("Content-Type", contentOctetStream)
+	name := "audit-events-" + ep.h.now().UTC().Format("20060102T150405Z") + ".csv"
+	hdr.Set("Content-Disposition", `attachment; filename="`+name+`"`)
+}
+
+// queryFailed answers a request whose query, or the writing of its
+// response, failed with err. Before the first byte of the body has left
+// (started is false) it can still answer with an error status: 400 for an
+// invalid query, 500 otherwise. After that the status has been sent, so it
+// aborts the response, which the client sees as a truncated transfer rather
+// than a complete-looking body that misses events.
+func (ep *endpoint) queryFailed(w http.ResponseWriter, r *http.Request, started bool, err error) {
+	gone := r.Context().Err() != nil
+	if gone {
+		ep.h.logger.LogAttrs(r.Context(), slog.LevelDebug, "auditevents: request ended before its response",
+			slog.String("path", r.URL.Path), slog.Any("error", err))
+	} else {
+		var qe *auditevents.QueryError
+		if !started && errors.As(err, &qe) {
+			ep.writeError(w, r, http.StatusBadRequest, qe.Error())
+			return
+		}
+		ep.h.logger.LogAttrs(r.Context(), slog.LevelError, "auditevents: query failed",
+			slog.String("path", r.URL.Path), slog.Bool("responseStarted", started), slog.Any("error", err))
+	}
+	if started {
+		panic(http.ErrAbortHandler)
+	}
+	ep.writeError(w, r, http.StatusInternalServerError, msgInternal)
+}
+
+// writeFailed ends a streamed response that could not be written: the
+// client went away, or the request's context ended. It is no server error,
+// so it is logged at debug level. A response that has begun is aborted, so
+// that whatever still listens never takes it for complete.
+func (ep *endpoint) writeFailed(w http.ResponseWriter, r *http.Request, started bool, err error) {
+	ep.h.logger.LogAttrs(r.Context(), slog.LevelDebug, "auditevents: response not written; the client went away",
+		slog.String("path", r.URL.Path), slog.Bool("responseStarted", started), slog.Any("error", err))
+	if started {
+		panic(http.ErrAbortHandler)
+	}
+	ep.writeError(w, r, http.StatusInternalServerError, msgInternal)
+}
+
+// authError answers a request that Options.Authorize refused.
+func (ep *endpoint) authError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		if ep.h.challenge != "" {
+			w.Header().Set("WWW-Authenticate", ep.h.challenge)
+		}
+		ep.writeError(w, r, http.StatusUnauthorized, msgUnauthorized)
+	case errors.Is(err, ErrForbidden):
+		ep.writeError(w, r, http.StatusForbidden, msgForbidden)
+	default:
+		ep.h.logger.LogAttrs(r.Context(), slog.LevelError, "auditevents: authorization failed",
+			slog.String("path", r.URL.Path), slog.Any("error", err))
+		ep.writeError(w, r, http.StatusInternalServerError, msgInternal)
+	}
+}
+
+// errorResponse is the specification's model.ErrorResponse.
+type errorResponse struct {
+	Errors []string `json:"errors"`
+}
+
+// writeError sends the specification's ErrorResponse with one message, with
+// the content type the specification gives this endpoint's errors.
+func (ep *endpoint) writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	body, err := json.Marshal(errorResponse{Errors: []string{msg}})
+	if err != nil { // cannot happen: a struct of strings always marshals
+		body = []byte(`{"errors":["` + msgInternal + `"]}`)
+	}
+	hdr := w.Header()
+	hdr.Del("Content-Disposition")
+	hdr.Del("Link")
+	hdr.Set("Content-Type", ep.errorType)
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body) // a failed write means the client left
+	}
+}
+
+// streamWriter writes a streamed body to the client: it sets the success
+// headers before the first write, and flushes after each write so the
+// bytes leave at once. It fails once the request's context is done, so a
+// response stops at the next flush when the client has gone, whatever the
+// store does.
+type streamWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	ctx     context.Context
+	ep      *endpoint
+	started bool
+}
+
+func (s *streamWriter) Write(p []byte) (int, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if !s.started {
+		s.ep.setSuccessHeaders(s.w.Header())
+		s.started = true
+	}
+	n, err := s.w.Write(p)
+	if err != nil {
+		return n, err
+	}
+	if err := s.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return n, err
+	}
+	return n, nil
+}
+
+// encoder writes events in a response format. It buffers: close writes
+// what remains and the format's end.
+type encoder interface {
+	write(e *auditevents.AuditEvent) error
+	close() error
+}
+
+func (ep *endpoint) newEncoder(w io.Writer) encoder {
+	if ep.csv {
+		return csvEncoder{auditevents.NewCSVWriter(w, ep.h.csv)}
+	}
+	open := "["
+	if ep.h.envelope {
+		open = `{"auditEvents":[`
+	}
+	buf := make([]byte, 0, flushBytes+4096)
+	return &jsonEncoder{w: w, buf: append(buf, open...), envelope: ep.h.envelope}
+}
+
+// jsonEncoder writes a JSON array of events, or the envelope object that
+// holds one, gathering flushBytes before each write.
+type jsonEncoder struct {
+	w        io.Writer
+	buf      []byte
+	n        int
+	envelope bool
+}
+
+func (j *jsonEncoder) write(e *auditevents.AuditEvent) error {
+	if j.n > 0 {
+		j.buf = append(j.buf, ',')
+	}
+	j.buf = e.AppendJSON(j.buf)
+	j.n++
+	if len(j.buf) < flushBytes {
+		return nil
+	}
+	_, err := j.w.Write(j.buf)
+	j.buf = j.buf[:0]
+	return err
+}
+
+func (j *jsonEncoder) close() error {
+	j.buf = append(j.buf, ']')
+	if j.envelope {
+		j.buf = append(j.buf, '}')
+	}
+	_, err := j.w.Write(j.buf)
+	j.buf = j.buf[:0]
+	return err
+}
+
+// csvEncoder writes the CSV download; the CSVWriter buffers 64 KiB.
+type csvEncoder struct{ cw *auditevents.CSVWriter }
+
+func (c csvEncoder) write(e *auditevents.AuditEvent) error { return c.cw.Write(e) }
+func (c csvEncoder) close() error                          { return c.cw.Flush() }
