@@ -78,7 +78,7 @@ func TestCrashChild(t *testing.T) {
 			for {
 				batch := make([]auditevents.AuditEvent, 1+rng.IntN(20))
 				for i := range batch {
-					ts := time.UnixMicro(base + clock.Add(1)).UTC()
+					ts := time.UnixMicro(base + clock.Add(int64(10*time.Minute/time.Microsecond))).UTC() // days pass, and get sealed, within a round
 					id := ulid.MustNew(ulid.Timestamp(ts), crand.Reader).String()
 					batch[i] = crashEvent(id, ts)
 				}
@@ -122,7 +122,8 @@ func TestCrash(t *testing.T) {
 		noSync := round%2 == 1
 		want := 1 + rng.IntN(600) // acknowledgements to read before the kill
 		t.Run(fmt.Sprintf("round%d/nosync=%v/after%dacks", round, noSync, want), func(t *testing.T) {
-			roundBase := base + int64(round)*int64(time.Hour/time.Microsecond)
+			// Rounds overlap in time: later rounds add events to sealed days.
+			roundBase := base + int64(round)*int64(24*time.Hour/time.Microsecond)
 			got := runChild(t, path, roundBase, noSync, want)
 			for id, us := range got {
 				acked[id] = us
