@@ -330,3 +330,34 @@ func BenchmarkFileSize(b *testing.B) {
 	b.ReportMetric(float64(fi.Size())/float64(benchEvents()), "bytes/event")
 	b.ReportMetric(float64(fi.Size())/1e6, "MB")
 }
+
+// BenchmarkOpen measures Open and Close of the benchmark store, with the
+// file in the page cache and without: Open reads the header, the branch
+// pages of every bucket and the dictionary.
+func BenchmarkOpen(b *testing.B) {
+	path := benchStore(b)
+	for _, cold := range []bool{false, true} {
+		name := "warm"
+		if cold {
+			name = "cold"
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				if cold {
+					b.StopTimer()
+					if err := dropFileCache(path); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				s, err := Open(path, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

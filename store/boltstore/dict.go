@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"encoding/binary"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -58,16 +59,41 @@ func (d *dict) publish() {
 	d.snap.Store(&names)
 }
 
-// load reads the dictionary bucket.
+// load reads the dictionary bucket. It reads the bucket twice, first to
+// size the tables, so that loading a large dictionary allocates little.
 func (d *dict) load(b *bolt.Bucket) error {
+	var counts [numDictFields]int
+	n, size := 0, 0
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if len(k) != 4 || binary.BigEndian.Uint32(k) != uint32(len(d.names)+1) || len(v) < 1 || v[0] >= numDictFields {
+		n++
+		if len(k) != 4 || binary.BigEndian.Uint32(k) != uint32(n) || len(v) < 1 || v[0] >= numDictFields {
 			return corruptf("dictionary entry %x is malformed", k)
 		}
-		d.add(int(v[0]), string(v[1:]))
+		counts[v[0]]++
+		size += len(v) - 1
 	}
-	d.pending = 0
+	for f := range d.codes {
+		d.codes[f] = make(map[string]uint32, counts[f])
+	}
+	d.names = make([]string, 0, n)
+	d.fields = make([]byte, 0, n)
+	var all strings.Builder // one allocation for every string
+	all.Grow(size)
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		all.Write(v[1:])
+	}
+	if all.Len() != size {
+		return corruptf("the dictionary changed while it was read")
+	}
+	strs, off := all.String(), 0
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		s := strs[off : off+len(v)-1]
+		off += len(v) - 1
+		d.names = append(d.names, s)
+		d.fields = append(d.fields, v[0])
+		d.codes[v[0]][s] = uint32(len(d.names))
+	}
 	d.publish()
 	return nil
 }
