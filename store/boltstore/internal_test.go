@@ -279,3 +279,43 @@ func TestIndexQueryWithDistantBounds(t *testing.T) {
 		t.Errorf("the index source walked %d days back from the newest event; the events span %d", days, dataDays)
 	}
 }
+
+// TestAppendAtChunkBoundarySeen appends, from the loop body, an event that
+// falls between the last event the first chunk looked at and the next one:
+// it comes after the query's position, so the query must return it.
+func TestAppendAtChunkBoundarySeen(t *testing.T) {
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{NoSync: true})
+	ctx := context.Background()
+	n := chunkScanned + 9
+	events := newGenerator(11).events(n)
+	for i := range events {
+		events[i].Timestamp = dataStart.Add(time.Duration(i) * 2 * time.Second)
+		events[i].ResourceName = "other"
+	}
+	events[n-1].ResourceName = "wanted" // the newest, in the first chunk
+	if err := s.Append(ctx, events...); err != nil {
+		t.Fatal(err)
+	}
+	// The first chunk looks at events n-1 down to n-chunkScanned; add one
+	// just after the next, older one.
+	next := events[n-chunkScanned-1]
+	added := newGenerator(12).events(1)[0]
+	added.Timestamp = next.Timestamp.Add(time.Second)
+	added.ResourceName = "wanted"
+
+	var got []string
+	for e, err := range s.Query(ctx, auditevents.Query{ResourceName: "wanted"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.ID)
+		if len(got) == 1 {
+			if err := s.Append(ctx, added); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if want := []string{events[n-1].ID, added.ID}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}

@@ -85,7 +85,10 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 		}
 		b := queryBounds(&q)
 		if b.lo != nil && b.hi != nil && bytes.Compare(b.lo, b.hi) >= 0 {
-			return // empty range
+			if err := s.view(func(*bolt.Tx) error { return nil }); err != nil {
+				yield(auditevents.AuditEvent{}, err) // closed
+			}
+			return // an empty range
 		}
 		var (
 			p       path
@@ -339,16 +342,21 @@ func estimate(src *source, lo, hi []byte, floor int64) (int, error) {
 }
 
 // scan collects into buf, newest first, up to want events of path p that
-// match q and have keys in [lo, hi). It returns the key to resume below,
-// and whether the range is exhausted.
+// match q and have keys in [lo, hi). It returns the key to resume below
+// (the last it looked at), and whether the range is exhausted.
 func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, buf []auditevents.AuditEvent, want int) (_ []auditevents.AuditEvent, resume []byte, done bool, err error) {
 	src := newSource(tx, p, lo)
+	var seen []byte // the last key looked at
 	k, v, err := src.last(hi)
 	for scanned := 0; err == nil && k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, v, err = src.prev() {
 		if scanned == chunkScanned || len(buf) == want {
-			return buf, append(bytes.Clone(k), 0), false, nil // just above k: k is next
+			// Resume below the last key looked at, not at k: an event
+			// appended meanwhile between the two is after the query's
+			// position, and must be seen.
+			return buf, bytes.Clone(seen), false, nil
 		}
 		scanned++
+		seen = k
 		if v == nil {
 			continue // the index entry showed that the event does not match
 		}
