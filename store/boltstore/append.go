@@ -200,7 +200,10 @@ type txWriter struct {
 	scratch []byte
 }
 
-type entry struct{ key, value []byte }
+type entry struct {
+	key, value []byte
+	sealed     []byte // the key once sealed, while sealing
+}
 
 func (w *txWriter) reset(tx *bolt.Tx, c *codec) {
 	w.tx, w.codec = tx, c
@@ -240,7 +243,7 @@ func (w *txWriter) add(r *appendRequest) error {
 	for i := range r.events {
 		e := &r.events[i]
 		key := r.keys[i][:]
-		w.events = append(w.events, entry{key, w.scratch[off:ends[i]:ends[i]]})
+		w.events = append(w.events, entry{key: key, value: w.scratch[off:ends[i]:ends[i]]})
 		off = ends[i]
 		w.idKeys = append(w.idKeys, key[8:])
 		w.seen[[16]byte(key[8:])] = struct{}{}
@@ -251,7 +254,7 @@ func (w *txWriter) add(r *appendRequest) error {
 		}
 		for k := range numIndexes {
 			if _, ok := indexValue(k, e); ok {
-				w.index[k] = append(w.index[k], entry{indexKey(tags[k], key, w.sealed), otherTags(k, &tags)})
+				w.index[k] = append(w.index[k], entry{key: indexKey(tags[k], key, w.sealed), value: otherTags(k, &tags)})
 			}
 		}
 	}
@@ -287,9 +290,10 @@ func (w *txWriter) flush() error {
 	for k := range numIndexes {
 		index := w.tx.Bucket(indexBuckets[k])
 		index.FillPercent = fillPercent
-		for _, e := range w.index[k] {
-			if keyDay(e.key) <= w.sealed {
-				e.key[0] = classSealed
+		for i, e := range w.index[k] {
+			if e.key[0] == classHot && keyDay(e.key) <= w.sealed {
+				tag, ek := parseIndexKey(e.key)
+				w.index[k][i].key = indexKey(tag, ek, w.sealed)
 			}
 		}
 		slices.SortFunc(w.index[k], func(a, b entry) int { return bytes.Compare(a.key, b.key) })
@@ -312,7 +316,7 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 		return nil
 	}
 	through := dayOf(keyTime(newest)) - 1
-	if through <= w.sealed {
+	if through-w.sealed < sealDays && w.sealed != noneSealed {
 		return nil
 	}
 	for k := range numIndexes {
@@ -321,20 +325,26 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 		var moved []entry
 		c := index.Cursor()
 		for key, value := c.First(); key != nil && key[0] == classHot; key, value = c.Next() {
-			if len(key) < classBytes+dayBytes {
+			tag, ek := parseIndexKey(key)
+			if ek == nil {
 				return corruptf("index %q has a malformed key %x", indexBuckets[k], key)
 			}
 			if keyDay(key) > through {
 				break
 			}
-			moved = append(moved, entry{bytes.Clone(key), bytes.Clone(value)})
+			moved = append(moved, entry{key: bytes.Clone(key), value: bytes.Clone(value)})
+			moved[len(moved)-1].sealed = indexKey(tag, ek, through)
 		}
 		for _, e := range moved {
 			if err := index.Delete(e.key); err != nil {
 				return err
 			}
-			e.key[0] = classSealed
-			if err := index.Put(e.key, e.value); err != nil {
+		}
+		// Each value's sealed entries end before the new ones: in key
+		// order, the puts append to the end of each value's range.
+		slices.SortFunc(moved, func(a, b entry) int { return bytes.Compare(a.sealed, b.sealed) })
+		for _, e := range moved {
+			if err := index.Put(e.sealed, e.value); err != nil {
 				return err
 			}
 		}

@@ -138,7 +138,7 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 	for kind := range numIndexes {
 		got := 0
 		err := tx.Bucket(indexBuckets[kind]).ForEach(func(k, _ []byte) error {
-			ek := eventKeyOf(k, classBytes+dayBytes+tagLen(k[min(classBytes+dayBytes, len(k)):]))
+			_, ek := parseIndexKey(k)
 			if ek == nil || events.Get(ek) == nil {
 				return corruptf("index %q has entry %x without an event", indexBuckets[kind], k)
 			}

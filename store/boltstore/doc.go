@@ -17,11 +17,12 @@
 //
 // Secondary indexes by user, by configuration name (without the version, so
 // a filter by "name" and by "name:3" both use it) and by account make those
-// filters direct too. Their keys lead with the day, so that the entries one
-// transaction writes lie together and a batch writes a few index pages
-// rather than one per user or configuration; once a day is over, its
-// entries are moved to full pages. A query for one value reads each day of
-// its range with one seek. Each index entry also carries the event's other
+// filters direct too. The keys of recent days lead with the day, so that
+// the entries one transaction writes lie together and a batch writes a few
+// index pages rather than one per user or configuration. Every week, the
+// finished days are sealed: their entries move to one time-ordered range per
+// value. A query for one value reads its recent days with a seek each and
+// its sealed days as one range. Each index entry also carries the event's other
 // indexed values in coded form, so a query combining filters (a user and a
 // configuration, say) drops most candidates without reading their events.
 //

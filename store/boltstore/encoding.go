@@ -72,22 +72,23 @@ func indexValue(k indexKind, e *auditevents.AuditEvent) (string, bool) {
 }
 
 // Index keys. A secondary index maps an indexed value to the events that
-// carry it, in time order. Its keys are
+// carry it, in time order. It has two classes of keys, with empty values:
 //
-//	class (1 byte) | day (4 bytes) | value tag | microseconds into the day (5 bytes) | ULID (16 bytes)
+//	hot:    0 | day (4 bytes) | value tag | microseconds into the day (5 bytes) | ULID (16 bytes)
+//	sealed: 1 | value tag | event key (timestamp and ULID, 24 bytes)
 //
-// with empty values. Putting the day before the value keeps the entries of
-// one transaction, which are mostly of the same day, together in the file: a
-// batch of a thousand events with hundreds of users or configurations
-// writes a few index pages instead of one page per value. A query for a
-// value reads each day of its range with one seek.
+// Entries of days after the last sealed day are hot. Putting the day before
+// the value keeps the entries of one transaction, which are mostly of the
+// same day, together in the file: a batch of a thousand events with
+// hundreds of users or configurations writes a few index pages instead of
+// one page per value. A query for a value reads each hot day with one seek.
 //
-// Entries of the current day go in the middle of that day's range, which
-// leaves pages partly empty. So once a day is over (an event of a later day
-// has been stored), the writer moves its entries from the hot class (0) to
-// the sealed class (1), where they are appended in order to full pages, and
-// records in the meta bucket the last sealed day. Entries of sealed days
-// that arrive later go straight to the sealed class.
+// Once a week of days is over (an event of a later day has been stored),
+// the writer moves their entries to the sealed class, where each value's
+// entries lie together in time order, appended to the end of the value's
+// range, and records the last sealed day in the meta bucket. A query reads
+// a value's sealed entries as one range: few pages, however long the range.
+// Entries of sealed days that arrive later go straight to the sealed class.
 //
 // The value of an index entry holds the tags of the event's values in the
 // other two indexes, in index order (a configuration tag even for an event
@@ -107,6 +108,11 @@ const (
 	classHot    = 0
 	classSealed = 1
 )
+
+// sealDays is how many finished days the writer lets accumulate before it
+// seals them together: sealing appends to the end of each value's range, and
+// larger appends leave fuller pages and cost fewer transactions.
+const sealDays = 7
 
 // metaSealed holds the last sealed day, 8 bytes big-endian with the sign
 // bit flipped; absent, no day is sealed.
@@ -179,18 +185,21 @@ func tagLen(b []byte) int {
 	return n
 }
 
-// dayPrefix returns the prefix of the index keys of tag on day d, given the
-// last sealed day.
-func dayPrefix(d int64, tag []byte, sealed int64) []byte {
+// dayPrefix returns the prefix of the hot index keys of tag on day d.
+func dayPrefix(d int64, tag []byte) []byte {
 	p := make([]byte, classBytes+dayBytes, classBytes+dayBytes+len(tag)+offBytes+16)
-	if d <= sealed {
-		p[0] = classSealed
-	}
+	p[0] = classHot
 	binary.BigEndian.PutUint32(p[classBytes:], uint32(d)^(1<<31))
 	return append(p, tag...)
 }
 
-// keyDay returns the day of index key k, which must be long enough.
+// sealedPrefix returns the prefix of the sealed index keys of tag.
+func sealedPrefix(tag []byte) []byte {
+	p := make([]byte, 0, classBytes+len(tag)+keyLen)
+	return append(append(p, classSealed), tag...)
+}
+
+// keyDay returns the day of hot index key k, which must be long enough.
 func keyDay(k []byte) int64 {
 	return int64(int32(binary.BigEndian.Uint32(k[classBytes:]) ^ (1 << 31)))
 }
@@ -200,7 +209,10 @@ func keyDay(k []byte) int64 {
 func indexKey(tag, ek []byte, sealed int64) []byte {
 	us := keyTime(ek)
 	d := dayOf(us)
-	k := dayPrefix(d, tag, sealed)
+	if d <= sealed {
+		return append(sealedPrefix(tag), ek[:keyLen]...)
+	}
+	k := dayPrefix(d, tag)
 	k = appendOff(k, us-d*dayMicros)
 	return append(k, ek[8:keyLen]...)
 }
@@ -209,22 +221,33 @@ func appendOff(b []byte, off int64) []byte {
 	return append(b, byte(off>>32), byte(off>>24), byte(off>>16), byte(off>>8), byte(off))
 }
 
-// eventKeyOf returns the event key that index key k points to, given the
-// length of its prefix (day and tag), or nil when k is malformed.
-func eventKeyOf(k []byte, prefix int) []byte {
-	if len(k) != prefix+offBytes+16 {
-		return nil
+// parseIndexKey returns the tag of index key k and the event key it points
+// to, or nils when k is malformed.
+func parseIndexKey(k []byte) (tag, ek []byte) {
+	switch {
+	case len(k) > 0 && k[0] == classSealed:
+		n := tagLen(k[classBytes:])
+		if n == 0 || len(k) != classBytes+n+keyLen {
+			return nil, nil
+		}
+		return k[classBytes : classBytes+n], k[classBytes+n:]
+	case len(k) > classBytes+dayBytes && k[0] == classHot:
+		n := tagLen(k[classBytes+dayBytes:])
+		prefix := classBytes + dayBytes + n
+		if n == 0 || len(k) != prefix+offBytes+16 {
+			return nil, nil
+		}
+		o := k[prefix:]
+		off := int64(o[0])<<32 | int64(o[1])<<24 | int64(o[2])<<16 | int64(o[3])<<8 | int64(o[4])
+		if off >= dayMicros {
+			return nil, nil
+		}
+		ek := make([]byte, keyLen)
+		putTime(ek, keyDay(k)*dayMicros+off)
+		copy(ek[8:], k[prefix+offBytes:])
+		return k[classBytes+dayBytes : prefix], ek
 	}
-	d := keyDay(k)
-	o := k[prefix:]
-	off := int64(o[0])<<32 | int64(o[1])<<24 | int64(o[2])<<16 | int64(o[3])<<8 | int64(o[4])
-	if off >= dayMicros {
-		return nil
-	}
-	ek := make([]byte, keyLen)
-	putTime(ek, d*dayMicros+off)
-	copy(ek[8:], k[prefix+offBytes:])
-	return ek
+	return nil, nil
 }
 
 // keyLen is the length of an event key: 8 bytes of timestamp, then the 16

@@ -140,16 +140,17 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 	}
 }
 
-// source reads the event keys of a path newest first.
+// source reads the event keys of a path newest first. On an index, it
+// reads the hot days one by one, newest first, then the sealed range.
 type source struct {
 	c      *bolt.Cursor
 	events *bolt.Bucket
 	p      path
-	day    int64 // the day being read, for an index
-	minDay int64 // the oldest day to read
-	prefix []byte
+	sealed int64  // the last sealed day
+	day    int64  // the hot day being read
+	minDay int64  // the oldest day to read
+	prefix []byte // of the keys being read: a hot day's, or the sealed range's
 	empty  bool
-	sealed int64 // the last sealed day
 }
 
 // newSource returns a source for path p whose keys are not below lo.
@@ -173,6 +174,8 @@ func newSource(tx *bolt.Tx, p path, lo []byte) *source {
 	return src
 }
 
+var ones = bytes.Repeat([]byte{0xFF}, keyLen)
+
 // last returns the greatest event key below hi (nil: no bound) and the
 // event's value, or nil at the end of the path.
 func (s *source) last(hi []byte) (k, v []byte, err error) {
@@ -184,14 +187,28 @@ func (s *source) last(hi []byte) (k, v []byte, err error) {
 		return nil, nil, nil
 	}
 	newest, _ := s.events.Cursor().Last()
-	var bound []byte
 	if hi == nil || bytes.Compare(hi, newest) > 0 {
-		s.day = dayOf(keyTime(newest)) // not the far future of a bound
-		s.prefix = dayPrefix(s.day, s.p.tag, s.sealed)
-		bound = append(bytes.Clone(s.prefix), 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)
+		hi = nil // not the far future of a bound
+	}
+	var d int64
+	if hi == nil {
+		d = dayOf(keyTime(newest))
 	} else {
-		s.day = dayOf(keyTime(hi))
-		s.prefix = dayPrefix(s.day, s.p.tag, s.sealed)
+		d = dayOf(keyTime(hi))
+	}
+	var bound []byte
+	switch {
+	case d <= s.sealed && hi == nil:
+		s.prefix = sealedPrefix(s.p.tag)
+		bound = append(bytes.Clone(s.prefix), ones...)
+	case d <= s.sealed:
+		s.prefix = sealedPrefix(s.p.tag)
+		bound = append(append(bytes.Clone(s.prefix), hi[:keyLen]...), hi[keyLen:]...)
+	case hi == nil:
+		s.day, s.prefix = d, dayPrefix(d, s.p.tag)
+		bound = append(bytes.Clone(s.prefix), ones[:offBytes]...)
+	default:
+		s.day, s.prefix = d, dayPrefix(d, s.p.tag)
 		bound = append(indexKey(s.p.tag, hi[:keyLen], s.sealed), hi[keyLen:]...)
 	}
 	k, iv := last(s.c, bound)
@@ -208,24 +225,32 @@ func (s *source) prev() (k, v []byte, err error) {
 }
 
 // settle turns the index entry (k, iv), where the cursor stands, into an
-// event key and value, moving to older days while k is not of the path's
-// value and day. For an entry whose tags show that the event fails the
-// query's other filters, it returns the event key and a nil value.
+// event key and value. While k is not of the path's value and the day being
+// read, it moves on: to older hot days, then to the sealed range. For an
+// entry whose tags show that the event fails the query's other filters, it
+// returns the event key and a nil value.
 func (s *source) settle(k, iv []byte) ([]byte, []byte, error) {
 	for k == nil || !bytes.HasPrefix(k, s.prefix) {
+		if s.prefix[0] == classSealed {
+			return nil, nil, nil // the end of the sealed range
+		}
 		next := s.day - 1
-		if len(k) >= classBytes+dayBytes && k[0] == s.prefix[0] {
-			// Days of this class between k's and this one hold no entries.
+		if len(k) >= classBytes+dayBytes && k[0] == classHot {
+			// Hot days between k's and this one hold no entries.
 			next = min(next, keyDay(k))
 		}
-		if next < s.minDay {
+		switch {
+		case next < s.minDay:
 			return nil, nil, nil
+		case next <= s.sealed:
+			s.prefix = sealedPrefix(s.p.tag)
+			k, iv = last(s.c, append(bytes.Clone(s.prefix), ones...))
+		default:
+			s.day, s.prefix = next, dayPrefix(next, s.p.tag)
+			k, iv = last(s.c, append(bytes.Clone(s.prefix), ones[:offBytes]...))
 		}
-		s.day = next
-		s.prefix = dayPrefix(s.day, s.p.tag, s.sealed)
-		k, iv = last(s.c, append(bytes.Clone(s.prefix), 0xFF, 0xFF, 0xFF, 0xFF, 0xFF))
 	}
-	ek := eventKeyOf(k, len(s.prefix))
+	_, ek := parseIndexKey(k)
 	if ek == nil {
 		return nil, nil, corruptf("index %q has a malformed key %x", indexBuckets[s.p.kind], k)
 	}
