@@ -3,7 +3,6 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -168,7 +167,9 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 	outcome := make([]error, len(taken))
 	err := guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
-			w.reset(tx, &s.codec)
+			if err := w.reset(tx, &s.codec); err != nil {
+				return err
+			}
 			for i, r := range taken {
 				outcome[i] = w.add(r)
 			}
@@ -205,10 +206,13 @@ type entry struct {
 	sealed     []byte // the key once sealed, while sealing
 }
 
-func (w *txWriter) reset(tx *bolt.Tx, c *codec) {
+func (w *txWriter) reset(tx *bolt.Tx, c *codec) error {
 	w.tx, w.codec = tx, c
 	w.ids = tx.Bucket(bucketIDs)
-	w.sealed = sealedDay(tx)
+	var err error
+	if w.sealed, err = sealedDay(tx); err != nil {
+		return err
+	}
 	if w.seen == nil {
 		w.seen = make(map[[16]byte]struct{})
 	}
@@ -217,6 +221,7 @@ func (w *txWriter) reset(tx *bolt.Tx, c *codec) {
 		w.index[k] = w.index[k][:0]
 	}
 	w.events, w.idKeys, w.scratch = w.events[:0], w.idKeys[:0], w.scratch[:0]
+	return nil
 }
 
 // add stages the events of r, or returns the duplicate error that fails r
@@ -349,8 +354,6 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 			}
 		}
 	}
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(through)^(1<<63))
 	w.sealed = through
-	return w.tx.Bucket(bucketMeta).Put(metaSealed, v[:])
+	return w.tx.Bucket(bucketMeta).Put(metaSealed, sealedValue(through))
 }

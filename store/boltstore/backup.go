@@ -102,9 +102,12 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 	events := tx.Bucket(bucketEvents)
 	ids := tx.Bucket(bucketIDs)
 	var counts [numIndexes]int
-	sealed := sealedDay(tx)
+	sealed, err := sealedDay(tx)
+	if err != nil {
+		return err
+	}
 	n := 0
-	err := events.ForEach(func(k, v []byte) error {
+	err = events.ForEach(func(k, v []byte) error {
 		if n++; n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err

@@ -264,8 +264,12 @@ func readMeta(tx *bolt.Tx, loadDict bool) (c codec, fresh bool, err error) {
 			return c, false, err
 		}
 	}
-	c.kinds = parseCodeTable(meta.Get(metaKinds))
-	c.actions = parseCodeTable(meta.Get(metaActions))
+	if c.kinds, err = parseCodeTable("kind", meta.Get(metaKinds)); err != nil {
+		return c, false, err
+	}
+	if c.actions, err = parseCodeTable("action", meta.Get(metaActions)); err != nil {
+		return c, false, err
+	}
 	if len(c.kinds.names) == 0 || len(c.actions.names) == 0 {
 		return c, false, corruptf("the code tables are missing")
 	}

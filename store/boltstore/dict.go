@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"encoding/binary"
+	"hash/crc32"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,7 +11,8 @@ import (
 )
 
 // bucketDict holds the dictionary: key: 4-byte big-endian code; value: the
-// field's number and the string.
+// field's number, a CRC-32C of the field's number and the string, and the
+// string.
 var bucketDict = []byte("dict")
 
 // The fields whose values the dictionary codes. Users, accounts and
@@ -67,11 +69,12 @@ func (d *dict) load(b *bolt.Bucket) error {
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		n++
-		if len(k) != 4 || binary.BigEndian.Uint32(k) != uint32(n) || len(v) < 1 || v[0] >= numDictFields {
-			return corruptf("dictionary entry %x is malformed", k)
+		if len(k) != 4 || binary.BigEndian.Uint32(k) != uint32(n) || len(v) < 5 || v[0] >= numDictFields ||
+			binary.BigEndian.Uint32(v[1:]) != dictSum(v[0], v[5:]) {
+			return corruptf("dictionary entry %x is damaged", k)
 		}
 		counts[v[0]]++
-		size += len(v) - 1
+		size += len(v) - 5
 	}
 	for f := range d.codes {
 		d.codes[f] = make(map[string]uint32, counts[f])
@@ -81,15 +84,15 @@ func (d *dict) load(b *bolt.Bucket) error {
 	var all strings.Builder // one allocation for every string
 	all.Grow(size)
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		all.Write(v[1:])
+		all.Write(v[5:])
 	}
 	if all.Len() != size {
 		return corruptf("the dictionary changed while it was read")
 	}
 	strs, off := all.String(), 0
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		s := strs[off : off+len(v)-1]
-		off += len(v) - 1
+		s := strs[off : off+len(v)-5]
+		off += len(v) - 5
 		d.names = append(d.names, s)
 		d.fields = append(d.fields, v[0])
 		d.codes[v[0]][s] = uint32(len(d.names))
@@ -135,7 +138,8 @@ func (d *dict) flush(b *bolt.Bucket) error {
 	for i := len(d.names) - d.pending; i < len(d.names); i++ {
 		var k [4]byte
 		binary.BigEndian.PutUint32(k[:], uint32(i+1))
-		v := append([]byte{d.fields[i]}, d.names[i]...)
+		v := binary.BigEndian.AppendUint32([]byte{d.fields[i]}, dictSum(d.fields[i], []byte(d.names[i])))
+		v = append(v, d.names[i]...)
 		if err := b.Put(k[:], v); err != nil {
 			return err
 		}
@@ -167,4 +171,9 @@ func (d *dict) name(c uint64) (string, bool) {
 		return "", false
 	}
 	return names[c-1], true
+}
+
+// dictSum is the checksum of a dictionary entry.
+func dictSum(field byte, s []byte) uint32 {
+	return crc32.Update(crc32.Checksum([]byte{field}, castagnoli), castagnoli, s)
 }

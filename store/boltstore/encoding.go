@@ -114,19 +114,28 @@ const (
 // larger appends leave fuller pages and cost fewer transactions.
 const sealDays = 7
 
-// metaSealed holds the last sealed day, 8 bytes big-endian with the sign
-// bit flipped; absent, no day is sealed.
+// metaSealed holds the last sealed day: 8 bytes big-endian with the sign
+// bit flipped, then a CRC-32C of them; absent, no day is sealed.
 var metaSealed = []byte("sealed")
 
 const noneSealed = math.MinInt64
 
 // sealedDay returns the last sealed day as tx sees it.
-func sealedDay(tx *bolt.Tx) int64 {
+func sealedDay(tx *bolt.Tx) (int64, error) {
 	v := tx.Bucket(bucketMeta).Get(metaSealed)
-	if len(v) != 8 {
-		return noneSealed
+	if v == nil {
+		return noneSealed, nil
 	}
-	return int64(binary.BigEndian.Uint64(v) ^ (1 << 63))
+	if len(v) != 12 || binary.BigEndian.Uint32(v[8:]) != crc32.Checksum(v[:8], castagnoli) {
+		return 0, corruptf("the last sealed day is damaged")
+	}
+	return int64(binary.BigEndian.Uint64(v) ^ (1 << 63)), nil
+}
+
+// sealedValue returns the meta value that records d as the last sealed day.
+func sealedValue(d int64) []byte {
+	v := binary.BigEndian.AppendUint64(nil, uint64(d)^(1<<63))
+	return binary.BigEndian.AppendUint32(v, crc32.Checksum(v, castagnoli))
 }
 
 // dayOf returns the day of a timestamp in microseconds, rounding down.
@@ -322,15 +331,24 @@ func newCodeTable(names []string) *codeTable {
 	return t
 }
 
-// parseCodeTable reads a table as stored in the meta bucket.
-func parseCodeTable(b []byte) *codeTable {
-	if len(b) == 0 {
-		return newCodeTable(nil)
+// parseCodeTable reads a table as stored in the meta bucket: a CRC-32C of
+// the names, then the names separated by newlines. It fails, wrapping
+// ErrCorrupt, on a damaged table.
+func parseCodeTable(what string, b []byte) (*codeTable, error) {
+	if len(b) < 4 || binary.BigEndian.Uint32(b) != crc32.Checksum(b[4:], castagnoli) {
+		return nil, corruptf("the %s table is damaged", what)
 	}
-	return newCodeTable(strings.Split(string(b), "\n"))
+	if len(b) == 4 {
+		return newCodeTable(nil), nil
+	}
+	return newCodeTable(strings.Split(string(b[4:]), "\n")), nil
 }
 
-func (t *codeTable) bytes() []byte { return []byte(strings.Join(t.names, "\n")) }
+// bytes returns t as stored in the meta bucket.
+func (t *codeTable) bytes() []byte {
+	names := []byte(strings.Join(t.names, "\n"))
+	return append(binary.BigEndian.AppendUint32(nil, crc32.Checksum(names, castagnoli)), names...)
+}
 
 // extend returns t with every name of names that t lacks appended, and
 // whether it added any.

@@ -83,7 +83,11 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 	}
 	key, _ := eventKey(&events[10])
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketByUser).Delete(indexKey(s.codec.indexTag(byUser, events[10].User, false), key[:], sealedDay(tx)))
+		sealed, err := sealedDay(tx)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketByUser).Delete(indexKey(s.codec.indexTag(byUser, events[10].User, false), key[:], sealed))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +208,11 @@ func TestIndexesAcrossSealedDays(t *testing.T) {
 	}
 	err := s.view(func(tx *bolt.Tx) error {
 		newest := dayOf(events[len(events)-1].Timestamp.UnixMicro())
-		if got := sealedDay(tx); got >= newest || got < newest-1-sealDays {
+		got, err := sealedDay(tx)
+		if err != nil {
+			return err
+		}
+		if got >= newest || got < newest-1-sealDays {
 			t.Errorf("last sealed day is %d, want one of the %d days before the newest event's, %d", got, sealDays, newest)
 		}
 		return nil
@@ -265,7 +273,10 @@ func TestIndexQueryWithDistantBounds(t *testing.T) {
 	days := 0
 	err := s.view(func(tx *bolt.Tx) error {
 		b := queryBounds(&q)
-		src := newSource(tx, path{kind: byUser, tag: s.codec.indexTag(byUser, q.User, false)}, b.lo)
+		src, err := newSource(tx, path{kind: byUser, tag: s.codec.indexTag(byUser, q.User, false)}, b.lo)
+		if err != nil {
+			return err
+		}
 		k, _, err := src.last(b.hi)
 		if k != nil || err != nil {
 			t.Errorf("last: %x, %v; want nothing", k, err)

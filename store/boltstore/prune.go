@@ -58,7 +58,10 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 			events := tx.Bucket(bucketEvents)
 			var keys [][]byte
 			var index [numIndexes][][]byte
-			sealed := sealedDay(tx)
+			sealed, err := sealedDay(tx)
+			if err != nil {
+				return err
+			}
 			c := events.Cursor()
 			for k, v := c.First(); k != nil && bytes.Compare(k, bound) < 0 && len(keys) < pruneChunk; k, v = c.Next() {
 				e, err := s.codec.decode(k, v)

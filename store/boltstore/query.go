@@ -154,24 +154,27 @@ type source struct {
 }
 
 // newSource returns a source for path p whose keys are not below lo.
-func newSource(tx *bolt.Tx, p path, lo []byte) *source {
+func newSource(tx *bolt.Tx, p path, lo []byte) (*source, error) {
 	src := &source{events: tx.Bucket(bucketEvents), p: p}
 	if p.kind == primary {
 		src.c = src.events.Cursor()
-		return src
+		return src, nil
 	}
 	src.c = tx.Bucket(indexBuckets[p.kind]).Cursor()
-	src.sealed = sealedDay(tx)
+	var err error
+	if src.sealed, err = sealedDay(tx); err != nil {
+		return nil, err
+	}
 	oldest, _ := src.events.Cursor().First()
 	if oldest == nil {
 		src.empty = true
-		return src
+		return src, nil
 	}
 	src.minDay = dayOf(keyTime(oldest)) // not the far past of a bound
 	if lo != nil {
 		src.minDay = max(src.minDay, dayOf(keyTime(lo)))
 	}
-	return src
+	return src, nil
 }
 
 var ones = bytes.Repeat([]byte{0xFF}, keyLen)
@@ -327,7 +330,11 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, er
 	}
 	best, bestEst, bestCost := paths[0], 0, -1
 	for _, p := range paths {
-		est, err := estimate(newSource(tx, p, b.lo), b.lo, b.hi, floor)
+		src, err := newSource(tx, p, b.lo)
+		if err != nil {
+			return p, 0, err
+		}
+		est, err := estimate(src, b.lo, b.hi, floor)
 		if err != nil {
 			return p, 0, err
 		}
@@ -370,7 +377,10 @@ func estimate(src *source, lo, hi []byte, floor int64) (int, error) {
 // match q and have keys in [lo, hi). It returns the key to resume below
 // (the last it looked at), and whether the range is exhausted.
 func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, buf []auditevents.AuditEvent, want int) (_ []auditevents.AuditEvent, resume []byte, done bool, err error) {
-	src := newSource(tx, p, lo)
+	src, err := newSource(tx, p, lo)
+	if err != nil {
+		return buf, nil, true, err
+	}
 	var seen []byte // the last key looked at
 	k, v, err := src.last(hi)
 	for scanned := 0; err == nil && k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, v, err = src.prev() {
