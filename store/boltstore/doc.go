@@ -42,7 +42,7 @@
 // (accounts, users, resource names, configurations) are coded through a
 // bounded dictionary kept in the file, kinds and the documented actions
 // through code tables kept in the file. A million typical events with their
-// indexes take about 270 MB.
+// indexes take about 280 MB.
 //
 // # Durability and group commit
 //
