@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/httpapi"
@@ -59,7 +60,8 @@ func run(addr, db string, apiKey []byte) error {
 	api.Register(mux)                                 // GET /v1/audit-events and /v1/audit-events/download
 	rec := auditevents.NewRecorder(store, nil)        // fills in IDs and timestamps
 	mux.Handle("POST /v1/widgets", createWidget(rec)) // a host handler that records what it does
-	return http.ListenAndServe(addr, requestLog(mux)) // the host's middleware wraps both
+	srv := &http.Server{Addr: addr, Handler: requestLog(mux), ReadHeaderTimeout: 10 * time.Second}
+	return srv.ListenAndServe() // the host's middleware wraps both
 	// README:end
 }
 

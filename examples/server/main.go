@@ -152,7 +152,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	hs := &http.Server{
 		Handler:           logRequests(logger, mux),
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	printUsage(stdout, "http://"+ln.Addr().String(), cfg, time.Now())
 
@@ -163,6 +162,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
+	// Stop accepting, let requests in flight (a long download, say) finish,
+	// then close the store (deferred above).
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -8,11 +8,15 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/store/boltstore"
+	"github.com/auditevents/auditevents/store/memstore"
 )
 
 // startServer runs the example as `go run ./examples/server` does, on a free
@@ -199,5 +203,75 @@ func TestShutdownClosesTheStore(t *testing.T) {
 	events, err := auditevents.Collect(store.Query(context.Background(), auditevents.Query{}))
 	if err != nil || len(events) != 30 {
 		t.Errorf("after shutdown the file holds %d events (%v), want the 30 seeded", len(events), err)
+	}
+}
+
+// The demo data reads as a real history: per account and configuration,
+// Created comes first and after each Deleted, Modified raises the version by
+// one, and every other event names a version that exists.
+func TestSeedIsACoherentHistory(t *testing.T) {
+	store := memstore.New()
+	defer store.Close()
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	n, err := seed(context.Background(), store, map[string]string{"a": "acme", "b": "globex"}, 2000, now)
+	if err != nil || n != 2000 {
+		t.Fatalf("seed = %d, %v", n, err)
+	}
+	events, err := auditevents.Collect(store.Query(context.Background(), auditevents.Query{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(events) // oldest first
+	type state struct {
+		version int
+		exists  bool
+	}
+	states := map[string]*state{}
+	kinds := map[auditevents.Kind]bool{}
+	for _, e := range events {
+		if e.Timestamp.Before(now.Add(-30*24*time.Hour)) || e.Timestamp.After(now) {
+			t.Fatalf("event at %s, outside the 30 days before %s", e.Timestamp, now)
+		}
+		kinds[e.ResourceKind] = true
+		if e.Configuration == "" {
+			continue
+		}
+		name, v := auditevents.SplitConfiguration(e.Configuration)
+		version, _ := strconv.Atoi(v)
+		st := states[e.Account+"/"+name]
+		if st == nil {
+			st = &state{}
+			states[e.Account+"/"+name] = st
+		}
+		if e.ResourceKind != auditevents.KindConfiguration {
+			if version != st.version || version == 0 {
+				t.Fatalf("%s %s names %s, but the configuration is at version %d", e.ResourceKind, e.ID, e.Configuration, st.version)
+			}
+			continue
+		}
+		switch e.Action {
+		case auditevents.ActionCreated:
+			if st.exists || version != st.version+1 {
+				t.Fatalf("Created %s when the configuration exists=%v at version %d", e.Configuration, st.exists, st.version)
+			}
+			st.exists = true
+		case auditevents.ActionModified:
+			if !st.exists || version != st.version+1 {
+				t.Fatalf("Modified %s when the configuration exists=%v at version %d", e.Configuration, st.exists, st.version)
+			}
+		case auditevents.ActionDeleted:
+			if !st.exists || version != st.version {
+				t.Fatalf("Deleted %s when the configuration exists=%v at version %d", e.Configuration, st.exists, st.version)
+			}
+			st.exists = false
+		}
+		st.version = version
+	}
+	if len(kinds) < 6 {
+		t.Errorf("the demo holds %d kinds of resource, want the 6 it generates", len(kinds))
+	}
+	// A store that holds events is left alone.
+	if n, err := seed(context.Background(), store, map[string]string{"a": "acme"}, 10, now); n != 0 || err != nil {
+		t.Errorf("seeding a full store = %d, %v; want 0, nil", n, err)
 	}
 }

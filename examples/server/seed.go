@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/auditevents/auditevents"
@@ -26,62 +27,81 @@ func seed(ctx context.Context, store auditevents.Store, keys map[string]string, 
 	}
 	slices.Sort(accounts)
 	users := []string{"alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"}
-	configs := []string{"frontend", "backend", "edge-gateway", "payments", "k8s-cluster"}
-	type change struct {
-		kind    auditevents.Kind
-		actions []auditevents.Action
+	names := []string{"frontend", "backend", "edge-gateway", "payments", "k8s-cluster"}
+	// Half the events are about configurations themselves.
+	kinds := []auditevents.Kind{
+		auditevents.KindConfiguration, auditevents.KindConfiguration, auditevents.KindConfiguration,
+		auditevents.KindRollout, auditevents.KindDestination, auditevents.KindSource,
+		auditevents.KindUser, auditevents.KindAPIKey,
 	}
-	changes := []change{
-		{auditevents.KindConfiguration, []auditevents.Action{auditevents.ActionCreated, auditevents.ActionModified, auditevents.ActionModified, auditevents.ActionModified, auditevents.ActionDeleted}},
-		{auditevents.KindRollout, []auditevents.Action{auditevents.ActionPending, auditevents.ActionStarted, auditevents.ActionPaused, auditevents.ActionResumed}},
-		{auditevents.KindDestination, []auditevents.Action{auditevents.ActionCreated, auditevents.ActionModified}},
-		{auditevents.KindSource, []auditevents.Action{auditevents.ActionCreated, auditevents.ActionModified}},
-		{auditevents.KindUser, []auditevents.Action{auditevents.ActionCreated, auditevents.ActionModified, auditevents.ActionDeleted}},
-		{auditevents.KindAPIKey, []auditevents.Action{auditevents.ActionCreated, auditevents.ActionDeleted}},
-	}
+	rolloutActions := []auditevents.Action{auditevents.ActionPending, auditevents.ActionStarted, auditevents.ActionPaused, auditevents.ActionResumed}
+	userActions := []auditevents.Action{auditevents.ActionCreated, auditevents.ActionModified, auditevents.ActionDeleted}
+	keyActions := []auditevents.Action{auditevents.ActionCreated, auditevents.ActionDeleted}
 	rng := rand.New(rand.NewPCG(20250101, 42)) // the same demo every run
 	rec := auditevents.NewRecorder(store, nil)
 	start := now.Add(-30 * 24 * time.Hour)
 	span := int64(30 * 24 * time.Hour / time.Microsecond)
-	// Timestamps in order, so that configuration versions grow with time.
+	// Timestamps in order, so that each configuration's history reads
+	// Created, Modified..., Deleted, with versions growing with time.
 	offsets := make([]int64, n)
 	for i := range offsets {
 		offsets[i] = rng.Int64N(span)
 	}
 	slices.Sort(offsets)
+	type state struct {
+		version int
+		exists  bool
+	}
+	configs := make(map[string]*state)
 	events := make([]auditevents.AuditEvent, 0, min(n, 1000))
-	versions := make(map[string]int)
 	appended := 0
 	for i := range n {
-		c := changes[rng.IntN(len(changes))]
-		if rng.IntN(2) == 0 {
-			c = changes[0] // most events are about configurations
-		}
 		account := accounts[rng.IntN(len(accounts))]
-		cfg := configs[rng.IntN(len(configs))]
-		action := c.actions[rng.IntN(len(c.actions))]
-		e := auditevents.AuditEvent{
-			Timestamp:    start.Add(time.Duration(offsets[i]) * time.Microsecond),
-			Account:      account,
-			User:         users[rng.IntN(len(users))],
-			Action:       action,
-			ResourceKind: c.kind,
+		name := names[rng.IntN(len(names))]
+		cfg := configs[account+"/"+name]
+		if cfg == nil {
+			cfg = &state{}
+			configs[account+"/"+name] = cfg
 		}
-		switch c.kind {
-		case auditevents.KindConfiguration, auditevents.KindRollout:
-			versions[account+"/"+cfg]++
-			v := versions[account+"/"+cfg]
-			e.ResourceName = cfg
-			e.Configuration = fmt.Sprintf("%s:%d", cfg, v)
-			e.Description = fmt.Sprintf("%s %s %s (version %d)", c.kind, cfg, action, v)
-		case auditevents.KindUser:
-			e.ResourceName = users[rng.IntN(len(users))]
-			e.Description = fmt.Sprintf("User %s %s", e.ResourceName, action)
-		case auditevents.KindAPIKey:
-			e.ResourceName = fmt.Sprintf("key-%04d", rng.IntN(10000))
-		default:
-			e.ResourceName = fmt.Sprintf("%s-%d", c.kind, rng.IntN(5))
-			e.Configuration = fmt.Sprintf("%s:%d", cfg, max(versions[account+"/"+cfg], 1))
+		e := auditevents.AuditEvent{
+			Timestamp: start.Add(time.Duration(offsets[i]) * time.Microsecond),
+			Account:   account,
+			User:      users[rng.IntN(len(users))],
+		}
+		switch kind := kinds[rng.IntN(len(kinds))]; {
+		case kind == auditevents.KindConfiguration || !cfg.exists:
+			// A configuration changes; one that does not exist is created.
+			e.ResourceKind, e.ResourceName = auditevents.KindConfiguration, name
+			switch {
+			case !cfg.exists:
+				cfg.version++
+				cfg.exists = true
+				e.Action = auditevents.ActionCreated
+			case rng.IntN(8) == 0:
+				cfg.exists = false
+				e.Action = auditevents.ActionDeleted
+			default:
+				cfg.version++
+				e.Action = auditevents.ActionModified
+			}
+			e.Description = fmt.Sprintf("Configuration %s %s (version %d)", name, strings.ToLower(string(e.Action)), cfg.version)
+		case kind == auditevents.KindRollout:
+			e.ResourceKind, e.ResourceName = kind, name
+			e.Action = rolloutActions[rng.IntN(len(rolloutActions))]
+			e.Description = fmt.Sprintf("Rollout of %s version %d %s", name, cfg.version, strings.ToLower(string(e.Action)))
+		case kind == auditevents.KindUser:
+			e.ResourceKind, e.ResourceName = kind, users[rng.IntN(len(users))]
+			e.Action = userActions[rng.IntN(len(userActions))]
+			e.Description = fmt.Sprintf("User %s %s", e.ResourceName, strings.ToLower(string(e.Action)))
+		case kind == auditevents.KindAPIKey:
+			e.ResourceKind, e.ResourceName = kind, fmt.Sprintf("key-%04d", rng.IntN(10000))
+			e.Action = keyActions[rng.IntN(len(keyActions))]
+		default: // a component of a configuration
+			e.ResourceKind, e.ResourceName = kind, fmt.Sprintf("%s-%d", strings.ToLower(string(kind)), rng.IntN(5))
+			e.Action = auditevents.ActionModified
+		}
+		if e.ResourceKind != auditevents.KindUser && e.ResourceKind != auditevents.KindAPIKey {
+			e.Configuration = fmt.Sprintf("%s:%d", name, cfg.version)
 		}
 		if err := rec.Stamp(&e); err != nil {
 			return appended, err

@@ -106,6 +106,11 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 	}
 	s.all = insertSorted(s.all, add)
 	for k := range s.index {
+		if len(add) == 1 {
+			key := indexKey(indexKind(k), add[0])
+			s.index[k][key] = insertSorted(s.index[k][key], add)
+			continue
+		}
 		groups := make(map[string][]*auditevents.AuditEvent)
 		for _, e := range add { // add is sorted, so each group is too
 			key := indexKey(indexKind(k), e)
@@ -158,7 +163,7 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 			return
 		}
 		var (
-			buf     []auditevents.AuditEvent
+			buf     = make([]auditevents.AuditEvent, 0, chunkEvents)
 			resume  *auditevents.AuditEvent // the last event looked at; nil before the first chunk
 			kind    = byNone
 			key     string
@@ -237,9 +242,7 @@ func (s *Store) list(k indexKind, key string) []*auditevents.AuditEvent {
 func bounds(list []*auditevents.AuditEvent, q *auditevents.Query) (lo, hi int) {
 	hi = len(list)
 	if !q.Before.IsZero() {
-		hi, _ = slices.BinarySearchFunc(list, q.Before, func(e *auditevents.AuditEvent, t time.Time) int {
-			return e.Timestamp.Compare(t)
-		})
+		hi = searchTime(list, q.Before)
 	}
 	if !q.After.IsZero() {
 		cur := &auditevents.AuditEvent{Timestamp: q.After.Timestamp, ID: q.After.ID}
@@ -247,11 +250,17 @@ func bounds(list []*auditevents.AuditEvent, q *auditevents.Query) (lo, hi int) {
 		hi = min(hi, i)
 	}
 	if !q.Since.IsZero() {
-		lo, _ = slices.BinarySearchFunc(list[:hi], q.Since, func(e *auditevents.AuditEvent, t time.Time) int {
-			return e.Timestamp.Compare(t)
-		})
+		lo = searchTime(list[:hi], q.Since)
 	}
 	return lo, hi
+}
+
+// searchTime returns the index of the first event of list at or after t.
+func searchTime(list []*auditevents.AuditEvent, t time.Time) int {
+	i, _ := slices.BinarySearchFunc(list, t, func(e *auditevents.AuditEvent, t time.Time) int {
+		return e.Timestamp.Compare(t)
+	})
+	return i
 }
 
 // scan appends to buf, newest first, up to want events of list that match q
@@ -290,9 +299,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
 	if s.closed {
 		return 0, auditevents.ErrClosed
 	}
-	n, _ := slices.BinarySearchFunc(s.all, before, func(e *auditevents.AuditEvent, t time.Time) int {
-		return e.Timestamp.Compare(t)
-	})
+	n := searchTime(s.all, before)
 	if n == 0 {
 		return 0, nil
 	}

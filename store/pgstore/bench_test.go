@@ -1,0 +1,166 @@
+package pgstore
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/auditevents/auditevents"
+	"github.com/jackc/pgx/v5"
+)
+
+// benchEvents is how many events the query and prune benchmarks store first:
+// go test -bench . -args -pgstore.events=3000000
+var benchEvents = flag.Int("pgstore.events", 100_000, "events stored before the query and prune benchmarks")
+
+// fill appends n events, in batches of 5000, one millisecond apart from
+// start.
+func fill(tb testing.TB, s *Store, seed uint64, start time.Time, n int) {
+	tb.Helper()
+	const batch = 5000
+	for i := 0; i < n; i += batch {
+		batch := events(seed+uint64(i), start.Add(time.Duration(i)*time.Millisecond), min(batch, n-i))
+		if err := s.Append(context.Background(), batch...); err != nil {
+			tb.Fatalf("fill: %v", err)
+		}
+	}
+}
+
+// BenchmarkAppend measures Append by batch size against the baseline of the
+// same rows sent with COPY, without validation, outside a transaction: the
+// fastest way into the same table and indexes.
+func BenchmarkAppend(b *testing.B) {
+	for _, size := range []int{1, 100, 1000} {
+		for _, how := range []string{"store", "copy-baseline"} {
+			b.Run(fmt.Sprintf("batch=%d/%s", size, how), func(b *testing.B) {
+				s := openStore(b, Options{})
+				ctx := context.Background()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := range b.N {
+					b.StopTimer()
+					batch := events(uint64(i)+1, base.Add(time.Duration(i)*time.Second), size)
+					b.StartTimer()
+					var err error
+					if how == "store" {
+						err = s.Append(ctx, batch...)
+					} else {
+						err = copyRows(ctx, s, batch)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
+			})
+		}
+	}
+}
+
+func copyRows(ctx context.Context, s *Store, batch []auditevents.AuditEvent) error {
+	rows := make([][]any, len(batch))
+	for i, e := range batch {
+		e = auditevents.Normalize(e)
+		name, _ := auditevents.SplitConfiguration(e.Configuration)
+		rows[i] = []any{e.ID, e.Timestamp, e.Account, e.User, string(e.Action), string(e.ResourceKind), e.ResourceName, e.Configuration, name, e.Description}
+	}
+	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{s.opt.Schema, s.opt.Table},
+		[]string{"id", "ts", "account", "user_name", "action", "resource_kind", "resource_name", "configuration", "configuration_name", "description"},
+		pgx.CopyFromRows(rows))
+	return err
+}
+
+// BenchmarkQuery measures query shapes on a table of -pgstore.events events:
+// pages of 100 by each index, a page deep into the trail by cursor, and
+// streaming every event. The baseline is the same newest-100 page read with
+// a plain pgx query, to show what the store adds.
+func BenchmarkQuery(b *testing.B) {
+	s := openStore(b, Options{})
+	n := *benchEvents
+	fill(b, s, 1, base, n)
+	if _, err := s.pool.Exec(context.Background(), "ANALYZE "+s.sql.table); err != nil {
+		b.Fatal(err)
+	}
+	mid := base.Add(time.Duration(n/2) * time.Millisecond)
+	tests := []struct {
+		name string
+		q    auditevents.Query
+	}{
+		{"newest-100", auditevents.Query{Limit: 100}},
+		{"user-100", auditevents.Query{User: "user3@example.com", Limit: 100}},
+		{"configuration-100", auditevents.Query{Configuration: "config-2", Limit: 100}},
+		{"account-user-100", auditevents.Query{User: "user3@example.com", Limit: 100}.InAccount("acme")},
+		{"date-range-100", auditevents.Query{Since: mid.Add(-time.Minute), Before: mid, Limit: 100}},
+		{"cursor-mid-100", auditevents.Query{After: auditevents.Cursor{Timestamp: mid, ID: "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"}, Limit: 100}},
+		{"stream-all", auditevents.Query{}},
+	}
+	ctx := context.Background()
+	b.Run("newest-100/raw-baseline", func(b *testing.B) {
+		b.ReportAllocs()
+		sql := "SELECT " + eventColumns + " FROM " + s.sql.table + " ORDER BY ts DESC, id DESC LIMIT 100"
+		got := 0
+		for b.Loop() {
+			rows, err := s.pool.Query(ctx, sql)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for rows.Next() {
+				var e auditevents.AuditEvent
+				if err := rows.Scan(&e.ID, &e.Timestamp, &e.Account, &e.User, (*string)(&e.Action),
+					(*string)(&e.ResourceKind), &e.ResourceName, &e.Configuration, &e.Description); err != nil {
+					b.Fatal(err)
+				}
+				got++
+			}
+			if err := rows.Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(got)/b.Elapsed().Seconds(), "events/s")
+	})
+	for _, tt := range tests {
+		b.Run(tt.name+"/store", func(b *testing.B) {
+			b.ReportAllocs()
+			got := 0
+			for b.Loop() {
+				for _, err := range s.Query(ctx, tt.q) {
+					if err != nil {
+						b.Fatal(err)
+					}
+					got++
+				}
+			}
+			if got == 0 {
+				b.Fatal("the query matched nothing")
+			}
+			b.ReportMetric(float64(got)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkPrune measures deleting -pgstore.events events, all older than
+// the cut, in batches of Options.PruneBatchSize, from a table that holds as
+// many newer events.
+func BenchmarkPrune(b *testing.B) {
+	n := *benchEvents
+	for _, batch := range []int{1000, DefaultPruneBatchSize} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			s := openStore(b, Options{PruneBatchSize: batch})
+			fill(b, s, 1<<40, base, n) // the newer events, which stay
+			deleted := 0
+			for i := range b.N {
+				b.StopTimer()
+				fill(b, s, uint64(i+1)<<32, base.Add(-time.Duration(i+1)*24*time.Hour), n)
+				b.StartTimer()
+				got, err := s.Prune(context.Background(), base)
+				if err != nil {
+					b.Fatal(err)
+				}
+				deleted += got
+			}
+			b.ReportMetric(float64(deleted)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
