@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -86,6 +87,12 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 	}
 }
 
+// gatherWait bounds how long the writer waits for more requests before a
+// commit, when the previous commit held several: the callers it just
+// answered are then about to append again, and one commit for all of them
+// costs far less than a commit for the first and another for the rest.
+const gatherWait = 300 * time.Microsecond
+
 // writer commits the queued requests, as many as are waiting at a time in
 // one transaction, until Close closes the queue.
 func (s *Store) writer() {
@@ -93,10 +100,14 @@ func (s *Store) writer() {
 	var (
 		batch []*appendRequest
 		w     txWriter
+		last  int // requests in the previous commit
+		timer = time.NewTimer(time.Hour)
 	)
+	timer.Stop()
 	for req := range s.reqs {
 		batch = append(batch[:0], req)
 		n := len(req.events)
+		waited := false
 	drain:
 		for n < maxCommitEvents {
 			select {
@@ -106,10 +117,37 @@ func (s *Store) writer() {
 				}
 				batch = append(batch, r)
 				n += len(r.events)
+				continue
 			default:
-				break drain
+			}
+			// Nothing is waiting: wait a little for the callers of the
+			// previous commit, unless they are all here.
+			if waited || len(batch) >= last {
+				break
+			}
+			waited = true
+			timer.Reset(gatherWait)
+		wait:
+			for len(batch) < last && n < maxCommitEvents {
+				select {
+				case r, ok := <-s.reqs:
+					if !ok {
+						break wait
+					}
+					batch = append(batch, r)
+					n += len(r.events)
+				case <-timer.C:
+					break wait
+				}
+			}
+			if !timer.Stop() {
+				select { // drain a fired timer so that Reset starts afresh
+				case <-timer.C:
+				default:
+				}
 			}
 		}
+		last = len(batch)
 		s.commit(&w, batch)
 	}
 }
@@ -129,7 +167,9 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 	outcome := make([]error, len(taken))
 	err := guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
-			w.reset(tx, &s.codec)
+			if err := w.reset(tx, &s.codec); err != nil {
+				return err
+			}
 			for i, r := range taken {
 				outcome[i] = w.add(r)
 			}
@@ -156,26 +196,32 @@ type txWriter struct {
 	seen    map[[16]byte]struct{}
 	events  []entry
 	idKeys  [][]byte
-	index   [numIndexes]map[string][][]byte // indexed value -> event keys
+	index   [numIndexes][]entry // index entries
+	sealed  int64               // the last sealed day
 	scratch []byte
 }
 
-type entry struct{ key, value []byte }
+type entry struct {
+	key, value []byte
+	sealed     []byte // the key once sealed, while sealing
+}
 
-func (w *txWriter) reset(tx *bolt.Tx, c *codec) {
+func (w *txWriter) reset(tx *bolt.Tx, c *codec) error {
 	w.tx, w.codec = tx, c
 	w.ids = tx.Bucket(bucketIDs)
+	var err error
+	if w.sealed, err = sealedDay(tx); err != nil {
+		return err
+	}
 	if w.seen == nil {
 		w.seen = make(map[[16]byte]struct{})
-		for k := range w.index {
-			w.index[k] = make(map[string][][]byte)
-		}
 	}
 	clear(w.seen)
 	for k := range w.index {
-		clear(w.index[k])
+		w.index[k] = w.index[k][:0]
 	}
 	w.events, w.idKeys, w.scratch = w.events[:0], w.idKeys[:0], w.scratch[:0]
+	return nil
 }
 
 // add stages the events of r, or returns the duplicate error that fails r
@@ -202,13 +248,18 @@ func (w *txWriter) add(r *appendRequest) error {
 	for i := range r.events {
 		e := &r.events[i]
 		key := r.keys[i][:]
-		w.events = append(w.events, entry{key, w.scratch[off:ends[i]:ends[i]]})
+		w.events = append(w.events, entry{key: key, value: w.scratch[off:ends[i]:ends[i]]})
 		off = ends[i]
 		w.idKeys = append(w.idKeys, key[8:])
 		w.seen[[16]byte(key[8:])] = struct{}{}
+		var tags [numIndexes][]byte
 		for k := range numIndexes {
-			if v, ok := indexValue(k, e); ok {
-				w.index[k][v] = append(w.index[k][v], key)
+			v, _ := indexValue(k, e)
+			tags[k] = w.codec.indexTag(k, v, true)
+		}
+		for k := range numIndexes {
+			if _, ok := indexValue(k, e); ok {
+				w.index[k] = append(w.index[k], entry{key: indexKey(tags[k], key, w.sealed), value: otherTags(k, &tags)})
 			}
 		}
 	}
@@ -238,28 +289,71 @@ func (w *txWriter) flush() error {
 			return err
 		}
 	}
+	if err := w.seal(events); err != nil {
+		return err
+	}
 	for k := range numIndexes {
-		parent := w.tx.Bucket(indexBuckets[k])
-		parent.FillPercent = fillPercent
-		values := make([]string, 0, len(w.index[k]))
-		for v := range w.index[k] {
-			values = append(values, v)
-		}
-		slices.Sort(values)
-		for _, v := range values {
-			sub, err := parent.CreateBucketIfNotExists(indexName(v))
-			if err != nil {
-				return err
+		index := w.tx.Bucket(indexBuckets[k])
+		index.FillPercent = fillPercent
+		for i, e := range w.index[k] {
+			if e.key[0] == classHot && keyDay(e.key) <= w.sealed {
+				tag, ek := parseIndexKey(e.key)
+				w.index[k][i].key = indexKey(tag, ek, w.sealed)
 			}
-			sub.FillPercent = fillPercent
-			keys := w.index[k][v]
-			slices.SortFunc(keys, bytes.Compare)
-			for _, key := range keys {
-				if err := sub.Put(key, nil); err != nil {
-					return err
-				}
+		}
+		slices.SortFunc(w.index[k], func(a, b entry) int { return bytes.Compare(a.key, b.key) })
+		for _, e := range w.index[k] {
+			if err := index.Put(e.key, e.value); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// seal moves the stored index entries of the days before the newest
+// event's day from the hot class to the sealed class. It runs before the
+// transaction's own index entries are put, which flush then files in the
+// class of their day.
+func (w *txWriter) seal(events *bolt.Bucket) error {
+	newest, _ := events.Cursor().Last()
+	if newest == nil {
+		return nil
+	}
+	through := dayOf(keyTime(newest)) - 1
+	if through-w.sealed < sealDays && w.sealed != noneSealed {
+		return nil
+	}
+	for k := range numIndexes {
+		index := w.tx.Bucket(indexBuckets[k])
+		index.FillPercent = fillPercent
+		var moved []entry
+		c := index.Cursor()
+		for key, value := c.First(); key != nil && key[0] == classHot; key, value = c.Next() {
+			tag, ek := parseIndexKey(key)
+			if ek == nil {
+				return corruptf("index %q has a malformed key %x", indexBuckets[k], key)
+			}
+			if keyDay(key) > through {
+				break
+			}
+			moved = append(moved, entry{key: bytes.Clone(key), value: bytes.Clone(value)})
+			moved[len(moved)-1].sealed = indexKey(tag, ek, through)
+		}
+		for _, e := range moved {
+			if err := index.Delete(e.key); err != nil {
+				return err
+			}
+		}
+		// Each value's sealed entries end before the new ones: in key
+		// order, the puts append to the end of each value's range.
+		slices.SortFunc(moved, func(a, b entry) int { return bytes.Compare(a.sealed, b.sealed) })
+		for _, e := range moved {
+			if err := index.Put(e.sealed, e.value); err != nil {
+				return err
+			}
+		}
+	}
+	w.sealed = through
+	return w.tx.Bucket(bucketMeta).Put(metaSealed, sealedValue(through))
 }

@@ -102,8 +102,12 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 	events := tx.Bucket(bucketEvents)
 	ids := tx.Bucket(bucketIDs)
 	var counts [numIndexes]int
+	sealed, err := sealedDay(tx)
+	if err != nil {
+		return err
+	}
 	n := 0
-	err := events.ForEach(func(k, v []byte) error {
+	err = events.ForEach(func(k, v []byte) error {
 		if n++; n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -121,8 +125,7 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 			if !ok {
 				continue
 			}
-			sub := tx.Bucket(indexBuckets[kind]).Bucket(indexName(v))
-			if sub == nil || sub.Get(k) == nil {
+			if tx.Bucket(indexBuckets[kind]).Get(indexKey(s.codec.indexTag(kind, v, false), k, sealed)) == nil {
 				return corruptf("event %s is missing from index %q", e.ID, indexBuckets[kind])
 			}
 			counts[kind]++
@@ -137,14 +140,13 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 	}
 	for kind := range numIndexes {
 		got := 0
-		err := tx.Bucket(indexBuckets[kind]).ForEachBucket(func(name []byte) error {
-			return tx.Bucket(indexBuckets[kind]).Bucket(name).ForEach(func(k, _ []byte) error {
-				if events.Get(k) == nil {
-					return corruptf("index %q has entry %x without an event", indexBuckets[kind], k)
-				}
-				got++
-				return nil
-			})
+		err := tx.Bucket(indexBuckets[kind]).ForEach(func(k, _ []byte) error {
+			_, ek := parseIndexKey(k)
+			if ek == nil || events.Get(ek) == nil {
+				return corruptf("index %q has entry %x without an event", indexBuckets[kind], k)
+			}
+			got++
+			return nil
 		})
 		if err != nil {
 			return err

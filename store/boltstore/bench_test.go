@@ -198,6 +198,29 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkFsync is the baseline of the durable appends: one 4 KiB write
+// and one sync, what a durable commit cannot do without. bbolt
+// syncs twice per commit, so a single durable append costs at least two of
+// these; group commit shares them among concurrent appends.
+func BenchmarkFsync(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "sync"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	page := make([]byte, 4096)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := f.WriteAt(page, int64(i%256)*4096); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "syncs/s")
+}
+
 func openBench(b *testing.B, opts *Options) *Store {
 	b.Helper()
 	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), opts)
@@ -246,6 +269,13 @@ func BenchmarkQuery(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer func() { s.Close() }()
+				if !cold { // warm the page cache
+					for _, err := range s.Query(ctx, tt.q) {
+						if err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
 				rows := 0
 				b.ReportAllocs()
 				b.ResetTimer()
@@ -299,4 +329,35 @@ func BenchmarkFileSize(b *testing.B) {
 	}
 	b.ReportMetric(float64(fi.Size())/float64(benchEvents()), "bytes/event")
 	b.ReportMetric(float64(fi.Size())/1e6, "MB")
+}
+
+// BenchmarkOpen measures Open and Close of the benchmark store, with the
+// file in the page cache and without: Open reads the header, the branch
+// pages of every bucket and the dictionary.
+func BenchmarkOpen(b *testing.B) {
+	path := benchStore(b)
+	for _, cold := range []bool{false, true} {
+		name := "warm"
+		if cold {
+			name = "cold"
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				if cold {
+					b.StopTimer()
+					if err := dropFileCache(path); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				s, err := Open(path, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

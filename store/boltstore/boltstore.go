@@ -172,7 +172,7 @@ func inspect(path string, o *Options) error {
 			if err := verifyPages(file, tx, false); err != nil {
 				return err
 			}
-			_, _, err := readMeta(tx)
+			_, _, err := readMeta(tx, false)
 			return err
 		})
 	})
@@ -227,7 +227,7 @@ func openBolt(path string, o *Options, readOnly bool) (*bolt.DB, *os.File, error
 
 // readMeta checks the meta bucket and returns the file's code tables. fresh
 // is true for a bbolt file without any bucket, which Open initializes.
-func readMeta(tx *bolt.Tx) (c codec, fresh bool, err error) {
+func readMeta(tx *bolt.Tx, loadDict bool) (c codec, fresh bool, err error) {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		var names []string
@@ -259,13 +259,22 @@ func readMeta(tx *bolt.Tx) (c codec, fresh bool, err error) {
 		return c, false, corruptf("bucket %q is missing", bucketDict)
 	}
 	c.dict = newDict()
-	if err := c.dict.load(tx.Bucket(bucketDict)); err != nil {
+	if loadDict {
+		if err := c.dict.load(tx.Bucket(bucketDict)); err != nil {
+			return c, false, err
+		}
+	}
+	if c.kinds, err = parseCodeTable("kind", meta.Get(metaKinds)); err != nil {
 		return c, false, err
 	}
-	c.kinds = parseCodeTable(meta.Get(metaKinds))
-	c.actions = parseCodeTable(meta.Get(metaActions))
+	if c.actions, err = parseCodeTable("action", meta.Get(metaActions)); err != nil {
+		return c, false, err
+	}
 	if len(c.kinds.names) == 0 || len(c.actions.names) == 0 {
 		return c, false, corruptf("the code tables are missing")
+	}
+	if !loadDict {
+		return c, false, nil
 	}
 	// Read the newest and the oldest event: damage near the root shows here.
 	cur := tx.Bucket(bucketEvents).Cursor()
@@ -292,7 +301,7 @@ func (s *Store) init() error {
 		return s.db.View(func(tx *bolt.Tx) error {
 			var fresh bool
 			var err error
-			c, fresh, err = readMeta(tx)
+			c, fresh, err = readMeta(tx, true)
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	crand "crypto/rand"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -78,7 +79,7 @@ func TestCrashChild(t *testing.T) {
 			for {
 				batch := make([]auditevents.AuditEvent, 1+rng.IntN(20))
 				for i := range batch {
-					ts := time.UnixMicro(base + clock.Add(1)).UTC()
+					ts := time.UnixMicro(base + clock.Add(int64(10*time.Minute/time.Microsecond))).UTC() // days pass, and get sealed, within a round
 					id := ulid.MustNew(ulid.Timestamp(ts), crand.Reader).String()
 					batch[i] = crashEvent(id, ts)
 				}
@@ -122,7 +123,8 @@ func TestCrash(t *testing.T) {
 		noSync := round%2 == 1
 		want := 1 + rng.IntN(600) // acknowledgements to read before the kill
 		t.Run(fmt.Sprintf("round%d/nosync=%v/after%dacks", round, noSync, want), func(t *testing.T) {
-			roundBase := base + int64(round)*int64(time.Hour/time.Microsecond)
+			// Rounds overlap in time: later rounds add events to sealed days.
+			roundBase := base + int64(round)*int64(24*time.Hour/time.Microsecond)
 			got := runChild(t, path, roundBase, noSync, want)
 			for id, us := range got {
 				acked[id] = us
@@ -227,3 +229,51 @@ func verify(tb testing.TB, path string, acked map[string]int64) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestOpenLockedByAnotherProcess opens a store that a child process holds:
+// Open fails with ErrLocked within the timeout, and succeeds once the child
+// is gone, even killed without closing the file.
+func TestOpenLockedByAnotherProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	path := filepath.Join(t.TempDir(), "locked.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashEnvPath+"="+path, crashEnvBase+"="+strconv.FormatInt(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC).UnixMicro(), 10))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() { // the child has the store open once it acknowledges
+		t.Fatalf("the child acknowledged nothing: %v", sc.Err())
+	}
+
+	s, err := boltstore.Open(path, &boltstore.Options{Timeout: 100 * time.Millisecond})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a file another process holds succeeded")
+	}
+	if !errors.Is(err, boltstore.ErrLocked) {
+		t.Fatalf("got %v, want an error wrapping ErrLocked", err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+	}
+	cmd.Wait()
+	s, err = boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open after the holder died: %v", err)
+	}
+	defer s.Close()
+	if err := s.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

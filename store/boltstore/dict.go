@@ -2,13 +2,17 @@ package boltstore
 
 import (
 	"encoding/binary"
+	"hash/crc32"
+	"strings"
+	"sync"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // bucketDict holds the dictionary: key: 4-byte big-endian code; value: the
-// field's number and the string.
+// field's number, a CRC-32C of the field's number and the string, and the
+// string.
 var bucketDict = []byte("dict")
 
 // The fields whose values the dictionary codes. Users, accounts and
@@ -19,6 +23,7 @@ const (
 	fieldUser
 	fieldResourceName
 	fieldConfiguration
+	fieldConfigName // the name part of configurations, for the index
 	numDictFields
 )
 
@@ -39,6 +44,7 @@ type dict struct {
 	codes   [numDictFields]map[string]uint32 // per field: string -> code; writer only
 	pending int                              // how many names the current transaction added
 	snap    atomic.Pointer[[]string]
+	mu      sync.RWMutex // guards codes against lookup
 }
 
 func newDict() *dict {
@@ -55,16 +61,42 @@ func (d *dict) publish() {
 	d.snap.Store(&names)
 }
 
-// load reads the dictionary bucket.
+// load reads the dictionary bucket. It reads the bucket twice, first to
+// size the tables, so that loading a large dictionary allocates little.
 func (d *dict) load(b *bolt.Bucket) error {
+	var counts [numDictFields]int
+	n, size := 0, 0
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if len(k) != 4 || binary.BigEndian.Uint32(k) != uint32(len(d.names)+1) || len(v) < 1 || v[0] >= numDictFields {
-			return corruptf("dictionary entry %x is malformed", k)
+		n++
+		if len(k) != 4 || binary.BigEndian.Uint32(k) != uint32(n) || len(v) < 5 || v[0] >= numDictFields ||
+			binary.BigEndian.Uint32(v[1:]) != dictSum(v[0], v[5:]) {
+			return corruptf("dictionary entry %x is damaged", k)
 		}
-		d.add(int(v[0]), string(v[1:]))
+		counts[v[0]]++
+		size += len(v) - 5
 	}
-	d.pending = 0
+	for f := range d.codes {
+		d.codes[f] = make(map[string]uint32, counts[f])
+	}
+	d.names = make([]string, 0, n)
+	d.fields = make([]byte, 0, n)
+	var all strings.Builder // one allocation for every string
+	all.Grow(size)
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		all.Write(v[5:])
+	}
+	if all.Len() != size {
+		return corruptf("the dictionary changed while it was read")
+	}
+	strs, off := all.String(), 0
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		s := strs[off : off+len(v)-5]
+		off += len(v) - 5
+		d.names = append(d.names, s)
+		d.fields = append(d.fields, v[0])
+		d.codes[v[0]][s] = uint32(len(d.names))
+	}
 	d.publish()
 	return nil
 }
@@ -73,7 +105,9 @@ func (d *dict) add(field int, s string) uint32 {
 	d.names = append(d.names, s)
 	d.fields = append(d.fields, byte(field))
 	code := uint32(len(d.names))
+	d.mu.Lock()
 	d.codes[field][s] = code
+	d.mu.Unlock()
 	d.pending++
 	return code
 }
@@ -90,13 +124,22 @@ func (d *dict) code(field int, s string) uint32 {
 	return d.add(field, s)
 }
 
+// lookup returns the code of s in field, or 0; any goroutine may call it.
+func (d *dict) lookup(field int, s string) uint32 {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.codes[field][s]
+}
+
 // flush writes the codes added by the current transaction to b and
 // publishes them, before the transaction commits.
 func (d *dict) flush(b *bolt.Bucket) error {
+	b.FillPercent = fillPercent
 	for i := len(d.names) - d.pending; i < len(d.names); i++ {
 		var k [4]byte
 		binary.BigEndian.PutUint32(k[:], uint32(i+1))
-		v := append([]byte{d.fields[i]}, d.names[i]...)
+		v := binary.BigEndian.AppendUint32([]byte{d.fields[i]}, dictSum(d.fields[i], []byte(d.names[i])))
+		v = append(v, d.names[i]...)
 		if err := b.Put(k[:], v); err != nil {
 			return err
 		}
@@ -110,9 +153,11 @@ func (d *dict) flush(b *bolt.Bucket) error {
 func (d *dict) settle(committed bool) {
 	if !committed {
 		n := len(d.names) - d.pending
+		d.mu.Lock()
 		for i := n; i < len(d.names); i++ {
 			delete(d.codes[d.fields[i]], d.names[i])
 		}
+		d.mu.Unlock()
 		d.names, d.fields = d.names[:n], d.fields[:n]
 		d.publish()
 	}
@@ -126,4 +171,9 @@ func (d *dict) name(c uint64) (string, bool) {
 		return "", false
 	}
 	return names[c-1], true
+}
+
+// dictSum is the checksum of a dictionary entry.
+func dictSum(field byte, s []byte) uint32 {
+	return crc32.Update(crc32.Checksum([]byte{field}, castagnoli), castagnoli, s)
 }

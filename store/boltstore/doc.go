@@ -12,25 +12,37 @@
 //
 // Events are keyed by their timestamp (to the microsecond) and ID, so they
 // lie in result order: a date range is a seek and a scan, newest first, and
-// a cursor is a seek. Secondary indexes by user, by configuration name
-// (without the version, so a filter by "name" and by "name:3" both use it)
-// and by account make those filters direct too. A query reads from the path
-// expected to hold the fewest candidates within its date range, after
-// reading a few entries of each, and checks every other filter on each
-// candidate with [auditevents.Query.Matches].
+// a cursor is a seek. Order is by timestamp even for imported events whose
+// ID was made at another time.
+//
+// Secondary indexes by user, by configuration name (without the version, so
+// a filter by "name" and by "name:3" both use it) and by account make those
+// filters direct too. The keys of recent days lead with the day, so that
+// the entries one transaction writes lie together and a batch writes a few
+// index pages rather than one per user or configuration. Every week, the
+// finished days are sealed: their entries move to one time-ordered range per
+// value. A query for one value reads its recent days with a seek each and
+// its sealed days as one range. Each index entry also carries the event's other
+// indexed values in coded form, so a query combining filters (a user and a
+// configuration, say) drops most candidates without reading their events.
+//
+// A query reads from the path expected to hold the fewest candidates within
+// its date range, judged by reading a few entries of each, and checks every
+// other filter on each candidate with [auditevents.Query.Matches].
 //
 // A query reads in chunks, each in its own short read transaction, and holds
 // no transaction while the caller's loop body runs; the body may append. A
-// query expected to read a large part of the file (a full export) first asks
-// the kernel to read the whole file ahead sequentially (on Linux), since
-// bbolt maps the file for random access and would otherwise fault its pages
-// in one at a time when they are not in the page cache.
+// query expected to read a large part of the file (a full export, one user
+// over all time) also reads the file ahead, sequentially from its end, in
+// the background, skipping what is in the page cache already: bbolt maps
+// the file for random access, so a scan of a file that is not in the page
+// cache would otherwise fault its pages in one at a time.
 //
 // Values are a compact binary encoding with a checksum: strings that repeat
 // (accounts, users, resource names, configurations) are coded through a
 // bounded dictionary kept in the file, kinds and the documented actions
 // through code tables kept in the file. A million typical events with their
-// indexes take about 270 MB.
+// indexes take about 280 MB.
 //
 // # Durability and group commit
 //

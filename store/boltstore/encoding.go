@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/auditevents/auditevents"
 )
@@ -18,8 +20,7 @@ var (
 	bucketMeta   = []byte("meta")   // format version and code tables
 	bucketEvents = []byte("events") // key: event key; value: encoded event
 	bucketIDs    = []byte("ids")    // key: 16-byte ULID; value: empty
-	// One bucket per secondary index. Each holds a sub-bucket per indexed
-	// value (see indexName), whose keys are event keys with empty values.
+	// One bucket per secondary index (see indexKey).
 	bucketByUser          = []byte("by-user")
 	bucketByConfiguration = []byte("by-configuration")
 	bucketByAccount       = []byte("by-account")
@@ -70,23 +71,192 @@ func indexValue(k indexKind, e *auditevents.AuditEvent) (string, bool) {
 	}
 }
 
-// maxInlineName is the longest indexed value used as its sub-bucket's name
-// as it is; longer ones are named by their SHA-256, since bbolt bounds key
-// length and events' fields may be longer.
-const maxInlineName = 512
+// Index keys. A secondary index maps an indexed value to the events that
+// carry it, in time order. It has two classes of keys, with empty values:
+//
+//	hot:    0 | day (4 bytes) | value tag | microseconds into the day (5 bytes) | ULID (16 bytes)
+//	sealed: 1 | value tag | event key (timestamp and ULID, 24 bytes)
+//
+// Entries of days after the last sealed day are hot. Putting the day before
+// the value keeps the entries of one transaction, which are mostly of the
+// same day, together in the file: a batch of a thousand events with
+// hundreds of users or configurations writes a few index pages instead of
+// one page per value. A query for a value reads each hot day with one seek.
+//
+// Once a week of days is over (an event of a later day has been stored),
+// the writer moves their entries to the sealed class, where each value's
+// entries lie together in time order, appended to the end of the value's
+// range, and records the last sealed day in the meta bucket. A query reads
+// a value's sealed entries as one range: few pages, however long the range.
+// Entries of sealed days that arrive later go straight to the sealed class.
+//
+// The value of an index entry holds the tags of the event's values in the
+// other two indexes, in index order (a configuration tag even for an event
+// without one, the tag of ""). A query with several of these filters drops
+// most candidates of its path by comparing tags, without reading the event.
+//
+// The value tag is the value's dictionary code as a uvarint (never 0), or,
+// for a value the dictionary does not hold, 0 and the first 8 bytes of its
+// SHA-256. Either is self-delimiting. A hash may collide; the final check of
+// every candidate with Query.Matches drops the stranger.
+const (
+	dayMicros   = 24 * 60 * 60 * 1_000_000
+	classBytes  = 1
+	dayBytes    = 4
+	offBytes    = 5
+	hashTag     = 8
+	classHot    = 0
+	classSealed = 1
+)
 
-// indexName returns the name of the sub-bucket that holds the events whose
-// indexed value is v: 0x01 and v, or 0x02 and the SHA-256 of v when v is
-// long. The prefix keeps the name of "" non-empty, as bbolt requires.
-func indexName(v string) []byte {
-	if len(v) <= maxInlineName {
-		b := make([]byte, 1+len(v))
-		b[0] = 1
-		copy(b[1:], v)
-		return b
+// sealDays is how many finished days the writer lets accumulate before it
+// seals them together: sealing appends to the end of each value's range, and
+// larger appends leave fuller pages and cost fewer transactions.
+const sealDays = 7
+
+// metaSealed holds the last sealed day: 8 bytes big-endian with the sign
+// bit flipped, then a CRC-32C of them; absent, no day is sealed.
+var metaSealed = []byte("sealed")
+
+const noneSealed = math.MinInt64
+
+// sealedDay returns the last sealed day as tx sees it.
+func sealedDay(tx *bolt.Tx) (int64, error) {
+	v := tx.Bucket(bucketMeta).Get(metaSealed)
+	if v == nil {
+		return noneSealed, nil
+	}
+	if len(v) != 12 || binary.BigEndian.Uint32(v[8:]) != crc32.Checksum(v[:8], castagnoli) {
+		return 0, corruptf("the last sealed day is damaged")
+	}
+	return int64(binary.BigEndian.Uint64(v) ^ (1 << 63)), nil
+}
+
+// sealedValue returns the meta value that records d as the last sealed day.
+func sealedValue(d int64) []byte {
+	v := binary.BigEndian.AppendUint64(nil, uint64(d)^(1<<63))
+	return binary.BigEndian.AppendUint32(v, crc32.Checksum(v, castagnoli))
+}
+
+// dayOf returns the day of a timestamp in microseconds, rounding down.
+func dayOf(us int64) int64 {
+	d := us / dayMicros
+	if us%dayMicros < 0 {
+		d--
+	}
+	return d
+}
+
+// indexField is the dictionary field whose codes tag index k's values.
+var indexField = [numIndexes]int{byUser: fieldUser, byConfiguration: fieldConfigName, byAccount: fieldAccount}
+
+// indexTag returns the tag of value v in index k. The writer passes add to
+// give a new value a code while the dictionary has room.
+func (c *codec) indexTag(k indexKind, v string, add bool) []byte {
+	var code uint32
+	if add {
+		code = c.dict.code(indexField[k], v)
+	} else {
+		code = c.dict.lookup(indexField[k], v)
+	}
+	if code != 0 {
+		return binary.AppendUvarint(nil, uint64(code))
 	}
 	sum := sha256.Sum256([]byte(v))
-	return append([]byte{2}, sum[:]...)
+	return append([]byte{0}, sum[:hashTag]...)
+}
+
+// otherTags returns the value of an index entry of index k: the tags of the
+// other indexes.
+func otherTags(k indexKind, tags *[numIndexes][]byte) []byte {
+	var v []byte
+	for j := range numIndexes {
+		if j != k {
+			v = append(v, tags[j]...)
+		}
+	}
+	return v
+}
+
+// tagLen returns the length of the tag at the start of b, or 0 when b does
+// not start with a whole tag.
+func tagLen(b []byte) int {
+	if len(b) > 0 && b[0] == 0 {
+		if len(b) < 1+hashTag {
+			return 0
+		}
+		return 1 + hashTag
+	}
+	_, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0
+	}
+	return n
+}
+
+// dayPrefix returns the prefix of the hot index keys of tag on day d.
+func dayPrefix(d int64, tag []byte) []byte {
+	p := make([]byte, classBytes+dayBytes, classBytes+dayBytes+len(tag)+offBytes+16)
+	p[0] = classHot
+	binary.BigEndian.PutUint32(p[classBytes:], uint32(d)^(1<<31))
+	return append(p, tag...)
+}
+
+// sealedPrefix returns the prefix of the sealed index keys of tag.
+func sealedPrefix(tag []byte) []byte {
+	p := make([]byte, 0, classBytes+len(tag)+keyLen)
+	return append(append(p, classSealed), tag...)
+}
+
+// keyDay returns the day of hot index key k, which must be long enough.
+func keyDay(k []byte) int64 {
+	return int64(int32(binary.BigEndian.Uint32(k[classBytes:]) ^ (1 << 31)))
+}
+
+// indexKey returns the key of the event with key ek under tag, given the
+// last sealed day.
+func indexKey(tag, ek []byte, sealed int64) []byte {
+	us := keyTime(ek)
+	d := dayOf(us)
+	if d <= sealed {
+		return append(sealedPrefix(tag), ek[:keyLen]...)
+	}
+	k := dayPrefix(d, tag)
+	k = appendOff(k, us-d*dayMicros)
+	return append(k, ek[8:keyLen]...)
+}
+
+func appendOff(b []byte, off int64) []byte {
+	return append(b, byte(off>>32), byte(off>>24), byte(off>>16), byte(off>>8), byte(off))
+}
+
+// parseIndexKey returns the tag of index key k and the event key it points
+// to, or nils when k is malformed.
+func parseIndexKey(k []byte) (tag, ek []byte) {
+	switch {
+	case len(k) > 0 && k[0] == classSealed:
+		n := tagLen(k[classBytes:])
+		if n == 0 || len(k) != classBytes+n+keyLen {
+			return nil, nil
+		}
+		return k[classBytes : classBytes+n], k[classBytes+n:]
+	case len(k) > classBytes+dayBytes && k[0] == classHot:
+		n := tagLen(k[classBytes+dayBytes:])
+		prefix := classBytes + dayBytes + n
+		if n == 0 || len(k) != prefix+offBytes+16 {
+			return nil, nil
+		}
+		o := k[prefix:]
+		off := int64(o[0])<<32 | int64(o[1])<<24 | int64(o[2])<<16 | int64(o[3])<<8 | int64(o[4])
+		if off >= dayMicros {
+			return nil, nil
+		}
+		ek := make([]byte, keyLen)
+		putTime(ek, keyDay(k)*dayMicros+off)
+		copy(ek[8:], k[prefix+offBytes:])
+		return k[classBytes+dayBytes : prefix], ek
+	}
+	return nil, nil
 }
 
 // keyLen is the length of an event key: 8 bytes of timestamp, then the 16
@@ -161,15 +331,24 @@ func newCodeTable(names []string) *codeTable {
 	return t
 }
 
-// parseCodeTable reads a table as stored in the meta bucket.
-func parseCodeTable(b []byte) *codeTable {
-	if len(b) == 0 {
-		return newCodeTable(nil)
+// parseCodeTable reads a table as stored in the meta bucket: a CRC-32C of
+// the names, then the names separated by newlines. It fails, wrapping
+// ErrCorrupt, on a damaged table.
+func parseCodeTable(what string, b []byte) (*codeTable, error) {
+	if len(b) < 4 || binary.BigEndian.Uint32(b) != crc32.Checksum(b[4:], castagnoli) {
+		return nil, corruptf("the %s table is damaged", what)
 	}
-	return newCodeTable(strings.Split(string(b), "\n"))
+	if len(b) == 4 {
+		return newCodeTable(nil), nil
+	}
+	return newCodeTable(strings.Split(string(b[4:]), "\n")), nil
 }
 
-func (t *codeTable) bytes() []byte { return []byte(strings.Join(t.names, "\n")) }
+// bytes returns t as stored in the meta bucket.
+func (t *codeTable) bytes() []byte {
+	names := []byte(strings.Join(t.names, "\n"))
+	return append(binary.BigEndian.AppendUint32(nil, crc32.Checksum(names, castagnoli)), names...)
+}
 
 // extend returns t with every name of names that t lacks appended, and
 // whether it added any.

@@ -83,7 +83,11 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 	}
 	key, _ := eventKey(&events[10])
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketByUser).Bucket(indexName(events[10].User)).Delete(key[:])
+		sealed, err := sealedDay(tx)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketByUser).Delete(indexKey(s.codec.indexTag(byUser, events[10].User, false), key[:], sealed))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -179,4 +183,151 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoding %+v gives %+v, %v", e, e2, err)
 		}
 	})
+}
+
+// TestIndexesAcrossSealedDays appends a month of events a few hours at a
+// time, so that days get sealed along the way, then events of days already
+// sealed, and checks every index path against a scan of all events.
+func TestIndexesAcrossSealedDays(t *testing.T) {
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), nil)
+	ctx := context.Background()
+	events := newGenerator(9).events(3000) // over a year
+	late := events[:300]                   // the first month, appended last
+	for i := 300; i < len(events); i += 97 {
+		if err := s.Append(ctx, events[i:min(i+97, len(events))]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < len(late); i += 50 {
+		if err := s.Append(ctx, late[i:i+50]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		newest := dayOf(events[len(events)-1].Timestamp.UnixMicro())
+		got, err := sealedDay(tx)
+		if err != nil {
+			return err
+		}
+		if got >= newest || got < newest-1-sealDays {
+			t.Errorf("last sealed day is %d, want one of the %d days before the newest event's, %d", got, sealDays, newest)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := dataStart.Add(100 * 24 * time.Hour)
+	acme := "acme"
+	for _, q := range []auditevents.Query{
+		{User: "user07@example.com"},
+		{User: "user07@example.com", Since: mid, Before: mid.Add(40 * 24 * time.Hour)},
+		{Configuration: "config-012"},
+		{Configuration: "config-012:3"},
+		{Account: &acme, Before: mid},
+		{User: "nobody"},
+		{User: "user07@example.com", Configuration: "config-012"},
+		{User: "user07@example.com", Account: &acme, Since: mid},
+		{Configuration: "config-012:3", Account: &acme},
+		{Configuration: "config-999", User: "user01@example.com"},
+		{User: "user07@example.com", Limit: 5, After: events[1500].Cursor()},
+	} {
+		var want []auditevents.AuditEvent
+		for _, e := range events {
+			if q.Matches(&e) {
+				want = append(want, e)
+			}
+		}
+		slices.SortFunc(want, auditevents.Compare)
+		if q.Limit > 0 && len(want) > q.Limit {
+			want = want[:q.Limit]
+		}
+		got, err := auditevents.Collect(s.Query(ctx, q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("query %+v: got %d events, want %d", q, len(got), len(want))
+		}
+	}
+}
+
+// TestIndexQueryWithDistantBounds checks that a date range reaching far
+// beyond the stored events costs no more than the events' own days: the
+// index path reads day by day, and must not walk the empty centuries.
+func TestIndexQueryWithDistantBounds(t *testing.T) {
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), nil)
+	ctx := context.Background()
+	events := newGenerator(10).events(200)
+	if err := s.Append(ctx, events...); err != nil {
+		t.Fatal(err)
+	}
+	q := auditevents.Query{
+		User:   "nobody",
+		Since:  time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		Before: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	days := 0
+	err := s.view(func(tx *bolt.Tx) error {
+		b := queryBounds(&q)
+		src, err := newSource(tx, path{kind: byUser, tag: s.codec.indexTag(byUser, q.User, false)}, b.lo)
+		if err != nil {
+			return err
+		}
+		k, _, err := src.last(b.hi)
+		if k != nil || err != nil {
+			t.Errorf("last: %x, %v; want nothing", k, err)
+		}
+		days = int(dayOf(events[len(events)-1].Timestamp.UnixMicro()) - src.day)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if days > dataDays+1 {
+		t.Errorf("the index source walked %d days back from the newest event; the events span %d", days, dataDays)
+	}
+}
+
+// TestAppendAtChunkBoundarySeen appends, from the loop body, an event that
+// falls between the last event the first chunk looked at and the next one:
+// it comes after the query's position, so the query must return it.
+func TestAppendAtChunkBoundarySeen(t *testing.T) {
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{NoSync: true})
+	ctx := context.Background()
+	n := chunkScanned + 9
+	events := newGenerator(11).events(n)
+	for i := range events {
+		events[i].Timestamp = dataStart.Add(time.Duration(i) * 2 * time.Second)
+		events[i].ResourceName = "other"
+	}
+	events[n-1].ResourceName = "wanted" // the newest, in the first chunk
+	if err := s.Append(ctx, events...); err != nil {
+		t.Fatal(err)
+	}
+	// The first chunk looks at events n-1 down to n-chunkScanned; add one
+	// just after the next, older one.
+	next := events[n-chunkScanned-1]
+	added := newGenerator(12).events(1)[0]
+	added.Timestamp = next.Timestamp.Add(time.Second)
+	added.ResourceName = "wanted"
+
+	var got []string
+	for e, err := range s.Query(ctx, auditevents.Query{ResourceName: "wanted"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.ID)
+		if len(got) == 1 {
+			if err := s.Append(ctx, added); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if want := []string{events[n-1].ID, added.ID}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -56,9 +57,10 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 			n = 0
 			events := tx.Bucket(bucketEvents)
 			var keys [][]byte
-			index := [numIndexes]map[string][][]byte{}
-			for k := range index {
-				index[k] = make(map[string][][]byte)
+			var index [numIndexes][][]byte
+			sealed, err := sealedDay(tx)
+			if err != nil {
+				return err
 			}
 			c := events.Cursor()
 			for k, v := c.First(); k != nil && bytes.Compare(k, bound) < 0 && len(keys) < pruneChunk; k, v = c.Next() {
@@ -66,10 +68,11 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				if err != nil {
 					return err
 				}
-				keys = append(keys, bytes.Clone(k))
+				k = bytes.Clone(k)
+				keys = append(keys, k)
 				for kind := range numIndexes {
 					if v, ok := indexValue(kind, &e); ok {
-						index[kind][v] = append(index[kind][v], k)
+						index[kind] = append(index[kind], indexKey(s.codec.indexTag(kind, v, false), k, sealed))
 					}
 				}
 			}
@@ -80,22 +83,14 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				}
 			}
 			for kind := range numIndexes {
-				parent := tx.Bucket(indexBuckets[kind])
-				for v, ks := range index[kind] {
-					name := indexName(v)
-					sub := parent.Bucket(name)
-					if sub == nil {
-						return corruptf("index %q has no entries for %q", indexBuckets[kind], v)
+				b := tx.Bucket(indexBuckets[kind])
+				slices.SortFunc(index[kind], bytes.Compare)
+				for _, k := range index[kind] {
+					if b.Get(k) == nil {
+						return corruptf("event %x is missing from index %q", k, indexBuckets[kind])
 					}
-					for _, k := range ks {
-						if err := sub.Delete(k); err != nil {
-							return err
-						}
-					}
-					if k, _ := sub.Cursor().First(); k == nil {
-						if err := parent.DeleteBucket(name); err != nil {
-							return err
-						}
+					if err := b.Delete(k); err != nil {
+						return err
 					}
 				}
 			}

@@ -32,10 +32,13 @@ const probeEntries = 32
 const indexCostFactor = 3
 
 // path is where a query reads its candidates from: the events bucket, or
-// one sub-bucket of a secondary index.
+// one value's entries in a secondary index.
 type path struct {
 	kind indexKind // primary for the events bucket
-	name []byte    // the sub-bucket's name
+	tag  []byte    // the value's tag in the index
+	// filter holds, for each other index with a filter in the query, the
+	// tag of the value the query wants, which index entries must carry.
+	filter [numIndexes][]byte
 }
 
 // bounds holds a query's key range: candidates have keys in [lo, hi).
@@ -82,7 +85,10 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 		}
 		b := queryBounds(&q)
 		if b.lo != nil && b.hi != nil && bytes.Compare(b.lo, b.hi) >= 0 {
-			return // empty range
+			if err := s.view(func(*bolt.Tx) error { return nil }); err != nil {
+				yield(auditevents.AuditEvent{}, err) // closed
+			}
+			return // an empty range
 		}
 		var (
 			p       path
@@ -106,7 +112,10 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 			err := s.view(func(tx *bolt.Tx) error {
 				if !planned {
 					var est int
-					p, est = s.plan(tx, &q, b)
+					var err error
+					if p, est, err = s.plan(tx, &q, b); err != nil {
+						return err
+					}
 					planned = true
 					stop = s.readAhead(tx, p, est, &q)
 				}
@@ -131,17 +140,150 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 	}
 }
 
-// cursorFor returns a cursor on path p, or nil when p's sub-bucket does not
-// exist (no event has that value).
-func cursorFor(tx *bolt.Tx, p path) *bolt.Cursor {
+// source reads the event keys of a path newest first. On an index, it
+// reads the hot days one by one, newest first, then the sealed range.
+type source struct {
+	c      *bolt.Cursor
+	events *bolt.Bucket
+	p      path
+	sealed int64  // the last sealed day
+	day    int64  // the hot day being read
+	minDay int64  // the oldest day to read
+	prefix []byte // of the keys being read: a hot day's, or the sealed range's
+	empty  bool
+}
+
+// newSource returns a source for path p whose keys are not below lo.
+func newSource(tx *bolt.Tx, p path, lo []byte) (*source, error) {
+	src := &source{events: tx.Bucket(bucketEvents), p: p}
 	if p.kind == primary {
-		return tx.Bucket(bucketEvents).Cursor()
+		src.c = src.events.Cursor()
+		return src, nil
 	}
-	sub := tx.Bucket(indexBuckets[p.kind]).Bucket(p.name)
-	if sub == nil {
-		return nil
+	src.c = tx.Bucket(indexBuckets[p.kind]).Cursor()
+	var err error
+	if src.sealed, err = sealedDay(tx); err != nil {
+		return nil, err
 	}
-	return sub.Cursor()
+	oldest, _ := src.events.Cursor().First()
+	if oldest == nil {
+		src.empty = true
+		return src, nil
+	}
+	src.minDay = dayOf(keyTime(oldest)) // not the far past of a bound
+	if lo != nil {
+		src.minDay = max(src.minDay, dayOf(keyTime(lo)))
+	}
+	return src, nil
+}
+
+var ones = bytes.Repeat([]byte{0xFF}, keyLen)
+
+// last returns the greatest event key below hi (nil: no bound) and the
+// event's value, or nil at the end of the path.
+func (s *source) last(hi []byte) (k, v []byte, err error) {
+	if s.p.kind == primary {
+		k, v = last(s.c, hi)
+		return k, v, nil
+	}
+	if s.empty {
+		return nil, nil, nil
+	}
+	newest, _ := s.events.Cursor().Last()
+	if hi == nil || bytes.Compare(hi, newest) > 0 {
+		hi = nil // not the far future of a bound
+	}
+	var d int64
+	if hi == nil {
+		d = dayOf(keyTime(newest))
+	} else {
+		d = dayOf(keyTime(hi))
+	}
+	var bound []byte
+	switch {
+	case d <= s.sealed && hi == nil:
+		s.prefix = sealedPrefix(s.p.tag)
+		bound = append(bytes.Clone(s.prefix), ones...)
+	case d <= s.sealed:
+		s.prefix = sealedPrefix(s.p.tag)
+		bound = append(append(bytes.Clone(s.prefix), hi[:keyLen]...), hi[keyLen:]...)
+	case hi == nil:
+		s.day, s.prefix = d, dayPrefix(d, s.p.tag)
+		bound = append(bytes.Clone(s.prefix), ones[:offBytes]...)
+	default:
+		s.day, s.prefix = d, dayPrefix(d, s.p.tag)
+		bound = append(indexKey(s.p.tag, hi[:keyLen], s.sealed), hi[keyLen:]...)
+	}
+	k, iv := last(s.c, bound)
+	return s.settle(k, iv)
+}
+
+// prev returns the next older event key and value, or nil at the end.
+func (s *source) prev() (k, v []byte, err error) {
+	k, v = s.c.Prev()
+	if s.p.kind == primary {
+		return k, v, nil
+	}
+	return s.settle(k, v)
+}
+
+// settle turns the index entry (k, iv), where the cursor stands, into an
+// event key and value. While k is not of the path's value and the day being
+// read, it moves on: to older hot days, then to the sealed range. For an
+// entry whose tags show that the event fails the query's other filters, it
+// returns the event key and a nil value.
+func (s *source) settle(k, iv []byte) ([]byte, []byte, error) {
+	for k == nil || !bytes.HasPrefix(k, s.prefix) {
+		if s.prefix[0] == classSealed {
+			return nil, nil, nil // the end of the sealed range
+		}
+		next := s.day - 1
+		if len(k) >= classBytes+dayBytes && k[0] == classHot {
+			// Hot days between k's and this one hold no entries.
+			next = min(next, keyDay(k))
+		}
+		switch {
+		case next < s.minDay:
+			return nil, nil, nil
+		case next <= s.sealed:
+			s.prefix = sealedPrefix(s.p.tag)
+			k, iv = last(s.c, append(bytes.Clone(s.prefix), ones...))
+		default:
+			s.day, s.prefix = next, dayPrefix(next, s.p.tag)
+			k, iv = last(s.c, append(bytes.Clone(s.prefix), ones[:offBytes]...))
+		}
+	}
+	_, ek := parseIndexKey(k)
+	if ek == nil {
+		return nil, nil, corruptf("index %q has a malformed key %x", indexBuckets[s.p.kind], k)
+	}
+	if !s.accept(iv) {
+		return ek, nil, nil
+	}
+	v := s.events.Get(ek)
+	if v == nil {
+		return nil, nil, corruptf("index %q has entry %x without an event", indexBuckets[s.p.kind], k)
+	}
+	return ek, v, nil
+}
+
+// accept reports whether the tags of index value iv match the path's
+// filter. A malformed value is accepted: the event decides.
+func (s *source) accept(iv []byte) bool {
+	for j := range numIndexes {
+		if j == s.p.kind {
+			continue
+		}
+		n := tagLen(iv)
+		if n == 0 {
+			return true
+		}
+		if s.p.filter[j] != nil && !bytes.Equal(iv[:n], s.p.filter[j]) {
+			return false
+		}
+		iv = iv[n:]
+	}
+	return true
 }
 
 // last positions c on the greatest key below hi (or the last key when hi
@@ -159,17 +301,25 @@ func last(c *bolt.Cursor, hi []byte) (k, v []byte) {
 
 // plan returns the path with the fewest expected candidates for q, and how
 // many candidates it expects there.
-func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int) {
-	paths := []path{{kind: primary}}
+func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, error) {
+	var tags [numIndexes][]byte
 	if q.User != "" {
-		paths = append(paths, path{byUser, indexName(q.User)})
+		tags[byUser] = s.codec.indexTag(byUser, q.User, false)
 	}
 	if q.Configuration != "" {
 		name, _ := auditevents.SplitConfiguration(q.Configuration)
-		paths = append(paths, path{byConfiguration, indexName(name)})
+		tags[byConfiguration] = s.codec.indexTag(byConfiguration, name, false)
 	}
 	if q.Account != nil {
-		paths = append(paths, path{byAccount, indexName(*q.Account)})
+		tags[byAccount] = s.codec.indexTag(byAccount, *q.Account, false)
+	}
+	paths := []path{{kind: primary}}
+	for k := range numIndexes {
+		if tags[k] != nil {
+			p := path{kind: k, tag: tags[k], filter: tags}
+			p.filter[k] = nil
+			paths = append(paths, p)
+		}
 	}
 	// The oldest time the range reaches: Since, or the oldest event.
 	var floor int64
@@ -180,7 +330,14 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int) {
 	}
 	best, bestEst, bestCost := paths[0], 0, -1
 	for _, p := range paths {
-		est := estimate(cursorFor(tx, p), b.lo, b.hi, floor)
+		src, err := newSource(tx, p, b.lo)
+		if err != nil {
+			return p, 0, err
+		}
+		est, err := estimate(src, b.lo, b.hi, floor)
+		if err != nil {
+			return p, 0, err
+		}
 		cost := est
 		if p.kind != primary {
 			cost *= indexCostFactor
@@ -189,61 +346,57 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int) {
 			best, bestEst, bestCost = p, est, cost
 		}
 	}
-	return best, bestEst
+	return best, bestEst, nil
 }
 
-// estimate returns about how many keys of c lie in [lo, hi). It reads at
+// estimate returns about how many keys of src lie in [lo, hi). It reads at
 // most probeEntries keys: when the range holds more, it extrapolates from
 // the time those keys span to the time from the first of them back to floor.
-func estimate(c *bolt.Cursor, lo, hi []byte, floor int64) int {
-	if c == nil {
-		return 0
-	}
-	k, _ := last(c, hi)
-	if k == nil || (lo != nil && bytes.Compare(k, lo) < 0) {
-		return 0
+func estimate(src *source, lo, hi []byte, floor int64) (int, error) {
+	k, _, err := src.last(hi)
+	if err != nil || k == nil || (lo != nil && bytes.Compare(k, lo) < 0) {
+		return 0, err
 	}
 	newest := keyTime(k)
 	oldest := newest
 	n := 0
-	for ; k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, _ = c.Prev() {
+	for ; k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, _, err = src.prev() {
 		if n == probeEntries {
 			span := max(newest-oldest, 1)
 			total := max(newest-floor, span)
 			est := float64(n) * float64(total) / float64(span)
-			return int(min(est, 1<<40))
+			return int(min(est, 1<<40)), nil
 		}
 		oldest = keyTime(k)
 		n++
 	}
-	return n
+	return n, err
 }
 
 // scan collects into buf, newest first, up to want events of path p that
-// match q and have keys in [lo, hi). It returns the key to resume below,
-// and whether the range is exhausted.
+// match q and have keys in [lo, hi). It returns the key to resume below
+// (the last it looked at), and whether the range is exhausted.
 func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, buf []auditevents.AuditEvent, want int) (_ []auditevents.AuditEvent, resume []byte, done bool, err error) {
-	c := cursorFor(tx, p)
-	if c == nil {
-		return buf, nil, true, nil
+	src, err := newSource(tx, p, lo)
+	if err != nil {
+		return buf, nil, true, err
 	}
-	var events *bolt.Bucket
-	if p.kind != primary {
-		events = tx.Bucket(bucketEvents)
-	}
-	k, v := last(c, hi)
-	for scanned := 0; k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, v = c.Prev() {
+	var seen []byte // the last key looked at
+	k, v, err := src.last(hi)
+	for scanned := 0; err == nil && k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, v, err = src.prev() {
 		if scanned == chunkScanned || len(buf) == want {
-			return buf, append(bytes.Clone(k), 0), false, nil // just above k: k is next
+			// Resume below the last key looked at, not at k: an event
+			// appended meanwhile between the two is after the query's
+			// position, and must be seen.
+			return buf, bytes.Clone(seen), false, nil
 		}
 		scanned++
+		seen = k
+		if v == nil {
+			continue // the index entry showed that the event does not match
+		}
 		if len(k) != keyLen {
 			return buf, nil, true, corruptf("key %x has %d bytes, want %d", k, len(k), keyLen)
-		}
-		if events != nil {
-			if v = events.Get(k); v == nil {
-				return buf, nil, true, corruptf("index entry %x has no event", k)
-			}
 		}
 		e, err := s.codec.decode(k, v)
 		if err != nil {
@@ -253,5 +406,5 @@ func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, b
 			buf = append(buf, e)
 		}
 	}
-	return buf, nil, true, nil
+	return buf, nil, true, err
 }

@@ -57,7 +57,7 @@ func (s *Store) readAhead(tx *bolt.Tx, p path, est int, q *auditevents.Query) (s
 		// read-ahead costs a look at the kernel's tables and nothing more.
 		in := resident(addr, size, int(pageSize))
 		var buf []byte
-		for off := size; off > 0 && !stopped.Load(); off -= readAheadChunk {
+		for off := size; off > 0 && !stopped.Load() && !s.closing(); off -= readAheadChunk {
 			start := max(off-readAheadChunk, 0)
 			if in != nil && allResident(in[start/pageSize:(off+pageSize-1)/pageSize]) {
 				continue
@@ -71,4 +71,14 @@ func (s *Store) readAhead(tx *bolt.Tx, p path, est int, q *auditevents.Query) (s
 		}
 	}()
 	return func() { stopped.Store(true) }
+}
+
+// closing reports whether Close has begun.
+func (s *Store) closing() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -184,12 +183,11 @@ func (w *walker) elements(p []byte, what string, depth int, holdsBuckets, leaf b
 			return corruptf("%s: sub-bucket %q has a value of %d bytes", what, p[start:start+ksize], len(v))
 		}
 		name := string(p[start : start+ksize])
-		holds := depth == 0 && strings.HasPrefix(name, "by-") // the index buckets
 		if depth > 0 {
 			name = what + "/" + name
 		}
 		sub := binary.LittleEndian.Uint64(v)
-		if err := w.tree(sub, v[16:], name, depth+1, holds); err != nil {
+		if err := w.tree(sub, v[16:], name, depth+1, false); err != nil {
 			return err
 		}
 	}
