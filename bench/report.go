@@ -21,7 +21,7 @@ func (b *bench) header(ads []Adapter, genTime time.Duration) {
 	w := b.out
 	c := b.cfg
 	fmt.Fprintf(w, "# auditevents: stores compared with indexed SQLite\n\n")
-	fmt.Fprintf(w, "Command: `go run . %s` (in bench/)\n\n", strings.Join(os.Args[1:], " "))
+	fmt.Fprintf(w, "Command: `%s` (in bench/)\n\n", strings.Join(append([]string{"go", "run", "."}, os.Args[1:]...), " "))
 	fmt.Fprintf(w, "Machine: %s\n\n", machine(b.root))
 	fmt.Fprintf(w, "The machine is shared with other builds and tests, so absolute figures are noisy: read the ratios, which compare stores measured in the same run on the same data.\n\n")
 	fmt.Fprintf(w, "Data: %s events (-seed %d, generated in %s): 365 days, %d users, %d configurations with versions, %d kinds, %d accounts (one the default \"\"), realistic actions and descriptions; IDs are ULIDs from a seeded source, so every run with the same -n and -seed has the same events.\n\n",
