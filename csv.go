@@ -39,10 +39,12 @@ type CSVOptions struct {
 }
 
 // CSVWriter writes events as CSV (RFC 4180): a header row of [CSVColumns],
-// then one row per event, with timestamps in [TimestampLayout]. Fields are
-// quoted only when they must be. It buffers its output: call Flush at the
-// end. The header is written by the first Write, or by Flush when there was
-// no event, so an empty export is a header alone.
+// then one row per event, with timestamps in [TimestampLayout]. A field is
+// quoted when it holds a comma, a quote or a line break, or starts with a
+// space or a tab that a reader might trim; other fields are written as they
+// are. It buffers its output: call Flush at the end. The header is written
+// by the first Write, or by Flush when there was no event, so an empty
+// export is a header alone.
 //
 // A CSVWriter is not safe for concurrent use.
 type CSVWriter struct {
