@@ -97,7 +97,7 @@ func ExampleHandler_List() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// The plain handler, mounted by hand; Prefix names it in Link headers.
+	// The plain handler, served by hand; Link names the path it was asked at.
 	list := api.List()
 
 	next := "/v1/audit-events?limit=2"
