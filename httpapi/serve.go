@@ -325,16 +325,32 @@ func (ep *endpoint) writeError(w http.ResponseWriter, r *http.Request, status in
 // response whose panic is swallowed there ends without CountTrailer, which
 // is what tells its client.
 func abort(w http.ResponseWriter) {
-	func() {
-		// A writer may claim to hijack and then fail to, as gin's does
-		// over a writer that cannot: the panic below ends the response all
-		// the same.
-		defer func() { _ = recover() }()
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			_ = conn.Close()
-		}
-	}()
+	closeConn(w)
 	panic(http.ErrAbortHandler)
+}
+
+// closeConn closes the connection under w, if a writer in its chain can
+// hijack it. It goes on down the chain (through Unwrap) when a writer
+// refuses, as gin's does once a body has begun, and stops at the first
+// that succeeds.
+func closeConn(w http.ResponseWriter) {
+	// A writer may also claim to hijack and panic, as gin's does over a
+	// writer that cannot: the panic that follows ends the response all the
+	// same.
+	defer func() { _ = recover() }()
+	for w != nil {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
 }
 
 // bodyWriter writes a success body to the client: it sets the success
