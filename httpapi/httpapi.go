@@ -322,9 +322,10 @@ func (h *Handler) Register(mux Mux) {
 //		g.Any(api.Prefix()+rt.Pattern, gin.WrapH(rt.Handler))        // gin
 //	}
 //
-// A router whose patterns carry a method, such as "GET /v1/x" on a
-// ServeMux, mounts rt.Method and HEAD instead, and answers other methods
-// itself. Each call returns a new slice; the handlers are the same.
+// On a ServeMux that also holds a pattern with a method and a wildcard
+// covering these paths, mount rt.Method+" "+path instead (see Register);
+// "GET" also matches HEAD there. Each call returns a new slice of the same
+// handlers.
 func (h *Handler) Routes() []Route {
 	return []Route{
 		{Method: http.MethodGet, Pattern: ListPath, Handler: h.list},
