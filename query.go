@@ -98,8 +98,11 @@ const dateFormats = `expected YYYYMMDDHHMMSS (UTC), RFC 3339 such as 2025-01-02T
 //
 // It returns a [*QueryError] for an unknown parameter (listing the accepted
 // ones), a parameter given more than once, a malformed value, or a min-date
-// after max-date (a min-date within max-date's unit is fine). The account
-// scope is never read from values.
+// after max-date (a min-date within max-date's unit is fine). A text filter
+// (configuration-name, user, resource-name, action) that no event could
+// hold is malformed: one that is not valid UTF-8, holds a NUL byte or is
+// longer than [MaxNameBytes], as [AuditEvent.Validate] refuses them. The
+// account scope is never read from values.
 func ParseQuery(values url.Values) (Query, error) {
 	var q Query
 	keys := make([]string, 0, len(values))
@@ -120,6 +123,15 @@ func ParseQuery(values url.Values) (Query, error) {
 			return v[0]
 		}
 		return ""
+	}
+	// A value that no event can hold matches nothing: refuse it, as
+	// Append refuses it, rather than answer with an empty result.
+	for _, k := range [...]string{ParamConfigurationName, ParamUser, ParamResourceName, ParamAction} {
+		if v := get(k); v != "" {
+			if reason := checkText(v, MaxNameBytes); reason != "" {
+				return Query{}, &QueryError{Param: k, Value: v, Reason: reason}
+			}
+		}
 	}
 	q.User = get(ParamUser)
 	q.Configuration = get(ParamConfigurationName)

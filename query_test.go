@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/auditevents/auditevents"
 )
@@ -85,6 +86,8 @@ func TestParseQuery(t *testing.T) {
 		{"cursor", "cursor=1735732800000000_01JGFJJZ000000000000000000",
 			auditevents.Query{After: auditevents.Cursor{Timestamp: at, ID: "01JGFJJZ000000000000000000"}}},
 		{"min-date equal to max-date", "min-date=20250101120000&max-date=2025-01-01T12:00:00Z", auditevents.Query{Since: at, Before: at.Add(time.Second)}},
+		{"the longest name an event can hold, in UTF-8 with control characters", "user=" + url.QueryEscape("Zoë\t東京"+strings.Repeat("x", auditevents.MaxNameBytes-11)),
+			auditevents.Query{User: "Zoë\t東京" + strings.Repeat("x", auditevents.MaxNameBytes-11)}},
 		{"min-date within max-date's second", "min-date=2025-01-01T12:00:00.5Z&max-date=20250101120000", auditevents.Query{Since: at.Add(500 * time.Millisecond), Before: at.Add(time.Second)}},
 	}
 	for _, tt := range tests {
@@ -136,6 +139,13 @@ func TestParseQueryErrors(t *testing.T) {
 		{"bad cursor", "cursor=abc", "cursor", []string{"cursor"}},
 		{"cursor with a bad id", "cursor=1_notaulid", "cursor", []string{"cursor"}},
 		{"long value is cut", "user=a&min-date=" + strings.Repeat("9", 5000), "min-date", []string{"…"}},
+		// A filter no stored event can hold would match nothing: it is
+		// refused, naming the parameter, as Append refuses the event.
+		{"user not UTF-8", "user=%FF%FE", "user", []string{`invalid user "\xff\xfe": must be valid UTF-8`}},
+		{"configuration with NUL", "configuration-name=frontend%00", "configuration-name", []string{`invalid configuration-name "frontend\x00": must not contain a NUL byte`}},
+		{"resource-name not UTF-8", "resource-name=a%C0", "resource-name", []string{"must be valid UTF-8"}},
+		{"action with NUL", "action=Created%00", "action", []string{"NUL"}},
+		{"user longer than a stored name", "user=" + strings.Repeat("a", auditevents.MaxNameBytes+1), "user", []string{"at most 1024 bytes"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -239,6 +249,11 @@ func FuzzParseQuery(f *testing.F) {
 		}
 		if err := q.Validate(); err != nil {
 			t.Fatalf("ParseQuery(%q) returned a query that does not validate: %v", raw, err)
+		}
+		for _, v := range []string{q.User, q.Configuration, q.ResourceName, string(q.Action)} {
+			if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+				t.Fatalf("ParseQuery(%q) accepted the filter %q, which no event can hold", raw, v)
+			}
 		}
 		if !q.Since.IsZero() && !q.Before.IsZero() && !q.Since.Before(q.Before) {
 			t.Fatalf("ParseQuery(%q): empty range %s..%s", raw, q.Since, q.Before)

@@ -6,10 +6,10 @@
 //
 // [New] builds a [Handler]; [Handler.Register] mounts both endpoints on any
 // router with a Handle(pattern, handler) method, such as *http.ServeMux or
-// chi, and [Handler.List] and [Handler.Download] return each endpoint as a
-// plain http.Handler for any other router. Nothing is registered on
-// http.DefaultServeMux, and the host's other routes and middleware keep
-// working beside the endpoints.
+// chi, and [Handler.Routes] lists them (method, path below the prefix,
+// handler) for any other router, such as gorilla/mux, echo or gin. Nothing
+// is registered on http.DefaultServeMux, and the host's other routes and
+// middleware keep working beside the endpoints.
 //
 // Both endpoints answer GET and HEAD (headers only, as GET would send them).
 // Events come newest first, in the order of [auditevents.Compare].
@@ -43,8 +43,11 @@
 //
 //	Link: </v1/audit-events?cursor=...&limit=100>; rel="next"
 //
-// It repeats the request's parameters with cursor set to the position of the
-// page's last event. The handler reads one event more than the limit, so the
+// It names the path the request arrived on at the server (its RequestURI,
+// which http.StripPrefix, sub-routers and route groups leave as it was), or
+// Options.BaseURL when a reverse proxy serves the endpoints under another
+// path. It repeats the request's parameters with cursor set to the position
+// of the page's last event. The handler reads one event more than the limit, so the
 // header appears exactly when another page exists, and a client follows it
 // until it is absent. Paging neither skips nor repeats events, even when
 // events are appended meanwhile. A page is assembled in memory before it is
@@ -59,6 +62,31 @@
 // every 32 KiB, so memory stays flat whatever the number of events and the
 // first bytes leave before the store reads the last event. A client that
 // disconnects cancels the request's context, which stops the store's query.
+//
+// Each write of a body gets a write deadline of its own,
+// Options.WriteTimeout (a minute by default) from then, set through
+// http.ResponseController: a download that keeps moving outlasts the
+// server's http.Server.WriteTimeout, and a client that stops reading is
+// dropped. A response writer whose Flush panics, as echo's does over a
+// net/http middleware's writer that cannot flush, is not flushed again for
+// that response, which goes on whole; the first such panic is logged with
+// its stack.
+//
+// # Complete responses
+//
+// Every 200 response to GET announces the trailer [CountTrailer]
+// (Trailer: Audit-Events-Count), and a complete body is followed by it,
+// holding the number of events in the body (rows of the CSV). It is set
+// only once the body's last byte has been written. A client that reads the
+// body to its end and finds no Audit-Events-Count has an incomplete body,
+// whatever sat between the handler and it; in Go:
+//
+//	body, err := io.ReadAll(res.Body)
+//	if err != nil || res.Trailer.Get(httpapi.CountTrailer) == "" {
+//		// incomplete: retry
+//	}
+//
+// HTTP/1.1 and HTTP/2 carry trailers; an HTTP/1.0 client gets none.
 //
 // # Errors
 //
@@ -78,11 +106,14 @@
 //	     client gets a generic message, and the error goes to Options.Logger
 //
 // A store that fails after the first bytes of the body have left cannot
-// change the status any more: the handler logs the error and panics with
-// http.ErrAbortHandler, which net/http answers by breaking the connection,
-// so the client sees a truncated transfer, never a complete-looking body
-// that misses events. Middleware that recovers panics must let that one
-// through, as chi's Recoverer does.
+// change the status any more: the handler logs the error, closes the
+// connection and panics with http.ErrAbortHandler, so the client sees a
+// truncated transfer, never a complete-looking body that misses events,
+// and never the trailer. Closing the connection first keeps that true
+// behind middleware that recovers every panic and lets the server end the
+// response cleanly, as gin's Recovery and gorilla's RecoveryHandler do. An
+// HTTP/2 stream cannot be closed that way: there, such a middleware ends
+// the response cleanly, and only the missing trailer tells.
 //
 // # Security
 //
@@ -93,7 +124,8 @@
 // With Authorize set, every request is checked before its parameters are
 // read, and every query is confined to the account Authorize returns; no
 // parameter can widen it. Unknown parameters are refused, so a misspelled
-// filter never silently returns everything. Oversized query strings and
+// filter never silently returns everything, and so are filters no event
+// can hold (not UTF-8, a NUL byte), so they never silently return nothing. Oversized query strings and
 // requests with too many parameters are refused before they are parsed.
 // Every response carries X-Content-Type-Options: nosniff and
 // Cache-Control: no-store; the download carries Content-Disposition:

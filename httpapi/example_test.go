@@ -97,7 +97,7 @@ func ExampleHandler_List() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// The plain handler, mounted by hand; Prefix names it in Link headers.
+	// The plain handler, served by hand; Link names the path it was asked at.
 	list := api.List()
 
 	next := "/v1/audit-events?limit=2"
@@ -120,4 +120,20 @@ func ExampleHandler_List() {
 	// Output:
 	// carol bob | </v1/audit-events?cursor=1741942800000000_01JP9Y3FM0ABYZR1S1GBEMMSVC&limit=2>; rel="next"
 	// alice |
+}
+
+// List the routes, to mount them on a router that Register cannot use, such
+// as gorilla/mux, echo or gin: each handler, for every method, at a prefix
+// plus its pattern.
+func ExampleHandler_Routes() {
+	api, err := httpapi.New(memstore.New(), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, rt := range api.Routes() {
+		fmt.Println(rt.Method, api.Prefix()+rt.Pattern)
+	}
+	// Output:
+	// GET /v1/audit-events
+	// GET /v1/audit-events/download
 }

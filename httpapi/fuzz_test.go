@@ -6,11 +6,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/auditevents/auditevents/httpapi"
 )
 
 // FuzzQuery sends arbitrary query strings to both endpoints and checks that
-// every answer is a 200 with a well-formed body or a 400 with one error
-// message: never a panic, a 500 or a malformed body.
+// every answer is a 200 with a well-formed body and the count trailer, or a
+// 400 with one error message: never a panic, a 500 or a malformed body.
 func FuzzQuery(f *testing.F) {
 	for _, seed := range []string{
 		"", "user=alice", "configuration-name=prod%3A2&limit=2", "min-date=2025-03-14+09%3A26%3A55.000000-07",
@@ -30,6 +32,9 @@ func FuzzQuery(f *testing.F) {
 			h.ServeHTTP(res, req)
 			switch res.Code {
 			case http.StatusOK:
+				if res.Result().Trailer.Get(httpapi.CountTrailer) == "" {
+					t.Fatalf("%s?%s: a complete 200 without the %s trailer", path, query, httpapi.CountTrailer)
+				}
 				if strings.HasSuffix(path, "download") {
 					readCSV(t, res.Body.Bytes())
 				} else {

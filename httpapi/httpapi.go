@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/auditevents/auditevents"
@@ -16,6 +18,13 @@ const (
 	DownloadPath = "/audit-events/download"
 )
 
+// CountTrailer is the HTTP trailer that ends every complete 200 response to
+// GET: the number of events in the body, set only after its last byte has
+// been written. Every such response announces it in its Trailer header, so a
+// client that reads the body to its end and finds no CountTrailer knows that
+// the body was cut short, whatever sat between the handler and the client.
+const CountTrailer = "Audit-Events-Count"
+
 // Defaults of the [Options] limits.
 const (
 	DefaultPrefix        = "/v1"
@@ -23,21 +32,31 @@ const (
 	DefaultMaxParams     = 32
 	DefaultMaxLimit      = 1000
 	DefaultMaxPageBytes  = 8 << 20
+	DefaultWriteTimeout  = time.Minute
 )
 
 // Options configures a [Handler]. The zero value, like a nil *Options, means
 // the defaults given for each field.
 type Options struct {
-	// Prefix is the path the endpoints are served under: [Handler.Register]
-	// mounts them at Prefix+"/audit-events" and
-	// Prefix+"/audit-events/download", and the Link header of a paged
-	// response names the next page under it. It must start with "/" and
-	// hold only letters, digits, "/", "-", ".", "_" and "~"; a trailing "/"
-	// is dropped, so "/" serves the endpoints at the root. Defaults to
-	// "/v1", the server URL of the API's specification. When the plain
-	// handlers of [Handler.List] and [Handler.Download] are mounted by hand,
-	// set it to the path clients reach them under.
+	// Prefix is the path [Handler.Register] mounts the endpoints under:
+	// Prefix+"/audit-events" and Prefix+"/audit-events/download". It must
+	// start with "/" and hold only letters, digits, "/", "-", ".", "_" and
+	// "~"; a trailing "/" is dropped, so "/" serves the endpoints at the
+	// root. Defaults to "/v1", the server URL of the API's specification.
+	// A host that mounts [Handler.Routes] itself may use [Handler.Prefix]
+	// or a path of its own.
 	Prefix string
+
+	// BaseURL, when set, is where clients reach the endpoints, as an
+	// absolute URL ("https://example.com/audit/v1") or a path
+	// ("/audit/v1"), without a query: the Link header of a paged response
+	// then names BaseURL+"/audit-events?..." (or .../download). Set it
+	// when a reverse proxy serves the endpoints under another path than
+	// the one they arrive on here. When it is empty, Link names the path
+	// the request arrived on at this server (its RequestURI), which is
+	// right wherever the handler is mounted: under http.StripPrefix, a
+	// sub-router or a route group. A trailing "/" is dropped.
+	BaseURL string
 
 	// Authorize, when set, is called for every request that passes the
 	// method and size checks, before its parameters are read. It returns the
@@ -101,20 +120,48 @@ type Options struct {
 	// megabytes.
 	MaxPageBytes int
 
+	// WriteTimeout bounds each write of a response body: before every
+	// write the handler sets the connection's write deadline to
+	// WriteTimeout from then, through http.ResponseController. A download
+	// that keeps moving may thus take longer than the server's
+	// http.Server.WriteTimeout, which the deadline replaces for these
+	// responses, while a client that stops reading is dropped within
+	// WriteTimeout, and its response ends as a failure. Zero means
+	// [DefaultWriteTimeout]; a negative value leaves the server's deadline
+	// alone (a response writer that cannot set deadlines does the same).
+	WriteTimeout time.Duration
+
 	// Now returns the current time, which names the downloaded file.
 	// Defaults to time.Now.
 	Now func() time.Time
 }
 
 // A Mux registers a handler for a pattern. *http.ServeMux and the routers of
-// github.com/go-chi/chi satisfy it.
+// github.com/go-chi/chi satisfy it; for any other router, mount
+// [Handler.Routes].
 type Mux interface {
 	Handle(pattern string, handler http.Handler)
 }
 
+// Route is one endpoint of the API, for mounting on any router: its
+// method, its path below the prefix, and its handler.
+type Route struct {
+	// Method is the method the endpoint serves, such as "GET". Its
+	// handler also answers HEAD, as GET without a body, and every other
+	// method with 405, an Allow header and the specification's error body,
+	// so mount it for every method (a router's Any, or a pattern without a
+	// method) for clients to get those answers rather than the router's.
+	Method string
+	// Pattern is the endpoint's path below the prefix, such as
+	// "/audit-events": a fixed path, which every router reads the same way.
+	Pattern string
+	// Handler serves the endpoint at whatever path it is mounted.
+	Handler http.Handler
+}
+
 // Handler serves the audit events API from a [auditevents.Store]. Create it
-// with [New]; mount it with [Handler.Register], or mount the handlers that
-// [Handler.List] and [Handler.Download] return on any router.
+// with [New]; mount it with [Handler.Register] on a ServeMux or chi, or
+// mount its [Handler.Routes] on any other router.
 //
 // A Handler is safe for concurrent use; its settings do not change after
 // New.
@@ -130,9 +177,13 @@ type Handler struct {
 	maxParams     int
 	maxLimit      int
 	maxPageBytes  int
+	writeTimeout  time.Duration
+	baseURL       string
 	now           func() time.Time
 
 	list, download *endpoint
+
+	flushPanicked atomic.Bool // a response writer's Flush has panicked; logged once
 }
 
 // New returns a Handler that serves the events of store. opts may be nil.
@@ -156,6 +207,10 @@ func New(store auditevents.Store, opts *Options) (*Handler, error) {
 	if o.MaxLimit < 0 {
 		return nil, fmt.Errorf("%w: MaxLimit is %d; it must not be negative", ErrInvalidOptions, o.MaxLimit)
 	}
+	baseURL, err := cleanBaseURL(o.BaseURL)
+	if err != nil {
+		return nil, err
+	}
 	h := &Handler{
 		store:         store,
 		prefix:        prefix,
@@ -168,7 +223,12 @@ func New(store auditevents.Store, opts *Options) (*Handler, error) {
 		maxParams:     orDefault(o.MaxParams, DefaultMaxParams),
 		maxLimit:      orDefault(o.MaxLimit, DefaultMaxLimit),
 		maxPageBytes:  orDefault(o.MaxPageBytes, DefaultMaxPageBytes),
+		writeTimeout:  o.WriteTimeout,
+		baseURL:       baseURL,
 		now:           o.Now,
+	}
+	if h.writeTimeout == 0 {
+		h.writeTimeout = DefaultWriteTimeout
 	}
 	if h.logger == nil {
 		h.logger = slog.Default()
@@ -176,8 +236,8 @@ func New(store auditevents.Store, opts *Options) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	h.list = &endpoint{h: h, path: prefix + ListPath, errorType: contentJSON}
-	h.download = &endpoint{h: h, path: prefix + DownloadPath, errorType: contentOctetStream, csv: true}
+	h.list = &endpoint{h: h, pattern: ListPath, errorType: contentJSON}
+	h.download = &endpoint{h: h, pattern: DownloadPath, errorType: contentOctetStream, csv: true}
 	return h, nil
 }
 
@@ -206,11 +266,36 @@ func cleanPrefix(p string) (string, error) {
 	return strings.TrimRight(p, "/"), nil
 }
 
-// Register mounts both endpoints on mux, at Prefix+"/audit-events" and
-// Prefix+"/audit-events/download". The patterns carry no method, so that
-// they mean the same to every router; the handlers answer methods other
-// than GET and HEAD with 405 themselves. It never touches
-// http.DefaultServeMux unless that is the mux given.
+// cleanBaseURL checks an Options.BaseURL and returns it without its
+// trailing slashes.
+func cleanBaseURL(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%w: BaseURL %q: %v", ErrInvalidOptions, s, err)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil:
+		return "", fmt.Errorf("%w: BaseURL %q must not hold a query, a fragment or credentials", ErrInvalidOptions, s)
+	case u.Scheme == "" && u.Host == "" && strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//"):
+		// A path.
+	case (u.Scheme == "http" || u.Scheme == "https") && u.Host != "":
+		// An absolute URL.
+	default:
+		return "", fmt.Errorf("%w: BaseURL %q must be an http or https URL with a host, or a path starting with \"/\"", ErrInvalidOptions, s)
+	}
+	// Written back from its parts, so that nothing in it can end the
+	// <...> of a Link header.
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// Register mounts every route of [Handler.Routes] on mux, at Prefix plus
+// its pattern: Prefix+"/audit-events" and Prefix+"/audit-events/download".
+// The patterns carry no method, so that they mean the same to every
+// router; the handlers answer methods other than GET and HEAD with 405
+// themselves. It never touches http.DefaultServeMux unless that is the mux
+// given.
 //
 // On an *http.ServeMux that already holds a pattern with a method and a
 // wildcard covering these paths, such as "GET /v1/{collection}", a pattern
@@ -221,16 +306,43 @@ func cleanPrefix(p string) (string, error) {
 //	mux.Handle("GET /v1/audit-events", h.List())
 //	mux.Handle("GET /v1/audit-events/download", h.Download())
 func (h *Handler) Register(mux Mux) {
-	mux.Handle(h.list.path, h.list)
-	mux.Handle(h.download.path, h.download)
+	for _, rt := range h.Routes() {
+		mux.Handle(h.prefix+rt.Pattern, rt.Handler)
+	}
 }
+
+// Routes returns the endpoints of the API, for a router that
+// [Handler.Register] cannot use. Mount each handler at a prefix of the
+// host's choosing (such as [Handler.Prefix]) plus its Pattern, for every
+// method; with gorilla/mux, echo and gin:
+//
+//	for _, rt := range api.Routes() {
+//		r.Handle(api.Prefix()+rt.Pattern, rt.Handler)                // gorilla/mux
+//		e.Any(api.Prefix()+rt.Pattern, echo.WrapHandler(rt.Handler)) // echo
+//		g.Any(api.Prefix()+rt.Pattern, gin.WrapH(rt.Handler))        // gin
+//	}
+//
+// On a ServeMux that also holds a pattern with a method and a wildcard
+// covering these paths, mount rt.Method+" "+path instead (see Register);
+// "GET" also matches HEAD there. Each call returns a new slice of the same
+// handlers.
+func (h *Handler) Routes() []Route {
+	return []Route{
+		{Method: http.MethodGet, Pattern: ListPath, Handler: h.list},
+		{Method: http.MethodGet, Pattern: DownloadPath, Handler: h.download},
+	}
+}
+
+// Prefix returns [Options.Prefix] as Register uses it: "/v1" by default,
+// without a trailing "/" ("" for a Prefix of "/").
+func (h *Handler) Prefix() string { return h.prefix }
 
 // List returns the handler of GET Prefix+"/audit-events": the matching
 // events as a JSON array, newest first. It serves whatever path it is
-// mounted at.
+// mounted at, and it is the Handler of that route in [Handler.Routes].
 func (h *Handler) List() http.Handler { return h.list }
 
 // Download returns the handler of GET Prefix+"/audit-events/download": the
 // matching events as a CSV file, newest first. It serves whatever path it is
-// mounted at.
+// mounted at, and it is the Handler of that route in [Handler.Routes].
 func (h *Handler) Download() http.Handler { return h.download }

@@ -349,8 +349,10 @@ func TestHostileQueries(t *testing.T) {
 		{"1 MiB value", "user=" + strings.Repeat("A", 1<<20), "query string is 1048581 bytes long; at most 4096 bytes are accepted", 0},
 		{"2,000 parameters", strings.Repeat("a&", 2000)[:4000], "query string has 2000 parameters; at most 32 are accepted", 0},
 		{"4,000 empty parameters", strings.Repeat("&", 4000), "", len(all)}, // url.ParseQuery skips empty parts
-		{"NUL and control bytes", "user=%00%01%1b", "", 0},
-		{"invalid UTF-8", "user=%ff%fe", "", 0},
+		{"control bytes", "user=%01%1b", "", 0},
+		{"NUL", "user=%00%01%1b", `invalid user "\x00\x01\x1b": must not contain a NUL byte`, 0},
+		{"invalid UTF-8", "user=%ff%fe", `invalid user "\xff\xfe": must be valid UTF-8`, 0},
+		{"NUL in a configuration", "configuration-name=frontend%00", `invalid configuration-name "frontend\x00": must not contain a NUL byte`, 0},
 		{"right-to-left override", "user=" + url.QueryEscape("\u202egnp.exe"), "", 0},
 	}
 	for _, tt := range tests {
@@ -709,15 +711,23 @@ func TestStoreFailure(t *testing.T) {
 
 // TestStoreFailureMidStream checks that a store error after the first bytes
 // have left aborts the response: the client sees a broken transfer, never a
-// complete-looking body.
+// complete-looking body, and no count trailer. It holds too behind a
+// middleware that recovers the handler's panic.
 func TestStoreFailureMidStream(t *testing.T) {
 	store, _ := newStore(t, manyEvents(2000)) // far more than one flush
-	for _, path := range []string{"/v1/audit-events", "/v1/audit-events/download"} {
+	for _, path := range []string{"/v1/audit-events", "/v1/audit-events/download", "/v1/audit-events/download (recovered)", "/v1/audit-events (recovered)"} {
 		t.Run(path, func(t *testing.T) {
+			path, recovered := strings.CutSuffix(path, " (recovered)")
 			wrapped := newWrapStore(store)
 			wrapped.failAfter, wrapped.err = 1500, errDatabaseDown
 			logger, logs := newLogger(t)
-			srv := httptest.NewServer(mux(newHandler(t, wrapped, &httpapi.Options{Logger: logger})))
+			var h http.Handler = mux(newHandler(t, wrapped, &httpapi.Options{Logger: logger}))
+			if recovered {
+				h = recoverAll(h)
+			}
+			srv := httptest.NewUnstartedServer(h)
+			srv.Config.ErrorLog = discardLog() // recoverAll's WriteHeader on the closed connection
+			srv.Start()
 			t.Cleanup(srv.Close)
 
 			res, err := srv.Client().Get(srv.URL + path)
@@ -734,6 +744,9 @@ func TestStoreFailureMidStream(t *testing.T) {
 			}
 			if len(body) == 0 {
 				t.Errorf("body: got nothing, want the events before the failure")
+			}
+			if got := res.Trailer.Get(httpapi.CountTrailer); got != "" {
+				t.Errorf("%s trailer %q after a failed response", httpapi.CountTrailer, got)
 			}
 			<-wrapped.done
 			if !strings.Contains(logs.String(), errDatabaseDown.Error()) || !strings.Contains(logs.String(), "responseStarted=true") {
@@ -913,10 +926,48 @@ func TestMounting(t *testing.T) {
 			}
 		})
 	}
-	t.Run("link uses the prefix", func(t *testing.T) {
-		h := newHandler(t, store, &httpapi.Options{Prefix: "/api"})
-		res := do(t, h.List(), http.MethodGet, "/anything?limit=1")
-		if got, want := res.Header().Get("Link"), "</api/audit-events?cursor="+url.QueryEscape(all[0].Cursor().String())+`&limit=1>; rel="next"`; got != want {
+}
+
+// TestLinks checks that the Link of a paged response names the path the
+// request arrived on, wherever the handler is mounted, or Options.BaseURL
+// when a host sets it for a proxy that serves the API under another path.
+func TestLinks(t *testing.T) {
+	store, all := newStore(t, fixture())
+	query := "?cursor=" + url.QueryEscape(all[0].Cursor().String()) + "&limit=1"
+	plain := newHandler(t, store, nil)
+	stripped := http.NewServeMux()
+	plain.Register(stripped)
+	for _, tt := range []struct {
+		name    string
+		handler http.Handler
+		target  string
+		want    string // the Link's URL without its query
+	}{
+		{"registered", mux(plain), "/v1/audit-events?limit=1", "/v1/audit-events"},
+		{"plain handler at another path", plain.List(), "/anything?limit=1", "/anything"},
+		{"download", mux(plain), "/v1/audit-events/download?limit=1", "/v1/audit-events/download"},
+		{"under StripPrefix", http.StripPrefix("/api", stripped), "/api/v1/audit-events?limit=1", "/api/v1/audit-events"},
+		{"escaped path", plain.List(), "/a%20b/%3E?limit=1", "/a%20b/%3E"},
+		{"no link to another host", plain.List(), "//evil.example/v1/audit-events?limit=1", "/evil.example/v1/audit-events"},
+		{"absolute-form request target", plain.List(), "http://audit.example/v1/audit-events?limit=1", "/v1/audit-events"},
+		{"BaseURL path", newHandler(t, store, &httpapi.Options{BaseURL: "/audit/v1/"}).List(), "/v1/audit-events?limit=1", "/audit/v1/audit-events"},
+		{"BaseURL URL", mux(newHandler(t, store, &httpapi.Options{BaseURL: "https://example.com/audit/v1"})), "/v1/audit-events/download?limit=1", "https://example.com/audit/v1/audit-events/download"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := do(t, tt.handler, http.MethodGet, tt.target)
+			if got, want := res.Header().Get("Link"), "<"+tt.want+query+`>; rel="next"`; got != want {
+				t.Errorf("Link: got %q, want %q", got, want)
+			}
+		})
+	}
+	t.Run("request built in Go", func(t *testing.T) {
+		req, err := http.NewRequest(http.MethodGet, "http://audit.example/api/v1/audit-events?limit=1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := httptest.NewRecorder()
+		plain.List().ServeHTTP(res, req)
+		if got, want := res.Header().Get("Link"), "</api/v1/audit-events"+query+`>; rel="next"`; got != want {
 			t.Errorf("Link: got %q, want %q", got, want)
 		}
 	})
@@ -935,6 +986,11 @@ func TestNewErrors(t *testing.T) {
 		{"pattern in prefix", store, &httpapi.Options{Prefix: "/{tenant}"}, `Prefix "/{tenant}" may hold only`},
 		{"query in prefix", store, &httpapi.Options{Prefix: "/v1?x"}, `may hold only`},
 		{"negative MaxLimit", store, &httpapi.Options{MaxLimit: -1}, "MaxLimit is -1"},
+		{"relative BaseURL", store, &httpapi.Options{BaseURL: "audit/v1"}, `BaseURL "audit/v1" must be an http or https URL with a host, or a path`},
+		{"BaseURL of another scheme", store, &httpapi.Options{BaseURL: "javascript:alert(1)"}, `must be an http or https URL`},
+		{"BaseURL without a host", store, &httpapi.Options{BaseURL: "//"}, `must be an http or https URL`},
+		{"BaseURL with a query", store, &httpapi.Options{BaseURL: "/v1?x=1"}, `BaseURL "/v1?x=1" must not hold a query`},
+		{"BaseURL with credentials", store, &httpapi.Options{BaseURL: "https://u:p@example.com/v1"}, `must not hold a query, a fragment or credentials`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h, err := httpapi.New(tt.store, tt.opts)

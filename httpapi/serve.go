@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/auditevents/auditevents"
 )
@@ -34,7 +36,7 @@ const (
 // endpoint serves one of the two operations.
 type endpoint struct {
 	h         *Handler
-	path      string // Prefix + ListPath or DownloadPath, for Link headers
+	pattern   string // ListPath or DownloadPath, for Link headers below Options.BaseURL
 	errorType string // the Content-Type of error bodies, as the spec gives it
 	csv       bool   // the download: CSV rather than JSON
 }
@@ -111,7 +113,7 @@ func countParams(raw string) int {
 
 // serveStream writes every event of q as it comes from the store, flushing
 // every flushBytes, so memory stays flat and the first bytes leave before
-// the store has read the last event.
+// the store has read the last event. CountTrailer ends a complete body.
 func (ep *endpoint) serveStream(w http.ResponseWriter, r *http.Request, q auditevents.Query) {
 	if r.Method == http.MethodHead {
 		// Ask for one event, to answer as GET would when the store fails.
@@ -126,9 +128,10 @@ func (ep *endpoint) serveStream(w http.ResponseWriter, r *http.Request, q audite
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	out := &streamWriter{w: w, rc: http.NewResponseController(w), ctx: r.Context(), ep: ep}
+	out := ep.newBodyWriter(w, r, true)
 	enc := ep.newEncoder(out)
 	var cur auditevents.AuditEvent // one variable, so the encoder's pointer allocates once
+	n := 0
 	for e, err := range ep.h.store.Query(r.Context(), q) {
 		if err != nil {
 			ep.queryFailed(w, r, out.started, err)
@@ -139,10 +142,13 @@ func (ep *endpoint) serveStream(w http.ResponseWriter, r *http.Request, q audite
 			ep.writeFailed(w, r, out.started, err)
 			return
 		}
+		n++
 	}
 	if err := enc.close(); err != nil {
 		ep.writeFailed(w, r, out.started, err)
+		return
 	}
+	out.finish(n)
 }
 
 // servePage writes one page of at most q.Limit events. It reads one event
@@ -150,7 +156,8 @@ func (ep *endpoint) serveStream(w http.ResponseWriter, r *http.Request, q audite
 // memory before sending it, so that the Link header naming the next page
 // can come first. Options.MaxLimit bounds the page's events and
 // Options.MaxPageBytes its size: a page that reaches MaxPageBytes ends
-// early, with a Link to the rest.
+// early, with a Link to the rest. CountTrailer ends a complete body, as it
+// ends a stream, so that clients check every response the same way.
 func (ep *endpoint) servePage(w http.ResponseWriter, r *http.Request, q auditevents.Query, values url.Values) {
 	limit := q.Limit
 	q.Limit++
@@ -178,24 +185,47 @@ func (ep *endpoint) servePage(w http.ResponseWriter, r *http.Request, q auditeve
 	}
 	_ = enc.close()
 
-	hdr := w.Header()
-	ep.setSuccessHeaders(hdr)
 	if more {
 		next := make(url.Values, len(values)+1)
 		for k, v := range values {
 			next[k] = v
 		}
 		next.Set(auditevents.ParamCursor, last.String())
-		hdr.Set("Link", "<"+ep.path+"?"+next.Encode()+`>; rel="next"`)
+		w.Header().Set("Link", "<"+ep.link(r)+"?"+next.Encode()+`>; rel="next"`)
 	}
-	hdr.Set("Content-Length", strconv.Itoa(body.Len()))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body.Bytes()) // a failed write means the client left
+	if r.Method == http.MethodHead {
+		ep.setSuccessHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
+		return
 	}
+	out := ep.newBodyWriter(w, r, false)
+	if _, err := out.Write(body.Bytes()); err != nil {
+		ep.writeFailed(w, r, out.started, err)
+		return
+	}
+	out.finish(n)
+}
+
+// link returns the URL, without a query, that the Link header of a paged
+// response names: Options.BaseURL and the endpoint's pattern when it is
+// set, or else the path r arrived on at this server, taken from its
+// RequestURI, which http.StripPrefix and routers leave as it was received.
+// A request built in Go rather than read by a server has no RequestURI;
+// its URL's path serves.
+func (ep *endpoint) link(r *http.Request) string {
+	if ep.h.baseURL != "" {
+		return ep.h.baseURL + ep.pattern
+	}
+	path := r.URL.EscapedPath()
+	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && u.Path != "" {
+		path = u.EscapedPath() // escaped, so that nothing in it ends the <...>
+	}
+	// A path starting with "//" would read as a link to another host.
+	return "/" + strings.TrimLeft(path, "/")
 }
 
 func (ep *endpoint) setSuccessHeaders(hdr http.Header) {
+	hdr.Add("Trailer", CountTrailer)
 	if !ep.csv {
 		hdr.Set("Content-Type", contentJSON)
 		return
@@ -205,12 +235,12 @@ func (ep *endpoint) setSuccessHeaders(hdr http.Header) {
 	hdr.Set("Content-Disposition", `attachment; filename="`+name+`"`)
 }
 
-// queryFailed answers a request whose query, or the writing of its
-// response, failed with err. Before the first byte of the body has left
-// (started is false) it can still answer with an error status: 400 for an
-// invalid query, 500 otherwise. After that the status has been sent, so it
-// aborts the response, which the client sees as a truncated transfer rather
-// than a complete-looking body that misses events.
+// queryFailed answers a request whose query failed with err. Before the
+// first byte of the body has left (started is false) it can still answer
+// with an error status: 400 for an invalid query, 500 otherwise. After that
+// the status has been sent, so it aborts the response (see abort), which
+// the client sees as a truncated transfer rather than a complete-looking
+// body that misses events.
 func (ep *endpoint) queryFailed(w http.ResponseWriter, r *http.Request, started bool, err error) {
 	gone := r.Context().Err() != nil
 	if gone {
@@ -226,20 +256,21 @@ func (ep *endpoint) queryFailed(w http.ResponseWriter, r *http.Request, started 
 			slog.String("path", r.URL.Path), slog.Bool("responseStarted", started), slog.Any("error", err))
 	}
 	if started {
-		panic(http.ErrAbortHandler)
+		abort(w)
 	}
 	ep.writeError(w, r, http.StatusInternalServerError, msgInternal)
 }
 
-// writeFailed ends a streamed response that could not be written: the
-// client went away, or the request's context ended. It is no server error,
-// so it is logged at debug level. A response that has begun is aborted, so
-// that whatever still listens never takes it for complete.
+// writeFailed ends a response that could not be written: the client went
+// away or stopped reading (Options.WriteTimeout), or the request's context
+// ended. It is no server error, so it is logged at debug level. A response
+// that has begun is aborted, so that whatever still listens never takes it
+// for complete.
 func (ep *endpoint) writeFailed(w http.ResponseWriter, r *http.Request, started bool, err error) {
 	ep.h.logger.LogAttrs(r.Context(), slog.LevelDebug, "auditevents: response not written; the client went away",
 		slog.String("path", r.URL.Path), slog.Bool("responseStarted", started), slog.Any("error", err))
 	if started {
-		panic(http.ErrAbortHandler)
+		abort(w)
 	}
 	ep.writeError(w, r, http.StatusInternalServerError, msgInternal)
 }
@@ -284,35 +315,121 @@ func (ep *endpoint) writeError(w http.ResponseWriter, r *http.Request, status in
 	}
 }
 
-// streamWriter writes a streamed body to the client: it sets the success
-// headers before the first write, and flushes after each write so the
-// bytes leave at once. It fails once the request's context is done, so a
-// response stops at the next flush when the client has gone, whatever the
-// store does.
-type streamWriter struct {
+// abort ends a response that has begun and cannot be completed, so that
+// the client sees a truncated transfer: it closes the connection and
+// panics with http.ErrAbortHandler, which net/http answers by dropping the
+// connection, or an HTTP/2 stream. Closing the connection first breaks the
+// transfer even when a middleware recovers the panic and lets the server
+// end the response cleanly, as gin's Recovery and gorilla's
+// RecoveryHandler do. An HTTP/2 stream cannot be closed that way; a
+// response whose panic is swallowed there ends without CountTrailer, which
+// is what tells its client.
+func abort(w http.ResponseWriter) {
+	closeConn(w)
+	panic(http.ErrAbortHandler)
+}
+
+// closeConn closes the connection under w, if a writer in its chain can
+// hijack it. It goes on down the chain (through Unwrap) when a writer
+// refuses, as gin's does once a body has begun, and stops at the first
+// that succeeds.
+func closeConn(w http.ResponseWriter) {
+	// A writer may also claim to hijack and panic, as gin's does over a
+	// writer that cannot: the panic that follows ends the response all the
+	// same.
+	defer func() { _ = recover() }()
+	for w != nil {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
+}
+
+// bodyWriter writes a success body to the client: it sets the success
+// headers before the first byte, moves the connection's write deadline
+// (Options.WriteTimeout) before each write, and when streaming flushes
+// after each write so the bytes leave at once. It fails once the request's
+// context is done, so a response stops at its next write when the client
+// has gone, whatever the store does.
+type bodyWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	ctx     context.Context
 	ep      *endpoint
-	started bool
+	flush   bool // flush after each write (streamed responses)
+	started bool // the success headers are set and the body has begun
 }
 
-func (s *streamWriter) Write(p []byte) (int, error) {
-	if err := s.ctx.Err(); err != nil {
+func (ep *endpoint) newBodyWriter(w http.ResponseWriter, r *http.Request, flush bool) *bodyWriter {
+	return &bodyWriter{w: w, rc: http.NewResponseController(w), ctx: r.Context(), ep: ep, flush: flush}
+}
+
+func (b *bodyWriter) Write(p []byte) (int, error) {
+	if err := b.ctx.Err(); err != nil {
 		return 0, err
 	}
-	if !s.started {
-		s.ep.setSuccessHeaders(s.w.Header())
-		s.started = true
+	if !b.started {
+		b.ep.setSuccessHeaders(b.w.Header())
+		b.started = true
 	}
-	n, err := s.w.Write(p)
+	if d := b.ep.h.writeTimeout; d > 0 {
+		// A writer that cannot move the deadline leaves the server's; a
+		// deadline that cannot be set on a broken connection shows as
+		// the write's error.
+		_ = b.rc.SetWriteDeadline(time.Now().Add(d))
+	}
+	n, err := b.w.Write(p)
 	if err != nil {
 		return n, err
 	}
-	if err := s.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return n, err
+	if b.flush {
+		if err := b.flushBody(); err != nil {
+			return n, err
+		}
 	}
 	return n, nil
+}
+
+// flushBody flushes what has been written to the client. A writer that
+// cannot flush is fine: the body leaves as the writers' buffers fill. A
+// Flush that panics, as echo's does over a middleware's writer that cannot
+// flush, is recovered and not called again for this response, so the body
+// goes on unflushed rather than ending at the first flush; the first such
+// panic of a Handler is logged with its stack. A Flush that fails
+// otherwise means the client has gone.
+func (b *bodyWriter) flushBody() (err error) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		b.flush, err = false, nil
+		if b.ep.h.flushPanicked.CompareAndSwap(false, true) {
+			b.ep.h.logger.LogAttrs(b.ctx, slog.LevelWarn, "auditevents: the response writer's Flush panicked; responses go on without flushing",
+				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+		}
+	}()
+	if err := b.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
+}
+
+// finish ends a complete body of n events: it sets CountTrailer, which
+// the server sends after the body's last byte.
+func (b *bodyWriter) finish(n int) {
+	b.w.Header().Set(CountTrailer, strconv.Itoa(n))
 }
 
 // encoder writes events in a response format. It buffers: close writes

@@ -60,8 +60,19 @@ func run(addr, db string, apiKey []byte) error {
 	api.Register(mux)                                 // GET /v1/audit-events and /v1/audit-events/download
 	rec := auditevents.NewRecorder(store, nil)        // fills in IDs and timestamps
 	mux.Handle("POST /v1/widgets", createWidget(rec)) // a host handler that records what it does
-	srv := &http.Server{Addr: addr, Handler: requestLog(mux), ReadHeaderTimeout: 10 * time.Second}
-	return srv.ListenAndServe() // the host's middleware wraps both
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           requestLog(mux), // the host's middleware wraps both
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Bounds every response; the audit API moves the deadline before
+		// each write it makes (httpapi.Options.WriteTimeout, a minute by
+		// default), so a long download goes on while the client reads.
+		WriteTimeout:   30 * time.Second,
+		IdleTimeout:    time.Minute, // also closes a connection that sends half a request
+		MaxHeaderBytes: 16 << 10,
+	}
+	return srv.ListenAndServe()
 	// README:end
 }
 

@@ -12,11 +12,23 @@
 //	-keys       comma-separated key=account pairs (default demo-key=demo)
 //	-seed       fill an empty store with N demo events over the past 30 days (default 200; 0 for none)
 //	-retention  delete events older than this (default 720h, Bindplane's 30 days; 0 keeps everything)
-//	-envelope   answer lists as {"auditEvents": [...]}, as Bindplane's collector expects
+//	-envelope   answer lists under /v1 as {"auditEvents": [...]}, as Bindplane's collector expects
+//	-envelope-prefix  also serve the lists as {"auditEvents": [...]} under this prefix + /v1
+//	            (such as /collector), for Bindplane's collector, beside the spec's arrays under /v1
+//	-idle-timeout  close a connection idle, or with a request half sent, after this long (default 1m)
 //
 // Every request to /v1 carries an API key in the X-Bindplane-Api-Key header,
 // as Bindplane's clients send it. A key maps to an account; the caller sees
 // and records only that account's events.
+//
+// The server is hardened as a service on a network should be: a request's
+// headers must arrive within 10 seconds (or the idle timeout, if shorter)
+// and its body within 30; a connection idle between requests, or with the
+// next request half sent, is closed after the idle timeout; headers are
+// limited to 16 KiB; and a response must be written within 30 seconds,
+// except the audit API's, whose every write gets 30 seconds of its own
+// (httpapi.Options.WriteTimeout), so a long download goes on while it
+// moves and a client that stops reading is dropped.
 package main
 
 import (
@@ -53,6 +65,10 @@ type config struct {
 	seed      int
 	retention time.Duration
 	envelope  bool
+	// envelopePrefix, when set, is where the lists are also served in
+	// the envelope, below envelopePrefix+"/v1".
+	envelopePrefix string
+	idleTimeout    time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -64,7 +80,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	keys := fs.String("keys", "demo-key=demo", "comma-separated API key=account pairs")
 	fs.IntVar(&c.seed, "seed", 200, "fill an empty store with this many demo events (0 for none)")
 	fs.DurationVar(&c.retention, "retention", 30*24*time.Hour, "delete events older than this (0 keeps everything)")
-	fs.BoolVar(&c.envelope, "envelope", false, `answer lists as {"auditEvents": [...]} for Bindplane's collector`)
+	fs.BoolVar(&c.envelope, "envelope", false, `answer lists under /v1 as {"auditEvents": [...]} for Bindplane's collector`)
+	fs.StringVar(&c.envelopePrefix, "envelope-prefix", "", `also serve the lists as {"auditEvents": [...]} under this prefix + /v1, such as /collector, for Bindplane's collector`)
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "close a connection idle, or with a request half sent, after this long")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -80,6 +98,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.retention < 0 {
 		return c, fmt.Errorf("-retention %s: want 0 or more", c.retention)
+	}
+	if c.idleTimeout <= 0 {
+		return c, fmt.Errorf("-idle-timeout %s: want more than 0", c.idleTimeout)
+	}
+	if p := c.envelopePrefix; p != "" && (!strings.HasPrefix(p, "/") || strings.TrimRight(p, "/") == "") {
+		return c, fmt.Errorf("-envelope-prefix %q: want a path such as /collector", p)
 	}
 	return c, nil
 }
@@ -133,16 +157,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			logger.Info("seeded demo events", "events", n)
 		}
 	}
-	api, err := httpapi.New(store, &httpapi.Options{
-		Authorize: srv.authorizeRead,
-		Envelope:  cfg.envelope,
-		Logger:    logger,
-	})
-	if err != nil {
-		return err
-	}
 	mux := http.NewServeMux()
-	api.Register(mux)
+	// The spec's arrays under /v1 (or the envelope with -envelope), and
+	// with -envelope-prefix the envelope under a second prefix too.
+	shapes := []struct {
+		prefix   string
+		envelope bool
+	}{{"/v1", cfg.envelope}}
+	if cfg.envelopePrefix != "" {
+		shapes = append(shapes, struct {
+			prefix   string
+			envelope bool
+		}{strings.TrimRight(cfg.envelopePrefix, "/") + "/v1", true})
+	}
+	for _, shape := range shapes {
+		api, err := httpapi.New(store, &httpapi.Options{
+			Prefix:       shape.prefix,
+			Authorize:    srv.authorizeRead,
+			Envelope:     shape.envelope,
+			Logger:       logger,
+			WriteTimeout: writeTimeout,
+		})
+		if err != nil {
+			return err
+		}
+		api.Register(mux)
+	}
 	srv.routes(mux)
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -151,7 +191,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	hs := &http.Server{
 		Handler:           logRequests(logger, mux),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, cfg.idleTimeout),
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       cfg.idleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	printUsage(stdout, "http://"+ln.Addr().String(), cfg, time.Now())
 
@@ -173,7 +218,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// printUsage prints the URL and curl commands that work as printed.
+// writeTimeout bounds the writing of a response of the host's own, and of
+// each write of the audit API's responses.
+const writeTimeout = 30 * time.Second
+
+// printUsage prints the URL and curl commands that work as printed, and
+// which URL to give to which kind of client.
 func printUsage(w io.Writer, base string, cfg config, now time.Time) {
 	key, account := "", ""
 	for k, a := range cfg.keys {
@@ -184,9 +234,13 @@ func printUsage(w io.Writer, base string, cfg config, now time.Time) {
 	h := "-H 'X-Bindplane-Api-Key: " + key + "'"
 	from := now.UTC().AddDate(0, 0, -7).Format("20060102") + "000000"
 	to := now.UTC().Format("20060102") + "235959"
+	shape := "the specification's JSON arrays"
+	if cfg.envelope {
+		shape = `{"auditEvents": [...]}, as Bindplane's collector reads them`
+	}
 	fmt.Fprintf(w, `auditevents example server on %s (store %s, account %q)
 
-List the audit events, newest first:
+List the audit events, newest first, as %s:
   curl -s %s '%s/v1/audit-events'
 Filter by user and dates (YYYYMMDDHHMMSS, UTC):
   curl -s %s '%s/v1/audit-events?user=alice%%40example.com&min-date=%s&max-date=%s'
@@ -197,8 +251,24 @@ Download them as CSV (saved as the file the server names):
 Record an event: create or modify a configuration, then delete it:
   curl -s -X PUT %s '%s/v1/configurations/my-config'
   curl -s -X DELETE %s '%s/v1/configurations/my-config'
-A bad key gets 401:
+`, base, cfg.db, account, shape, h, base, h, base, from, to, h, base, h, base, h, base, h, base)
+	if !cfg.envelope {
+		fmt.Fprintf(w, "A client generated from the API's specification reads the arrays: give it the server URL\n  %s/v1\n", base)
+	}
+	switch {
+	case cfg.envelopePrefix != "":
+		p := strings.TrimRight(cfg.envelopePrefix, "/")
+		fmt.Fprintf(w, `Bindplane's collector receiver reads {"auditEvents": [...]}, served under %[1]s/v1:
+  curl -s %[2]s '%[3]s%[1]s/v1/audit-events'
+  give the receiver the endpoint %[3]s%[1]s and the API key %[4]s
+`, p, h, base, key)
+	case cfg.envelope:
+		fmt.Fprintf(w, "Bindplane's collector receiver reads these: give it the endpoint %s and the API key %s\n", base, key)
+	default:
+		fmt.Fprintln(w, "Bindplane's collector receiver needs {\"auditEvents\": [...]}: restart with -envelope-prefix /collector")
+	}
+	fmt.Fprintf(w, `A bad key gets 401:
   curl -s -H 'X-Bindplane-Api-Key: wrong' '%s/v1/audit-events'
 
-`, base, cfg.db, account, h, base, h, base, from, to, h, base, h, base, h, base, h, base, base)
+`, base)
 }

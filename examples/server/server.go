@@ -24,11 +24,26 @@ type server struct {
 	keys   map[string]string // API key -> account
 	logger *slog.Logger
 
-	mu sync.Mutex // serialises configuration changes, so versions do not race
+	// mu guards configs, each configuration's version counter, and
+	// nothing else: the store's Append runs outside it, so concurrent
+	// changes share the store's group commits.
+	mu      sync.Mutex
+	configs map[configKey]*configState
+}
+
+// configKey names a configuration of an account.
+type configKey struct{ account, name string }
+
+// configState is what this example keeps of a configuration (it keeps no
+// configurations, only their history): its version and whether it exists.
+type configState struct {
+	version int
+	exists  bool
+	changes int // changes made, to undo a failed one only if none followed
 }
 
 func newServer(store auditevents.Store, keys map[string]string, logger *slog.Logger) *server {
-	return &server{store: store, rec: auditevents.NewRecorder(store, nil), keys: keys, logger: logger}
+	return &server{store: store, rec: auditevents.NewRecorder(store, nil), keys: keys, logger: logger, configs: make(map[configKey]*configState)}
 }
 
 // routes mounts the host's own routes beside the audit API.
@@ -83,19 +98,12 @@ func (s *server) changeConfiguration(w http.ResponseWriter, r *http.Request, del
 		writeError(w, http.StatusBadRequest, "invalid configuration name "+strconv.Quote(name)+": use 1 to 64 letters, digits, '.', '-' or '_'")
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	last, err := s.latest(r.Context(), account, name)
+	key := configKey{account, name}
+	st, err := s.state(r.Context(), key)
 	if err != nil {
 		s.logger.Error("reading configuration history", "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
 		return
-	}
-	exists := last != nil && last.Action != auditevents.ActionDeleted
-	version := 0
-	if last != nil {
-		_, v := auditevents.SplitConfiguration(last.Configuration)
-		version, _ = strconv.Atoi(v)
 	}
 	e := auditevents.AuditEvent{
 		Account:      account,
@@ -103,14 +111,20 @@ func (s *server) changeConfiguration(w http.ResponseWriter, r *http.Request, del
 		ResourceKind: auditevents.KindConfiguration,
 		ResourceName: name,
 	}
-	status := http.StatusOK
+
+	// Take the next version and stamp the event under the lock, so that
+	// versions follow the events' order; append outside it.
+	s.mu.Lock()
+	before := *st
+	version, status := st.version, http.StatusOK
 	switch {
-	case del && !exists:
+	case del && !st.exists:
+		s.mu.Unlock()
 		writeError(w, http.StatusNotFound, "configuration "+strconv.Quote(name)+" does not exist")
 		return
 	case del:
 		e.Action, e.Description = auditevents.ActionDeleted, "Configuration "+name+" deleted"
-	case exists:
+	case st.exists:
 		version++
 		e.Action, e.Description = auditevents.ActionModified, fmt.Sprintf("Configuration %s modified to version %d", name, version)
 	default:
@@ -119,12 +133,27 @@ func (s *server) changeConfiguration(w http.ResponseWriter, r *http.Request, del
 		e.Action, e.Description = auditevents.ActionCreated, fmt.Sprintf("Configuration %s created at version %d", name, version)
 	}
 	e.Configuration = name + ":" + strconv.Itoa(version)
-	if err := s.rec.Stamp(&e); err != nil {
+	err = s.rec.Stamp(&e)
+	if err == nil {
+		st.version, st.exists, st.changes = version, !del, st.changes+1
+	}
+	s.mu.Unlock()
+	if err != nil {
 		s.logger.Error("stamping an audit event", "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
 		return
 	}
+
 	if err := s.store.Append(r.Context(), e); err != nil {
+		// Undo the change, unless another one has built on it meanwhile:
+		// that one stands, and this version stays unused, as a database
+		// sequence's number does after a failed insert.
+		s.mu.Lock()
+		if st.changes == before.changes+1 {
+			st.version, st.exists = before.version, before.exists
+			st.changes++
+		}
+		s.mu.Unlock()
 		s.logger.Error("recording an audit event", "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
 		return
@@ -134,17 +163,35 @@ func (s *server) changeConfiguration(w http.ResponseWriter, r *http.Request, del
 	w.Write(append(e.AppendJSON(nil), '\n'))
 }
 
-// latest returns the newest event about the configuration name in account,
-// or nil when there is none.
-func (s *server) latest(ctx context.Context, account, name string) (*auditevents.AuditEvent, error) {
-	q := auditevents.Query{Configuration: name, ResourceKind: auditevents.KindConfiguration, Limit: 1}.InAccount(account)
+// state returns the state of a configuration, read from its history in
+// the audit trail the first time it is asked for. The caller reads and
+// changes it under s.mu.
+func (s *server) state(ctx context.Context, key configKey) (*configState, error) {
+	s.mu.Lock()
+	st := s.configs[key]
+	s.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	// Read outside the lock; if another request got here first, its
+	// state wins, and it may already have changed.
+	loaded := &configState{}
+	q := auditevents.Query{Configuration: key.name, ResourceKind: auditevents.KindConfiguration, Limit: 1}.InAccount(key.account)
 	for e, err := range s.store.Query(ctx, q) {
 		if err != nil {
 			return nil, err
 		}
-		return &e, nil
+		_, v := auditevents.SplitConfiguration(e.Configuration)
+		loaded.version, _ = strconv.Atoi(v)
+		loaded.exists = e.Action != auditevents.ActionDeleted
 	}
-	return nil, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st = s.configs[key]; st == nil {
+		st = loaded
+		s.configs[key] = st
+	}
+	return st, nil
 }
 
 func validName(s string) bool {
