@@ -16,7 +16,9 @@
 //
 // Every request to /v1 carries an API key in the X-Bindplane-Api-Key header,
 // as Bindplane's clients send it. A key maps to an account; the caller sees
-// and records only that account's events.
+// and records only that account's events. The audit log viewer, a page at
+// /v1/audit-events/viewer/ whose URL the server prints first, asks for one
+// of these keys in a sign-in form and shows that account's events.
 package main
 
 import (
@@ -143,6 +145,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	mux := http.NewServeMux()
 	api.Register(mux)
+	viewerPath, err := mountViewer(mux, api)
+	if err != nil {
+		return err
+	}
 	srv.routes(mux)
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -153,6 +159,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Handler:           logRequests(logger, mux),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
+	printViewer(stdout, "http://"+ln.Addr().String()+viewerPath, cfg)
 	printUsage(stdout, "http://"+ln.Addr().String(), cfg, time.Now())
 
 	served := make(chan error, 1)
@@ -173,14 +180,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// printUsage prints the URL and curl commands that work as printed.
-func printUsage(w io.Writer, base string, cfg config, now time.Time) {
-	key, account := "", ""
+// firstKey returns the first API key in sorted order, the same every run,
+// and its account.
+func firstKey(cfg config) (key, account string) {
 	for k, a := range cfg.keys {
-		if key == "" || k < key { // the same key every run
+		if key == "" || k < key {
 			key, account = k, a
 		}
 	}
+	return key, account
+}
+
+// printUsage prints the URL and curl commands that work as printed.
+func printUsage(w io.Writer, base string, cfg config, now time.Time) {
+	key, account := firstKey(cfg)
 	h := "-H 'X-Bindplane-Api-Key: " + key + "'"
 	from := now.UTC().AddDate(0, 0, -7).Format("20060102") + "000000"
 	to := now.UTC().Format("20060102") + "235959"
