@@ -23,8 +23,8 @@ import (
 
 // The accounts of the test store and the API keys that read them.
 const (
-	mainAccount, mainKey   = "acme", "acme-key"
-	otherAccount, otherKey = "globex", "globex-key"
+	mainAccount, mainKey    = "acme", "acme-key"
+	otherAccount, otherKey  = "globex", "globex-key"
 	mainEvents, otherEvents = 5000, 300
 )
 
