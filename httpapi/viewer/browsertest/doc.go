@@ -19,7 +19,7 @@
 //
 //	go test ./...
 //	go test -v -run TestViewer ./...                     # with the measurements
-//	go test -run TestViewer -args -update-screenshot     # rewrite docs/viewer.png
+//	go test -run TestViewer -args -update-screenshot     # rewrite ../screenshot.png
 //
 // Screenshots (light, dark, phone width, the detail panel) and the
 // measurements are written to the folder artifacts/ beside this file, or to
