@@ -237,8 +237,9 @@
       if (cur !== q) return;
       performance.measure('auditevents:first-response', { start: t0, end: cur.received });
       // The time from the response to the first rows on screen.
+      const received = cur.received;
       requestAnimationFrame(() => setTimeout(() => {
-        if (cur === q) performance.measure('auditevents:first-render', { start: cur.received, end: performance.now() });
+        if (cur === q) performance.measure('auditevents:first-render', { start: received, end: performance.now() });
       }, 0));
       // Read ahead for the histogram, a page at a time.
       while (cur === q && !cur.done && cur.events.length < PREFETCH) {
@@ -644,6 +645,10 @@
   });
 
   $('time-header').textContent = 'Time (' + zone + ')';
+  // On a narrow screen the filters start folded, unless some are set.
+  const narrow = matchMedia('(max-width: 720px)');
+  if (narrow.matches && !filterParams().toString()) $('filters-box').open = false;
+  narrow.addEventListener('change', () => { if (!narrow.matches) $('filters-box').open = true; });
   if (api.keyHeader && !sessionStorage.getItem(KEY)) {
     showSignin('');
   } else {

@@ -304,13 +304,19 @@ func TestViewer(t *testing.T) {
 			Width: 390, Height: 844, DeviceScaleFactor: 2, Mobile: true}); err != nil {
 			t.Fatal(err)
 		}
+		p.do(chromedp.Navigate(srv.viewer))
+		p.settled()
 		if w := eval[int](p, `document.documentElement.scrollWidth`); w > 390 {
 			t.Errorf("at phone width the page is %d pixels wide, more than the screen's 390", w)
 		}
 		p.screenshot(dir, "phone.png")
+		p.do(chromedp.Click(chromedp.CSS("#filters-box > summary")))
+		p.screenshot(dir, "phone-filters.png")
 		if _, err := chromedp.Call(ctx, emulation.ClearDeviceMetricsOverride, struct{}{}); err != nil {
 			t.Fatal(err)
 		}
+		p.do(chromedp.Navigate(srv.viewer))
+		p.settled()
 	})
 
 	t.Run("detail panel and keyboard", func(t *testing.T) {
