@@ -106,6 +106,16 @@ func (p *page) screenshot(dir, name string) []byte {
 	return b
 }
 
+// sameOrigin fails the test when the page has requested anything from
+// another origin since it loaded.
+func (p *page) sameOrigin() {
+	p.t.Helper()
+	others := eval[[]string](p, `performance.getEntriesByType("resource").map((e) => e.name).filter((u) => new URL(u).origin !== location.origin)`)
+	if len(others) > 0 {
+		p.t.Errorf("the page requested other origins: %q", others)
+	}
+}
+
 func (p *page) signIn(key string) {
 	p.t.Helper()
 	p.do(
@@ -341,6 +351,51 @@ func TestViewer(t *testing.T) {
 		}
 	})
 
+	// Fields the page does not know, such as those a newer server adds to
+	// events, show in the detail panel as text too. The test adds them to
+	// the first event of the list endpoint's answers.
+	t.Run("unknown fields", func(t *testing.T) {
+		p.t = t
+		p.do(chromedp.Evaluate[chromedp.Void](`(() => {
+			const fetch0 = window.fetch;
+			window.fetch = async (...args) => {
+				const res = await fetch0(...args);
+				if (!String(args[0]).includes("/audit-events?")) return res;
+				const events = await res.json();
+				if (events.length) Object.assign(events[0], {
+					ip: '<img src=x onerror="window.pwned=1">',
+					actor: { requestId: "req-1", userAgent: "curl/8.5 ‮evil" },
+				});
+				return new Response(JSON.stringify(events), { status: res.status, headers: res.headers });
+			};
+		})()`))
+		p.do(chromedp.SetValue(chromedp.ID("f-user"), "erin@example.com"), chromedp.Click(chromedp.CSS(`#filters button[type=submit]`)))
+		p.settled()
+		p.do(chromedp.Click(chromedp.CSS("#events .chunk .row")), chromedp.Poll[chromedp.Void](`document.getElementById("detail").open`))
+		fields := eval[[][2]string](p, `[...document.querySelectorAll("#detail-fields dt")].map((dt) => [dt.textContent, dt.nextElementSibling.textContent])`)
+		want := map[string]string{
+			"ip":    `<img src=x onerror="window.pwned=1">`,
+			"actor": "{\n  \"requestId\": \"req-1\",\n  \"userAgent\": \"curl/8.5 U+202Eevil\"\n}",
+		}
+		for _, f := range fields {
+			if w, ok := want[f[0]]; ok {
+				if f[1] != w {
+					t.Errorf("the unknown field %s shows %q, want %q", f[0], f[1], w)
+				}
+				delete(want, f[0])
+			}
+		}
+		if len(want) > 0 {
+			t.Errorf("the detail panel lacks the unknown fields %v; it shows %q", want, fields)
+		}
+		if got := eval[string](p, `String(window.pwned)`); got != "undefined" {
+			t.Errorf("window.pwned is %s: an unknown field ran as script", got)
+		}
+		p.do(chromedp.KeyEvent(kb.Escape), chromedp.Poll[chromedp.Void](`!document.getElementById("detail").open`))
+		p.do(chromedp.Navigate(srv.viewer)) // the page's own fetch again
+		p.settled()
+	})
+
 	// Each filter, set in its field, narrows the events to what the API
 	// answers the same parameters with, and is kept in the page's URL.
 	t.Run("filters", func(t *testing.T) {
@@ -439,6 +494,7 @@ func TestViewer(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("the exported file (%d bytes) differs from the download endpoint's answer (%d bytes)", len(got), len(want))
 		}
+		p.sameOrigin()
 		if n := bytes.Count(got, []byte("\n")); n < 50 {
 			t.Errorf("the exported file has %d lines; the filter should match hundreds", n)
 		}
@@ -550,6 +606,7 @@ func TestViewer(t *testing.T) {
 			measures[name] = fmt.Sprintf("%d frames over %.0f ms, median %.1f ms, longest %.1f ms, %d over 50 ms",
 				f.Frames, f.Elapsed, f.Median, f.Max, f.Long)
 		}
+		p.sameOrigin()
 		measures["DOM nodes with 5,000 rows"] = fmt.Sprint(eval[int](p, `document.getElementsByTagName("*").length`))
 		// What showing every row at once would cost: style and layout of a
 		// copy of the 5,000 rows, with the off-screen pages skipped as the
