@@ -357,11 +357,17 @@
     } catch (e) {
       if (cur === q) showError(e);
     }
+    // The observer reports changes only. Rows added here may have moved the
+    // end away and a scroll brought it back before it looked again, so it
+    // is asked for the state afresh.
+    observer.unobserve($('more'));
+    observer.observe($('more'));
   }
 
-  new IntersectionObserver((entries) => {
+  const observer = new IntersectionObserver((entries) => {
     if (q && entries.some((x) => x.isIntersecting)) fill();
-  }, { rootMargin: '800px' }).observe($('more'));
+  }, { rootMargin: '800px' });
+  observer.observe($('more'));
 
   $('load-more').addEventListener('click', async () => {
     if (q.shown < q.events.length) renderMore();
