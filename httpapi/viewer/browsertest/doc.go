@@ -9,7 +9,8 @@
 // each filter, the URL that keeps them, scrolling to the last event, the
 // CSV export against the download endpoint, the histogram, the detail
 // panel, the keyboard, the error states, that hostile fields show as text,
-// and that nothing is written to the console.
+// and that nothing is written to the console. A second test mounts the page
+// in a host of its own whose users sign in with a session cookie.
 //
 // It needs Chromium: /usr/bin/chromium (Debian's chromium package, which
 // .ci/setup.d/chromium.sh installs) or the program named by $CHROMIUM.

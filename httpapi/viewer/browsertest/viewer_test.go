@@ -58,17 +58,30 @@ func eval[T any](p *page, js string) T {
 }
 
 // settled waits until the page has read every event of its query, or
-// shows that there are none or an error, and returns that state.
+// shows that there are none or an error, and returns that state. It asks
+// again when a navigation replaces the document it asked.
 func (p *page) settled() string {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
 	defer cancel()
-	state, err := chromedp.Run(ctx, chromedp.Poll[string](
-		`["done", "empty", "error"].includes(document.documentElement.dataset.state) && document.documentElement.dataset.state`))
-	if err != nil {
-		p.t.Fatalf("waiting for the page to settle: %v (status %q)", err, eval[string](p, `document.getElementById("status").textContent`))
+	const wait = `new Promise((resolve) => {
+		const check = () => {
+			const s = document.documentElement.dataset.state;
+			if (["done", "empty", "error"].includes(s)) resolve(s);
+			else requestAnimationFrame(check);
+		};
+		check();
+	})`
+	for {
+		state, err := chromedp.Run(ctx, chromedp.Evaluate[string](wait, chromedp.EvalAwaitPromise))
+		if err == nil {
+			return state
+		}
+		if ctx.Err() != nil {
+			p.t.Fatalf("waiting for the page to settle: %v", err)
+		}
+		// The document was replaced while the promise waited: ask the new one.
 	}
-	return state
 }
 
 // rows returns the IDs of the rows the table shows, in order.
@@ -125,17 +138,12 @@ func (p *page) signIn(key string) {
 	)
 }
 
-func TestViewer(t *testing.T) {
-	exe := chromium(t)
-	dir := artifacts(t)
-	db, events := seedStore(t)
-	srv := startServer(t, db)
-	t.Logf("viewer at %s; screenshots and measurements in %s", srv.viewer, dir)
-	paris, err := time.LoadLocation(zone)
-	if err != nil {
-		t.Fatal(err)
-	}
-
+// openBrowser starts Chromium with a fresh profile, in the time zone
+// zone, until the test ends. It returns its tab, and a func that returns
+// the errors written to the tab's console so far. Chromium logs the
+// responses with status 401 and 400 that the tests provoke on purpose as
+// failed loads; those are left out.
+func openBrowser(t *testing.T, exe string) (*page, func() []string) {
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(exe),
 		chromedp.Headless,
@@ -149,23 +157,22 @@ func TestViewer(t *testing.T) {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 860),
 	)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
+	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil { // starts the browser
 		t.Fatalf("starting %s: %v", exe, err)
 	}
-	p := &page{t: t, ctx: ctx}
-
-	// Everything the page writes to the console, kept to be checked at the
-	// end. The responses the test provokes on purpose (a wrong key, a bad
-	// date) are logged by Chromium as failed loads, and are allowed.
+	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: zone}); err != nil {
+		t.Fatal(err)
+	}
 	var (
-		mu      sync.Mutex
-		console []string
+		mu     sync.Mutex
+		errors []string
 	)
+	messages := chromedp.Console(ctx)
 	go func() {
-		for m, err := range chromedp.Console(ctx) {
+		for m, err := range messages {
 			if err != nil {
 				return
 			}
@@ -176,13 +183,30 @@ func TestViewer(t *testing.T) {
 				continue
 			}
 			mu.Lock()
-			console = append(console, fmt.Sprintf("%s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line+1))
+			errors = append(errors, fmt.Sprintf("%s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line+1))
 			mu.Unlock()
 		}
 	}()
-	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: zone}); err != nil {
+	return &page{t: t, ctx: ctx}, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(errors)
+	}
+}
+
+func TestViewer(t *testing.T) {
+	exe := chromium(t)
+	dir := artifacts(t)
+	db, events := seedStore(t)
+	srv := startServer(t, db)
+	t.Logf("viewer at %s; screenshots and measurements in %s", srv.viewer, dir)
+	paris, err := time.LoadLocation(zone)
+	if err != nil {
 		t.Fatal(err)
 	}
+
+	p, consoleErrors := openBrowser(t, exe)
+	ctx := p.ctx
 
 	main := events[mainAccount]
 	mainIDs := make([]string, len(main))
@@ -655,9 +679,7 @@ func TestViewer(t *testing.T) {
 		}
 	})
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, m := range console {
+	for _, m := range consoleErrors() {
 		t.Errorf("console: %s", m)
 	}
 
