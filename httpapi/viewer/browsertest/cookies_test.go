@@ -19,7 +19,8 @@ import (
 // A host whose users sign in with a session cookie mounts the page without
 // KeyHeader: the page sends the cookie, says "not signed in" with a link
 // to the host's sign-in page until there is one, and then shows the
-// account's events. The last rows come with the "Load more" button too.
+// account's events; a user who may not read them is told so. The last rows
+// come with the "Load more" button too.
 func TestViewerWithCookies(t *testing.T) {
 	exe := chromium(t)
 	store := memstore.New()
@@ -44,11 +45,16 @@ func TestViewerWithCookies(t *testing.T) {
 	}
 	api, err := httpapi.New(store, &httpapi.Options{
 		Authorize: func(r *http.Request) (string, error) {
-			if c, err := r.Cookie("session"); err == nil && c.Value == "acme-session" {
+			c, err := r.Cookie("session")
+			switch {
+			case err == nil && c.Value == "acme-session":
 				return "acme", nil
+			case err == nil && c.Value == "guest-session":
+				return "", httpapi.ErrForbidden
 			}
 			return "", httpapi.ErrUnauthorized
 		},
+		Envelope: true, // the page reads {"auditEvents": [...]} as well as a bare array
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -57,10 +63,14 @@ func TestViewerWithCookies(t *testing.T) {
 	api.Register(mux)
 	v := viewer.Must(api, &viewer.Options{SignInURL: "/login", Title: "Acme audit log"})
 	v.Register(mux)
-	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
-		http.SetCookie(w, &http.Cookie{Name: "session", Value: "acme-session", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
-		http.Redirect(w, r, v.Path(), http.StatusFound)
-	})
+	signIn := func(session string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			http.SetCookie(w, &http.Cookie{Name: "session", Value: session, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			http.Redirect(w, r, v.Path(), http.StatusFound)
+		}
+	}
+	mux.HandleFunc("GET /login", signIn("acme-session"))
+	mux.HandleFunc("GET /guest", signIn("guest-session"))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -103,6 +113,11 @@ func TestViewerWithCookies(t *testing.T) {
 	}
 	if !slices.Equal(rows, want) {
 		t.Error("the rows are not acme's events, newest first")
+	}
+	// A user the host knows but does not let read the trail.
+	p.do(chromedp.Navigate(srv.URL + "/guest"))
+	if state := p.settled(); state != "error" || !strings.Contains(p.status(), "Not allowed") {
+		t.Errorf("signed in without the right to read, the page is %q saying %q, want not allowed", state, p.status())
 	}
 	for _, m := range consoleErrors() {
 		t.Errorf("console: %s", m)

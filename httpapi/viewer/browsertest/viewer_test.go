@@ -141,8 +141,8 @@ func (p *page) signIn(key string) {
 // openBrowser starts Chromium with a fresh profile, in the time zone
 // zone, until the test ends. It returns its tab, and a func that returns
 // the errors written to the tab's console so far. Chromium logs the
-// responses with status 401 and 400 that the tests provoke on purpose as
-// failed loads; those are left out.
+// responses with status 400, 401 and 403 that the tests provoke on purpose
+// as failed loads; those are left out.
 func openBrowser(t *testing.T, exe string) (*page, func() []string) {
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(exe),
@@ -179,7 +179,7 @@ func openBrowser(t *testing.T, exe string) (*page, func() []string) {
 			if m.Type != chromedp.ConsoleError && m.Type != chromedp.ConsoleException {
 				continue
 			}
-			if strings.Contains(m.Text, "status of 401") || strings.Contains(m.Text, "status of 400") {
+			if strings.Contains(m.Text, "status of 401") || strings.Contains(m.Text, "status of 403") || strings.Contains(m.Text, "status of 400") {
 				continue
 			}
 			mu.Lock()
