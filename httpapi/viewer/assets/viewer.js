@@ -13,7 +13,7 @@
     maxLimit: Number(root.dataset.maxLimit) || 1000,
     keyHeader: root.dataset.keyHeader,
   };
-  const FIRST_PAGE = 100; // the first request, shown at once
+  const FIRST_PAGE = Math.min(100, api.maxLimit); // the first request, shown at once
   const PAGE = Math.min(1000, api.maxLimit); // later requests
   const CHUNK = 100; // rows added to the table at a time
   const PREFETCH = 10000; // events read ahead for the histogram

@@ -19,8 +19,8 @@ import (
 // A host whose users sign in with a session cookie mounts the page without
 // KeyHeader: the page sends the cookie, says "not signed in" with a link
 // to the host's sign-in page until there is one, and then shows the
-// account's events; a user who may not read them is told so. The last rows
-// come with the "Load more" button too.
+// account's events; a user who may not read them is told so. The rows
+// below the first page come with the "Load more" button too.
 func TestViewerWithCookies(t *testing.T) {
 	exe := chromium(t)
 	store := memstore.New()
@@ -55,6 +55,7 @@ func TestViewerWithCookies(t *testing.T) {
 			return "", httpapi.ErrUnauthorized
 		},
 		Envelope: true, // the page reads {"auditEvents": [...]} as well as a bare array
+		MaxLimit: 70,   // and asks for pages no larger than the handler allows
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -89,20 +90,22 @@ func TestViewerWithCookies(t *testing.T) {
 	if got := eval[string](p, `document.title + " | " + document.querySelector("h1").textContent`); got != "Acme audit log | Acme audit log" {
 		t.Errorf("title and heading %q", got)
 	}
-	// 200 of the 250 events are acme's: two pages of rows, the second
-	// through the button.
-	if got := len(p.rows()); got != 100 {
-		t.Fatalf("the table shows %d rows before scrolling, want the first 100", got)
+	// 200 of the 250 events are acme's, read in pages of 70 following the
+	// cursor; the table shows the first page, then more at each click of
+	// the button. It is clicked where it is, without scrolling: scrolling to
+	// it would bring the end of the table near, which adds rows by itself.
+	if got := len(p.rows()); got != 70 {
+		t.Fatalf("the table shows %d rows before scrolling, want the first page of 70", got)
 	}
-	// Clicked where it is, without scrolling: scrolling to it would bring
-	// the end of the table near, which adds the rows by itself.
-	p.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("load-more").click()`))
+	for range 5 {
+		if eval[bool](p, `document.getElementById("load-more").hidden`) {
+			break
+		}
+		p.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("load-more").click()`))
+	}
 	rows := p.rows()
 	if len(rows) != 200 || p.count() != 200 {
 		t.Fatalf("after Load more the table shows %d rows of %d read, want acme's 200", len(rows), p.count())
-	}
-	if hidden := eval[bool](p, `document.getElementById("load-more").hidden`); !hidden {
-		t.Error("the Load more button stays when every row is shown")
 	}
 	var want []string
 	for e, err := range store.Query(context.Background(), auditevents.Query{}.InAccount("acme")) {
