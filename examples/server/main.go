@@ -5,6 +5,10 @@
 //
 //	go run ./examples/server
 //
+// It prints first the URL of the audit log viewer, a page at
+// /v1/audit-events/viewer/ that asks for one of the API keys below in a
+// sign-in form and shows that key's account's events.
+//
 // Flags:
 //
 //	-addr       address to listen on (default 127.0.0.1:8080)
@@ -16,9 +20,7 @@
 //
 // Every request to /v1 carries an API key in the X-Bindplane-Api-Key header,
 // as Bindplane's clients send it. A key maps to an account; the caller sees
-// and records only that account's events. The audit log viewer, a page at
-// /v1/audit-events/viewer/ whose URL the server prints first, asks for one
-// of these keys in a sign-in form and shows that account's events.
+// and records only that account's events.
 package main
 
 import (
@@ -180,20 +182,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// firstKey returns the first API key in sorted order, the same every run,
-// and its account.
-func firstKey(cfg config) (key, account string) {
+// printUsage prints the URL and curl commands that work as printed.
+func printUsage(w io.Writer, base string, cfg config, now time.Time) {
+	key, account := "", ""
 	for k, a := range cfg.keys {
-		if key == "" || k < key {
+		if key == "" || k < key { // the same key every run
 			key, account = k, a
 		}
 	}
-	return key, account
-}
-
-// printUsage prints the URL and curl commands that work as printed.
-func printUsage(w io.Writer, base string, cfg config, now time.Time) {
-	key, account := firstKey(cfg)
 	h := "-H 'X-Bindplane-Api-Key: " + key + "'"
 	from := now.UTC().AddDate(0, 0, -7).Format("20060102") + "000000"
 	to := now.UTC().Format("20060102") + "235959"

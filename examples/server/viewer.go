@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/auditevents/auditevents/httpapi"
 	"github.com/auditevents/auditevents/httpapi/viewer"
@@ -25,6 +27,6 @@ func mountViewer(mux *http.ServeMux, api *httpapi.Handler) (string, error) {
 // printViewer prints the viewer's URL and the key to sign in with, the
 // first thing the server prints.
 func printViewer(w io.Writer, url string, cfg config) {
-	key, _ := firstKey(cfg)
+	key := slices.Min(slices.Collect(maps.Keys(cfg.keys))) // the key printUsage names
 	fmt.Fprintf(w, "Audit log viewer: %s (sign in with the API key %s)\n\n", url, key)
 }

@@ -88,9 +88,14 @@ var assets embed.FS
 var pageTemplate = template.Must(template.ParseFS(assets, "assets/index.html"))
 
 // Viewer serves the page and its assets. Create it with [New]; it is an
-// http.Handler that serves whatever path it is mounted at, answering the
-// path itself (ending in "/") with the page and "viewer.js", "viewer.css"
-// and "favicon.svg" below it with the assets.
+// http.Handler that answers a path ending in "/" with the page and
+// "viewer.js", "viewer.css" and "favicon.svg" below it with the assets.
+//
+// The page finds the endpoints relative to its own URL, two levels up, as
+// [Path] is below the API's prefix: mount it at [Viewer.Path] on the mux
+// that serves the API, as [Viewer.Register] does, and it works wherever
+// that mux is served, under http.StripPrefix or behind a proxy that adds
+// a path.
 //
 // A Viewer is safe for concurrent use; it does not change after New.
 type Viewer struct {
@@ -139,12 +144,11 @@ func New(api *httpapi.Handler, opts *Options) (*Viewer, error) {
 		}
 	}
 
-	list := api.Prefix() + httpapi.ListPath
 	var page bytes.Buffer
 	err := pageTemplate.Execute(&page, pageData{
 		Title:     o.Title,
-		List:      list,
-		Download:  api.Prefix() + httpapi.DownloadPath,
+		List:      "../.." + httpapi.ListPath,
+		Download:  "../.." + httpapi.DownloadPath,
 		MaxLimit:  api.MaxLimit(),
 		KeyHeader: o.KeyHeader,
 		SignInURL: o.SignInURL,
@@ -199,8 +203,9 @@ func (v *Viewer) Register(mux httpapi.Mux) { mux.Handle(v.path, v) }
 
 // ServeHTTP answers GET and HEAD of the page or one of its assets, chosen
 // by the last element of the request's path; any other element gets 404.
-// A path that is [Viewer.Path] without its final "/" is redirected to it,
-// so that the page's relative links resolve.
+// A path that is [Viewer.Path] without its final "/" is redirected to it
+// (by a Location relative to the request, so that a prefix stripped before
+// the handler is kept), so that the page's relative links resolve.
 func (v *Viewer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr.Set("X-Content-Type-Options", "nosniff")
@@ -212,11 +217,14 @@ func (v *Viewer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path == strings.TrimSuffix(v.path, "/") {
-		target := v.path
+		// Relative to the request's URL, which may hold a prefix this
+		// handler does not see (http.StripPrefix, a proxy).
+		target := "viewer/"
 		if r.URL.RawQuery != "" {
 			target += "?" + r.URL.RawQuery
 		}
-		http.Redirect(w, r, target, http.StatusMovedPermanently)
+		hdr.Set("Location", target)
+		w.WriteHeader(http.StatusMovedPermanently)
 		return
 	}
 	name := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
@@ -236,7 +244,11 @@ func (v *Viewer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // pageData fills assets/index.html.
 type pageData struct {
-	Title          string
+	Title string
+	// List and Download are the endpoints' URLs relative to the page's,
+	// which is [Path] below the same prefix: so the page finds them
+	// wherever the host serves the whole, under http.StripPrefix or behind
+	// a proxy that adds a path.
 	List, Download string
 	MaxLimit       int
 	KeyHeader      string

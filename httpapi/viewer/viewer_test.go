@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -90,14 +91,22 @@ func TestServe(t *testing.T) {
 }
 
 // Mounted on a router that does not redirect by itself, the handler sends
-// the page's path without its slash to the page, keeping the filters, so
-// that the page's relative links resolve.
+// the page's path without its slash to the page, keeping the filters and
+// any prefix stripped before it, so that the page's relative links
+// resolve.
 func TestRedirectToSlash(t *testing.T) {
 	v := viewer.Must(newAPI(t, nil), nil)
 	w := httptest.NewRecorder()
 	v.ServeHTTP(w, httptest.NewRequest("GET", "/v1/audit-events/viewer?user=alice", nil))
-	if w.Code != http.StatusMovedPermanently || w.Header().Get("Location") != "/v1/audit-events/viewer/?user=alice" {
-		t.Errorf("status %d, Location %q; want 301 to /v1/audit-events/viewer/?user=alice", w.Code, w.Header().Get("Location"))
+	loc := w.Header().Get("Location")
+	if w.Code != http.StatusMovedPermanently || loc != "viewer/?user=alice" {
+		t.Fatalf("status %d, Location %q; want 301 to viewer/?user=alice", w.Code, loc)
+	}
+	// A browser resolves it against the URL it asked, prefix and all.
+	base, _ := url.Parse("https://example.com/admin/v1/audit-events/viewer?user=alice")
+	ref, _ := url.Parse(loc)
+	if got, want := base.ResolveReference(ref).String(), "https://example.com/admin/v1/audit-events/viewer/?user=alice"; got != want {
+		t.Errorf("the redirect leads to %s, want %s", got, want)
 	}
 }
 
@@ -158,8 +167,8 @@ func TestPageWeight(t *testing.T) {
 	}
 }
 
-// The page finds the API under the handler's prefix, and shows the
-// host's options as text.
+// The page is mounted under the handler's prefix, finds the API relative
+// to itself, and shows the host's options as text.
 func TestPageData(t *testing.T) {
 	v := viewer.Must(newAPI(t, &httpapi.Options{Prefix: "/audit/", MaxLimit: 250}), &viewer.Options{
 		Title:     `Audit <script>alert(1)</script>`,
@@ -171,8 +180,8 @@ func TestPageData(t *testing.T) {
 	}
 	page := body(t, serve(t, v, "GET", "/audit/audit-events/viewer/", nil))
 	for _, want := range []string{
-		`data-list="/audit/audit-events"`,
-		`data-download="/audit/audit-events/download"`,
+		`data-list="../../audit-events"`, // from /audit/audit-events/viewer/
+		`data-download="../../audit-events/download"`,
 		`data-max-limit="250"`,
 		`data-key-header="X-Bindplane-Api-Key"`,
 		`<title>Audit &lt;script&gt;alert(1)&lt;/script&gt;</title>`,

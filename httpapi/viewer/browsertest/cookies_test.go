@@ -17,7 +17,8 @@ import (
 )
 
 // A host whose users sign in with a session cookie mounts the page without
-// KeyHeader: the page sends the cookie, says "not signed in" with a link
+// KeyHeader, and serves it with the API under a prefix of its own
+// (http.StripPrefix): the page finds the API there, sends the cookie, says "not signed in" with a link
 // to the host's sign-in page until there is one, and then shows the
 // account's events; a user who may not read them is told so. The rows
 // below the first page come with the "Load more" button too.
@@ -62,21 +63,25 @@ func TestViewerWithCookies(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	api.Register(mux)
-	v := viewer.Must(api, &viewer.Options{SignInURL: "/login", Title: "Acme audit log"})
+	v := viewer.Must(api, &viewer.Options{SignInURL: "/admin/login", Title: "Acme audit log"})
 	v.Register(mux)
+	// The host serves the API and the page under a prefix of its own.
+	page := "/admin" + v.Path()
 	signIn := func(session string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			http.SetCookie(w, &http.Cookie{Name: "session", Value: session, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
-			http.Redirect(w, r, v.Path(), http.StatusFound)
+			http.Redirect(w, r, page, http.StatusFound)
 		}
 	}
 	mux.HandleFunc("GET /login", signIn("acme-session"))
 	mux.HandleFunc("GET /guest", signIn("guest-session"))
-	srv := httptest.NewServer(mux)
+	root := http.NewServeMux()
+	root.Handle("/admin/", http.StripPrefix("/admin", mux))
+	srv := httptest.NewServer(root)
 	defer srv.Close()
 
 	p, consoleErrors := openBrowser(t, exe)
-	p.do(chromedp.Navigate(srv.URL + v.Path()))
+	p.do(chromedp.Navigate(srv.URL + page))
 	if state := p.settled(); state != "error" || !strings.Contains(p.status(), "Not signed in") {
 		t.Fatalf("without the cookie the page is %q saying %q, want not signed in", state, p.status())
 	}
@@ -118,7 +123,7 @@ func TestViewerWithCookies(t *testing.T) {
 		t.Error("the rows are not acme's events, newest first")
 	}
 	// A user the host knows but does not let read the trail.
-	p.do(chromedp.Navigate(srv.URL + "/guest"))
+	p.do(chromedp.Navigate(srv.URL + "/admin/guest"))
 	if state := p.settled(); state != "error" || !strings.Contains(p.status(), "Not allowed") {
 		t.Errorf("signed in without the right to read, the page is %q saying %q, want not allowed", state, p.status())
 	}
