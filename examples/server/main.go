@@ -5,6 +5,10 @@
 //
 //	go run ./examples/server
 //
+// It prints first the URL of the audit log viewer, a page at
+// /v1/audit-events/viewer/ that asks for one of the API keys below in a
+// sign-in form and shows that key's account's events.
+//
 // Flags:
 //
 //	-addr       address to listen on (default 127.0.0.1:8080)
@@ -158,6 +162,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	mux := http.NewServeMux()
+	var viewerPath string
 	// The spec's arrays under /v1 (or the envelope with -envelope), and
 	// with -envelope-prefix the envelope under a second prefix too.
 	shapes := []struct {
@@ -182,6 +187,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		api.Register(mux)
+		if shape.prefix == "/v1" {
+			if viewerPath, err = mountViewer(mux, api); err != nil {
+				return err
+			}
+		}
 	}
 	srv.routes(mux)
 
@@ -198,6 +208,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	printViewer(stdout, "http://"+ln.Addr().String()+viewerPath, cfg)
 	printUsage(stdout, "http://"+ln.Addr().String(), cfg, time.Now())
 
 	served := make(chan error, 1)
