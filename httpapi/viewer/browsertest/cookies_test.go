@@ -88,7 +88,7 @@ func TestViewerWithCookies(t *testing.T) {
 	if shown := eval[bool](p, `!document.getElementById("signin-link").hidden && document.getElementById("signin").hidden`); !shown {
 		t.Error("without the cookie the page shows no link to the sign-in page, or asks for a key")
 	}
-	p.do(chromedp.Click(chromedp.CSS("#signin-link a")))
+	p.follow("#signin-link a")
 	if state := p.settled(); state != "done" {
 		t.Fatalf("after signing in the page is %q saying %q", state, p.status())
 	}

@@ -84,6 +84,28 @@ func (p *page) settled() string {
 	}
 }
 
+// follow clicks the link that sel selects and returns once the document it
+// leads to has replaced the current one, so that what is asked next is
+// asked of the new document: the old one is marked before the click, and
+// the page is asked until a document without the mark has loaded.
+func (p *page) follow(sel string) {
+	p.t.Helper()
+	p.do(chromedp.Evaluate[chromedp.Void](`document.documentElement.dataset.followed = "from"`))
+	p.do(chromedp.Click(chromedp.CSS(sel)))
+	ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
+	defer cancel()
+	for {
+		arrived, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && document.documentElement.dataset.followed === undefined`))
+		if err == nil && arrived {
+			return
+		}
+		if ctx.Err() != nil {
+			p.t.Fatalf("waiting for the page that %s leads to: %v", sel, ctx.Err())
+		}
+		// The old document is still there, or was replaced while asked.
+	}
+}
+
 // rows returns the IDs of the rows the table shows, in order.
 func (p *page) rows() []string {
 	return eval[[]string](p, `[...document.querySelectorAll("#events .chunk .row")].map((r) => r.dataset.id)`)
