@@ -1,0 +1,45 @@
+// Package forward delivers audit events to the systems where security teams
+// read them: a [Sink] receives batches of events, and the [Webhook] sink
+// POSTs them to an HTTP endpoint, signed so the receiver can authenticate
+// them and reject replays. The OTLP logs sink, which needs the OpenTelemetry
+// SDK, lives in the nested module forward/otlp.
+//
+// # Sinks and errors
+//
+// A Sink acknowledges a batch by returning nil. Any error means the batch was
+// not delivered; what to do next depends on the error:
+//
+//   - an error for which [IsPermanent] reports true (one wrapping a
+//     [*PermanentError]) means sending the same batch again will fail the
+//     same way, such as a 400 Bad Request from a webhook: the caller reports
+//     it to the host instead of retrying;
+//   - any other error is worth retrying, after a backoff; when the sink
+//     knows how long to wait (a Retry-After header), the error wraps a
+//     [*RetryError] and [RetryAfter] returns the delay.
+//
+// Receivers de-duplicate by event ID: a batch may be delivered more than
+// once, when an acknowledgement is lost.
+package forward
+
+import (
+	"context"
+
+	"github.com/auditevents/auditevents"
+)
+
+// Sink is where a batch of events goes. A host implements it to forward
+// events anywhere (a Kafka topic, a file); [Webhook] is the one this package
+// provides.
+//
+// Implementations must be safe for concurrent use.
+type Sink interface {
+	// Send delivers events, in the order given, and returns nil once the
+	// receiver has acknowledged all of them. On error none of them is to
+	// be taken as delivered: the error wraps a [*PermanentError] when
+	// sending again cannot succeed, a [*RetryError] when the receiver said
+	// when to try again, and is any other error when a later attempt may
+	// succeed. When ctx is cancelled Send returns promptly with an error
+	// wrapping ctx.Err(). Send must not modify or keep events after it
+	// returns.
+	Send(ctx context.Context, events []auditevents.AuditEvent) error
+}
