@@ -154,15 +154,25 @@ func (w *Webhook) Send(ctx context.Context, events []auditevents.AuditEvent) err
 	}
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
 	io.CopyN(io.Discard, resp.Body, maxDrainBytes-int64(len(snippet)))
-	statusErr := &StatusError{StatusCode: resp.StatusCode, Body: string(snippet)}
-	code := resp.StatusCode
-	if code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests {
-		return Permanent(statusErr)
+	return ClassifyHTTP(resp.StatusCode, resp.Header.Get("Retry-After"), &StatusError{StatusCode: resp.StatusCode, Body: string(snippet)}, w.now())
+}
+
+// ClassifyHTTP returns err marked as HTTP sinks in this module mark the
+// failure of a request that got a response with a status other than 2xx:
+// wrapped in a [*PermanentError] for a 4xx status other than 408 Request
+// Timeout and 429 Too Many Requests, in a [*RetryError] when retryAfter (the
+// response's Retry-After header, in seconds or as an HTTP date, relative to
+// now) gives a delay, and unchanged otherwise. A delay is capped at 24 hours,
+// so a receiver's typo cannot stop a sink for years. A host's own HTTP sink
+// can use it to behave as [Webhook] does.
+func ClassifyHTTP(statusCode int, retryAfter string, err error, now time.Time) error {
+	if statusCode >= 400 && statusCode < 500 && statusCode != http.StatusRequestTimeout && statusCode != http.StatusTooManyRequests {
+		return Permanent(err)
 	}
-	if after, ok := parseRetryAfter(resp.Header.Get("Retry-After"), w.now()); ok {
-		return &RetryError{Err: statusErr, After: after}
+	if after, ok := parseRetryAfter(retryAfter, now); ok {
+		return &RetryError{Err: err, After: after}
 	}
-	return statusErr
+	return err
 }
 
 // parseRetryAfter reads a Retry-After header (RFC 9110, section 10.2.3): a
