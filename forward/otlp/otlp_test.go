@@ -351,4 +351,3 @@ func TestSendAfterShutdown(t *testing.T) {
 		t.Errorf("%d requests after Shutdown", len(reqs))
 	}
 }
-
