@@ -23,6 +23,19 @@ var ErrDuplicateID = errors.New("auditevents: duplicate event id")
 // unmarshalling of [Kind] when a name is not one of [Kinds].
 var ErrUnknownKind = errors.New("auditevents: unknown resource kind")
 
+// ErrNotFound is returned by [Ledger.Lookup] when no stored event has the
+// given ID.
+var ErrNotFound = errors.New("auditevents: event not found")
+
+// ErrCheckpoint is returned, wrapped with what was wrong, when a checkpoint
+// cannot be used: it is malformed, its signature does not verify with the
+// given key, or it names another log than the one expected.
+var ErrCheckpoint = errors.New("auditevents: bad checkpoint")
+
+// ErrTampered is returned, wrapped in a [*TamperError], by [Verify] when a
+// log does not match its signed checkpoints.
+var ErrTampered = errors.New("auditevents: log does not verify")
+
 // ErrClosed is returned by a [Store] used after Close.
 var ErrClosed = errors.New("auditevents: store is closed")
 
