@@ -115,7 +115,11 @@ type Problem struct {
 func (p Problem) String() string {
 	switch p.Kind {
 	case Modified:
-		return "modified: " + seqs(p.Seq, p.Count) + " differ from what was signed"
+		verb := " differs"
+		if p.Count > 1 {
+			verb = " differ"
+		}
+		return "modified: " + eventsAt(p.Seq, p.Count) + verb + " from what was signed"
 	case Removed:
 		return "removed: " + seqs(p.Seq, p.Count) + " missing (not pruned)"
 	case Inserted:
