@@ -1,6 +1,7 @@
 package auditevents
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -56,6 +57,7 @@ func AppendLeaf(dst []byte, seq int64, e *AuditEvent) []byte {
 // hash, SHA-256(0x00 || [AppendLeaf] encoding). It is safe for concurrent
 // use.
 func LeafHash(seq int64, e *AuditEvent) tlog.Hash {
-	var buf [1024]byte
-	return tlog.RecordHash(AppendLeaf(buf[:0], seq, e))
+	var buf [512]byte
+	b := AppendLeaf(append(buf[:0], 0x00), seq, e) // RFC 6962's leaf prefix, then the record
+	return sha256.Sum256(b)
 }

@@ -31,8 +31,9 @@ func TreeAppend(n int64, leaves []tlog.Hash, r tlog.HashReader) ([]tlog.Hash, er
 	// right edge of the tree, for each bit l set in the tree's size.
 	var frontier [64]tlog.Hash
 	if n > 0 {
-		indexes := make([]int64, 0, bits.OnesCount64(uint64(n)))
-		for l := 63; l >= 0; l-- {
+		var buf [64]int64
+		indexes := buf[:0]
+		for l := bits.Len64(uint64(n)) - 1; l >= 0; l-- {
 			if n>>l&1 == 1 {
 				indexes = append(indexes, tlog.StoredHashIndex(l, n>>l-1))
 			}
@@ -44,7 +45,7 @@ func TreeAppend(n int64, leaves []tlog.Hash, r tlog.HashReader) ([]tlog.Hash, er
 		if len(old) != len(indexes) {
 			return nil, fmt.Errorf("auditevents: reading %d stored hashes returned %d", len(indexes), len(old))
 		}
-		for l, i := 63, 0; l >= 0; l-- {
+		for l, i := bits.Len64(uint64(n))-1, 0; l >= 0; l-- {
 			if n>>l&1 == 1 {
 				frontier[l] = old[i]
 				i++
