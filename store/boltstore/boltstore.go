@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sync"
@@ -198,14 +199,18 @@ func openBolt(path string, o *Options, readOnly bool) (*bolt.DB, *os.File, error
 			return f, err
 		},
 	}
-	var db *bolt.DB
+	var (
+		db       *bolt.DB
+		returned bool
+	)
 	err := guard(func() error {
 		var err error
 		db, err = bolt.Open(path, o.FileMode, bo)
+		returned = true
 		return err
 	})
 	if err != nil {
-		if db == nil && file != nil && errors.Is(err, ErrCorrupt) {
+		if !returned && file != nil {
 			file.Close() // bbolt panicked halfway: release the lock it took
 		}
 		switch {
@@ -215,8 +220,11 @@ func openBolt(path string, o *Options, readOnly bool) (*bolt.DB, *os.File, error
 			err = fmt.Errorf("%w: %s is not a bbolt database, or its header pages are damaged (%v)", ErrNotStore, path, err)
 		case errors.Is(err, berrors.ErrChecksum):
 			err = fmt.Errorf("%w: %s: both header pages fail their checksum", ErrCorrupt, path)
-		case errors.Is(err, ErrCorrupt):
-			err = fmt.Errorf("boltstore: opening %s: %w", path, err)
+		case readOnly && !errors.As(err, new(*fs.PathError)) && !errors.Is(err, ErrCorrupt) && !errors.As(err, new(*bugError)):
+			// Open inspects an existing file read-only first: bbolt's other
+			// refusals of it (a file shorter than its pages, such as 4,096
+			// zero bytes) say that it is not a bbolt file.
+			err = fmt.Errorf("%w: %s is not a bbolt database (%v)", ErrNotStore, path, err)
 		default:
 			err = fmt.Errorf("boltstore: opening %s: %w", path, err)
 		}

@@ -75,9 +75,12 @@
 // a clear error and without writing to the file, a file that is not an audit
 // event store ([ErrNotStore]), one written in a newer format
 // ([ErrNewerFormat]), and one whose header, page tree or first and last
-// events are damaged ([ErrCorrupt]). Damage that Open does not read is
-// reported as [ErrCorrupt] by the call that meets it, never as a panic;
-// [Store.Check] reads the whole file.
+// events are damaged ([ErrCorrupt]); a file too short to be a bbolt file
+// is [ErrNotStore]. Damage that Open does not read is reported as
+// [ErrCorrupt] by the call that meets it, never as a panic; [Store.Check]
+// reads the whole file. Only panics that damage can cause (inside bbolt, or
+// a fault reading the mapped file) become [ErrCorrupt]: any other is a bug
+// of this package, returned as an error that keeps its value and stack.
 //
 // # Backup
 //

@@ -143,6 +143,12 @@ func TestOpenRejectsForeignAndDamagedFiles(t *testing.T) {
 		{"text file", func(tb testing.TB, path string) {
 			os.WriteFile(path, []byte("hello, world\n"), 0o600)
 		}, boltstore.ErrNotStore, "not a bbolt database"},
+		{"one byte", func(tb testing.TB, path string) {
+			os.WriteFile(path, []byte{0}, 0o600)
+		}, boltstore.ErrNotStore, "not a bbolt database"},
+		{"4,096 zero bytes", func(tb testing.TB, path string) {
+			os.WriteFile(path, make([]byte, 4096), 0o600)
+		}, boltstore.ErrNotStore, "not a bbolt database"},
 		{"zeros", func(tb testing.TB, path string) {
 			os.WriteFile(path, make([]byte, 64<<10), 0o600)
 		}, boltstore.ErrNotStore, "not a bbolt database"},

@@ -122,7 +122,7 @@ func (s *Store) retain(keep, every time.Duration) {
 	}()
 	for {
 		n, err := s.Prune(ctx, s.now().Add(-keep))
-		if err != nil && ctx.Err() == nil {
+		if err != nil && !s.closing() { // a prune that Close cut short is no failure
 			s.logger.Error("boltstore: background retention failed", "path", s.db.Path(), "deleted", n, "err", err)
 		}
 		if s.afterRun != nil {
