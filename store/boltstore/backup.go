@@ -121,11 +121,11 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 			return corruptf("event %s has no entry in the ID index", e.ID)
 		}
 		for kind := range numIndexes {
-			v, ok := indexValue(kind, &e)
+			v, ok := tagged(taggedField(kind), &e)
 			if !ok {
 				continue
 			}
-			if tx.Bucket(indexBuckets[kind]).Get(indexKey(s.codec.indexTag(kind, v, false), k, sealed)) == nil {
+			if tx.Bucket(indexBuckets[kind]).Get(indexKey(s.codec.tag(taggedField(kind), v, false), k, sealed)) == nil {
 				return corruptf("event %s is missing from index %q", e.ID, indexBuckets[kind])
 			}
 			counts[kind]++
@@ -137,6 +137,11 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 	}
 	if got := ids.Stats().KeyN; got != n {
 		return corruptf("the ID index has %d entries for %d events", got, n)
+	}
+	if count, err := eventCount(tx); err != nil {
+		return err
+	} else if count != int64(n) {
+		return corruptf("the event count is %d for %d events", count, n)
 	}
 	for kind := range numIndexes {
 		got := 0

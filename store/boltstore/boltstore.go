@@ -94,7 +94,8 @@ type Store struct {
 // Open fails with an error wrapping [ErrLocked] when another process holds
 // the file and does not release it within opts.Timeout; with [ErrNotStore]
 // when the file is not an audit event store; with [ErrNewerFormat] when it
-// was written by a newer version of this package; and with [ErrCorrupt] when
+// was written by a newer version of this package; with [ErrOlderFormat]
+// when it was written in an older format; and with [ErrCorrupt] when
 // it is damaged. In all these cases the file is left untouched: Open first
 // reads an existing file in read-only mode, and writes nothing to a file it
 // has not recognised.
@@ -253,18 +254,17 @@ func readMeta(tx *bolt.Tx, loadDict bool) (c codec, fresh bool, err error) {
 		return c, false, fmt.Errorf("%w: its meta bucket has no format version", ErrNotStore)
 	}
 	switch version := binary.BigEndian.Uint32(v); {
-	case version > formatVersion:
-		return c, false, fmt.Errorf("%w: format version %d; this version of the package reads up to %d", ErrNewerFormat, version, formatVersion)
 	case version == 0:
 		return c, false, fmt.Errorf("%w: format version 0", ErrNotStore)
+	case version > formatVersion:
+		return c, false, fmt.Errorf("%w: the file has format version %d; this version of the package reads format version %d", ErrNewerFormat, version, formatVersion)
+	case version < formatVersion:
+		return c, false, fmt.Errorf("%w: the file has format version %d; this version of the package reads format version %d", ErrOlderFormat, version, formatVersion)
 	}
-	for _, name := range [][]byte{bucketEvents, bucketIDs, bucketByUser, bucketByConfiguration, bucketByAccount} {
+	for _, name := range allBuckets {
 		if tx.Bucket(name) == nil {
 			return c, false, corruptf("bucket %q is missing", name)
 		}
-	}
-	if tx.Bucket(bucketDict) == nil {
-		return c, false, corruptf("bucket %q is missing", bucketDict)
 	}
 	c.dict = newDict()
 	if loadDict {
@@ -346,7 +346,7 @@ func (s *Store) init() error {
 			if err := meta.Put(metaKinds, c.kinds.bytes()); err != nil {
 				return err
 			}
-			for _, name := range [][]byte{bucketEvents, bucketIDs, bucketDict, bucketByUser, bucketByConfiguration, bucketByAccount} {
+			for _, name := range allBuckets {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return err
 				}

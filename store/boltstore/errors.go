@@ -23,6 +23,12 @@ var ErrNotStore = errors.New("boltstore: file is not an audit event store")
 // is left as it was.
 var ErrNewerFormat = errors.New("boltstore: file was written in a newer format")
 
+// ErrOlderFormat is returned by [Open] when the file was written in an
+// older format than the one this version of the package reads; the error
+// names both versions. The file is left as it was: read it with the version
+// of the package that wrote it and append its events to a new store.
+var ErrOlderFormat = errors.New("boltstore: file was written in an older format")
+
 // ErrCorrupt is returned when the file is damaged: by [Open] when the damage
 // shows in the parts it reads, and by any other method that meets damaged
 // data. Nothing is written to a file found damaged while opening it.

@@ -89,7 +89,7 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketByUser).Delete(indexKey(s.codec.indexTag(byUser, events[10].User, false), key[:], sealed))
+		return tx.Bucket(bucketByUser).Delete(indexKey(s.codec.tag(tagUser, events[10].User, false), key[:], sealed))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -275,11 +275,11 @@ func TestIndexQueryWithDistantBounds(t *testing.T) {
 	days := 0
 	err := s.view(func(tx *bolt.Tx) error {
 		b := queryBounds(&q)
-		src, err := newSource(tx, path{kind: byUser, tag: s.codec.indexTag(byUser, q.User, false)}, b.lo)
+		src, err := newSource(tx, path{kind: byUser, tag: s.codec.tag(tagUser, q.User, false)}, b.lo, false)
 		if err != nil {
 			return err
 		}
-		k, _, err := src.last(b.hi)
+		k, _, err := src.start(b.hi)
 		if k != nil || err != nil {
 			t.Errorf("last: %x, %v; want nothing", k, err)
 		}

@@ -71,8 +71,8 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				k = bytes.Clone(k)
 				keys = append(keys, k)
 				for kind := range numIndexes {
-					if v, ok := indexValue(kind, &e); ok {
-						index[kind] = append(index[kind], indexKey(s.codec.indexTag(kind, v, false), k, sealed))
+					if v, ok := tagged(taggedField(kind), &e); ok {
+						index[kind] = append(index[kind], indexKey(s.codec.tag(taggedField(kind), v, false), k, sealed))
 					}
 				}
 			}
@@ -100,7 +100,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				}
 			}
 			n = len(keys)
-			return nil
+			return addEvents(tx, -n)
 		})
 	})
 	if err != nil {
