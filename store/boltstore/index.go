@@ -238,4 +238,3 @@ func parseIndexKey(k []byte) (tag, ek []byte) {
 	}
 	return nil, nil
 }
-

@@ -12,7 +12,6 @@ import (
 	"github.com/auditevents/auditevents"
 )
 
-
 // castagnoli is the CRC-32C table; it has hardware support on amd64 and arm64.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -240,4 +239,3 @@ func kindNames() []string {
 	}
 	return names
 }
-
