@@ -143,6 +143,12 @@ func TestOpenRejectsForeignAndDamagedFiles(t *testing.T) {
 		{"text file", func(tb testing.TB, path string) {
 			os.WriteFile(path, []byte("hello, world\n"), 0o600)
 		}, boltstore.ErrNotStore, "not a bbolt database"},
+		{"one byte", func(tb testing.TB, path string) {
+			os.WriteFile(path, []byte{0}, 0o600)
+		}, boltstore.ErrNotStore, "not a bbolt database"},
+		{"4,096 zero bytes", func(tb testing.TB, path string) {
+			os.WriteFile(path, make([]byte, 4096), 0o600)
+		}, boltstore.ErrNotStore, "not a bbolt database"},
 		{"zeros", func(tb testing.TB, path string) {
 			os.WriteFile(path, make([]byte, 64<<10), 0o600)
 		}, boltstore.ErrNotStore, "not a bbolt database"},
@@ -164,10 +170,21 @@ func TestOpenRejectsForeignAndDamagedFiles(t *testing.T) {
 				tb.Fatal(err)
 			}
 			db.Update(func(tx *bolt.Tx) error {
-				return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, 2))
+				return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, 3))
 			})
 			db.Close()
-		}, boltstore.ErrNewerFormat, "format version 2"},
+		}, boltstore.ErrNewerFormat, "format version 3"},
+		{"older format", func(tb testing.TB, path string) {
+			writeStore(tb, path, events[:10])
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, 1))
+			})
+			db.Close()
+		}, boltstore.ErrOlderFormat, "format version 1; this version of the package reads format version 2"},
 		{"truncated", func(tb testing.TB, path string) {
 			writeStore(tb, path, events)
 			fi, _ := os.Stat(path)

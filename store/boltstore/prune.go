@@ -71,8 +71,8 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				k = bytes.Clone(k)
 				keys = append(keys, k)
 				for kind := range numIndexes {
-					if v, ok := indexValue(kind, &e); ok {
-						index[kind] = append(index[kind], indexKey(s.codec.indexTag(kind, v, false), k, sealed))
+					if v, ok := tagged(taggedField(kind), &e); ok {
+						index[kind] = append(index[kind], indexKey(s.codec.tag(taggedField(kind), v, false), k, sealed))
 					}
 				}
 			}
@@ -100,7 +100,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				}
 			}
 			n = len(keys)
-			return nil
+			return addEvents(tx, -n)
 		})
 	})
 	if err != nil {
@@ -122,7 +122,7 @@ func (s *Store) retain(keep, every time.Duration) {
 	}()
 	for {
 		n, err := s.Prune(ctx, s.now().Add(-keep))
-		if err != nil && ctx.Err() == nil {
+		if err != nil && !s.closing() { // a prune that Close cut short is no failure
 			s.logger.Error("boltstore: background retention failed", "path", s.db.Path(), "deleted", n, "err", err)
 		}
 		if s.afterRun != nil {
