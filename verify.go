@@ -57,6 +57,12 @@ type VerifyOptions struct {
 	// Progress, when set, is called from time to time, and at the end,
 	// with how many of the checkpoint's sequences have been read.
 	Progress func(done, total int64)
+	// Events, when set, streams every event the store holds in the
+	// account, such as [Store.Query] with the account's scope. Verify then
+	// also checks that each of them is in the log, so that an event
+	// written into the store without a sequence is reported as inserted.
+	// It costs memory for the IDs of the log's events.
+	Events iter.Seq2[AuditEvent, error]
 }
 
 // ProblemKind is what is wrong with a log.
@@ -72,7 +78,9 @@ const (
 	Removed
 	// Inserted: the log holds Count events at Seq that the signed tree
 	// does not (a second event for a sequence, or one pushed in before the
-	// events that follow it, which then moved up).
+	// events that follow it, which then moved up); or, with Seq -1, the
+	// store holds an event outside the log, which Detail names (see
+	// VerifyOptions.Events).
 	Inserted
 	// Moved: the events at Seq..Seq+Count-1 are events that the signed
 	// tree holds at Seq+Shift..: they were renumbered or swapped.
@@ -123,6 +131,9 @@ func (p Problem) String() string {
 	case Removed:
 		return "removed: " + seqs(p.Seq, p.Count) + " missing (not pruned)"
 	case Inserted:
+		if p.Seq < 0 {
+			return "inserted: " + p.Detail
+		}
 		return fmt.Sprintf("inserted: %s, which the signed tree does not hold", eventsAt(p.Seq, p.Count))
 	case Moved:
 		return fmt.Sprintf("moved: %s signed at %s", eventsAt(p.Seq, p.Count), seqs(p.Seq+p.Shift, p.Count))
@@ -207,6 +218,7 @@ const (
 	seqMissing byte = iota
 	seqEvent
 	seqPruned
+	seqDamaged // the store could not read the event
 )
 
 // filled is a range of sequences that the store's hashes stand for.
@@ -260,6 +272,9 @@ func Verify(ctx context.Context, log LogReader, opts VerifyOptions) (*Report, er
 		}
 	}
 	v := &verifier{log: log, size: cp.Size, progress: opts.Progress, rep: rep, prevSize: -1}
+	if opts.Events != nil {
+		v.ids = make(map[string]struct{})
+	}
 	if prev != nil && prev.Size <= cp.Size {
 		v.prevSize = prev.Size
 	}
@@ -277,10 +292,48 @@ func Verify(ctx context.Context, log LogReader, opts VerifyOptions) (*Report, er
 		// prefix is not the tree the older one signed.
 		rep.Problems = append(rep.Problems, Problem{Kind: Forked, Seq: -1, Size: prev.Size})
 	}
+	if opts.Events != nil {
+		if err := v.checkEvents(ctx, opts.Events); err != nil {
+			return rep, err
+		}
+	}
 	if len(rep.Problems) > 0 {
 		return rep, &TamperError{Problems: rep.Problems}
 	}
 	return rep, nil
+}
+
+// maxStrays bounds how many events without a sequence Verify names.
+const maxStrays = 100
+
+// checkEvents reports the events of events whose IDs the log does not hold:
+// it reads the rest of the log, beyond the checkpoint, for the IDs of the
+// events appended since.
+func (v *verifier) checkEvents(ctx context.Context, events iter.Seq2[AuditEvent, error]) error {
+	for e, err := range v.log.Entries(ctx, v.size) {
+		if err != nil {
+			return fmt.Errorf("auditevents: reading the log beyond the checkpoint: %w", err)
+		}
+		if e.Pruned == 0 {
+			v.ids[e.Event.ID] = struct{}{}
+		}
+	}
+	strays := 0
+	for e, err := range events {
+		if err != nil {
+			return fmt.Errorf("auditevents: reading the store's events: %w", err)
+		}
+		if _, ok := v.ids[e.ID]; ok {
+			continue
+		}
+		if strays++; strays <= maxStrays {
+			v.rep.Problems = append(v.rep.Problems, Problem{Kind: Inserted, Seq: -1, Detail: "event " + e.ID + " is stored without a sequence"})
+		}
+	}
+	if strays > maxStrays {
+		v.rep.Problems = append(v.rep.Problems, Problem{Kind: Inserted, Seq: -1, Detail: fmt.Sprintf("and %d more events stored without a sequence", strays-maxStrays)})
+	}
+	return nil
 }
 
 // verifier holds the state of one Verify.
@@ -297,7 +350,8 @@ type verifier struct {
 	prevSize int64       // the previous checkpoint's size, or -1
 	prevRoot tlog.Hash   // the root of the log's prefix of prevSize
 
-	rootUnknown bool // the store's tree lacks hashes the root needs
+	rootUnknown bool                // the store's tree lacks hashes the root needs
+	ids         map[string]struct{} // the IDs of the log's events, with opts.Events
 }
 
 // progressEvery is how many sequences pass between calls of Progress.
@@ -309,43 +363,13 @@ func (v *verifier) read(ctx context.Context) error {
 		v.prevRoot = v.cr.root()
 	}
 	next := int64(0)
-	for e, err := range v.log.Entries(ctx, 0) {
+	for {
+		resume, err := v.readFrom(ctx, &next)
 		if err != nil {
-			return fmt.Errorf("auditevents: reading the log at sequence %d: %w", next, err)
+			return err
 		}
-		if e.Seq >= v.size {
+		if !resume {
 			break
-		}
-		if e.Seq < next {
-			v.problem(Problem{Kind: Inserted, Seq: e.Seq, Count: 1})
-			continue
-		}
-		if e.Seq > next {
-			v.problem(Problem{Kind: Removed, Seq: next, Count: e.Seq - next})
-			if err := v.fill(ctx, next, e.Seq, seqMissing); err != nil {
-				return err
-			}
-		}
-		if e.Pruned > 0 {
-			end := min(e.Seq+e.Pruned, v.size)
-			v.rep.Pruned = append(v.rep.Pruned, Entry{Seq: e.Seq, Pruned: end - e.Seq})
-			if err := v.fill(ctx, e.Seq, end, seqPruned); err != nil {
-				return err
-			}
-			next = end
-		} else {
-			leaf := LeafHash(e.Seq, &e.Event)
-			v.state = append(v.state, seqEvent)
-			v.leaves = append(v.leaves, leaf)
-			v.cr.appendSubtree(0, leaf)
-			v.rep.Events++
-			next = e.Seq + 1
-			if v.cr.size == v.prevSize {
-				v.prevRoot = v.cr.root()
-			}
-		}
-		if v.progress != nil && next%progressEvery == 0 {
-			v.progress(next, v.size)
 		}
 	}
 	if next < v.size {
@@ -367,6 +391,71 @@ func (v *verifier) read(ctx context.Context) error {
 		v.progress(v.size, v.size)
 	}
 	return nil
+}
+
+// readFrom streams the log from *next and builds the root, advancing *next.
+// It returns true when the store could not read the event at a sequence
+// (an [*EntryError]): that sequence is then reported as modified, spanned by
+// the store's leaf, and the caller reads on from the one after it.
+func (v *verifier) readFrom(ctx context.Context, next *int64) (bool, error) {
+	for e, err := range v.log.Entries(ctx, *next) {
+		var ee *EntryError
+		if errors.As(err, &ee) && ee.Seq >= *next && ee.Seq < v.size {
+			if ee.Seq > *next {
+				v.problem(Problem{Kind: Removed, Seq: *next, Count: ee.Seq - *next})
+				if err := v.fill(ctx, *next, ee.Seq, seqMissing); err != nil {
+					return false, err
+				}
+			}
+			v.problem(Problem{Kind: Modified, Seq: ee.Seq, Count: 1, Detail: ee.Err.Error()})
+			if err := v.fill(ctx, ee.Seq, ee.Seq+1, seqDamaged); err != nil {
+				return false, err
+			}
+			*next = ee.Seq + 1
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("auditevents: reading the log at sequence %d: %w", *next, err)
+		}
+		if e.Seq >= v.size {
+			return false, nil
+		}
+		if e.Seq < *next {
+			v.problem(Problem{Kind: Inserted, Seq: e.Seq, Count: 1})
+			continue
+		}
+		if e.Seq > *next {
+			v.problem(Problem{Kind: Removed, Seq: *next, Count: e.Seq - *next})
+			if err := v.fill(ctx, *next, e.Seq, seqMissing); err != nil {
+				return false, err
+			}
+		}
+		if e.Pruned > 0 {
+			end := min(e.Seq+e.Pruned, v.size)
+			v.rep.Pruned = append(v.rep.Pruned, Entry{Seq: e.Seq, Pruned: end - e.Seq})
+			if err := v.fill(ctx, e.Seq, end, seqPruned); err != nil {
+				return false, err
+			}
+			*next = end
+		} else {
+			if v.ids != nil {
+				v.ids[e.Event.ID] = struct{}{}
+			}
+			leaf := LeafHash(e.Seq, &e.Event)
+			v.state = append(v.state, seqEvent)
+			v.leaves = append(v.leaves, leaf)
+			v.cr.appendSubtree(0, leaf)
+			v.rep.Events++
+			*next = e.Seq + 1
+			if v.cr.size == v.prevSize {
+				v.prevRoot = v.cr.root()
+			}
+		}
+		if v.progress != nil && *next%progressEvery == 0 {
+			v.progress(*next, v.size)
+		}
+	}
+	return false, nil
 }
 
 // problem records p, merging a Removed or Inserted run with the one before.
@@ -503,6 +592,9 @@ func (v *verifier) pinpoint(ctx context.Context) error {
 		want[s] = true
 	}
 	for e, err := range v.log.Entries(ctx, differ[0]) {
+		if errors.As(err, new(*EntryError)) {
+			break // the events after it stay reported as modified
+		}
 		if err != nil {
 			return fmt.Errorf("auditevents: reading the log again at sequence %d: %w", differ[0], err)
 		}

@@ -40,6 +40,7 @@ func testEvents(n int, account string) []auditevents.AuditEvent {
 type fakeLog struct {
 	entries []auditevents.Entry
 	hashes  []tlog.Hash
+	damaged int64 // a sequence whose event the store cannot read; 0 for none
 }
 
 func newFakeLog(tb testing.TB, events []auditevents.AuditEvent) *fakeLog {
@@ -68,7 +69,14 @@ func (f *fakeLog) add(tb testing.TB, events ...auditevents.AuditEvent) {
 func (f *fakeLog) Entries(ctx context.Context, from int64) iter.Seq2[auditevents.Entry, error] {
 	return func(yield func(auditevents.Entry, error) bool) {
 		for _, e := range f.entries {
-			if e.Seq >= from && !yield(e, nil) {
+			if e.Seq < from {
+				continue
+			}
+			if f.damaged > 0 && e.Seq == f.damaged {
+				yield(auditevents.Entry{}, &auditevents.EntryError{Seq: e.Seq, Err: errors.New("checksum mismatch")})
+				return
+			}
+			if !yield(e, nil) {
 				return
 			}
 		}
@@ -102,7 +110,7 @@ func (f *fakeLog) checkpoint(tb testing.TB, signer note.Signer) []byte {
 
 // clone returns a copy the test can edit.
 func (f *fakeLog) clone() *fakeLog {
-	return &fakeLog{entries: slices.Clone(f.entries), hashes: slices.Clone(f.hashes)}
+	return &fakeLog{entries: slices.Clone(f.entries), hashes: slices.Clone(f.hashes), damaged: f.damaged}
 }
 
 // prune replaces the entries for sequences [lo, hi) by one pruned run.
@@ -155,6 +163,11 @@ func TestVerify(t *testing.T) {
 			name: "a byte of a field changed",
 			edit: func(f *fakeLog) { f.entries[42].Event.User = "mallory@example.com" },
 			want: []auditevents.Problem{{Kind: auditevents.Modified, Seq: 42, Count: 1}},
+		},
+		{
+			name: "an event the store cannot read",
+			edit: func(f *fakeLog) { f.damaged = 64 },
+			want: []auditevents.Problem{{Kind: auditevents.Modified, Seq: 64, Count: 1}},
 		},
 		{
 			name: "timestamp changed",
@@ -304,6 +317,27 @@ func TestVerifyFork(t *testing.T) {
 				t.Errorf("message %q does not say forked", err)
 			}
 		})
+	}
+}
+
+// An event that the store holds outside the log is reported by its ID.
+func TestVerifyStrayEvents(t *testing.T) {
+	signer, verifier := testKeys(t)
+	events := testEvents(12, "acme")
+	f := newFakeLog(t, events[:10])
+	cp := f.checkpoint(t, signer)
+	f.add(t, events[10]) // appended after the checkpoint: not a stray
+	all := func(yield func(auditevents.AuditEvent, error) bool) {
+		for _, e := range events { // events[11] has no sequence
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+	_, err := auditevents.Verify(context.Background(), f, auditevents.VerifyOptions{Verifier: verifier, Checkpoint: cp, Events: all})
+	var te *auditevents.TamperError
+	if !errors.As(err, &te) || len(te.Problems) != 1 || !strings.Contains(te.Problems[0].String(), events[11].ID) {
+		t.Fatalf("Verify = %v, want one insertion naming %s", err, events[11].ID)
 	}
 }
 
