@@ -196,6 +196,7 @@ type txWriter struct {
 	index   [numIndexes][]entry // index entries
 	through int64               // the last sealed day
 	scratch []byte
+	log     []logEvent // the events in commit order, for their accounts' logs (ledger.go)
 }
 
 type entry struct {
@@ -217,7 +218,7 @@ func (w *txWriter) reset(tx *bolt.Tx, c *codec) error {
 	for k := range w.index {
 		w.index[k] = w.index[k][:0]
 	}
-	w.events, w.idKeys, w.scratch = w.events[:0], w.idKeys[:0], w.scratch[:0]
+	w.events, w.idKeys, w.scratch, w.log = w.events[:0], w.idKeys[:0], w.scratch[:0], w.log[:0]
 	return nil
 }
 
@@ -248,6 +249,7 @@ func (w *txWriter) add(r *appendRequest) error {
 		w.events = append(w.events, entry{key: key, value: w.scratch[off:ends[i]:ends[i]]})
 		off = ends[i]
 		w.idKeys = append(w.idKeys, key[8:])
+		w.log = append(w.log, logEvent{e: e, key: key})
 		w.seen[[16]byte(key[8:])] = struct{}{}
 		var tags [numTagged][]byte
 		for f := range taggedField(numTagged) {
@@ -287,6 +289,9 @@ func (w *txWriter) flush() error {
 		if err := w.ids.Put(id, nil); err != nil {
 			return err
 		}
+	}
+	if err := appendLog(w.tx, w.log); err != nil {
+		return err
 	}
 	if err := addEvents(w.tx, len(w.events)); err != nil {
 		return err

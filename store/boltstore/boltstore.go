@@ -258,11 +258,13 @@ func readMeta(tx *bolt.Tx, loadDict bool) (c codec, fresh bool, err error) {
 		return c, false, fmt.Errorf("%w: format version 0", ErrNotStore)
 	case version > formatVersion:
 		return c, false, fmt.Errorf("%w: the file has format version %d; this version of the package reads format version %d", ErrNewerFormat, version, formatVersion)
+	case version == upgradableVersion:
+		c.upgrade = true
 	case version < formatVersion:
-		return c, false, fmt.Errorf("%w: the file has format version %d; this version of the package reads format version %d", ErrOlderFormat, version, formatVersion)
+		return c, false, fmt.Errorf("%w: the file has format version %d; this version of the package reads format version %d and upgrades format version %d", ErrOlderFormat, version, formatVersion, upgradableVersion)
 	}
 	for _, name := range allBuckets {
-		if tx.Bucket(name) == nil {
+		if tx.Bucket(name) == nil && !(c.upgrade && string(name) == string(bucketLog)) {
 			return c, false, corruptf("bucket %q is missing", name)
 		}
 	}
@@ -323,6 +325,9 @@ func (s *Store) init() error {
 			return nil
 		})
 	})
+	if err == nil && c.upgrade {
+		err = s.upgrade(&c)
+	}
 	if err != nil || !update {
 		s.codec = c
 		return err

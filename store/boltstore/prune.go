@@ -57,6 +57,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 			n = 0
 			events := tx.Bucket(bucketEvents)
 			var keys [][]byte
+			var accounts []string // of the events of keys
 			var index [numIndexes][][]byte
 			sealed, err := sealedDay(tx)
 			if err != nil {
@@ -70,6 +71,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				}
 				k = bytes.Clone(k)
 				keys = append(keys, k)
+				accounts = append(accounts, e.Account)
 				for kind := range numIndexes {
 					if v, ok := tagged(taggedField(kind), &e); ok {
 						index[kind] = append(index[kind], indexKey(s.codec.tag(taggedField(kind), v, false), k, sealed))
@@ -77,6 +79,16 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				}
 			}
 			ids := tx.Bucket(bucketIDs)
+			pruned := make([]prunedEvent, len(keys))
+			for i, k := range keys {
+				if pruned[i].seq, err = idSeq(ids, k); err != nil {
+					return err
+				}
+				pruned[i].account = accounts[i]
+			}
+			if err := pruneLog(tx, pruned); err != nil {
+				return err
+			}
 			for _, k := range keys {
 				if err := ids.Delete(k[8:]); err != nil {
 					return err
