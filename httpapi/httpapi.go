@@ -104,6 +104,12 @@ type Options struct {
 	// Now returns the current time, which names the downloaded file.
 	// Defaults to time.Now.
 	Now func() time.Time
+
+	// Log, when set, serves the store's verifiable log too: signed
+	// checkpoints, proofs and the log in sequence order (see
+	// [CheckpointPath] and the paths beside it). The store must implement
+	// [auditevents.Ledger].
+	Log *LogOptions
 }
 
 // A Mux registers a handler for a pattern. *http.ServeMux and the routers of
@@ -133,6 +139,7 @@ type Handler struct {
 	now           func() time.Time
 
 	list, download *endpoint
+	log            *logEndpoints // nil without Options.Log
 }
 
 // New returns a Handler that serves the events of store. opts may be nil.
@@ -178,6 +185,9 @@ func New(store auditevents.Store, opts *Options) (*Handler, error) {
 	}
 	h.list = &endpoint{h: h, path: prefix + ListPath, errorType: contentJSON}
 	h.download = &endpoint{h: h, path: prefix + DownloadPath, errorType: contentOctetStream, csv: true}
+	if h.log, err = newLogEndpoints(h, o.Log); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -207,7 +217,8 @@ func cleanPrefix(p string) (string, error) {
 }
 
 // Register mounts both endpoints on mux, at Prefix+"/audit-events" and
-// Prefix+"/audit-events/download". The patterns carry no method, so that
+// Prefix+"/audit-events/download", and, with [Options.Log], the log's
+// endpoints below Prefix+"/audit-events/log/". The patterns carry no method, so that
 // they mean the same to every router; the handlers answer methods other
 // than GET and HEAD with 405 themselves. It never touches
 // http.DefaultServeMux unless that is the mux given.
@@ -223,6 +234,9 @@ func cleanPrefix(p string) (string, error) {
 func (h *Handler) Register(mux Mux) {
 	mux.Handle(h.list.path, h.list)
 	mux.Handle(h.download.path, h.download)
+	if h.log != nil {
+		h.log.register(mux)
+	}
 }
 
 // List returns the handler of GET Prefix+"/audit-events": the matching
