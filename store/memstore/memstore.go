@@ -40,6 +40,8 @@ type Store struct {
 	byID   map[string]ref
 	index  [3]map[string][]*auditevents.AuditEvent // by indexKind, ascending like all
 	logs   map[string]*accountLog                  // by account
+	// positions holds consumers' positions; nil until the first is set.
+	positions map[positionKey]int64
 }
 
 // ref locates a stored event in its account's log.
@@ -423,7 +425,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.all, s.byID, s.logs = nil, nil, nil
+	s.all, s.byID, s.logs, s.positions = nil, nil, nil, nil
 	for i := range s.index {
 		s.index[i] = nil
 	}
