@@ -1,8 +1,13 @@
 // Package forward delivers audit events to the systems where security teams
-// read them: a [Sink] receives batches of events, and the [Webhook] sink
-// POSTs them to an HTTP endpoint, signed so the receiver can authenticate
+// read them. A [Forwarder] runs beside a store and reads each account's
+// events in the order they were committed ([auditevents.Ledger]), from a
+// position it keeps in the same store ([auditevents.Positions]), and hands
+// them in batches to each of its routes' [Sink]s, at least once: a position
+// moves only once its sink has acknowledged the batch. The [Webhook] sink
+// POSTs batches to an HTTP endpoint, signed so the receiver can authenticate
 // them and reject replays. The OTLP logs sink, which needs the OpenTelemetry
-// SDK, lives in the nested module forward/otlp.
+// SDK, lives in the nested module forward/otlp; a host writes its own sink
+// (a Kafka topic, a file) by implementing Sink.
 //
 // # Sinks and errors
 //
