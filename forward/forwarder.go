@@ -116,7 +116,9 @@ type route struct {
 
 	mu        sync.Mutex
 	metrics   RouteMetrics
-	pendingTS time.Time // timestamp of the oldest event read and not acknowledged; zero when none
+	pendingTS time.Time          // timestamp of the oldest event read and not acknowledged; zero when none
+	notified  bool               // Notify was called since the route's last pass began
+	wake      context.CancelFunc // ends the route's idle wait; nil when it is not waiting
 }
 
 // RouteMetrics describes a route's progress, as [Forwarder.Metrics] returns
@@ -303,9 +305,47 @@ func (f *Forwarder) runRoute(ctx context.Context, r *route) error {
 			}
 			continue
 		}
-		if !progressed && f.opts.Wait(ctx, f.opts.PollInterval) != nil {
+		if !progressed && !f.idle(ctx, r) {
 			return nil
 		}
+	}
+}
+
+// idle waits PollInterval, or less when [Forwarder.Notify] is called, and
+// reports whether ctx is still live.
+func (f *Forwarder) idle(ctx context.Context, r *route) bool {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.mu.Lock()
+	if r.notified {
+		r.notified = false
+		r.mu.Unlock()
+		return ctx.Err() == nil
+	}
+	r.wake = cancel
+	r.mu.Unlock()
+	f.opts.Wait(wctx, f.opts.PollInterval)
+	r.mu.Lock()
+	r.wake, r.notified = nil, false
+	r.mu.Unlock()
+	return ctx.Err() == nil
+}
+
+// Notify tells the routes that events were appended, so that a route that
+// has caught up reads the store now rather than at its next poll. A host
+// calls it after Append to forward with little delay; without it, a route
+// finds new events within PollInterval. It is safe to call at any time, and
+// cheap.
+func (f *Forwarder) Notify() {
+	for _, r := range f.routes {
+		r.mu.Lock()
+		if r.wake != nil {
+			r.wake()
+			r.wake = nil
+		} else {
+			r.notified = true
+		}
+		r.mu.Unlock()
 	}
 }
 

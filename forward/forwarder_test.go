@@ -560,3 +560,22 @@ func TestNewForwarderValidates(t *testing.T) {
 		})
 	}
 }
+
+// Notify ends the poll wait of a route that has caught up, so events appended
+// since are forwarded at once; a Notify while a route is busy makes it look
+// again before it waits.
+func TestForwarderNotify(t *testing.T) {
+	store := memstore.New()
+	want := appendEvents(t, store, "acme", 3)
+	c := newClock()
+	snk := &sink{}
+	f := newForwarder(t, store, []forward.Route{{Name: "hook", Sink: snk}}, c, nil)
+	start(t, f)
+	c.awaitIdle(t, 1)
+	want = append(want, appendEvents(t, store, "acme", 4)...)
+	f.Notify() // no wakeAll: only Notify ends the wait
+	c.awaitIdle(t, 1)
+	if got := ids(snk.delivered()); !slices.Equal(got, ids(want)) {
+		t.Errorf("delivered %v, want %v", got, ids(want))
+	}
+}
