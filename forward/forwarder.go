@@ -95,9 +95,12 @@ type Options struct {
 // backlog: while a sink is down, the store is the buffer.
 //
 // A failed batch is sent again after a backoff (see [Options]). A permanent
-// error ([IsPermanent]) stops the route, with its position at the batch
-// that failed, so nothing is lost: the failure is reported to OnError and in
-// [Forwarder.Metrics], and the next [Forwarder.Run] starts it again.
+// error of the sink ([IsPermanent]) stops the route, with its position at
+// the batch that failed, so nothing is lost: the failure is reported to
+// OnError and in [Forwarder.Metrics], and the next [Forwarder.Run] starts it
+// again. So does a store that is closed ([auditevents.ErrClosed]) or that
+// refuses the route's position (an [*auditevents.QueryError]); any other
+// failure of the store is retried like a failed batch.
 //
 // A Forwarder is safe for concurrent use; Run runs once at a time.
 type Forwarder struct {
@@ -144,7 +147,7 @@ type RouteMetrics struct {
 	// happened; nil when it never failed.
 	LastError   error
 	LastErrorAt time.Time
-	// Stopped says the route stopped on a permanent error, LastError.
+	// Stopped says the route stopped, on LastError (see [Forwarder]).
 	Stopped bool
 }
 
@@ -247,11 +250,11 @@ func wait(ctx context.Context, d time.Duration) error {
 // running.
 var ErrRunning = errors.New("forward: forwarder is already running")
 
-// Run forwards until ctx is cancelled or every route has stopped on a
-// permanent error. It returns nil after a cancel once every route's
-// goroutine has returned (a Send in flight is cancelled through its
-// context, and its batch is sent again by the next run), or the permanent
-// errors of the routes that stopped, joined. Calling Run while it runs
+// Run forwards until ctx is cancelled or every route has stopped (see
+// [Forwarder]). It returns once every route's goroutine has returned: nil
+// after a cancel (a Send in flight is cancelled through its context, and its
+// batch is sent again by the next run), or the errors that stopped routes,
+// joined. Calling Run while it runs
 // returns [ErrRunning].
 func (f *Forwarder) Run(ctx context.Context) error {
 	if !f.running.CompareAndSwap(false, true) {
@@ -297,7 +300,7 @@ func (f *Forwarder) runRoute(ctx context.Context, r *route) error {
 		if err != nil {
 			err = fmt.Errorf("forward: route %q: %w", r.Name, err)
 			failures := f.failed(r, err)
-			if IsPermanent(err) {
+			if stops(err) {
 				return err
 			}
 			if f.opts.Wait(ctx, f.backoff(failures, err)) != nil {
@@ -356,13 +359,21 @@ func (f *Forwarder) failed(r *route, err error) int {
 	r.metrics.Failures++
 	r.metrics.LastError = err
 	r.metrics.LastErrorAt = f.opts.Now()
-	r.metrics.Stopped = IsPermanent(err)
+	r.metrics.Stopped = stops(err)
 	failures := r.metrics.Failures
 	r.mu.Unlock()
 	if f.opts.OnError != nil {
 		f.opts.OnError(r.Name, err)
 	}
 	return failures
+}
+
+// stops reports whether err stops a route rather than being retried: the
+// sink's permanent errors, a closed store, and a position the store's log
+// refuses (a store that lost events, or another store than the one the
+// positions were kept for).
+func stops(err error) bool {
+	return IsPermanent(err) || errors.Is(err, auditevents.ErrClosed) || errors.Is(err, auditevents.ErrInvalidQuery)
 }
 
 // backoff returns the wait after the given number of failed attempts:

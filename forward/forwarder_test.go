@@ -579,3 +579,27 @@ func TestForwarderNotify(t *testing.T) {
 		t.Errorf("delivered %v, want %v", got, ids(want))
 	}
 }
+
+// A route whose position the store's log refuses (here, a log shorter than
+// the position, as when the positions outlived the events) stops with the
+// store's QueryError instead of retrying for ever.
+func TestForwarderStopsOnARefusedPosition(t *testing.T) {
+	store := memstore.New()
+	appendEvents(t, store, "acme", 5)
+	lost := &shortLog{Store: store}
+	f := newForwarder(t, lost, []forward.Route{{Name: "hook", Sink: &sink{}, Accounts: []string{"acme"}}}, newClock(), nil)
+	err := f.Run(t.Context())
+	var qe *auditevents.QueryError
+	if !errors.As(err, &qe) || qe.Param != "from" {
+		t.Fatalf("Run = %v, want the store's QueryError for from", err)
+	}
+	if m := f.Metrics()[0]; !m.Stopped || m.LastError == nil {
+		t.Errorf("metrics %+v", m)
+	}
+}
+
+// shortLog is a store whose positions lie beyond its log: every Position is
+// 99.
+type shortLog struct{ *memstore.Store }
+
+func (s *shortLog) Position(context.Context, string, string) (int64, error) { return 99, nil }
