@@ -60,13 +60,7 @@ func (CEF) ContentType() string { return "text/plain; charset=utf-8" }
 
 // AppendEvent appends e as one CEF line, without the line feed.
 func (c CEF) AppendEvent(dst []byte, e *auditevents.AuditEvent) []byte {
-	vendor, product := c.Vendor, c.Product
-	if vendor == "" {
-		vendor = "auditevents"
-	}
-	if product == "" {
-		product = "auditevents"
-	}
+	vendor, product := or(c.Vendor, "auditevents"), or(c.Product, "auditevents")
 	dst = append(dst, "CEF:0|"...)
 	dst = appendCEFHeader(dst, vendor)
 	dst = append(dst, '|')

@@ -59,13 +59,7 @@ func (CloudEvents) ContentType() string { return "application/cloudevents-batch+
 
 // AppendEvent appends e as one structured-mode CloudEvent, a JSON object.
 func (c CloudEvents) AppendEvent(dst []byte, e *auditevents.AuditEvent) []byte {
-	source, prefix := c.Source, c.TypePrefix
-	if source == "" {
-		source = DefaultCloudEventsSource
-	}
-	if prefix == "" {
-		prefix = DefaultCloudEventsTypePrefix
-	}
+	source, prefix := or(c.Source, DefaultCloudEventsSource), or(c.TypePrefix, DefaultCloudEventsTypePrefix)
 	dst = append(dst, `{"specversion":"1.0","id":`...)
 	dst = jsonstr.Append(dst, e.ID)
 	dst = append(dst, `,"source":`...)

@@ -47,3 +47,11 @@ func appendLines(dst []byte, events []auditevents.AuditEvent, appendEvent func([
 	}
 	return dst
 }
+
+// or returns s, or def when s is empty: the defaults of the encoders' fields.
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -91,13 +91,7 @@ const (
 // AppendEvent appends e as one OCSF API Activity object, without the line
 // feed.
 func (o OCSF) AppendEvent(dst []byte, e *auditevents.AuditEvent) []byte {
-	product, vendor := o.Product, o.Vendor
-	if product == "" {
-		product = "auditevents"
-	}
-	if vendor == "" {
-		vendor = "auditevents"
-	}
+	product, vendor := or(o.Product, "auditevents"), or(o.Vendor, "auditevents")
 	activityID, activityName := ocsfOther, string(e.Action)
 	if a, ok := ocsfActivities[e.Action]; ok {
 		activityID, activityName = a.id, a.name
