@@ -510,3 +510,43 @@ func BenchmarkAppendEvent(b *testing.B) {
 		})
 	}
 }
+
+// FuzzEncode checks, for any valid event, what TestOneLinePerEvent and the
+// round-trip tests check for the hostile one: one line per event, JSON that
+// decodes to the event, and CEF that parses back to its fields.
+func FuzzEncode(f *testing.F) {
+	f.Add("alice", "Created", "nginx", "nginx:1", "acme", "a description")
+	f.Add(hostile, hostile, hostile, hostile, hostile, hostile)
+	f.Add("a=b\\", "x|y", "\r\n", "=", "\\", "\\n")
+	f.Fuzz(func(t *testing.T, user, action, name, configuration, account, description string) {
+		e := auditevents.AuditEvent{
+			ID: "01JGKRQ3M8V63QXKKD6T5AR6KF", Timestamp: time.Date(2025, 1, 2, 15, 4, 5, 0, time.UTC),
+			Account: account, User: user, Action: auditevents.Action(action), ResourceKind: auditevents.KindAgent,
+			ResourceName: name, Configuration: configuration, Description: description,
+		}
+		if e.Validate() != nil {
+			return
+		}
+		for _, tc := range encoders {
+			if rec := tc.enc.AppendEvent(nil, &e); bytes.ContainsAny(rec, "\r\n") {
+				t.Fatalf("%s: line break in %q", tc.name, rec)
+			}
+		}
+		var got auditevents.AuditEvent
+		if err := json.Unmarshal(encode.JSONLines{}.AppendEvent(nil, &e), &got); err != nil || got != e {
+			t.Fatalf("JSON Lines decodes to %+v, %v", got, err)
+		}
+		var ce cloudEvent
+		if err := json.Unmarshal(encode.CloudEvents{}.AppendEvent(nil, &e), &ce); err != nil || ce.Data != e {
+			t.Fatalf("CloudEvents data %+v, %v", ce.Data, err)
+		}
+		var ocsf map[string]any
+		if err := json.Unmarshal(encode.OCSF{}.AppendEvent(nil, &e), &ocsf); err != nil {
+			t.Fatal(err)
+		}
+		header, ext := parseCEF(t, string(encode.CEF{}.AppendEvent(nil, &e)))
+		if header[4] != headerText("Agent:"+action) || ext["suser"] != extText(user) || ext["msg"] != extText(description) || ext["cs1"] != extText(account) {
+			t.Fatalf("CEF header %q extension %q", header, ext)
+		}
+	})
+}
