@@ -91,16 +91,19 @@ type Options struct {
 	Headers map[string]string
 	// Gzip compresses request bodies.
 	Gzip bool
-	// Client sends the requests. Nil means the exporter's own client,
-	// with a timeout of 10 seconds per request.
+	// Client sends the requests; configure TLS and proxies on its
+	// Transport. Nil means a client with a timeout of 10 seconds and
+	// http.DefaultTransport.
 	Client *http.Client
 	// Resource describes the host that forwards. Nil means a resource
 	// with service.name "auditevents".
 	Resource *resource.Resource
 	// ExporterOptions are passed to otlploghttp.New after those above,
-	// for anything else the exporter offers (TLS, a proxy). An option
-	// that turns the exporter's retries back on makes Send retry before
-	// it returns.
+	// for anything else the exporter offers, such as a maximum request
+	// size. Its TLS, proxy and timeout options (and the environment
+	// variables for them) have no effect, because the sink sends through
+	// Client. An option that turns the exporter's retries back on makes
+	// Send retry before it returns.
 	ExporterOptions []otlploghttp.Option
 	// Now returns the observed timestamp of the records. Nil means
 	// time.Now; tests set it.
