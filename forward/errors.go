@@ -17,6 +17,10 @@ var ErrInvalidSignature = errors.New("forward: invalid webhook signature")
 // not absolute http or https.
 var ErrInvalidOptions = errors.New("forward: invalid options")
 
+// ErrRunning is returned by [Forwarder.Run] when the Forwarder is already
+// running.
+var ErrRunning = errors.New("forward: forwarder is already running")
+
 // PermanentError marks a failure that sending the same batch again cannot
 // fix, such as a webhook answering 400 Bad Request or 401 Unauthorized. A
 // sink returns it, possibly wrapped; [IsPermanent] finds it.

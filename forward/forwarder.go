@@ -246,10 +246,6 @@ func wait(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// ErrRunning is returned by [Forwarder.Run] when the Forwarder is already
-// running.
-var ErrRunning = errors.New("forward: forwarder is already running")
-
 // Run forwards until ctx is cancelled or every route has stopped (see
 // [Forwarder]). It returns once every route's goroutine has returned: nil
 // after a cancel (a Send in flight is cancelled through its context, and its
