@@ -44,6 +44,7 @@ package otlp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -76,6 +77,9 @@ const (
 	AttrResourceName  = "auditevents.resource.name"
 	AttrConfiguration = "auditevents.configuration"
 )
+
+// ErrShutdown is returned by [Sink.Send] after [Sink.Shutdown].
+var ErrShutdown = errors.New("otlp: sink is shut down")
 
 // Options configures a [Sink]. The zero value, like a nil *Options, means
 // the defaults given for each field.
@@ -199,7 +203,7 @@ func (s *Sink) Send(ctx context.Context, events []auditevents.AuditEvent) error 
 		s.logger.Emit(emitCtx, logRecord(&events[i], observed))
 	}
 	if len(records) != len(events) {
-		return fmt.Errorf("otlp: sink is shut down")
+		return ErrShutdown
 	}
 	resp := &response{}
 	err := s.exporter.Export(context.WithValue(ctx, responseKey{}, resp), records)
@@ -216,7 +220,7 @@ func (s *Sink) Send(ctx context.Context, events []auditevents.AuditEvent) error 
 	return err
 }
 
-// Shutdown shuts down the exporter, after which Send fails. It returns the
+// Shutdown shuts down the exporter, after which Send returns [ErrShutdown]. It returns the
 // exporter's error, if any.
 func (s *Sink) Shutdown(ctx context.Context) error {
 	err := s.provider.Shutdown(ctx)

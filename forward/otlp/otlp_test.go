@@ -344,8 +344,8 @@ func TestSendAfterShutdown(t *testing.T) {
 	if err := s.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Send(t.Context(), testEvents(t)); err == nil {
-		t.Fatal("Send after Shutdown = nil, want an error")
+	if err := s.Send(t.Context(), testEvents(t)); !errors.Is(err, otlp.ErrShutdown) {
+		t.Fatalf("Send after Shutdown = %v, want ErrShutdown", err)
 	}
 	if reqs, _ := c.received(); len(reqs) != 0 {
 		t.Errorf("%d requests after Shutdown", len(reqs))
