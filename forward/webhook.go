@@ -15,7 +15,7 @@ import (
 	"github.com/auditevents/auditevents/encode"
 )
 
-// Limits on what a [Webhook] reads of a response.
+// Limits on what a [Webhook] reads of a response and keeps for reuse.
 const (
 	// maxDrainBytes is how much of a response body is read, so the
 	// connection can be reused; a longer body is abandoned and the
@@ -24,6 +24,8 @@ const (
 	// maxErrorBodyBytes is how much of a failed response's body a
 	// [StatusError] repeats.
 	maxErrorBodyBytes = 512
+	// maxPooledBytes bounds the request buffers kept for reuse.
+	maxPooledBytes = 4 << 20
 )
 
 // DefaultWebhookTimeout bounds one request of a [Webhook] whose options give
@@ -123,8 +125,10 @@ func (w *Webhook) Send(ctx context.Context, events []auditevents.AuditEvent) err
 	}
 	body := w.enc.AppendBatch((*bufp)[:0], events)
 	defer func() {
-		*bufp = body
-		w.bufPool.Put(bufp)
+		if cap(body) <= maxPooledBytes { // a huge batch's buffer is left to the collector
+			*bufp = body
+			w.bufPool.Put(bufp)
+		}
 	}()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
