@@ -16,17 +16,18 @@ import (
 // audit event records an action, not an alert. The extension holds, in this
 // order and omitting those whose value is empty:
 //
-//	rt                   the timestamp, in milliseconds since the epoch
-//	externalId           the event's ID
-//	suser                the user
-//	act                  the action
-//	cs1Label=account     cs1 the account
-//	cs2Label=resourceKind cs2 the resource kind
-//	cs3Label=resourceName cs3 the resource name
-//	cs4Label=configuration cs4 the configuration
-//	msg                  the description
+//	rt                                the timestamp, in milliseconds since the epoch
+//	externalId                        the event's ID
+//	suser                             the user
+//	act                               the action
+//	cs1Label=account cs1              the account
+//	cs2Label=resourceKind cs2         the resource kind
+//	cs3Label=resourceName cs3         the resource name
+//	cs4Label=configuration cs4        the configuration
+//	msg                               the description
 //
-// Escaping follows the CEF specification. In the header, a backslash is
+// Escaping follows the CEF specification (ArcSight, "Implementing ArcSight
+// Common Event Format (CEF)", revision 25, "Character Encoding"). In the header, a backslash is
 // written \\ and a pipe \|. In extension values, a backslash is written \\, an
 // equals sign \=, a line feed \n and a carriage return \r. CEF has no escape
 // for other control characters (a tab, an escape character) and allows line

@@ -17,7 +17,10 @@ const (
 )
 
 // CloudEvents writes events as CloudEvents 1.0 in the JSON event format
-// (structured content mode). Each event's attributes are:
+// (structured content mode), as the CloudEvents specification v1.0.2 and its
+// JSON event format and HTTP protocol binding define them
+// (https://github.com/cloudevents/spec/tree/v1.0.2/cloudevents). Each event's
+// attributes are:
 //
 //	specversion      "1.0"
 //	id               the event's ID, a ULID, unique across sources
