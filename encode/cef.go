@@ -27,7 +27,7 @@ import (
 //	msg                               the description
 //
 // Escaping follows the CEF specification (ArcSight, "Implementing ArcSight
-// Common Event Format (CEF)", revision 25, "Character Encoding"). In the header, a backslash is
+// Common Event Format (CEF)", version 25). In the header, a backslash is
 // written \\ and a pipe \|. In extension values, a backslash is written \\, an
 // equals sign \=, a line feed \n and a carriage return \r. CEF has no escape
 // for other control characters (a tab, an escape character) and allows line
