@@ -47,6 +47,24 @@
 // run several replicas). store/storetest is the conformance suite that every
 // one of them passes, and that a third party's store can run too.
 //
+// # The verifiable log
+//
+// Every store in this module is also a [Ledger]: each account's events get,
+// at commit, a sequence number (0, 1, 2 … without gaps, in commit order), and
+// each account has a Merkle tree over them, hashed as RFC 6962 and the Go
+// checksum database do (golang.org/x/mod/sumdb/tlog), whose leaf is the hash
+// of a canonical, versioned encoding of every field of the event and its
+// sequence ([AppendLeaf]). Stores write the tree's hashes ([TreeAppend]) in
+// the same transaction as the events.
+//
+// [MakeCheckpoint] signs the tree's size and root as a C2SP tlog-checkpoint
+// note (golang.org/x/mod/sumdb/note, Ed25519; [GenerateKey] makes the keys);
+// [ProveInclusion] and [ProveConsistency] make the proofs that tlog checks;
+// and [Verify] reads an account's log as an auditor would, recomputes every
+// leaf and the root, and names each sequence that was modified, removed,
+// inserted or moved, a rollback below a signed size, or a fork, while it
+// reports pruned sequences as pruned.
+//
 // # CSV
 //
 // [WriteCSV] and [CSVWriter] stream events as RFC 4180 CSV with the columns
@@ -57,6 +75,7 @@
 //
 // Errors about input are types that name what was wrong and unwrap to a
 // sentinel: an [*EventError] wraps [ErrInvalidEvent], a [*QueryError] wraps
-// [ErrInvalidQuery]. The other sentinels are [ErrDuplicateID],
-// [ErrUnknownKind] and [ErrClosed]. Test for them with errors.Is.
+// [ErrInvalidQuery], a [*TamperError] wraps [ErrTampered]. The other
+// sentinels are [ErrDuplicateID], [ErrUnknownKind], [ErrNotFound],
+// [ErrCheckpoint] and [ErrClosed]. Test for them with errors.Is.
 package auditevents

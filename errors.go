@@ -23,6 +23,39 @@ var ErrDuplicateID = errors.New("auditevents: duplicate event id")
 // unmarshalling of [Kind] when a name is not one of [Kinds].
 var ErrUnknownKind = errors.New("auditevents: unknown resource kind")
 
+// ErrNotFound is returned by [Ledger.Lookup] when no stored event has the
+// given ID.
+var ErrNotFound = errors.New("auditevents: event not found")
+
+// ErrCheckpoint is returned, wrapped with what was wrong, when a checkpoint
+// cannot be used: it is malformed, its signature does not verify with the
+// given key, or it names another log than the one expected.
+var ErrCheckpoint = errors.New("auditevents: bad checkpoint")
+
+// ErrTampered is returned, wrapped in a [*TamperError], by [Verify] when a
+// log does not match its signed checkpoints.
+var ErrTampered = errors.New("auditevents: log does not verify")
+
+// EntryError is yielded by [Ledger.Entries] when the store cannot read the
+// event at a sequence: the stored event fails the store's own checks (a
+// checksum, say), as it does when its bytes were changed. It names the
+// sequence, so that [Verify] reports it as modified and reads on from the
+// next one.
+type EntryError struct {
+	// Seq is the sequence whose event cannot be read.
+	Seq int64
+	// Err is the store's error.
+	Err error
+}
+
+// Error names the sequence and the store's error.
+func (e *EntryError) Error() string {
+	return fmt.Sprintf("auditevents: reading the event at sequence %d: %v", e.Seq, e.Err)
+}
+
+// Unwrap returns the store's error.
+func (e *EntryError) Unwrap() error { return e.Err }
+
 // ErrClosed is returned by a [Store] used after Close.
 var ErrClosed = errors.New("auditevents: store is closed")
 

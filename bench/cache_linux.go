@@ -85,3 +85,6 @@ func blocksRead() int64 {
 	}
 	return ru.Inblock
 }
+
+// datasync flushes f's data to the disk with fdatasync.
+func datasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }

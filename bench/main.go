@@ -159,6 +159,7 @@ type bench struct {
 	// The most bytes of a store's files still cached when a cold read
 	// began, and the files' size.
 	stillCached, cachedOf map[string]int64
+	syncRates             map[string][]float64 // by write workload, one per round
 	profile               profiler
 	profiled              bool
 }
@@ -168,7 +169,7 @@ type bench struct {
 // memstore's or failed.
 func run(ctx context.Context, cfg config, all []Adapter, out, errOut io.Writer) (int, error) {
 	b := &bench{cfg: cfg, out: out, errOut: errOut, ref: map[string]fingerprint{}, sizes: map[string]int64{}, memory: map[string]*exportMemory{},
-		stillCached: map[string]int64{}, cachedOf: map[string]int64{}}
+		stillCached: map[string]int64{}, cachedOf: map[string]int64{}, syncRates: map[string][]float64{}}
 	ads, err := selectAdapters(all, cfg.stores)
 	if err != nil {
 		return 2, err
@@ -194,11 +195,7 @@ func run(ctx context.Context, cfg config, all []Adapter, out, errOut io.Writer) 
 	data = nil
 	b.header(ads, time.Since(b.start))
 
-	for _, ad := range ads {
-		if err := b.measure(ctx, ad); err != nil {
-			b.fail("%s: %v", ad.Name, err)
-		}
-	}
+	b.measureAll(ctx, ads)
 	b.stopProfile()
 	if cfg.profile != "" && !b.profiled {
 		b.notes = append(b.notes, fmt.Sprintf("-profile %q matched no measurement: no profile written", cfg.profile))
@@ -250,43 +247,41 @@ func (b *bench) fail(format string, args ...any) {
 	b.failed = append(b.failed, msg)
 }
 
-// timed runs reps repetitions of fn, each after a garbage collection, and
-// returns their durations. When -profile names the measurement, it runs
-// under the CPU profiler; a warm read is then run again, untimed, until
-// the profile holds at least three seconds of it, so that a query of a
-// millisecond still leaves enough samples.
-func (b *bench) timed(store, op, phase string, reps int, fn func(rep int) error) (sample, error) {
-	fmt.Fprintf(b.errOut, "bench: %s  %s %s %s\n", time.Since(b.start).Round(time.Second), store, op, phase)
-	profiling, err := b.profileFor(store + "/" + op + "/" + phase)
+// timed runs fn, round number round of a measurement, after a garbage
+// collection, and returns its duration less what fn spent outside the
+// measurement (b.untimed). When -profile names the measurement, its first
+// round runs under the CPU profiler; a warm read is then run again,
+// untimed, until the profile holds at least three seconds of it, so that a
+// query of a millisecond still leaves enough samples.
+func (b *bench) timed(store, op, phase string, round int, fn func() error) (time.Duration, error) {
+	fmt.Fprintf(b.errOut, "bench: %s  %s %s %s round %d\n", time.Since(b.start).Round(time.Second), store, op, phase, round+1)
+	key := store + "/" + op + "/" + phase
+	profiling, err := b.profileFor(key, round)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	var s sample
-	for rep := range reps {
-		runtime.GC()
-		b.untimed = 0
-		start := time.Now()
-		if err := fn(rep); err != nil {
-			return s, err
-		}
-		s = append(s, time.Since(start)-b.untimed)
+	runtime.GC()
+	b.untimed = 0
+	start := time.Now()
+	if err := fn(); err != nil {
+		return 0, err
 	}
+	d := time.Since(start) - b.untimed
 	if profiling && phase == "warm" {
-		var spent time.Duration
-		for _, d := range s {
-			spent += d
-		}
 		extra := 0
-		for ; spent < 3*time.Second; extra++ {
+		for spent := d; spent < 3*time.Second; extra++ {
 			start := time.Now()
-			if err := fn(reps + extra); err != nil {
-				return s, err
+			if err := fn(); err != nil {
+				return d, err
 			}
 			spent += time.Since(start)
 		}
-		b.profile.runs[store+"/"+op+"/"+phase] += extra
+		b.profile.runs[key] += extra
 	}
-	return s, nil
+	if profiling {
+		b.stopProfile()
+	}
+	return d, nil
 }
 
 // profiler is the state of -cpuprofile and -profile.
@@ -297,17 +292,13 @@ type profiler struct {
 	runs map[string]int // untimed runs added to warm profiles
 }
 
-// profileFor starts the CPU profiler for the measurement key when -profile
-// matches it, and stops a profile of another measurement. It reports whether
-// key is being profiled. A pattern with wildcards writes one file per
-// measurement, its name inserted before the extension of -cpuprofile.
-func (b *bench) profileFor(key string) (bool, error) {
+// profileFor starts the CPU profiler for the first round of the
+// measurement key when -profile matches it. It reports whether key is being
+// profiled. A pattern with wildcards writes one file per measurement, its
+// name inserted before the extension of -cpuprofile.
+func (b *bench) profileFor(key string, round int) (bool, error) {
 	p := &b.profile
-	if p.key == key {
-		return true, nil
-	}
-	b.stopProfile()
-	if b.cfg.profile == "" {
+	if b.cfg.profile == "" || round > 0 {
 		return false, nil
 	}
 	if ok, _ := path.Match(b.cfg.profile, key); !ok {
@@ -358,215 +349,318 @@ func (b *bench) storeDir(ad Adapter) string {
 	return filepath.Join(b.root, strings.ReplaceAll(ad.Name, " ", "-"))
 }
 
-// measure runs every workload on one store.
-func (b *bench) measure(ctx context.Context, ad Adapter) error {
-	dir := b.storeDir(ad)
-	if !b.cfg.keep {
-		defer os.RemoveAll(dir)
-	}
+// subject is one store being measured, with what its workloads need.
+type subject struct {
+	ad     Adapter
+	s      Subject
+	dir    string
+	next   []auditevents.AuditEvent // the single appends not yet made
+	failed bool                     // a workload failed: skip the rest
+}
 
-	// (c) batched ingest, each repetition into a new store; the last is kept.
-	var s Subject
-	const batch = 1000
-	times, err := b.timed(ad.Name, "ingest", "write", b.cfg.ingestReps, func(rep int) error {
-		if s != nil {
-			s.Close()
+// fail records that a workload of the store failed, and drops the store
+// from the rest of the run.
+func (b *bench) failStore(sub *subject, err error) {
+	b.fail("%s: %v", sub.ad.Name, err)
+	sub.failed = true
+}
+
+// live returns the subjects still measured; reads without the stores that
+// only write.
+func live(subs []*subject, reads bool) []*subject {
+	var out []*subject
+	for _, sub := range subs {
+		if !sub.failed && sub.s != nil && !(reads && sub.ad.WritesOnly) {
+			out = append(out, sub)
 		}
-		if err := os.RemoveAll(dir); err != nil {
-			return err
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		var err error
-		if s, err = ad.Open(dir); err != nil {
-			return err
-		}
-		events := make([]auditevents.AuditEvent, 0, batch)
-		for i := 0; i < b.data.Len(); i += batch {
-			decoding := time.Now()
-			events = b.data.decode(i, min(i+batch, b.data.Len()), events[:0])
-			b.untimed += time.Since(decoding)
-			if err := s.Append(ctx, events...); err != nil {
-				return fmt.Errorf("batched ingest: %w", err)
+	}
+	return out
+}
+
+// measureAll runs every workload on every store, interleaved: each round
+// of a workload runs on every store in turn before the next round begins,
+// so that a slow minute of the shared disk or CPU hits every store alike,
+// and the spread of each ratio over the rounds shows how noisy it was.
+func (b *bench) measureAll(ctx context.Context, ads []Adapter) {
+	subs := make([]*subject, len(ads))
+	for i, ad := range ads {
+		subs[i] = &subject{ad: ad, dir: b.storeDir(ad), next: b.extra}
+	}
+	defer func() {
+		for _, sub := range subs {
+			if sub.s != nil {
+				sub.s.Close()
+			}
+			if !b.cfg.keep {
+				os.RemoveAll(sub.dir)
 			}
 		}
-		return nil
-	})
-	if s != nil {
-		defer func() { s.Close() }()
+	}()
+
+	// (c) batched ingest, each round into a new store; the last is kept.
+	const batch = 1000
+	for round := range b.cfg.ingestReps {
+		b.probeSync("ingest")
+		for _, sub := range subs {
+			if sub.failed {
+				continue
+			}
+			err := b.round(sub.ad.Name, "ingest", "write", b.data.Len(), round, func() error {
+				if sub.s != nil {
+					sub.s.Close()
+					sub.s = nil
+				}
+				if err := os.RemoveAll(sub.dir); err != nil {
+					return err
+				}
+				if err := os.MkdirAll(sub.dir, 0o755); err != nil {
+					return err
+				}
+				var err error
+				if sub.s, err = sub.ad.Open(sub.dir); err != nil {
+					return err
+				}
+				events := make([]auditevents.AuditEvent, 0, batch)
+				for i := 0; i < b.data.Len(); i += batch {
+					decoding := time.Now()
+					events = b.data.decode(i, min(i+batch, b.data.Len()), events[:0])
+					b.untimed += time.Since(decoding)
+					if err := sub.s.Append(ctx, events...); err != nil {
+						return fmt.Errorf("batched ingest: %w", err)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.failStore(sub, err)
+			}
+		}
 	}
-	if err != nil {
-		return err
-	}
-	b.add(&result{store: ad.Name, op: "ingest", phase: "write", rows: b.data.Len(), times: times})
-	if st, ok := s.(interface{ Settle(context.Context) error }); ok {
-		if err := st.Settle(ctx); err != nil {
-			return err
+	for _, sub := range live(subs, false) {
+		if st, ok := sub.s.(interface{ Settle(context.Context) error }); ok {
+			if err := st.Settle(ctx); err != nil {
+				b.failStore(sub, err)
+			}
 		}
 	}
 
 	// (a) single appends from one goroutine; (b) from many.
-	next := b.extra
-	times, err = b.timed(ad.Name, "append-1", "write", b.cfg.reps, func(int) error {
-		round := next[:b.cfg.singles]
-		next = next[b.cfg.singles:]
-		for i := range round {
-			if err := s.Append(ctx, round[i]); err != nil {
-				return fmt.Errorf("single append: %w", err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	b.add(&result{store: ad.Name, op: "append-1", phase: "write", rows: b.cfg.singles, times: times})
-	times, err = b.timed(ad.Name, "append-64", "write", b.cfg.reps, func(int) error {
-		round := next[:b.cfg.workers*b.cfg.perWorker]
-		next = next[len(round):]
-		errs := make(chan error, b.cfg.workers)
-		for w := range b.cfg.workers {
-			mine := round[w*b.cfg.perWorker : (w+1)*b.cfg.perWorker]
-			go func() {
-				for i := range mine {
-					if err := s.Append(ctx, mine[i]); err != nil {
-						errs <- fmt.Errorf("concurrent single append: %w", err)
-						return
+	for round := range b.cfg.reps {
+		b.probeSync("append-1")
+		for _, sub := range live(subs, false) {
+			err := b.round(sub.ad.Name, "append-1", "write", b.cfg.singles, round, func() error {
+				r := sub.next[:b.cfg.singles]
+				sub.next = sub.next[b.cfg.singles:]
+				for i := range r {
+					if err := sub.s.Append(ctx, r[i]); err != nil {
+						return fmt.Errorf("single append: %w", err)
 					}
 				}
-				errs <- nil
-			}()
-		}
-		var first error
-		for range b.cfg.workers {
-			if err := <-errs; err != nil && first == nil {
-				first = err
+				return nil
+			})
+			if err != nil {
+				b.failStore(sub, err)
 			}
 		}
-		return first
+	}
+	for round := range b.cfg.reps {
+		b.probeSync("append-64")
+		for _, sub := range live(subs, false) {
+			n := b.cfg.workers * b.cfg.perWorker
+			err := b.round(sub.ad.Name, "append-64", "write", n, round, func() error {
+				r := sub.next[:n]
+				sub.next = sub.next[n:]
+				return appendConcurrently(ctx, sub.s, r, b.cfg.workers)
+			})
+			if err != nil {
+				b.failStore(sub, err)
+			}
+		}
+	}
+
+	for _, sub := range live(subs, true) {
+		if err := b.measureSize(ctx, sub); err != nil {
+			b.failStore(sub, err)
+		}
+	}
+
+	// (d) queries and (e) exports, warm: a first run checks each store's
+	// result against memstore's and warms the caches.
+	var ops []readOp
+	for _, op := range b.ops {
+		if op.kind != opHTTPExport || httpAvailable {
+			ops = append(ops, op)
+		}
+	}
+	for _, op := range ops {
+		rows := map[*subject]int{}
+		for _, sub := range live(subs, true) {
+			n, fp, err := op.run(ctx, sub.s, true)
+			if err != nil {
+				b.failStore(sub, fmt.Errorf("%s: %w", op.id, err))
+				continue
+			}
+			b.check(sub.ad.Name, op, fp)
+			rows[sub] = n
+		}
+		for round := range b.cfg.reps {
+			for _, sub := range live(subs, true) {
+				err := b.round(sub.ad.Name, op.id, "warm", rows[sub], round, func() error {
+					n, _, err := op.run(ctx, sub.s, false)
+					if err == nil && n != rows[sub] {
+						err = fmt.Errorf("%s returned %d events, then %d", op.id, rows[sub], n)
+					}
+					return err
+				})
+				if err != nil {
+					b.failStore(sub, fmt.Errorf("%s: %w", op.id, err))
+				}
+			}
+		}
+	}
+
+	// The same, cold.
+	for _, op := range ops {
+		for _, sub := range live(subs, true) {
+			r := &result{store: sub.ad.Name, op: op.id, phase: "cold", rows: b.ref[op.id].rows}
+			b.add(r)
+			switch {
+			case !sub.ad.Persistent:
+				r.note = "in memory"
+			case sub.s.Files() == nil:
+				r.note = "not local files"
+			case b.cfg.coldReps == 0:
+				r.note = "-cold-reps 0"
+			}
+		}
+		for round := range b.cfg.coldReps {
+			for _, sub := range live(subs, true) {
+				r := b.find(sub.ad.Name, op.id, "cold")
+				if r.note != "" {
+					continue
+				}
+				if err := b.coldRound(ctx, sub, op, r, round); err != nil {
+					b.failStore(sub, fmt.Errorf("%s cold: %w", op.id, err))
+				}
+			}
+		}
+	}
+
+	// (f) the export's memory, in a child process, with the store closed so
+	// that the child can open it.
+	for _, sub := range live(subs, true) {
+		if sub.ad.Persistent {
+			sub.s.Close()
+			sub.s = nil
+		}
+		if !b.cfg.memory {
+			continue
+		}
+		m, err := b.measureExportMemory(sub.ad, sub.dir)
+		if err != nil {
+			b.fail("%s: export memory: %v", sub.ad.Name, err)
+		} else {
+			b.memory[sub.ad.Name] = m
+		}
+	}
+}
+
+// round runs one round of a workload on one store and adds its time to the
+// store's result, creating it at the first round.
+func (b *bench) round(store, op, phase string, rows, round int, fn func() error) error {
+	d, err := b.timed(store, op, phase, round, fn)
+	r := b.find(store, op, phase)
+	if r == nil {
+		r = &result{store: store, op: op, phase: phase, rows: rows}
+		b.add(r)
+	}
+	if err == nil {
+		r.times = append(r.times, d)
+	}
+	return err
+}
+
+// coldRound reopens the store with its files dropped from the page cache
+// and runs op once.
+func (b *bench) coldRound(ctx context.Context, sub *subject, op readOp, r *result, round int) error {
+	var err error
+	if sub.s, err = b.reopen(sub.ad, sub.s, sub.dir, true); err != nil {
+		return err
+	}
+	var blocks int64
+	d, err := b.timed(sub.ad.Name, op.id, "cold", round, func() error {
+		before := blocksRead()
+		n, _, err := op.run(ctx, sub.s, false)
+		if err == nil && n != r.rows {
+			err = fmt.Errorf("%s returned %d events cold, %d warm", op.id, n, r.rows)
+		}
+		if blocks = blocksRead() - before; before < 0 {
+			blocks = -1
+		}
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	b.add(&result{store: ad.Name, op: "append-64", phase: "write", rows: b.cfg.workers * b.cfg.perWorker, times: times})
+	r.readBytes = append(r.readBytes, blocks*512)
+	r.times = append(r.times, d)
+	return nil
+}
 
-	if ad.WritesOnly {
-		return nil
+// appendConcurrently appends events one per call from workers goroutines,
+// each taking an equal share.
+func appendConcurrently(ctx context.Context, s Subject, events []auditevents.AuditEvent, workers int) error {
+	per := len(events) / workers
+	errs := make(chan error, workers)
+	for w := range workers {
+		mine := events[w*per : (w+1)*per]
+		go func() {
+			for i := range mine {
+				if err := s.Append(ctx, mine[i]); err != nil {
+					errs <- fmt.Errorf("concurrent single append: %w", err)
+					return
+				}
+			}
+			errs <- nil
+		}()
 	}
-	if ad.Persistent { // reopen, so that the size is that of closed, checkpointed files
-		if s, err = b.reopen(ad, s, dir, false); err != nil {
+	var first error
+	for range workers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// measureSize reopens a persistent store, so that the size is that of
+// closed, checkpointed files, and records the size of its data.
+func (b *bench) measureSize(ctx context.Context, sub *subject) error {
+	if sub.ad.Persistent {
+		var err error
+		if sub.s, err = b.reopen(sub.ad, sub.s, sub.dir, false); err != nil {
 			return err
 		}
 	}
-	if sz, ok := s.(interface {
+	if sz, ok := sub.s.(interface {
 		Size(context.Context) (int64, error)
 	}); ok {
 		size, err := sz.Size(ctx)
 		if err != nil {
 			return fmt.Errorf("size: %w", err)
 		}
-		b.sizes[ad.Name] = size
-	} else if files := s.Files(); files != nil {
+		b.sizes[sub.ad.Name] = size
+	} else if files := sub.s.Files(); files != nil {
 		var size int64
 		for _, f := range files {
 			if st, err := os.Stat(f); err == nil {
 				size += st.Size()
 			}
 		}
-		b.sizes[ad.Name] = size
-	}
-
-	// (d) queries and (e) exports, warm: the first run checks the result
-	// against memstore's and warms the caches.
-	for _, op := range b.ops {
-		if op.kind == opHTTPExport && !httpAvailable {
-			continue
-		}
-		rows, fp, err := op.run(ctx, s, true)
-		if err != nil {
-			return fmt.Errorf("%s: %w", op.id, err)
-		}
-		b.check(ad.Name, op, fp)
-		times, err := b.timed(ad.Name, op.id, "warm", b.cfg.reps, func(int) error {
-			n, _, err := op.run(ctx, s, false)
-			if err == nil && n != rows {
-				err = fmt.Errorf("%s returned %d events, then %d", op.id, rows, n)
-			}
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("%s: %w", op.id, err)
-		}
-		b.add(&result{store: ad.Name, op: op.id, phase: "warm", rows: rows, times: times})
-	}
-
-	// The same, cold.
-	for _, op := range b.ops {
-		if op.kind == opHTTPExport && !httpAvailable {
-			continue
-		}
-		r := &result{store: ad.Name, op: op.id, phase: "cold", rows: b.ref[op.id].rows}
-		b.add(r)
-		switch {
-		case !ad.Persistent:
-			r.note = "in memory"
-			continue
-		case s.Files() == nil:
-			r.note = "not local files"
-			continue
-		case b.cfg.coldReps == 0:
-			r.note = "-cold-reps 0"
-			continue
-		}
-		for range b.cfg.coldReps {
-			if s, err = b.reopen(ad, s, dir, true); err != nil {
-				return err
-			}
-			var blocks int64
-			times, err := b.timed(ad.Name, op.id, "cold", 1, func(int) error {
-				before := blocksRead()
-				n, _, err := op.run(ctx, s, false)
-				if err == nil && n != r.rows {
-					err = fmt.Errorf("%s returned %d events cold, %d warm", op.id, n, r.rows)
-				}
-				if blocks = blocksRead() - before; before < 0 {
-					blocks = -1
-				}
-				return err
-			})
-			r.readBytes = append(r.readBytes, blocks*512)
-			if err != nil {
-				return fmt.Errorf("%s cold: %w", op.id, err)
-			}
-			r.times = append(r.times, times...)
-		}
-	}
-
-	// (f) the export's memory, in a child process, with the store closed so
-	// that the child can open it.
-	if ad.Persistent {
-		s.Close()
-		s = nil
-	}
-	if b.cfg.memory {
-		m, err := b.measureExportMemory(ad, dir)
-		if err != nil {
-			b.fail("%s: export memory: %v", ad.Name, err)
-		} else {
-			b.memory[ad.Name] = m
-		}
-	}
-	if s == nil {
-		s = closedSubject{} // for the deferred Close
+		b.sizes[sub.ad.Name] = size
 	}
 	return nil
 }
-
-// closedSubject stands in for a store already closed.
-type closedSubject struct{ Subject }
-
-func (closedSubject) Close() error { return nil }
 
 // reopen closes s and opens the store in dir again. When cold, it drops the
 // store's files from the page cache before opening them, so that opening

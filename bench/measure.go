@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 )
@@ -49,4 +53,58 @@ func (r *result) rate(d time.Duration) float64 {
 		return 0
 	}
 	return float64(r.rows) / d.Seconds()
+}
+
+// syncProbes is how many synced writes a probe of the disk makes.
+const syncProbes = 32
+
+// probeSync measures the disk's rate of synced writes just before a round
+// of the write workload op: syncProbes writes of 4 KiB over the same block
+// of a file beside the stores', each followed by fdatasync. The rates of
+// the rounds are reported with op's table, so that a ratio can be read
+// against how fast the disk was while it was measured.
+func (b *bench) probeSync(op string) {
+	path := filepath.Join(b.root, "sync-probe")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		b.note(fmt.Sprintf("the disk's fdatasync rate was not measured: %v", err))
+		return
+	}
+	defer os.Remove(path)
+	defer f.Close()
+	block := make([]byte, 4096)
+	start := time.Now()
+	for i := range syncProbes {
+		block[0] = byte(i)
+		if _, err := f.WriteAt(block, 0); err != nil {
+			b.note(fmt.Sprintf("the disk's fdatasync rate was not measured: %v", err))
+			return
+		}
+		if err := datasync(f); err != nil {
+			b.note(fmt.Sprintf("the disk's fdatasync rate was not measured: %v", err))
+			return
+		}
+	}
+	b.syncRates[op] = append(b.syncRates[op], syncProbes/time.Since(start).Seconds())
+}
+
+// spread returns the lowest and the highest ratio of r to best over the
+// rounds both have, round by round: the stores ran each round one after
+// the other, so a round's ratio compares them under the same conditions.
+// It returns NaNs when either is missing or they have different rounds.
+func spread(r, best *result, rate bool) (lo, hi float64) {
+	if r == nil || best == nil || len(r.times) == 0 || len(r.times) != len(best.times) {
+		return math.NaN(), math.NaN()
+	}
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for i := range r.times {
+		var x float64
+		if rate {
+			x = r.rate(r.times[i]) / best.rate(best.times[i])
+		} else {
+			x = r.times[i].Seconds() / best.times[i].Seconds()
+		}
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return lo, hi
 }

@@ -26,7 +26,7 @@ func (b *bench) header(ads []Adapter, genTime time.Duration) {
 	fmt.Fprintf(w, "The machine is shared with other builds and tests, so absolute figures are noisy: read the ratios, which compare stores measured in the same run on the same data.\n\n")
 	fmt.Fprintf(w, "Data: %s events (-seed %d, generated in %s): 365 days, %d users, %d configurations with versions, %d kinds, %d accounts (one the default \"\"), realistic actions and descriptions; IDs are ULIDs from a seeded source, so every run with the same -n and -seed has the same events.\n\n",
 		thousands(int64(c.n)), c.seed, genTime.Round(time.Millisecond), genUsers, genConfigurations, len(auditevents.Kinds()), len(genAccounts))
-	fmt.Fprintf(w, "Repetitions: batched ingest %d (each into a new store), single appends %d rounds of %d (one goroutine) and of %d×%d (%d goroutines), reads %d warm and %d cold. Tables give the median, the min and the max; a ratio compares medians.\n\n",
+	fmt.Fprintf(w, "Repetitions: batched ingest %d (each into a new store), single appends %d rounds of %d (one goroutine) and of %d×%d (%d goroutines), reads %d warm and %d cold. The stores are measured interleaved: each round of a workload runs on every store in turn before the next round begins, so that a slow minute of the shared disk hits every store alike. Tables give the median, the min and the max; a ratio compares medians, and the range after it is the lowest and highest of the ratios of the single rounds.\n\n",
 		c.ingestReps, c.reps, c.singles, c.workers, c.perWorker, c.workers, c.reps, c.coldReps)
 	fmt.Fprintf(w, "Stores:\n\n")
 	for _, ad := range ads {
@@ -161,17 +161,23 @@ func (b *bench) report(ads []Adapter) {
 				continue
 			}
 			row := fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", ad.Name, yesNo(ad.Durable),
-				rate(r.rate(r.times.median())), rate(r.rate(r.times.max())), rate(r.rate(r.times.min())), fmtRatio(ratio(r, best, true)))
+				rate(r.rate(r.times.median())), rate(r.rate(r.times.max())), rate(r.rate(r.times.min())), fmtSpread(r, best, true))
 			if extra != nil {
 				row += extra(ad, r)
 			}
 			fmt.Fprintln(w, row)
 		}
+		if rates := b.syncRates[op]; len(rates) > 0 {
+			c := slices.Clone(rates)
+			slices.Sort(c)
+			fmt.Fprintf(w, "\nThe disk, just before each round: %s fdatasyncs per second (median; %s – %s over the %d rounds).\n",
+				thousands(int64(c[len(c)/2])), thousands(int64(c[0])), thousands(int64(c[len(c)-1])), len(c))
+		}
 	}
 	writeTable(fmt.Sprintf("(a) Durable single-event appends, one goroutine (%d per round)", b.cfg.singles), "append-1", true, nil, "")
 	writeTable(fmt.Sprintf("(b) Durable single-event appends, %d goroutines (%d per round)", b.cfg.workers, b.cfg.workers*b.cfg.perWorker), "append-64", true,
 		func(ad Adapter, r *result) string {
-			return " " + fmtRatio(ratio(r, b.find(ad.Name, "append-1", "write"), true)) + " |"
+			return " " + fmtSpread(r, b.find(ad.Name, "append-1", "write"), true) + " |"
 		}, " x its own one-goroutine rate |")
 	writeTable(fmt.Sprintf("(c) Batched ingest of %s events, 1,000 per Append", thousands(int64(b.cfg.n))), "ingest", true, nil, "")
 
@@ -236,9 +242,9 @@ func (b *bench) readTable(ads []Adapter, op readOp) {
 			best := b.best(ads, op.id, phase, false)
 			row += fmt.Sprintf(" %s | %s – %s |", dur(r.times.median()), dur(r.times.min()), dur(r.times.max()))
 			if isExport {
-				row += fmt.Sprintf(" %s | %s |", rate(r.rate(r.times.median())), fmtRatio(ratio(r, best, true)))
+				row += fmt.Sprintf(" %s | %s |", rate(r.rate(r.times.median())), fmtSpread(r, best, true))
 			} else {
-				row += fmt.Sprintf(" %s |", fmtRatio(ratio(r, best, false)))
+				row += fmt.Sprintf(" %s |", fmtSpread(r, best, false))
 			}
 			if phase == "cold" {
 				row += " " + diskRead(r.readBytes) + " |"
@@ -304,29 +310,35 @@ func (b *bench) summary(ads []Adapter) {
 		fmt.Fprintf(w, "%s is not in this run.\n", target)
 		return
 	}
-	fmt.Fprintf(w, "| target | measured | verdict |\n|---|--:|---|\n")
-	atLeast := func(what string, got, want float64) {
-		fmt.Fprintf(w, "| %s: at least %s | %s | %s |\n", what, fmtRatio(want), fmtRatio(got), verdict(got, want, true))
-	}
-	atMost := func(what string, got, want float64) {
-		fmt.Fprintf(w, "| %s: at most %s | %s | %s |\n", what, fmtRatio(want), fmtRatio(got), verdict(got, want, false))
+	fmt.Fprintf(w, "| target | measured | rounds | verdict |\n|---|--:|--:|---|\n")
+	row := func(what string, r, best *result, rate bool, want float64) {
+		got := ratio(r, best, rate)
+		lo, hi := spread(r, best, rate)
+		bound := "at most"
+		if rate {
+			bound = "at least"
+		}
+		fmt.Fprintf(w, "| %s: %s %s | %s | %s | %s |\n", what, bound, fmtRatio(want), fmtRatio(got), fmtRange(lo, hi), verdict(got, want, rate))
 	}
 	ours := func(op, phase string) *result { return b.find(target, op, phase) }
-	atLeast(fmt.Sprintf("%d concurrent durable single appends vs best SQLite FULL", b.cfg.workers), ratio(ours("append-64", "write"), b.best(ads, "append-64", "write", true), true), 5)
-	atLeast(fmt.Sprintf("%d concurrent durable single appends vs its own one-goroutine rate", b.cfg.workers), ratio(ours("append-64", "write"), ours("append-1", "write"), true), 10)
-	atLeast("batched ingest vs best SQLite FULL", ratio(ours("ingest", "write"), b.best(ads, "ingest", "write", true), true), 1.5)
+	row(fmt.Sprintf("%d concurrent durable single appends vs best SQLite FULL", b.cfg.workers), ours("append-64", "write"), b.best(ads, "append-64", "write", true), true, 10)
+	row(fmt.Sprintf("%d concurrent durable single appends vs its own one-goroutine rate", b.cfg.workers), ours("append-64", "write"), ours("append-1", "write"), true, 10)
+	row("batched ingest vs best SQLite FULL", ours("ingest", "write"), b.best(ads, "ingest", "write", true), true, 1.5)
 	for _, op := range b.ops {
 		if op.kind == opQuery {
-			atMost("query "+op.title+", warm, latency", ratio(ours(op.id, "warm"), b.best(ads, op.id, "warm", false), false), 0.5)
-			atMost("query "+op.title+", cold, latency", ratio(ours(op.id, "cold"), b.best(ads, op.id, "cold", false), false), 1.0)
+			row("query "+op.title+", warm, latency", ours(op.id, "warm"), b.best(ads, op.id, "warm", false), false, 0.5)
+			row("query "+op.title+", cold, latency", ours(op.id, "cold"), b.best(ads, op.id, "cold", false), false, 0.5)
 		}
 	}
 	for _, op := range b.ops {
 		if op.kind == opQuery || (op.kind == opHTTPExport && !httpAvailable) {
 			continue
 		}
-		atLeast(op.title+", warm, rows/s", ratio(ours(op.id, "warm"), b.best(ads, op.id, "warm", false), true), 1.5)
-		atLeast(op.title+", cold, rows/s", ratio(ours(op.id, "cold"), b.best(ads, op.id, "cold", false), true), 1.0)
+		row(op.title+", warm, rows/s", ours(op.id, "warm"), b.best(ads, op.id, "warm", false), true, 1.5)
+		row(op.title+", cold, rows/s", ours(op.id, "cold"), b.best(ads, op.id, "cold", false), true, 1.0)
+	}
+	atMost := func(what string, got, want float64) {
+		fmt.Fprintf(w, "| %s: at most %s | %s | | %s |\n", what, fmtRatio(want), fmtRatio(got), verdict(got, want, false))
 	}
 	if m, ok := b.memory[target]; ok {
 		got := float64(m.HeapPeak) / (1 << 20)
@@ -334,13 +346,13 @@ func (b *bench) summary(ads []Adapter) {
 		if got >= 64 {
 			v = fmt.Sprintf("MISS by %.2fx", got/64)
 		}
-		fmt.Fprintf(w, "| export heap peak: under 64 MiB | %.1f MiB | %s |\n", got, v)
+		fmt.Fprintf(w, "| export heap peak: under 64 MiB | %.1f MiB | | %s |\n", got, v)
 		grow := float64(m.HeapPeak) / float64(max(m.HeapPeakTenth, 1))
 		v = "pass"
 		if grow > 1.5 && m.HeapPeak-m.HeapPeakTenth > 8<<20 {
 			v = fmt.Sprintf("MISS: grew %.2fx from the first tenth of the rows", grow)
 		}
-		fmt.Fprintf(w, "| export heap flat in N: peak over all rows vs over the first tenth | %.2fx | %s |\n", grow, v)
+		fmt.Fprintf(w, "| export heap flat in N: peak over all rows vs over the first tenth | %.2fx | | %s |\n", grow, v)
 	}
 	var bestSize int64
 	for _, ad := range ads {
@@ -385,6 +397,24 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// fmtSpread formats the ratio of r to best, followed by its range over
+// the rounds when there are several.
+func fmtSpread(r, best *result, rate bool) string {
+	s := fmtRatio(ratio(r, best, rate))
+	if lo, hi := spread(r, best, rate); len(r.times) > 1 && !math.IsNaN(lo) {
+		s += " (" + fmtRange(lo, hi) + ")"
+	}
+	return s
+}
+
+// fmtRange formats the range of a ratio over rounds.
+func fmtRange(lo, hi float64) string {
+	if math.IsNaN(lo) || math.IsNaN(hi) {
+		return "–"
+	}
+	return strings.TrimSuffix(fmtRatio(lo), "x") + "–" + fmtRatio(hi)
 }
 
 func fmtRatio(r float64) string {

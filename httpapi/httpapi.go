@@ -134,6 +134,12 @@ type Options struct {
 	// Now returns the current time, which names the downloaded file.
 	// Defaults to time.Now.
 	Now func() time.Time
+
+	// Log, when set, serves the store's verifiable log too: signed
+	// checkpoints, proofs and the log in sequence order (see
+	// [CheckpointPath] and the paths beside it). The store must implement
+	// [auditevents.Ledger].
+	Log *LogOptions
 }
 
 // A Mux registers a handler for a pattern. *http.ServeMux and the routers of
@@ -183,7 +189,8 @@ type Handler struct {
 
 	list, download *endpoint
 
-	flushPanicked atomic.Bool // a response writer's Flush has panicked; logged once
+	flushPanicked atomic.Bool   // a response writer's Flush has panicked; logged once
+	log           *logEndpoints // nil without Options.Log
 }
 
 // New returns a Handler that serves the events of store. opts may be nil.
@@ -238,6 +245,9 @@ func New(store auditevents.Store, opts *Options) (*Handler, error) {
 	}
 	h.list = &endpoint{h: h, pattern: ListPath, errorType: contentJSON}
 	h.download = &endpoint{h: h, pattern: DownloadPath, errorType: contentOctetStream, csv: true}
+	if h.log, err = newLogEndpoints(h, o.Log); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -291,7 +301,9 @@ func cleanBaseURL(s string) (string, error) {
 }
 
 // Register mounts every route of [Handler.Routes] on mux, at Prefix plus
-// its pattern: Prefix+"/audit-events" and Prefix+"/audit-events/download".
+// its pattern: Prefix+"/audit-events" and Prefix+"/audit-events/download",
+// and, with [Options.Log], the log's endpoints below
+// Prefix+"/audit-events/log/".
 // The patterns carry no method, so that they mean the same to every
 // router; the handlers answer methods other than GET and HEAD with 405
 // themselves. It never touches http.DefaultServeMux unless that is the mux
@@ -327,10 +339,14 @@ func (h *Handler) Register(mux Mux) {
 // "GET" also matches HEAD there. Each call returns a new slice of the same
 // handlers.
 func (h *Handler) Routes() []Route {
-	return []Route{
+	routes := []Route{
 		{Method: http.MethodGet, Pattern: ListPath, Handler: h.list},
 		{Method: http.MethodGet, Pattern: DownloadPath, Handler: h.download},
 	}
+	if h.log != nil {
+		routes = append(routes, h.log.all...)
+	}
+	return routes
 }
 
 // Prefix returns [Options.Prefix] as Register uses it: "/v1" by default,

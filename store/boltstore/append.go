@@ -98,56 +98,53 @@ const gatherWait = 300 * time.Microsecond
 func (s *Store) writer() {
 	defer close(s.writerDone)
 	var (
-		batch []*appendRequest
-		w     txWriter
-		last  int // requests in the previous commit
-		timer = time.NewTimer(time.Hour)
+		batch    []*appendRequest
+		w        txWriter
+		prevSize int // requests in the previous commit
+		timer    = time.NewTimer(time.Hour)
 	)
 	timer.Stop()
 	for req := range s.reqs {
 		batch = append(batch[:0], req)
 		n := len(req.events)
-		waited := false
-	drain:
+		var deadline <-chan time.Time // set once the writer waits
+	gather:
 		for n < maxCommitEvents {
+			var (
+				r  *appendRequest
+				ok bool
+			)
 			select {
-			case r, ok := <-s.reqs:
-				if !ok {
-					break drain
+			case r, ok = <-s.reqs:
+			default:
+				// Nothing is waiting: wait, gatherWait at most, for the
+				// callers of the previous commit, unless they are all here.
+				if len(batch) >= prevSize {
+					break gather
 				}
-				batch = append(batch, r)
-				n += len(r.events)
-				continue
+				if deadline == nil {
+					timer.Reset(gatherWait)
+					deadline = timer.C
+				}
+				select {
+				case r, ok = <-s.reqs:
+				case <-deadline:
+					break gather
+				}
+			}
+			if !ok {
+				break gather // Close closed the queue
+			}
+			batch = append(batch, r)
+			n += len(r.events)
+		}
+		if deadline != nil && !timer.Stop() {
+			select { // drain a fired timer so that Reset starts afresh
+			case <-timer.C:
 			default:
 			}
-			// Nothing is waiting: wait a little for the callers of the
-			// previous commit, unless they are all here.
-			if waited || len(batch) >= last {
-				break
-			}
-			waited = true
-			timer.Reset(gatherWait)
-		wait:
-			for len(batch) < last && n < maxCommitEvents {
-				select {
-				case r, ok := <-s.reqs:
-					if !ok {
-						break wait
-					}
-					batch = append(batch, r)
-					n += len(r.events)
-				case <-timer.C:
-					break wait
-				}
-			}
-			if !timer.Stop() {
-				select { // drain a fired timer so that Reset starts afresh
-				case <-timer.C:
-				default:
-				}
-			}
 		}
-		last = len(batch)
+		prevSize = len(batch)
 		s.commit(&w, batch)
 	}
 }
@@ -197,20 +194,21 @@ type txWriter struct {
 	events  []entry
 	idKeys  [][]byte
 	index   [numIndexes][]entry // index entries
-	sealed  int64               // the last sealed day
+	through int64               // the last sealed day
 	scratch []byte
+	log     []logEvent // the events in commit order, for their accounts' logs (ledger.go)
 }
 
 type entry struct {
 	key, value []byte
-	sealed     []byte // the key once sealed, while sealing
+	moved      []byte // the key in the sealed class, while sealing
 }
 
 func (w *txWriter) reset(tx *bolt.Tx, c *codec) error {
 	w.tx, w.codec = tx, c
 	w.ids = tx.Bucket(bucketIDs)
 	var err error
-	if w.sealed, err = sealedDay(tx); err != nil {
+	if w.through, err = sealedDay(tx); err != nil {
 		return err
 	}
 	if w.seen == nil {
@@ -220,7 +218,7 @@ func (w *txWriter) reset(tx *bolt.Tx, c *codec) error {
 	for k := range w.index {
 		w.index[k] = w.index[k][:0]
 	}
-	w.events, w.idKeys, w.scratch = w.events[:0], w.idKeys[:0], w.scratch[:0]
+	w.events, w.idKeys, w.scratch, w.log = w.events[:0], w.idKeys[:0], w.scratch[:0], w.log[:0]
 	return nil
 }
 
@@ -251,22 +249,25 @@ func (w *txWriter) add(r *appendRequest) error {
 		w.events = append(w.events, entry{key: key, value: w.scratch[off:ends[i]:ends[i]]})
 		off = ends[i]
 		w.idKeys = append(w.idKeys, key[8:])
+		w.log = append(w.log, logEvent{e: e, key: key})
 		w.seen[[16]byte(key[8:])] = struct{}{}
-		var tags [numIndexes][]byte
-		for k := range numIndexes {
-			v, _ := indexValue(k, e)
-			tags[k] = w.codec.indexTag(k, v, true)
+		var tags [numTagged][]byte
+		for f := range taggedField(numTagged) {
+			v, _ := tagged(f, e)
+			tags[f] = w.codec.tag(f, v, true)
 		}
 		for k := range numIndexes {
-			if _, ok := indexValue(k, e); ok {
-				w.index[k] = append(w.index[k], entry{key: indexKey(tags[k], key, w.sealed), value: otherTags(k, &tags)})
+			if _, ok := tagged(taggedField(k), e); ok {
+				w.index[k] = append(w.index[k], entry{key: indexKey(tags[k], key, w.through), value: otherTags(k, &tags)})
 			}
 		}
 	}
 	return nil
 }
 
-// flush puts the staged writes, each bucket's in ascending key order.
+// flush puts the staged writes, each bucket's in ascending key order. It is
+// the one place where a commit's events are written: whatever the file
+// keeps per event is added here, in the same transaction.
 func (w *txWriter) flush() error {
 	if err := w.codec.dict.flush(w.tx.Bucket(bucketDict)); err != nil {
 		return err
@@ -289,6 +290,12 @@ func (w *txWriter) flush() error {
 			return err
 		}
 	}
+	if err := appendLog(w.tx, w.log); err != nil {
+		return err
+	}
+	if err := addEvents(w.tx, len(w.events)); err != nil {
+		return err
+	}
 	if err := w.seal(events); err != nil {
 		return err
 	}
@@ -296,9 +303,9 @@ func (w *txWriter) flush() error {
 		index := w.tx.Bucket(indexBuckets[k])
 		index.FillPercent = fillPercent
 		for i, e := range w.index[k] {
-			if e.key[0] == classHot && keyDay(e.key) <= w.sealed {
+			if e.key[0] == classHot && keyDay(e.key) <= w.through {
 				tag, ek := parseIndexKey(e.key)
-				w.index[k][i].key = indexKey(tag, ek, w.sealed)
+				w.index[k][i].key = indexKey(tag, ek, w.through)
 			}
 		}
 		slices.SortFunc(w.index[k], func(a, b entry) int { return bytes.Compare(a.key, b.key) })
@@ -321,7 +328,7 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 		return nil
 	}
 	through := dayOf(keyTime(newest)) - 1
-	if through-w.sealed < sealDays && w.sealed != noneSealed {
+	if through-w.through < sealDays && w.through != noneSealed {
 		return nil
 	}
 	for k := range numIndexes {
@@ -338,7 +345,7 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 				break
 			}
 			moved = append(moved, entry{key: bytes.Clone(key), value: bytes.Clone(value)})
-			moved[len(moved)-1].sealed = indexKey(tag, ek, through)
+			moved[len(moved)-1].moved = indexKey(tag, ek, through)
 		}
 		for _, e := range moved {
 			if err := index.Delete(e.key); err != nil {
@@ -347,13 +354,13 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 		}
 		// Each value's sealed entries end before the new ones: in key
 		// order, the puts append to the end of each value's range.
-		slices.SortFunc(moved, func(a, b entry) int { return bytes.Compare(a.sealed, b.sealed) })
+		slices.SortFunc(moved, func(a, b entry) int { return bytes.Compare(a.moved, b.moved) })
 		for _, e := range moved {
-			if err := index.Put(e.sealed, e.value); err != nil {
+			if err := index.Put(e.moved, e.value); err != nil {
 				return err
 			}
 		}
 	}
-	w.sealed = through
+	w.through = through
 	return w.tx.Bucket(bucketMeta).Put(metaSealed, sealedValue(through))
 }

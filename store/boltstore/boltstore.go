@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sync"
@@ -93,7 +94,8 @@ type Store struct {
 // Open fails with an error wrapping [ErrLocked] when another process holds
 // the file and does not release it within opts.Timeout; with [ErrNotStore]
 // when the file is not an audit event store; with [ErrNewerFormat] when it
-// was written by a newer version of this package; and with [ErrCorrupt] when
+// was written by a newer version of this package; with [ErrOlderFormat]
+// when it was written in an older format; and with [ErrCorrupt] when
 // it is damaged. In all these cases the file is left untouched: Open first
 // reads an existing file in read-only mode, and writes nothing to a file it
 // has not recognised.
@@ -198,14 +200,18 @@ func openBolt(path string, o *Options, readOnly bool) (*bolt.DB, *os.File, error
 			return f, err
 		},
 	}
-	var db *bolt.DB
+	var (
+		db       *bolt.DB
+		returned bool
+	)
 	err := guard(func() error {
 		var err error
 		db, err = bolt.Open(path, o.FileMode, bo)
+		returned = true
 		return err
 	})
 	if err != nil {
-		if db == nil && file != nil && errors.Is(err, ErrCorrupt) {
+		if !returned && file != nil {
 			file.Close() // bbolt panicked halfway: release the lock it took
 		}
 		switch {
@@ -215,8 +221,11 @@ func openBolt(path string, o *Options, readOnly bool) (*bolt.DB, *os.File, error
 			err = fmt.Errorf("%w: %s is not a bbolt database, or its header pages are damaged (%v)", ErrNotStore, path, err)
 		case errors.Is(err, berrors.ErrChecksum):
 			err = fmt.Errorf("%w: %s: both header pages fail their checksum", ErrCorrupt, path)
-		case errors.Is(err, ErrCorrupt):
-			err = fmt.Errorf("boltstore: opening %s: %w", path, err)
+		case readOnly && !errors.As(err, new(*fs.PathError)) && !errors.Is(err, ErrCorrupt) && !errors.As(err, new(*bugError)):
+			// Open inspects an existing file read-only first: bbolt's other
+			// refusals of it (a file shorter than its pages, such as 4,096
+			// zero bytes) say that it is not a bbolt file.
+			err = fmt.Errorf("%w: %s is not a bbolt database (%v)", ErrNotStore, path, err)
 		default:
 			err = fmt.Errorf("boltstore: opening %s: %w", path, err)
 		}
@@ -245,18 +254,19 @@ func readMeta(tx *bolt.Tx, loadDict bool) (c codec, fresh bool, err error) {
 		return c, false, fmt.Errorf("%w: its meta bucket has no format version", ErrNotStore)
 	}
 	switch version := binary.BigEndian.Uint32(v); {
-	case version > formatVersion:
-		return c, false, fmt.Errorf("%w: format version %d; this version of the package reads up to %d", ErrNewerFormat, version, formatVersion)
 	case version == 0:
 		return c, false, fmt.Errorf("%w: format version 0", ErrNotStore)
+	case version > formatVersion:
+		return c, false, fmt.Errorf("%w: the file has format version %d; this version of the package reads format version %d", ErrNewerFormat, version, formatVersion)
+	case version == upgradableVersion:
+		c.upgrade = true
+	case version < formatVersion:
+		return c, false, fmt.Errorf("%w: the file has format version %d; this version of the package reads format version %d and upgrades format version %d", ErrOlderFormat, version, formatVersion, upgradableVersion)
 	}
-	for _, name := range [][]byte{bucketEvents, bucketIDs, bucketByUser, bucketByConfiguration, bucketByAccount} {
-		if tx.Bucket(name) == nil {
+	for _, name := range allBuckets {
+		if tx.Bucket(name) == nil && !(c.upgrade && string(name) == string(bucketLog)) {
 			return c, false, corruptf("bucket %q is missing", name)
 		}
-	}
-	if tx.Bucket(bucketDict) == nil {
-		return c, false, corruptf("bucket %q is missing", bucketDict)
 	}
 	c.dict = newDict()
 	if loadDict {
@@ -315,6 +325,9 @@ func (s *Store) init() error {
 			return nil
 		})
 	})
+	if err == nil && c.upgrade {
+		err = s.upgrade(&c)
+	}
 	if err != nil || !update {
 		s.codec = c
 		return err
@@ -338,7 +351,7 @@ func (s *Store) init() error {
 			if err := meta.Put(metaKinds, c.kinds.bytes()); err != nil {
 				return err
 			}
-			for _, name := range [][]byte{bucketEvents, bucketIDs, bucketDict, bucketByUser, bucketByConfiguration, bucketByAccount} {
+			for _, name := range allBuckets {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return err
 				}

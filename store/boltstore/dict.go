@@ -10,10 +10,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// bucketDict holds the dictionary: key: 4-byte big-endian code; value: the
-// field's number, a CRC-32C of the field's number and the string, and the
+// The dictionary bucket maps a 4-byte big-endian code to the field's
+// number (1 byte), a CRC-32C of the field's number and the string, and the
 // string.
-var bucketDict = []byte("dict")
 
 // The fields whose values the dictionary codes. Users, accounts and
 // configurations repeat across many events; so do resource names, though

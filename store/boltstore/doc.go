@@ -10,6 +10,9 @@
 //
 // # Layout and queries
 //
+// FORMAT.md, beside this file, describes every bucket, key and value of the
+// file and the reason for each; what follows is a summary.
+//
 // Events are keyed by their timestamp (to the microsecond) and ID, so they
 // lie in result order: a date range is a seek and a scan, newest first, and
 // a cursor is a seek. Order is by timestamp even for imported events whose
@@ -23,12 +26,16 @@
 // finished days are sealed: their entries move to one time-ordered range per
 // value. A query for one value reads its recent days with a seek each and
 // its sealed days as one range. Each index entry also carries the event's other
-// indexed values in coded form, so a query combining filters (a user and a
-// configuration, say) drops most candidates without reading their events.
+// indexed values, and its configuration with the version, in coded form, so
+// a query combining filters (a user and a configuration, say), or asking for
+// a configuration in one version, drops most candidates without reading
+// their events.
 //
 // A query reads from the path expected to hold the fewest candidates within
-// its date range, judged by reading a few entries of each, and checks every
-// other filter on each candidate with [auditevents.Query.Matches].
+// its date range: the events bucket's share is estimated from the number of
+// events, an index path's entries are counted (reading the index only, no
+// further than a count that would lose). It checks every other filter on
+// each candidate with [auditevents.Query.Matches].
 //
 // A query reads in chunks, each in its own short read transaction, and holds
 // no transaction while the caller's loop body runs; the body may append. A
@@ -73,11 +80,14 @@
 //
 // The file carries a format version from its creation. [Open] refuses, with
 // a clear error and without writing to the file, a file that is not an audit
-// event store ([ErrNotStore]), one written in a newer format
-// ([ErrNewerFormat]), and one whose header, page tree or first and last
-// events are damaged ([ErrCorrupt]). Damage that Open does not read is
-// reported as [ErrCorrupt] by the call that meets it, never as a panic;
-// [Store.Check] reads the whole file.
+// event store ([ErrNotStore]), one written in a newer or an older format
+// ([ErrNewerFormat], [ErrOlderFormat]), and one whose header, page tree or first and last
+// events are damaged ([ErrCorrupt]); a file too short to be a bbolt file
+// is [ErrNotStore]. Damage that Open does not read is reported as
+// [ErrCorrupt] by the call that meets it, never as a panic; [Store.Check]
+// reads the whole file. Only panics that damage can cause (inside bbolt, or
+// a fault reading the mapped file) become [ErrCorrupt]: any other is a bug
+// of this package, returned as an error that keeps its value and stack.
 //
 // # Backup
 //

@@ -1,8 +1,10 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -87,7 +89,7 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketByUser).Delete(indexKey(s.codec.indexTag(byUser, events[10].User, false), key[:], sealed))
+		return tx.Bucket(bucketByUser).Delete(indexKey(s.codec.tag(tagUser, events[10].User, false), key[:], sealed))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -273,11 +275,11 @@ func TestIndexQueryWithDistantBounds(t *testing.T) {
 	days := 0
 	err := s.view(func(tx *bolt.Tx) error {
 		b := queryBounds(&q)
-		src, err := newSource(tx, path{kind: byUser, tag: s.codec.indexTag(byUser, q.User, false)}, b.lo)
+		src, err := newSource(tx, path{kind: byUser, tag: s.codec.tag(tagUser, q.User, false)}, b.lo, false)
 		if err != nil {
 			return err
 		}
-		k, _, err := src.last(b.hi)
+		k, _, err := src.start(b.hi)
 		if k != nil || err != nil {
 			t.Errorf("last: %x, %v; want nothing", k, err)
 		}
@@ -329,5 +331,65 @@ func TestAppendAtChunkBoundarySeen(t *testing.T) {
 	}
 	if want := []string{events[n-1].ID, added.ID}; !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// TestBugIsNotCorruption checks that a panic of this package's own code
+// inside a read is reported with its value and stack, and not as damage to
+// the file, which is sound.
+func TestBugIsNotCorruption(t *testing.T) {
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), nil)
+	err := s.view(func(tx *bolt.Tx) error {
+		var codes []int
+		_ = codes[len(tx.Bucket(bucketMeta).Get(metaFormat))] // index out of range
+		return nil
+	})
+	var bug *bugError
+	switch {
+	case err == nil:
+		t.Fatal("a panicking read returned nil")
+	case errors.Is(err, ErrCorrupt):
+		t.Fatalf("a bug was reported as damage to the file: %v", err)
+	case !errors.As(err, &bug):
+		t.Fatalf("got %T %v, want a *bugError", err, err)
+	case !strings.Contains(err.Error(), "index out of range") || !strings.Contains(err.Error(), "TestBugIsNotCorruption"):
+		t.Fatalf("the error does not keep the panic value and the stack:\n%v", err)
+	}
+	// The store still works.
+	if err := s.Append(context.Background(), newGenerator(13).events(1)...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRetentionQuietOnClose closes a store while its background retention
+// runs: a prune cut short by Close is no failure, and nothing is logged at
+// ERROR.
+func TestRetentionQuietOnClose(t *testing.T) {
+	var logged bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelError}))
+	path := filepath.Join(t.TempDir(), "audit.db")
+	var s *Store
+	ran := make(chan error, 1)
+	closed := make(chan error, 1)
+	s = openInternal(t, path, &Options{
+		Retention: time.Hour,
+		Logger:    logger,
+		Now: func() time.Time {
+			// Close the store before this run prunes, and wait until
+			// Close has begun.
+			go func() { closed <- s.Close() }()
+			<-s.stop
+			return time.Now()
+		},
+		afterRun: func(_ int, err error) { ran <- err },
+	})
+	if err := <-ran; !errors.Is(err, auditevents.ErrClosed) && !errors.Is(err, context.Canceled) {
+		t.Fatalf("the run cut short by Close returned %v, want ErrClosed or context.Canceled", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if logged.Len() > 0 {
+		t.Errorf("Close of a store with retention logged:\n%s", logged.String())
 	}
 }

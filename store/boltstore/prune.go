@@ -57,6 +57,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 			n = 0
 			events := tx.Bucket(bucketEvents)
 			var keys [][]byte
+			var accounts []string // of the events of keys
 			var index [numIndexes][][]byte
 			sealed, err := sealedDay(tx)
 			if err != nil {
@@ -70,13 +71,24 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				}
 				k = bytes.Clone(k)
 				keys = append(keys, k)
+				accounts = append(accounts, e.Account)
 				for kind := range numIndexes {
-					if v, ok := indexValue(kind, &e); ok {
-						index[kind] = append(index[kind], indexKey(s.codec.indexTag(kind, v, false), k, sealed))
+					if v, ok := tagged(taggedField(kind), &e); ok {
+						index[kind] = append(index[kind], indexKey(s.codec.tag(taggedField(kind), v, false), k, sealed))
 					}
 				}
 			}
 			ids := tx.Bucket(bucketIDs)
+			pruned := make([]prunedEvent, len(keys))
+			for i, k := range keys {
+				if pruned[i].seq, err = idSeq(ids, k); err != nil {
+					return err
+				}
+				pruned[i].account = accounts[i]
+			}
+			if err := pruneLog(tx, pruned); err != nil {
+				return err
+			}
 			for _, k := range keys {
 				if err := ids.Delete(k[8:]); err != nil {
 					return err
@@ -100,7 +112,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				}
 			}
 			n = len(keys)
-			return nil
+			return addEvents(tx, -n)
 		})
 	})
 	if err != nil {
@@ -122,7 +134,7 @@ func (s *Store) retain(keep, every time.Duration) {
 	}()
 	for {
 		n, err := s.Prune(ctx, s.now().Add(-keep))
-		if err != nil && ctx.Err() == nil {
+		if err != nil && !s.closing() { // a prune that Close cut short is no failure
 			s.logger.Error("boltstore: background retention failed", "path", s.db.Path(), "deleted", n, "err", err)
 		}
 		if s.afterRun != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"iter"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -22,10 +23,6 @@ const (
 	chunkScanned = 8192
 )
 
-// probeEntries is how many entries of each candidate path the planner reads
-// to estimate its size.
-const probeEntries = 32
-
 // indexCostFactor is how much more a candidate found through a secondary
 // index costs than one read from the events bucket in key order: an index
 // entry costs a lookup in the events bucket.
@@ -36,9 +33,10 @@ const indexCostFactor = 3
 type path struct {
 	kind indexKind // primary for the events bucket
 	tag  []byte    // the value's tag in the index
-	// filter holds, for each other index with a filter in the query, the
-	// tag of the value the query wants, which index entries must carry.
-	filter [numIndexes][]byte
+	// filter holds, for each other tagged field with a filter in the
+	// query, the tag of the value the query wants, which index entries
+	// must carry.
+	filter [numTagged][]byte
 }
 
 // bounds holds a query's key range: candidates have keys in [lo, hi).
@@ -144,7 +142,7 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 // reads the hot days one by one, newest first, then the sealed range.
 type source struct {
 	c      *bolt.Cursor
-	events *bolt.Bucket
+	events *bolt.Bucket // nil: read index entries only
 	p      path
 	sealed int64  // the last sealed day
 	day    int64  // the hot day being read
@@ -153,19 +151,25 @@ type source struct {
 	empty  bool
 }
 
-// newSource returns a source for path p whose keys are not below lo.
-func newSource(tx *bolt.Tx, p path, lo []byte) (*source, error) {
-	src := &source{events: tx.Bucket(bucketEvents), p: p}
+// newSource returns a source for path p whose keys are not below lo. Its
+// values are the events', or when keysOnly is set (on an index), whether
+// the entry's tags match: non-nil, empty, when they do.
+func newSource(tx *bolt.Tx, p path, lo []byte, keysOnly bool) (*source, error) {
+	events := tx.Bucket(bucketEvents)
+	src := &source{events: events, p: p}
 	if p.kind == primary {
 		src.c = src.events.Cursor()
 		return src, nil
+	}
+	if keysOnly {
+		src.events = nil
 	}
 	src.c = tx.Bucket(indexBuckets[p.kind]).Cursor()
 	var err error
 	if src.sealed, err = sealedDay(tx); err != nil {
 		return nil, err
 	}
-	oldest, _ := src.events.Cursor().First()
+	oldest, _ := events.Cursor().First()
 	if oldest == nil {
 		src.empty = true
 		return src, nil
@@ -179,17 +183,17 @@ func newSource(tx *bolt.Tx, p path, lo []byte) (*source, error) {
 
 var ones = bytes.Repeat([]byte{0xFF}, keyLen)
 
-// last returns the greatest event key below hi (nil: no bound) and the
+// start returns the greatest event key below hi (nil: no bound) and the
 // event's value, or nil at the end of the path.
-func (s *source) last(hi []byte) (k, v []byte, err error) {
+func (s *source) start(hi []byte) (k, v []byte, err error) {
 	if s.p.kind == primary {
-		k, v = last(s.c, hi)
+		k, v = seekBelow(s.c, hi)
 		return k, v, nil
 	}
 	if s.empty {
 		return nil, nil, nil
 	}
-	newest, _ := s.events.Cursor().Last()
+	newest, _ := s.c.Bucket().Tx().Bucket(bucketEvents).Cursor().Last()
 	if hi == nil || bytes.Compare(hi, newest) > 0 {
 		hi = nil // not the far future of a bound
 	}
@@ -214,8 +218,8 @@ func (s *source) last(hi []byte) (k, v []byte, err error) {
 		s.day, s.prefix = d, dayPrefix(d, s.p.tag)
 		bound = append(indexKey(s.p.tag, hi[:keyLen], s.sealed), hi[keyLen:]...)
 	}
-	k, iv := last(s.c, bound)
-	return s.settle(k, iv)
+	k, iv := seekBelow(s.c, bound)
+	return s.resolve(k, iv)
 }
 
 // prev returns the next older event key and value, or nil at the end.
@@ -224,15 +228,19 @@ func (s *source) prev() (k, v []byte, err error) {
 	if s.p.kind == primary {
 		return k, v, nil
 	}
-	return s.settle(k, v)
+	return s.resolve(k, v)
 }
 
-// settle turns the index entry (k, iv), where the cursor stands, into an
+// matched is the value of an index entry whose tags match, from a source
+// of index entries only.
+var matched = []byte{}
+
+// resolve turns the index entry (k, iv), where the cursor stands, into an
 // event key and value. While k is not of the path's value and the day being
 // read, it moves on: to older hot days, then to the sealed range. For an
 // entry whose tags show that the event fails the query's other filters, it
 // returns the event key and a nil value.
-func (s *source) settle(k, iv []byte) ([]byte, []byte, error) {
+func (s *source) resolve(k, iv []byte) ([]byte, []byte, error) {
 	for k == nil || !bytes.HasPrefix(k, s.prefix) {
 		if s.prefix[0] == classSealed {
 			return nil, nil, nil // the end of the sealed range
@@ -247,10 +255,10 @@ func (s *source) settle(k, iv []byte) ([]byte, []byte, error) {
 			return nil, nil, nil
 		case next <= s.sealed:
 			s.prefix = sealedPrefix(s.p.tag)
-			k, iv = last(s.c, append(bytes.Clone(s.prefix), ones...))
+			k, iv = seekBelow(s.c, append(bytes.Clone(s.prefix), ones...))
 		default:
 			s.day, s.prefix = next, dayPrefix(next, s.p.tag)
-			k, iv = last(s.c, append(bytes.Clone(s.prefix), ones[:offBytes]...))
+			k, iv = seekBelow(s.c, append(bytes.Clone(s.prefix), ones[:offBytes]...))
 		}
 	}
 	_, ek := parseIndexKey(k)
@@ -259,6 +267,9 @@ func (s *source) settle(k, iv []byte) ([]byte, []byte, error) {
 	}
 	if !s.accept(iv) {
 		return ek, nil, nil
+	}
+	if s.events == nil {
+		return ek, matched, nil
 	}
 	v := s.events.Get(ek)
 	if v == nil {
@@ -270,8 +281,8 @@ func (s *source) settle(k, iv []byte) ([]byte, []byte, error) {
 // accept reports whether the tags of index value iv match the path's
 // filter. A malformed value is accepted: the event decides.
 func (s *source) accept(iv []byte) bool {
-	for j := range numIndexes {
-		if j == s.p.kind {
+	for j := range taggedField(numTagged) {
+		if j == taggedField(s.p.kind) {
 			continue
 		}
 		n := tagLen(iv)
@@ -286,9 +297,9 @@ func (s *source) accept(iv []byte) bool {
 	return true
 }
 
-// last positions c on the greatest key below hi (or the last key when hi
-// is nil) and returns it.
-func last(c *bolt.Cursor, hi []byte) (k, v []byte) {
+// seekBelow positions c on the greatest key below hi (or the last key when
+// hi is nil) and returns it.
+func seekBelow(c *bolt.Cursor, hi []byte) (k, v []byte) {
 	if hi == nil {
 		return c.Last()
 	}
@@ -300,89 +311,104 @@ func last(c *bolt.Cursor, hi []byte) (k, v []byte) {
 }
 
 // plan returns the path with the fewest expected candidates for q, and how
-// many candidates it expects there.
+// many events it expects to read there. The events bucket's share of a
+// range is estimated from the event count, as if events were spread evenly
+// over time; an index path's entries in the range are counted, reading
+// index entries only, and no further than a count that would lose.
 func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, error) {
-	var tags [numIndexes][]byte
+	var tags [numTagged][]byte
 	if q.User != "" {
-		tags[byUser] = s.codec.indexTag(byUser, q.User, false)
+		tags[tagUser] = s.codec.tag(tagUser, q.User, false)
 	}
 	if q.Configuration != "" {
-		name, _ := auditevents.SplitConfiguration(q.Configuration)
-		tags[byConfiguration] = s.codec.indexTag(byConfiguration, name, false)
+		name, version := auditevents.SplitConfiguration(q.Configuration)
+		tags[tagConfigName] = s.codec.tag(tagConfigName, name, false)
+		if version != "" {
+			tags[tagConfiguration] = s.codec.tag(tagConfiguration, q.Configuration, false)
+		}
 	}
 	if q.Account != nil {
-		tags[byAccount] = s.codec.indexTag(byAccount, *q.Account, false)
+		tags[tagAccount] = s.codec.tag(tagAccount, *q.Account, false)
 	}
-	paths := []path{{kind: primary}}
+	best := path{kind: primary}
+	bestEst, err := estimateRange(tx, b)
+	if err != nil {
+		return best, 0, err
+	}
+	bestCost := bestEst
 	for k := range numIndexes {
-		if tags[k] != nil {
-			p := path{kind: k, tag: tags[k], filter: tags}
-			p.filter[k] = nil
-			paths = append(paths, p)
+		if tags[k] == nil {
+			continue
 		}
-	}
-	// The oldest time the range reaches: Since, or the oldest event.
-	var floor int64
-	if b.lo != nil {
-		floor = keyTime(b.lo)
-	} else if k, _ := tx.Bucket(bucketEvents).Cursor().First(); k != nil {
-		floor = keyTime(k)
-	}
-	best, bestEst, bestCost := paths[0], 0, -1
-	for _, p := range paths {
-		src, err := newSource(tx, p, b.lo)
+		p := path{kind: k, tag: tags[k], filter: tags}
+		p.filter[k] = nil
+		entries, matching, err := countEntries(tx, p, b, bestCost)
 		if err != nil {
 			return p, 0, err
 		}
-		est, err := estimate(src, b.lo, b.hi, floor)
-		if err != nil {
-			return p, 0, err
-		}
-		cost := est
-		if p.kind != primary {
-			cost *= indexCostFactor
-		}
-		if bestCost < 0 || cost < bestCost {
-			best, bestEst, bestCost = p, est, cost
+		if cost := entries + matching*indexCostFactor; cost < bestCost {
+			best, bestEst, bestCost = p, matching, cost
 		}
 	}
 	return best, bestEst, nil
 }
 
-// estimate returns about how many keys of src lie in [lo, hi). It reads at
-// most probeEntries keys: when the range holds more, it extrapolates from
-// the time those keys span to the time from the first of them back to floor.
-func estimate(src *source, lo, hi []byte, floor int64) (int, error) {
-	k, _, err := src.last(hi)
-	if err != nil || k == nil || (lo != nil && bytes.Compare(k, lo) < 0) {
-		return 0, err
+// estimateRange returns about how many events lie in the range b: the
+// event count times the share of the stored events' time span that b
+// covers.
+func estimateRange(tx *bolt.Tx, b bounds) (int, error) {
+	count, err := eventCount(tx)
+	if err != nil || count == 0 || (b.lo == nil && b.hi == nil) {
+		return int(count), err
 	}
-	newest := keyTime(k)
-	oldest := newest
-	n := 0
-	for ; k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, _, err = src.prev() {
-		if n == probeEntries {
-			span := max(newest-oldest, 1)
-			total := max(newest-floor, span)
-			est := float64(n) * float64(total) / float64(span)
-			return int(min(est, 1<<40)), nil
+	c := tx.Bucket(bucketEvents).Cursor()
+	first, _ := c.First()
+	last, _ := c.Last()
+	if first == nil {
+		return 0, nil
+	}
+	oldest, newest := keyTime(first), keyTime(last)+1
+	lo, hi := oldest, newest
+	if b.lo != nil {
+		lo = max(lo, keyTime(b.lo))
+	}
+	if b.hi != nil {
+		hi = min(hi, keyTime(b.hi)+1) // +1: the bound may be a key within its microsecond
+	}
+	if hi <= lo {
+		return 0, nil
+	}
+	return int(math.Ceil(float64(count) * float64(hi-lo) / float64(newest-oldest))), nil
+}
+
+// countEntries counts the entries of index path p in the range b, and how
+// many of them match p's filter, reading the index only. It stops at limit
+// entries.
+func countEntries(tx *bolt.Tx, p path, b bounds, limit int) (entries, matching int, err error) {
+	src, err := newSource(tx, p, b.lo, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	k, v, err := src.start(b.hi)
+	for ; err == nil && k != nil && entries < limit && (b.lo == nil || bytes.Compare(k, b.lo) >= 0); k, v, err = src.prev() {
+		entries++
+		if v != nil {
+			matching++
 		}
-		oldest = keyTime(k)
-		n++
 	}
-	return n, err
+	return entries, matching, err
 }
 
 // scan collects into buf, newest first, up to want events of path p that
 // match q and have keys in [lo, hi). It returns the key to resume below
 // (the last it looked at), and whether the range is exhausted.
 func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, buf []auditevents.AuditEvent, want int) (_ []auditevents.AuditEvent, resume []byte, done bool, err error) {
-	src, err := newSource(tx, p, lo)
+	src, err := newSource(tx, p, lo, false)
 	if err != nil {
 		return buf, nil, true, err
 	}
 	var seen []byte // the last key looked at
-	k, v, err := src.last(hi)
+	k, v, err := src.start(hi)
 	for scanned := 0; err == nil && k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, v, err = src.prev() {
 		if scanned == chunkScanned || len(buf) == want {
 			// Resume below the last key looked at, not at k: an event

@@ -1,7 +1,9 @@
 package boltstore
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 
@@ -189,6 +191,97 @@ func (w *walker) elements(p []byte, what string, depth int, holdsBuckets, leaf b
 		sub := binary.LittleEndian.Uint64(v)
 		if err := w.tree(sub, v[16:], name, depth+1, false); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// Check verifies the whole file: bbolt's consistency check of every page,
+// the decoding of every event, and the agreement of the ID and secondary
+// indexes with the events. It returns nil when all is well, or an error
+// wrapping [ErrCorrupt] that lists what it found. It reads the whole file
+// in one read transaction, so it takes time on a large store.
+func (s *Store) Check(ctx context.Context) error {
+	return s.view(func(tx *bolt.Tx) error {
+		if err := verifyPages(s.file, tx, true); err != nil {
+			return err
+		}
+		var problems []error
+		for err := range tx.Check() {
+			problems = append(problems, err)
+		}
+		if len(problems) > 0 {
+			return corruptf("%w", errors.Join(problems...))
+		}
+		if err := s.checkIndexes(ctx, tx); err != nil {
+			return err
+		}
+		return nil
+	})
+}
+
+// checkIndexes checks that every event decodes and is in each index it
+// belongs to, and that each index holds nothing else.
+func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
+	events := tx.Bucket(bucketEvents)
+	ids := tx.Bucket(bucketIDs)
+	var counts [numIndexes]int
+	sealed, err := sealedDay(tx)
+	if err != nil {
+		return err
+	}
+	n := 0
+	err = events.ForEach(func(k, v []byte) error {
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		e, err := s.codec.decode(k, v)
+		if err != nil {
+			return err
+		}
+		if ids.Get(k[8:]) == nil {
+			return corruptf("event %s has no entry in the ID index", e.ID)
+		}
+		for kind := range numIndexes {
+			v, ok := tagged(taggedField(kind), &e)
+			if !ok {
+				continue
+			}
+			if tx.Bucket(indexBuckets[kind]).Get(indexKey(s.codec.tag(taggedField(kind), v, false), k, sealed)) == nil {
+				return corruptf("event %s is missing from index %q", e.ID, indexBuckets[kind])
+			}
+			counts[kind]++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if got := ids.Stats().KeyN; got != n {
+		return corruptf("the ID index has %d entries for %d events", got, n)
+	}
+	if count, err := eventCount(tx); err != nil {
+		return err
+	} else if count != int64(n) {
+		return corruptf("the event count is %d for %d events", count, n)
+	}
+	for kind := range numIndexes {
+		got := 0
+		err := tx.Bucket(indexBuckets[kind]).ForEach(func(k, _ []byte) error {
+			_, ek := parseIndexKey(k)
+			if ek == nil || events.Get(ek) == nil {
+				return corruptf("index %q has entry %x without an event", indexBuckets[kind], k)
+			}
+			got++
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if got != counts[kind] {
+			return corruptf("index %q has %d entries for %d indexed events", indexBuckets[kind], got, counts[kind])
 		}
 	}
 	return nil

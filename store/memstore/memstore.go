@@ -7,10 +7,15 @@
 // O(log n + k) for the k events it reads: a date range, a user, a
 // configuration (in every version, or in one) and an account scope all go
 // straight to their events.
+//
+// A Store is also an [auditevents.Ledger]: each account's events are kept in
+// their append order too, with the account's Merkle tree, whose hashes
+// (about 64 bytes per event) stay when events are pruned.
 package memstore
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"slices"
 	"strings"
@@ -18,9 +23,13 @@ import (
 	"time"
 
 	"github.com/auditevents/auditevents"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
-var _ auditevents.Store = (*Store)(nil)
+var (
+	_ auditevents.Store  = (*Store)(nil)
+	_ auditevents.Ledger = (*Store)(nil)
+)
 
 // Store is an in-memory [auditevents.Store]. The zero value is not usable:
 // call [New]. A Store is safe for concurrent use.
@@ -28,8 +37,24 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 	all    []*auditevents.AuditEvent // ascending by (timestamp, ID)
-	byID   map[string]struct{}
+	byID   map[string]ref
 	index  [3]map[string][]*auditevents.AuditEvent // by indexKind, ascending like all
+	logs   map[string]*accountLog                  // by account
+	// positions holds consumers' positions; nil until the first is set.
+	positions map[positionKey]int64
+}
+
+// ref locates a stored event in its account's log.
+type ref struct {
+	log *accountLog
+	seq int64
+}
+
+// accountLog is one account's log: its events in sequence order and its
+// tree's stored hashes.
+type accountLog struct {
+	events []*auditevents.AuditEvent // by sequence; nil once pruned
+	hashes []tlog.Hash               // by stored hash index
 }
 
 // indexKind names the secondary indexes of a Store.
@@ -57,7 +82,7 @@ func indexKey(k indexKind, e *auditevents.AuditEvent) string {
 
 // New returns an empty Store.
 func New() *Store {
-	s := &Store{byID: make(map[string]struct{})}
+	s := &Store{byID: make(map[string]ref), logs: make(map[string]*accountLog)}
 	for i := range s.index {
 		s.index[i] = make(map[string][]*auditevents.AuditEvent)
 	}
@@ -101,8 +126,8 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 			return auditevents.DuplicateIDError(e.ID)
 		}
 	}
-	for _, e := range add {
-		s.byID[e.ID] = struct{}{}
+	if err := s.appendLogs(prepared); err != nil {
+		return err
 	}
 	s.all = insertSorted(s.all, add)
 	for k := range s.index {
@@ -121,6 +146,66 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 		}
 	}
 	return nil
+}
+
+// appendLogs gives the batch's events their sequences, in batch order, and
+// appends them and their hashes to their accounts' logs. It fails, changing
+// nothing, only if the tree cannot be extended, which would be a bug.
+func (s *Store) appendLogs(batch []auditevents.AuditEvent) error {
+	type grown struct {
+		log    *accountLog
+		events []*auditevents.AuditEvent
+		leaves []tlog.Hash
+	}
+	var groups []*grown
+	byAccount := make(map[string]*grown, 1)
+	for i := range batch {
+		e := &batch[i]
+		g := byAccount[e.Account]
+		if g == nil {
+			log := s.logs[e.Account]
+			if log == nil {
+				log = &accountLog{}
+			}
+			g = &grown{log: log}
+			byAccount[e.Account] = g
+			groups = append(groups, g)
+		}
+		g.leaves = append(g.leaves, auditevents.LeafHash(int64(len(g.log.events)+len(g.events)), e))
+		g.events = append(g.events, e)
+	}
+	hashes := make([][]tlog.Hash, len(groups))
+	for i, g := range groups {
+		log := g.log
+		var err error
+		hashes[i], err = auditevents.TreeAppend(int64(len(log.events)), g.leaves, log)
+		if err != nil {
+			return err
+		}
+	}
+	for i, g := range groups {
+		log := g.log
+		for _, e := range g.events {
+			s.byID[e.ID] = ref{log, int64(len(log.events))}
+			log.events = append(log.events, e)
+		}
+		log.hashes = append(log.hashes, hashes[i]...)
+		s.logs[g.events[0].Account] = log
+	}
+	return nil
+}
+
+// ReadHashes reads stored hashes for [auditevents.TreeAppend], within the
+// store's lock.
+func (l *accountLog) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		if x < 0 || x >= int64(len(l.hashes)) {
+			return nil, fmt.Errorf("memstore: stored hash index %d beyond the %d hashes of the tree", x, len(l.hashes))
+		}
+		out[i] = l.hashes[x]
+	}
+	return out, nil
 }
 
 // insertSorted merges the sorted add into the sorted list. Appends in time
@@ -318,6 +403,8 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
 		}
 	}
 	for _, e := range s.all[:n] {
+		r := s.byID[e.ID]
+		r.log.events[r.seq] = nil // the hashes stay
 		delete(s.byID, e.ID)
 	}
 	s.all = dropFront(s.all, n)
@@ -338,7 +425,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.all, s.byID = nil, nil
+	s.all, s.byID, s.logs, s.positions = nil, nil, nil, nil
 	for i := range s.index {
 		s.index[i] = nil
 	}

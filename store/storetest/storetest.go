@@ -12,7 +12,8 @@
 // appends between pages), account isolation, duplicate IDs and batch
 // atomicity, validation, retention, cancellation, concurrent appends and
 // queries (run it with -race), unicode, empty and very long values, and use
-// after Close.
+// after Close. A store that implements [auditevents.Ledger] is also checked
+// for its sequences, its Merkle tree, its proofs and its retention.
 package storetest
 
 import (
@@ -74,6 +75,7 @@ func Run(t *testing.T, newStore NewStore) {
 			tt.fn(t, s)
 		})
 	}
+	runLedger(t, newStore)
 }
 
 // base is the time the suite's events are placed around: a fixed date, so

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditevents/auditevents"
+	"github.com/auditevents/auditevents/httpapi"
+	"github.com/auditevents/auditevents/store/memstore"
+	"golang.org/x/mod/sumdb/note"
+)
+
+var t0 = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
+
+// serve starts a server of n events of account acme, signing with the
+// signer key in file skeyFile, requiring the API key "k", and passing the
+// entries' bodies through edit.
+func serve(t *testing.T, skeyFile string, n int, edit func(string) string) string {
+	t.Helper()
+	skey, err := os.ReadFile(skeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := memstore.New()
+	t.Cleanup(func() { s.Close() })
+	for i := range n {
+		e := auditevents.AuditEvent{ID: fmt.Sprintf("01JPAQ%020d", i), Timestamp: t0.Add(time.Duration(i) * time.Second), Account: "acme",
+			User: "alice", Action: auditevents.ActionCreated, ResourceKind: auditevents.KindAgent, ResourceName: fmt.Sprint("agent-", i)}
+		if err := s.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := httpapi.New(s, &httpapi.Options{
+		Authorize: func(r *http.Request) (string, error) {
+			if r.Header.Get("Authorization") != "Bearer k" {
+				return "", httpapi.ErrUnauthorized
+			}
+			return "acme", nil
+		},
+		Log: &httpapi.LogOptions{Name: "example.com/audit", Signer: signer},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if edit == nil || !strings.HasSuffix(r.URL.Path, httpapi.EntriesPath) {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, r)
+		w.WriteHeader(rec.Code)
+		w.Write([]byte(edit(rec.Body.String())))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/v1"
+}
+
+func runCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// The commands as a user runs them: keygen, checkpoint, then verify of an
+// untouched log (status 0), a tampered one and a rolled back one (status 1,
+// naming what is wrong).
+func TestCommands(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if code, out, errOut := runCmd(t, "keygen", "-name", "example.com/audit"); code != 0 || !strings.Contains(out, "example.com-audit.pub") {
+		t.Fatalf("keygen = %d, %s %s", code, out, errOut)
+	}
+	url := serve(t, "example.com-audit.key", 50, nil)
+	code, out, errOut := runCmd(t, "checkpoint", "-url", url, "-key", "k", "-out", "saved.ckpt")
+	if code != 0 || !strings.HasPrefix(out, "example.com/audit/acme\n50\n") {
+		t.Fatalf("checkpoint = %d, %q %s", code, out, errOut)
+	}
+	verify := []string{"verify", "-url", url, "-key", "k", "-vkey", "example.com-audit.pub", "-log", "example.com/audit", "-account", "acme"}
+	code, out, errOut = runCmd(t, append(verify, "-previous", "saved.ckpt")...)
+	if code != 0 || !strings.Contains(out, "OK: example.com/audit/acme, size 50: 50 events verified") || !strings.Contains(errOut, "verified 50 of 50") {
+		t.Fatalf("verify = %d, %q %q", code, out, errOut)
+	}
+
+	tampered := serve(t, "example.com-audit.key", 50, func(body string) string {
+		return strings.Replace(body, `"agent-17"`, `"agent-71"`, 1)
+	})
+	tamperedArgs := slicesReplace(verify, url, tampered)
+	if code, _, errOut := runCmd(t, tamperedArgs...); code != 1 || !strings.Contains(errOut, "modified: the event at sequence 17 differs") {
+		t.Errorf("verify of a tampered log = %d, %q; want 1 naming sequence 17", code, errOut)
+	}
+
+	older := serve(t, "example.com-audit.key", 30, nil)
+	olderArgs := append(slicesReplace(verify, url, older), "-previous", "saved.ckpt")
+	if code, _, errOut := runCmd(t, olderArgs...); code != 1 || !strings.Contains(errOut, "rolled back: the log has 30 sequences, below the size 50") {
+		t.Errorf("verify of a rolled back log = %d, %q; want 1 saying rolled back", code, errOut)
+	}
+
+	otherKey := filepath.Join(t.TempDir(), "other")
+	os.MkdirAll(otherKey, 0o755)
+	t.Chdir(otherKey)
+	runCmd(t, "keygen", "-name", "example.com/audit")
+	if code, _, errOut := runCmd(t, verify...); code != 1 || !strings.Contains(errOut, "bad checkpoint") {
+		t.Errorf("verify with another key = %d, %q; want 1 saying bad checkpoint", code, errOut)
+	}
+	if code, _, _ := runCmd(t, "verify", "-vkey", "example.com-audit.pub"); code != 2 {
+		t.Errorf("verify without -url = %d, want 2", code)
+	}
+}
+
+func slicesReplace(s []string, old, new string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		if v == old {
+			v = new
+		}
+		out[i] = v
+	}
+	return out
+}

@@ -1,0 +1,27 @@
+// Package forward delivers audit events to the systems where security teams
+// read them. A [Forwarder] runs beside a store and reads each account's
+// events in the order they were committed ([auditevents.Ledger]), from a
+// position it keeps in the same store ([auditevents.Positions]), and hands
+// them in batches to each of its routes' [Sink]s, at least once: a position
+// moves only once its sink has acknowledged the batch. The [Webhook] sink
+// POSTs batches to an HTTP endpoint, signed so the receiver can authenticate
+// them and reject replays. The OTLP logs sink, which needs the OpenTelemetry
+// SDK, lives in the nested module forward/otlp; a host writes its own sink
+// (a Kafka topic, a file) by implementing Sink.
+//
+// # Sinks and errors
+//
+// A Sink acknowledges a batch by returning nil. Any error means the batch was
+// not delivered; what to do next depends on the error:
+//
+//   - an error for which [IsPermanent] reports true (one wrapping a
+//     [*PermanentError]) means sending the same batch again will fail the
+//     same way, such as a 400 Bad Request from a webhook: the caller reports
+//     it to the host instead of retrying;
+//   - any other error is worth retrying, after a backoff; when the sink
+//     knows how long to wait (a Retry-After header), the error wraps a
+//     [*RetryError] and [RetryAfter] returns the delay.
+//
+// Receivers de-duplicate by event ID: a batch may be delivered more than
+// once, when an acknowledgement is lost.
+package forward

@@ -1,0 +1,309 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/auditevents/auditevents"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The paths of the verifiable log's endpoints, below [Options.Prefix]. They
+// are an extension of the audit events API, described by openapi-log.json
+// in this package's directory.
+const (
+	CheckpointPath  = "/audit-events/log/checkpoint"
+	EntriesPath     = "/audit-events/log/entries"
+	InclusionPath   = "/audit-events/log/inclusion"
+	ConsistencyPath = "/audit-events/log/consistency"
+	HashesPath      = "/audit-events/log/hashes"
+)
+
+// MaxHashes is the most stored hashes one request of the hashes endpoint
+// reads.
+const MaxHashes = 256
+
+// LogOptions configures the verifiable log's endpoints.
+type LogOptions struct {
+	// Name is the log's name, which with the account makes the origin of
+	// its checkpoints ([auditevents.Origin]), such as "example.com/audit".
+	// Required.
+	Name string
+	// Signer signs the checkpoints: a note.Signer from note.NewSigner and
+	// a key of [auditevents.GenerateKey]. Required.
+	Signer note.Signer
+}
+
+// logEndpoints serves the verifiable log of a Handler's store.
+type logEndpoints struct {
+	h      *Handler
+	ledger auditevents.Ledger
+	opts   LogOptions
+	all    []Route // the endpoints, built once by newLogEndpoints
+}
+
+// entryLine is one line of the entries endpoint.
+type entryLine struct {
+	Seq    int64                   `json:"seq"`
+	Pruned int64                   `json:"pruned,omitempty"`
+	Event  *auditevents.AuditEvent `json:"event,omitempty"`
+}
+
+// proofBody is the body of the inclusion and consistency endpoints.
+type proofBody struct {
+	ID    string      `json:"id,omitempty"`
+	Seq   *int64      `json:"seq,omitempty"`
+	From  *int64      `json:"from,omitempty"`
+	Size  int64       `json:"size"`
+	Proof []tlog.Hash `json:"proof"`
+}
+
+func newLogEndpoints(h *Handler, o *LogOptions) (*logEndpoints, error) {
+	if o == nil {
+		return nil, nil
+	}
+	l, ok := h.store.(auditevents.Ledger)
+	if !ok {
+		return nil, fmt.Errorf("%w: Log is set but the store keeps no verifiable log (it does not implement auditevents.Ledger)", ErrInvalidOptions)
+	}
+	if o.Name == "" || o.Signer == nil {
+		return nil, fmt.Errorf("%w: Log needs a Name and a Signer", ErrInvalidOptions)
+	}
+	le := &logEndpoints{h: h, ledger: l, opts: *o}
+	le.all = []Route{
+		{Method: http.MethodGet, Pattern: CheckpointPath, Handler: le.handler(le.checkpoint)},
+		{Method: http.MethodGet, Pattern: EntriesPath, Handler: le.handler(le.entries)},
+		{Method: http.MethodGet, Pattern: InclusionPath, Handler: le.handler(le.inclusion)},
+		{Method: http.MethodGet, Pattern: ConsistencyPath, Handler: le.handler(le.consistency)},
+		{Method: http.MethodGet, Pattern: HashesPath, Handler: le.handler(le.hashes)},
+	}
+	return le, nil
+}
+
+// handler wraps a log endpoint with the checks every endpoint makes: the
+// method, the size of the query, authorization and parsing. The account is
+// the one Authorize returns; without Authorize, the "account" parameter.
+func (le *logEndpoints) handler(serve func(ep *endpoint, w http.ResponseWriter, r *http.Request, account string, v url.Values)) http.Handler {
+	ep := &endpoint{h: le.h, errorType: contentJSON}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr := w.Header()
+		hdr.Set("X-Content-Type-Options", "nosniff")
+		hdr.Set("Cache-Control", "no-store")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			hdr.Set("Allow", "GET, HEAD")
+			ep.writeError(w, r, http.StatusMethodNotAllowed, msgMethod)
+			return
+		}
+		if n := len(r.URL.RawQuery); le.h.maxQueryBytes > 0 && n > le.h.maxQueryBytes {
+			ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string is %d bytes long; at most %d bytes are accepted", n, le.h.maxQueryBytes))
+			return
+		}
+		v, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			ep.writeError(w, r, http.StatusBadRequest, "malformed query string: "+err.Error())
+			return
+		}
+		account := v.Get("account")
+		if le.h.authorize != nil {
+			if account, err = le.h.authorize(r); err != nil {
+				ep.authError(w, r, err)
+				return
+			}
+		}
+		serve(ep, w, r, account, v)
+	})
+}
+
+// intParam parses a non-negative decimal parameter.
+func intParam(v url.Values, name string) (int64, error) {
+	s := v.Get(name)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, &auditevents.QueryError{Param: name, Value: s, Reason: "expected a whole number from 0"}
+	}
+	return n, nil
+}
+
+// checkpoint answers a signed checkpoint of the account's tree now, as
+// text/plain: the signed note.
+func (le *logEndpoints) checkpoint(ep *endpoint, w http.ResponseWriter, r *http.Request, account string, _ url.Values) {
+	msg, _, err := auditevents.MakeCheckpoint(r.Context(), le.ledger, le.opts.Name, account, le.opts.Signer)
+	if err != nil {
+		ep.queryFailed(w, r, false, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(msg)
+	}
+}
+
+// entries streams the account's log from "from" (default 0) as JSON Lines.
+func (le *logEndpoints) entries(ep *endpoint, w http.ResponseWriter, r *http.Request, account string, v url.Values) {
+	var from int64
+	if v.Has("from") {
+		var err error
+		if from, err = intParam(v, "from"); err != nil {
+			ep.queryFailed(w, r, false, err)
+			return
+		}
+	}
+	sw := &lineWriter{w: w, rc: http.NewResponseController(w), ctx: r.Context()}
+	bw := bufio.NewWriterSize(sw, flushBytes)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	for e, err := range le.ledger.Entries(r.Context(), account, from) {
+		if err != nil {
+			ep.queryFailed(w, r, sw.started, err)
+			return
+		}
+		line := entryLine{Seq: e.Seq, Pruned: e.Pruned}
+		if e.Pruned == 0 {
+			line.Event = &e.Event
+		}
+		if err := enc.Encode(&line); err != nil {
+			ep.writeFailed(w, r, sw.started, err)
+			return
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		ep.writeFailed(w, r, sw.started, err)
+		return
+	}
+	if !sw.started { // an empty log
+		w.Header().Set("Content-Type", "application/jsonl")
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// lineWriter writes the entries endpoint's body: it sets the JSON Lines
+// content type before the first write and flushes after each, and fails once
+// the request's context is done.
+type lineWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	ctx     context.Context
+	started bool
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	if err := l.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if !l.started {
+		l.w.Header().Set("Content-Type", "application/jsonl")
+		l.started = true
+	}
+	n, err := l.w.Write(p)
+	if err != nil {
+		return n, err
+	}
+	if err := l.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return n, err
+	}
+	return n, nil
+}
+
+// inclusion answers the proof that the event "id" is in the account's tree
+// of size "size" (default: the current size).
+func (le *logEndpoints) inclusion(ep *endpoint, w http.ResponseWriter, r *http.Request, account string, v url.Values) {
+	ctx := r.Context()
+	id := v.Get("id")
+	entry, err := le.ledger.Lookup(ctx, id)
+	if err == nil && entry.Event.Account != account {
+		err = auditevents.ErrNotFound // another account's event is not shown
+	}
+	if errors.Is(err, auditevents.ErrNotFound) {
+		err = &auditevents.QueryError{Param: "id", Value: id, Reason: "no event of this account has this ID"}
+	}
+	if err != nil {
+		ep.queryFailed(w, r, false, err)
+		return
+	}
+	size, err := le.size(ep, r, account, v, "size")
+	if err != nil {
+		ep.queryFailed(w, r, false, err)
+		return
+	}
+	p, err := auditevents.ProveInclusion(ctx, le.ledger, account, entry.Seq, size)
+	if err != nil {
+		ep.queryFailed(w, r, false, err)
+		return
+	}
+	writeJSON(w, r, proofBody{ID: entry.Event.ID, Seq: &entry.Seq, Size: size, Proof: p})
+}
+
+// size returns the size parameter, or the current tree size when absent.
+func (le *logEndpoints) size(ep *endpoint, r *http.Request, account string, v url.Values, name string) (int64, error) {
+	if v.Has(name) {
+		return intParam(v, name)
+	}
+	return le.ledger.TreeSize(r.Context(), account)
+}
+
+// consistency answers the proof that the account's tree of size "from" is a
+// prefix of its tree of size "to" (default: the current size).
+func (le *logEndpoints) consistency(ep *endpoint, w http.ResponseWriter, r *http.Request, account string, v url.Values) {
+	from, err := intParam(v, "from")
+	if err != nil {
+		ep.queryFailed(w, r, false, err)
+		return
+	}
+	to, err := le.size(ep, r, account, v, "to")
+	if err != nil {
+		ep.queryFailed(w, r, false, err)
+		return
+	}
+	p, err := auditevents.ProveConsistency(r.Context(), le.ledger, account, from, to)
+	if err != nil {
+		ep.queryFailed(w, r, false, err)
+		return
+	}
+	writeJSON(w, r, proofBody{From: &from, Size: to, Proof: p})
+}
+
+// hashes answers the account's stored hashes at the "index" parameters, a
+// JSON array of base64 strings.
+func (le *logEndpoints) hashes(ep *endpoint, w http.ResponseWriter, r *http.Request, account string, v url.Values) {
+	raw := v["index"]
+	if len(raw) == 0 || len(raw) > MaxHashes {
+		ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("invalid index: give from 1 to %d index parameters", MaxHashes))
+		return
+	}
+	indexes := make([]int64, len(raw))
+	for i, s := range raw {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			ep.queryFailed(w, r, false, &auditevents.QueryError{Param: "index", Value: s, Reason: "expected a whole number from 0"})
+			return
+		}
+		indexes[i] = n
+	}
+	hs, err := le.ledger.ReadHashes(r.Context(), account, indexes)
+	if err != nil {
+		ep.queryFailed(w, r, false, err)
+		return
+	}
+	writeJSON(w, r, hs)
+}
+
+// writeJSON sends v as a whole JSON body with status 200.
+func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	body, err := json.Marshal(v)
+	if err != nil { // cannot happen: hashes and numbers always marshal
+		panic(err)
+	}
+	w.Header().Set("Content-Type", contentJSON)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}

@@ -1,0 +1,171 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditevents/auditevents"
+	"github.com/auditevents/auditevents/httpapi"
+	"github.com/auditevents/auditevents/store/memstore"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// logServer serves a memstore with events in accounts acme and other, with
+// the log's endpoints, authorizing the account named by the X-Account
+// header.
+func logServer(t *testing.T) (*httptest.Server, *memstore.Store, note.Verifier) {
+	t.Helper()
+	skey, vkey, err := auditevents.GenerateKey("example.com/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	verifier, _ := note.NewVerifier(vkey)
+	s := memstore.New()
+	t.Cleanup(func() { s.Close() })
+	rec := auditevents.NewRecorder(s, nil)
+	for i := range 50 {
+		e := auditevents.AuditEvent{User: "alice", Action: auditevents.ActionCreated, ResourceKind: auditevents.KindAgent,
+			ResourceName: fmt.Sprint("agent-", i), Account: "acme", Timestamp: t0.Add(time.Duration(i) * time.Second)}
+		if i%5 == 0 {
+			e.Account = "other"
+		}
+		if err := rec.Record(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := httpapi.New(s, &httpapi.Options{
+		Authorize: func(r *http.Request) (string, error) {
+			a := r.Header.Get("X-Account")
+			if a == "" {
+				return "", httpapi.ErrUnauthorized
+			}
+			return a, nil
+		},
+		Log: &httpapi.LogOptions{Name: "example.com/audit", Signer: signer},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, s, verifier
+}
+
+// An auditor with only the URL, credentials and the public key verifies the
+// account's log through the endpoints, and the proofs check with tlog.
+func TestLogEndpointsVerify(t *testing.T) {
+	srv, s, verifier := logServer(t)
+	ctx := context.Background()
+	c := &httpapi.LogClient{BaseURL: srv.URL + "/v1", Header: http.Header{"X-Account": {"acme"}}}
+	cp, err := c.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prune(ctx, t0.Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := auditevents.Verify(ctx, c, auditevents.VerifyOptions{Verifier: verifier, Origin: "example.com/audit/acme", Checkpoint: cp})
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if rep.Checkpoint.Size != 40 || rep.Events != 32 || rep.PrunedCount() != 8 {
+		t.Errorf("verified size %d, %d events, %d pruned; want 40, 32, 8", rep.Checkpoint.Size, rep.Events, rep.PrunedCount())
+	}
+
+	// An inclusion proof for an event of the account checks against
+	// the checkpoint's root.
+	var last auditevents.Entry
+	for e, err := range s.Entries(ctx, "acme", 39) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = e
+	}
+	var body struct {
+		Seq   int64       `json:"seq"`
+		Size  int64       `json:"size"`
+		Proof []tlog.Hash `json:"proof"`
+	}
+	getJSON(t, srv.URL+"/v1/audit-events/log/inclusion?id="+last.Event.ID+"&size=40", "acme", http.StatusOK, &body)
+	if err := tlog.CheckRecord(body.Proof, 40, rep.Checkpoint.Hash, body.Seq, auditevents.LeafHash(39, &last.Event)); err != nil || body.Seq != 39 {
+		t.Errorf("inclusion proof of sequence %d: %v", body.Seq, err)
+	}
+	getJSON(t, srv.URL+"/v1/audit-events/log/consistency?from=7&to=40", "acme", http.StatusOK, &body)
+	if len(body.Proof) == 0 {
+		t.Error("empty consistency proof")
+	}
+}
+
+func getJSON(t *testing.T, url, account string, status int, v any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if account != "" {
+		req.Header.Set("X-Account", account)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != status {
+		t.Fatalf("GET %s: %d %s, want %d", url, resp.StatusCode, b, status)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("GET %s: %v in %s", url, err, b)
+	}
+}
+
+// Bad parameters, sizes beyond the tree and another account's event are
+// 400s with the spec's error shape, never 500s.
+func TestLogEndpointsErrors(t *testing.T) {
+	srv, s, _ := logServer(t)
+	var otherID string
+	for e, err := range s.Entries(context.Background(), "other", 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		otherID = e.Event.ID
+		break
+	}
+	for _, tc := range []struct {
+		path, says string
+	}{
+		{"/inclusion?id=nope", "invalid id"},
+		{"/inclusion?id=" + otherID, "invalid id"},
+		{"/consistency?from=3&to=41", "invalid to"},
+		{"/consistency?from=30&to=20", "invalid from"},
+		{"/consistency?from=x", "invalid from"},
+		{"/entries?from=41", "invalid from"},
+		{"/entries?from=-1", "invalid from"},
+		{"/hashes?index=100000", "invalid index"},
+		{"/hashes", "invalid index"},
+	} {
+		var er struct{ Errors []string }
+		getJSON(t, srv.URL+"/v1/audit-events/log"+tc.path, "acme", http.StatusBadRequest, &er)
+		if len(er.Errors) != 1 || !strings.Contains(er.Errors[0], tc.says) {
+			t.Errorf("%s: errors %q, want one saying %q", tc.path, er.Errors, tc.says)
+		}
+	}
+	var er struct{ Errors []string }
+	getJSON(t, srv.URL+"/v1/audit-events/log/checkpoint", "", http.StatusUnauthorized, &er)
+}
+
+func TestLogOptionsNeedALedger(t *testing.T) {
+	_, err := httpapi.New(struct{ auditevents.Store }{memstore.New()}, &httpapi.Options{Log: &httpapi.LogOptions{Name: "x"}})
+	if !errors.Is(err, httpapi.ErrInvalidOptions) {
+		t.Errorf("New with Log over a plain Store = %v, want ErrInvalidOptions", err)
+	}
+}

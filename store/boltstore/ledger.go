@@ -1,0 +1,573 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"iter"
+	"strconv"
+	"strings"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/auditevents/auditevents"
+)
+
+// The verifiable log of each account lives in the log bucket (FORMAT.md,
+// "log"). Its keys are the account, a 0 byte (no account holds one), a kind
+// byte and, but for the size, a big-endian uint64.
+var bucketLog = []byte("log")
+
+// Kinds of log keys.
+const (
+	logLeaves byte = 'l' // a leaf tile: the leaves of 16 sequences
+	logNode   byte = 'n' // a stored tree hash of level 4 or more, by stored hash index
+	logSeqs   byte = 'q' // a sequence tile: the event keys of 16 sequences
+	logSize   byte = 's' // the tree size
+)
+
+const (
+	// tileWidth is how many sequences a leaf tile and a sequence tile
+	// hold: a complete subtree of level 4 or less lies in one leaf tile.
+	tileWidth = 16
+	// storedLevel is the lowest level above the leaves whose hashes are
+	// stored; the hashes of levels 1 to 3 are computed from a leaf tile
+	// when read.
+	storedLevel = 4
+)
+
+var _ auditevents.Ledger = (*Store)(nil)
+
+// logKey returns the key of the given kind and number in an account's log.
+func logKey(account string, kind byte, n uint64) []byte {
+	k := make([]byte, 0, len(account)+10)
+	k = append(k, account...)
+	k = append(k, 0, kind)
+	if kind != logSize {
+		k = binary.BigEndian.AppendUint64(k, n)
+	}
+	return k
+}
+
+// sealValue returns b after its CRC-32C.
+func sealValue(b []byte) []byte {
+	v := make([]byte, 4, 4+len(b))
+	binary.BigEndian.PutUint32(v, crc32.Checksum(b, castagnoli))
+	return append(v, b...)
+}
+
+// openValue returns the content of a value written by sealValue, or an
+// error wrapping ErrCorrupt naming what.
+func openValue(v []byte, what string) ([]byte, error) {
+	if len(v) < 4 || binary.BigEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
+		return nil, corruptf("%s fails its checksum", what)
+	}
+	return v[4:], nil
+}
+
+// treeSize returns the size of an account's tree.
+func treeSize(b *bolt.Bucket, account string) (int64, error) {
+	v := b.Get(logKey(account, logSize, 0))
+	if v == nil {
+		return 0, nil
+	}
+	c, err := openValue(v, "the tree size of account "+quoteAccount(account))
+	if err != nil {
+		return 0, err
+	}
+	if len(c) != 8 || int64(binary.BigEndian.Uint64(c)) < 0 {
+		return 0, corruptf("the tree size of account %s is malformed", quoteAccount(account))
+	}
+	return int64(binary.BigEndian.Uint64(c)), nil
+}
+
+func quoteAccount(a string) string {
+	if len(a) > 64 {
+		a = a[:64] + "…"
+	}
+	return `"` + a + `"`
+}
+
+// tileItems returns the items of width bytes of a tile value.
+func tileItems(v []byte, width int, what string) ([]byte, error) {
+	c, err := openValue(v, what)
+	if err != nil {
+		return nil, err
+	}
+	if len(c)%width != 0 || len(c)/width > tileWidth {
+		return nil, corruptf("%s has %d bytes", what, len(c))
+	}
+	return c, nil
+}
+
+// treeReader reads an account's stored tree hashes in a transaction: it is
+// the tlog.HashReader of TreeAppend, proofs and checkpoints.
+type treeReader struct {
+	b       *bolt.Bucket
+	account string
+	tile    int64 // the leaf tile in leaves, or -1
+	leaves  []byte
+}
+
+func newTreeReader(b *bolt.Bucket, account string) *treeReader {
+	return &treeReader{b: b, account: account, tile: -1}
+}
+
+// leaf returns the leaf of sequence n.
+func (r *treeReader) leaf(n int64) (tlog.Hash, error) {
+	if t := n / tileWidth; t != r.tile {
+		what := "leaf tile " + itoa(t) + " of account " + quoteAccount(r.account)
+		v := r.b.Get(logKey(r.account, logLeaves, uint64(t)))
+		if v == nil {
+			return tlog.Hash{}, corruptf("%s is missing", what)
+		}
+		items, err := tileItems(v, tlog.HashSize, what)
+		if err != nil {
+			return tlog.Hash{}, err
+		}
+		r.tile, r.leaves = t, items
+	}
+	off := int(n%tileWidth) * tlog.HashSize
+	if off+tlog.HashSize > len(r.leaves) {
+		return tlog.Hash{}, corruptf("leaf %d of account %s is missing", n, quoteAccount(r.account))
+	}
+	return tlog.Hash(r.leaves[off : off+tlog.HashSize]), nil
+}
+
+// ReadHashes returns the hashes at the given stored hash indexes.
+func (r *treeReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		level, n := tlog.SplitStoredHashIndex(x)
+		switch {
+		case level == 0:
+			h, err := r.leaf(n)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = h
+		case level < storedLevel:
+			// A complete subtree of 2, 4 or 8 leaves, in one tile.
+			width := int64(1) << level
+			hs := make([]tlog.Hash, width)
+			for j := range width {
+				h, err := r.leaf(n*width + j)
+				if err != nil {
+					return nil, err
+				}
+				hs[j] = h
+			}
+			for len(hs) > 1 {
+				for j := 0; j < len(hs); j += 2 {
+					hs[j/2] = tlog.NodeHash(hs[j], hs[j+1])
+				}
+				hs = hs[:len(hs)/2]
+			}
+			out[i] = hs[0]
+		default:
+			what := "tree hash " + itoa(x) + " of account " + quoteAccount(r.account)
+			v := r.b.Get(logKey(r.account, logNode, uint64(x)))
+			if v == nil {
+				return nil, corruptf("%s is missing", what)
+			}
+			c, err := openValue(v, what)
+			if err != nil {
+				return nil, err
+			}
+			if len(c) != tlog.HashSize {
+				return nil, corruptf("%s has %d bytes", what, len(c))
+			}
+			out[i] = tlog.Hash(c)
+		}
+	}
+	return out, nil
+}
+
+// logEvent is an event staged for its account's log, in commit order.
+type logEvent struct {
+	e   *auditevents.AuditEvent
+	key []byte // its event key
+}
+
+// appendLog gives the staged events their sequences, in order, and writes
+// their leaves, tree hashes, sequence tiles and ID values. It is called by
+// txWriter.flush and by the upgrade of an older file, in the transaction
+// that writes the events.
+func appendLog(tx *bolt.Tx, staged []logEvent) error {
+	if len(staged) == 0 {
+		return nil
+	}
+	b := tx.Bucket(bucketLog)
+	b.FillPercent = fillPercent
+	ids := tx.Bucket(bucketIDs)
+	var order []string
+	byAccount := make(map[string][]logEvent)
+	for _, s := range staged {
+		if _, ok := byAccount[s.e.Account]; !ok {
+			order = append(order, s.e.Account)
+		}
+		byAccount[s.e.Account] = append(byAccount[s.e.Account], s)
+	}
+	for _, account := range order {
+		group := byAccount[account]
+		n, err := treeSize(b, account)
+		if err != nil {
+			return err
+		}
+		leaves := make([]tlog.Hash, len(group))
+		seqs := make([]byte, 0, len(group)*keyLen)
+		for i, s := range group {
+			seq := n + int64(i)
+			leaves[i] = auditevents.LeafHash(seq, s.e)
+			seqs = append(seqs, s.key...)
+			var idv [16]byte
+			copy(idv[:8], s.key[:8])
+			binary.BigEndian.PutUint64(idv[8:], uint64(seq))
+			if err := ids.Put(s.key[8:], idv[:]); err != nil {
+				return err
+			}
+		}
+		hashes, err := auditevents.TreeAppend(n, leaves, newTreeReader(b, account))
+		if err != nil {
+			return err
+		}
+		base := tlog.StoredHashCount(n)
+		for i, h := range hashes {
+			if level, _ := tlog.SplitStoredHashIndex(base + int64(i)); level >= storedLevel {
+				if err := b.Put(logKey(account, logNode, uint64(base+int64(i))), sealValue(h[:])); err != nil {
+					return err
+				}
+			}
+		}
+		leafBytes := make([]byte, 0, len(leaves)*tlog.HashSize)
+		for _, h := range leaves {
+			leafBytes = append(leafBytes, h[:]...)
+		}
+		if err := appendTiles(b, account, logLeaves, n, leafBytes, tlog.HashSize); err != nil {
+			return err
+		}
+		if err := appendTiles(b, account, logSeqs, n, seqs, keyLen); err != nil {
+			return err
+		}
+		size := binary.BigEndian.AppendUint64(nil, uint64(n+int64(len(group))))
+		if err := b.Put(logKey(account, logSize, 0), sealValue(size)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendTiles appends items of width bytes, for sequences from n on, to the
+// account's tiles of the given kind.
+func appendTiles(b *bolt.Bucket, account string, kind byte, n int64, items []byte, width int) error {
+	for len(items) > 0 {
+		t := n / tileWidth
+		key := logKey(account, kind, uint64(t))
+		var content []byte
+		if n%tileWidth != 0 {
+			v := b.Get(key)
+			if v == nil {
+				return corruptf("tile %c%d of account %s is missing", kind, t, quoteAccount(account))
+			}
+			c, err := tileItems(v, width, "tile "+string(kind)+itoa(t)+" of account "+quoteAccount(account))
+			if err != nil {
+				return err
+			}
+			if int64(len(c)/width) != n%tileWidth {
+				return corruptf("tile %c%d of account %s holds %d items, want %d", kind, t, quoteAccount(account), len(c)/width, n%tileWidth)
+			}
+			content = append(content, c...)
+		}
+		take := min(len(items)/width, int(tileWidth-n%tileWidth))
+		content = append(content, items[:take*width]...)
+		if err := b.Put(key, sealValue(content)); err != nil {
+			return err
+		}
+		items = items[take*width:]
+		n += int64(take)
+	}
+	return nil
+}
+
+// prunedEvent is an event that Prune deletes: its account and sequence.
+type prunedEvent struct {
+	account string
+	seq     int64
+}
+
+// pruneLog marks the sequences of pruned events as pruned in their
+// sequence tiles (their slots become zero), in the pruning transaction. The
+// leaves and tree hashes stay.
+func pruneLog(tx *bolt.Tx, pruned []prunedEvent) error {
+	b := tx.Bucket(bucketLog)
+	tiles := make(map[string][]byte) // by key, the tile's items being changed
+	var order []string
+	for _, p := range pruned {
+		key := string(logKey(p.account, logSeqs, uint64(p.seq/tileWidth)))
+		items, ok := tiles[key]
+		if !ok {
+			v := b.Get([]byte(key))
+			if v == nil {
+				return corruptf("the sequence tile of sequence %d of account %s is missing", p.seq, quoteAccount(p.account))
+			}
+			c, err := tileItems(v, keyLen, "a sequence tile of account "+quoteAccount(p.account))
+			if err != nil {
+				return err
+			}
+			items = bytes.Clone(c)
+			tiles[key] = items
+			order = append(order, key)
+		}
+		off := int(p.seq%tileWidth) * keyLen
+		if off+keyLen > len(items) {
+			return corruptf("sequence %d of account %s is beyond its tile", p.seq, quoteAccount(p.account))
+		}
+		clear(items[off : off+keyLen])
+	}
+	for _, key := range order {
+		if err := b.Put([]byte(key), sealValue(tiles[key])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// idSeq returns the sequence that the ids bucket holds for an event key.
+func idSeq(ids *bolt.Bucket, key []byte) (int64, error) {
+	v := ids.Get(key[8:])
+	if len(v) != 16 || !bytes.Equal(v[:8], key[:8]) {
+		return 0, corruptf("the id entry of event %x does not give its sequence", key)
+	}
+	return int64(binary.BigEndian.Uint64(v[8:])), nil
+}
+
+// TreeSize returns the size of the account's tree, as [auditevents.Ledger]
+// describes.
+func (s *Store) TreeSize(ctx context.Context, account string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		n, err = treeSize(tx.Bucket(bucketLog), account)
+		return err
+	})
+	return n, err
+}
+
+// ReadHashes returns the account's stored tree hashes at the given indexes,
+// as [auditevents.Ledger] describes. The hashes of levels 1 to 3, which the
+// file does not keep, are computed from the leaves.
+func (s *Store) ReadHashes(ctx context.Context, account string, indexes []int64) ([]tlog.Hash, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []tlog.Hash
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLog)
+		n, err := treeSize(b, account)
+		if err != nil {
+			return err
+		}
+		if err := auditevents.CheckIndexes(n, indexes); err != nil {
+			return err
+		}
+		out, err = newTreeReader(b, account).ReadHashes(indexes)
+		return err
+	})
+	return out, err
+}
+
+// Lookup returns the entry of the event with the given ID, as
+// [auditevents.Ledger] describes.
+func (s *Store) Lookup(ctx context.Context, id string) (auditevents.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return auditevents.Entry{}, err
+	}
+	u, err := ulid.ParseStrict(strings.ToUpper(id))
+	if err != nil {
+		return auditevents.Entry{}, auditevents.ErrNotFound
+	}
+	var entry auditevents.Entry
+	err = s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketIDs).Get(u[:])
+		if v == nil {
+			return auditevents.ErrNotFound
+		}
+		key := append(bytes.Clone(v[:min(8, len(v))]), u[:]...)
+		seq, err := idSeq(tx.Bucket(bucketIDs), key)
+		if err != nil {
+			return err
+		}
+		value := tx.Bucket(bucketEvents).Get(key)
+		if value == nil {
+			return corruptf("event %s is in the ids bucket but not stored", u)
+		}
+		entry.Seq = seq
+		entry.Event, err = s.codec.decode(key, value)
+		return err
+	})
+	return entry, err
+}
+
+// Accounts streams the accounts that have a non-empty tree, in ascending
+// order, as [auditevents.Ledger] describes.
+func (s *Store) Accounts(ctx context.Context) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		var after []byte // the last account yielded, then 0 and 0xff
+		for {
+			if err := ctx.Err(); err != nil {
+				yield("", err)
+				return
+			}
+			var account string
+			var found bool
+			err := s.view(func(tx *bolt.Tx) error {
+				c := tx.Bucket(bucketLog).Cursor()
+				var k []byte
+				if after == nil {
+					k, _ = c.First()
+				} else {
+					k, _ = c.Seek(after)
+				}
+				if k == nil {
+					return nil
+				}
+				i := bytes.IndexByte(k, 0)
+				if i < 0 {
+					return corruptf("log key %x has no account", k)
+				}
+				account, found = string(k[:i]), true
+				after = append(append(k[:i:i], 0, 0xff), 0xff)
+				return nil
+			})
+			if err != nil {
+				yield("", err)
+				return
+			}
+			if !found || !yield(account, nil) {
+				return
+			}
+		}
+	}
+}
+
+// entriesChunk is how many sequences Entries reads in one read transaction.
+const entriesChunk = 4096
+
+// Entries streams the account's log in sequence order from sequence from,
+// as [auditevents.Ledger] describes. It reads 4,096 sequences per read
+// transaction, so appends commit meanwhile, and goes on with the sequences
+// committed since. An event that no longer decodes yields an
+// [*auditevents.EntryError] naming its sequence; a sequence whose event is
+// gone without being pruned is skipped, so a verifier reports it removed.
+func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Seq2[auditevents.Entry, error] {
+	return func(yield func(auditevents.Entry, error) bool) {
+		var (
+			next    = from
+			pending auditevents.Entry // a pruned run not yet yielded
+			buf     []auditevents.Entry
+			first   = true
+		)
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(auditevents.Entry{}, err)
+				return
+			}
+			buf = buf[:0]
+			var size int64
+			var damaged error
+			err := s.view(func(tx *bolt.Tx) error {
+				b := tx.Bucket(bucketLog)
+				var err error
+				if size, err = treeSize(b, account); err != nil {
+					return err
+				}
+				if first {
+					if err := auditevents.CheckFrom(size, from); err != nil {
+						return err
+					}
+				}
+				events := tx.Bucket(bucketEvents).Cursor()
+				end := min(size, next+entriesChunk)
+				var items []byte
+				tile := int64(-1)
+				for ; next < end; next++ {
+					if t := next / tileWidth; t != tile {
+						what := "sequence tile " + itoa(t) + " of account " + quoteAccount(account)
+						v := b.Get(logKey(account, logSeqs, uint64(t)))
+						if v == nil {
+							return corruptf("%s is missing", what)
+						}
+						if items, err = tileItems(v, keyLen, what); err != nil {
+							return err
+						}
+						tile = t
+					}
+					off := int(next%tileWidth) * keyLen
+					if off+keyLen > len(items) {
+						return corruptf("sequence %d of account %s is missing from its tile", next, quoteAccount(account))
+					}
+					key := items[off : off+keyLen]
+					if isZero(key) {
+						if pending.Pruned == 0 {
+							pending.Seq = next
+						}
+						pending.Pruned++
+						continue
+					}
+					if pending.Pruned > 0 {
+						buf = append(buf, pending)
+						pending = auditevents.Entry{}
+					}
+					k, v := events.Seek(key)
+					if k == nil || !bytes.Equal(k, key) {
+						continue // gone without being pruned
+					}
+					e, err := s.codec.decode(k, v)
+					if err != nil {
+						damaged = &auditevents.EntryError{Seq: next, Err: err}
+						return nil
+					}
+					buf = append(buf, auditevents.Entry{Seq: next, Event: e})
+				}
+				return nil
+			})
+			first = false
+			if err != nil {
+				yield(auditevents.Entry{}, err)
+				return
+			}
+			for _, e := range buf {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if damaged != nil {
+				yield(auditevents.Entry{}, damaged)
+				return
+			}
+			if next >= size {
+				if pending.Pruned > 0 {
+					yield(pending, nil)
+				}
+				return
+			}
+		}
+	}
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,242 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/auditevents/auditevents"
+)
+
+// castagnoli is the CRC-32C table; it has hardware support on amd64 and arm64.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// codeTable maps names (of kinds or actions) to small codes and back. Code 0
+// is reserved: for actions it means the name follows as a string. A table
+// only grows, and its order is stored in the file, so codes never change
+// meaning.
+type codeTable struct {
+	names []string       // names[i] has code i+1
+	codes map[string]int // name -> code
+}
+
+func newCodeTable(names []string) *codeTable {
+	t := &codeTable{names: names, codes: make(map[string]int, len(names))}
+	for i, n := range names {
+		t.codes[n] = i + 1
+	}
+	return t
+}
+
+// parseCodeTable reads a table as stored in the meta bucket: a CRC-32C of
+// the names, then the names separated by newlines. It fails, wrapping
+// ErrCorrupt, on a damaged table.
+func parseCodeTable(what string, b []byte) (*codeTable, error) {
+	if len(b) < 4 || binary.BigEndian.Uint32(b) != crc32.Checksum(b[4:], castagnoli) {
+		return nil, corruptf("the %s table is damaged", what)
+	}
+	if len(b) == 4 {
+		return newCodeTable(nil), nil
+	}
+	return newCodeTable(strings.Split(string(b[4:]), "\n")), nil
+}
+
+// bytes returns t as stored in the meta bucket.
+func (t *codeTable) bytes() []byte {
+	names := []byte(strings.Join(t.names, "\n"))
+	return append(binary.BigEndian.AppendUint32(nil, crc32.Checksum(names, castagnoli)), names...)
+}
+
+// extend returns t with every name of names that t lacks appended, and
+// whether it added any.
+func (t *codeTable) extend(names []string) (*codeTable, bool) {
+	var add []string
+	for _, n := range names {
+		if _, ok := t.codes[n]; !ok {
+			add = append(add, n)
+		}
+	}
+	if len(add) == 0 {
+		return t, false
+	}
+	return newCodeTable(append(append([]string(nil), t.names...), add...)), true
+}
+
+// name returns the name with code c, or false when c is not in the table.
+func (t *codeTable) name(c uint64) (string, bool) {
+	if c == 0 || c > uint64(len(t.names)) {
+		return "", false
+	}
+	return t.names[c-1], true
+}
+
+// codec encodes event values with the code tables of one file.
+type codec struct {
+	kinds, actions *codeTable
+	dict           *dict
+	upgrade        bool // the file is of format version 2, which Open upgrades (upgrade.go)
+}
+
+// The value of an event is, in order: a CRC-32C of the rest; the kind's
+// code; the action's code, or 0 when the action is not in the table; the
+// account, the user, the action when its code is 0, the resource name, the
+// configuration and the description. The action and the description are
+// written as a uvarint length and the bytes; the other strings as their
+// dictionary code, or 0 followed by the length and the bytes. The timestamp
+// and the ID are in the key.
+
+// appendValue appends the encoding of e to dst. It fails only when e's kind
+// is not in the table, which Open prevents for every kind this package
+// knows.
+func (c *codec) appendValue(dst []byte, e *auditevents.AuditEvent) ([]byte, error) {
+	kind, ok := c.kinds.codes[string(e.ResourceKind)]
+	if !ok {
+		return dst, fmt.Errorf("boltstore: resource kind %q has no code in this file", e.ResourceKind)
+	}
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.AppendUvarint(dst, uint64(kind))
+	action := c.actions.codes[string(e.Action)] // 0 when absent
+	dst = binary.AppendUvarint(dst, uint64(action))
+	dst = c.appendCoded(dst, fieldAccount, e.Account)
+	dst = c.appendCoded(dst, fieldUser, e.User)
+	if action == 0 {
+		dst = appendString(dst, string(e.Action))
+	}
+	dst = c.appendCoded(dst, fieldResourceName, e.ResourceName)
+	dst = c.appendCoded(dst, fieldConfiguration, e.Configuration)
+	dst = appendString(dst, e.Description)
+	binary.BigEndian.PutUint32(dst[start:], crc32.Checksum(dst[start+4:], castagnoli))
+	return dst, nil
+}
+
+func (c *codec) appendCoded(dst []byte, field int, s string) []byte {
+	code := c.dict.code(field, s)
+	dst = binary.AppendUvarint(dst, uint64(code))
+	if code != 0 {
+		return dst
+	}
+	return appendString(dst, s)
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// decode reads the event stored under key with value v. The event's
+// strings share one allocation and do not refer to v, which bbolt may unmap
+// once the transaction ends. A value that does not decode returns an error
+// wrapping [ErrCorrupt], never a panic.
+func (c *codec) decode(key, v []byte) (auditevents.AuditEvent, error) {
+	var e auditevents.AuditEvent
+	if len(key) != keyLen {
+		return e, corruptf("event key %x has %d bytes, want %d", key, len(key), keyLen)
+	}
+	if len(v) < 4 || binary.BigEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
+		return e, corruptf("event %x: checksum mismatch", key)
+	}
+	s := string(v[4:]) // one copy, sliced into fields below
+	d := decoder{s: s, dict: c.dict}
+	kindCode := d.uvarint()
+	actionCode := d.uvarint()
+	e.Account = d.coded()
+	e.User = d.coded()
+	if actionCode == 0 {
+		e.Action = auditevents.Action(d.str())
+	} else if name, ok := c.actions.name(actionCode); ok {
+		e.Action = auditevents.Action(name)
+	} else {
+		return auditevents.AuditEvent{}, corruptf("event %x: unknown action code %d", key, actionCode)
+	}
+	e.ResourceName = d.coded()
+	e.Configuration = d.coded()
+	e.Description = d.str()
+	if d.bad || d.off != len(s) {
+		return auditevents.AuditEvent{}, corruptf("event %x: malformed value", key)
+	}
+	kind, ok := c.kinds.name(kindCode)
+	if !ok {
+		return auditevents.AuditEvent{}, corruptf("event %x: unknown resource kind code %d", key, kindCode)
+	}
+	e.ResourceKind = auditevents.Kind(kind)
+	e.Timestamp = time.UnixMicro(keyTime(key)).UTC()
+	e.ID = ulid.ULID(key[8:keyLen]).String()
+	return e, nil
+}
+
+// decoder reads uvarints and strings from s, recording the first failure
+// in bad instead of panicking.
+type decoder struct {
+	s    string
+	off  int
+	bad  bool
+	dict *dict
+}
+
+func (d *decoder) uvarint() uint64 {
+	var x uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		if d.off >= len(d.s) {
+			d.bad = true
+			return 0
+		}
+		b := d.s[d.off]
+		d.off++
+		x |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			return x
+		}
+	}
+	d.bad = true
+	return 0
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if d.bad || n > uint64(len(d.s)-d.off) {
+		d.bad = true
+		return ""
+	}
+	s := d.s[d.off : d.off+int(n)]
+	d.off += int(n)
+	return s
+}
+
+// coded reads a string written by appendCoded.
+func (d *decoder) coded() string {
+	code := d.uvarint()
+	if code == 0 {
+		return d.str()
+	}
+	s, ok := d.dict.name(code)
+	if !ok {
+		d.bad = true
+	}
+	return s
+}
+
+// documentedActions is the action table of a new file.
+var documentedActions = []string{
+	string(auditevents.ActionCreated),
+	string(auditevents.ActionModified),
+	string(auditevents.ActionDeleted),
+	string(auditevents.ActionPending),
+	string(auditevents.ActionStarted),
+	string(auditevents.ActionPaused),
+	string(auditevents.ActionResumed),
+}
+
+// kindNames returns the names of every kind this package knows.
+func kindNames() []string {
+	kinds := auditevents.Kinds()
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k)
+	}
+	return names
+}

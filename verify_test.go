@@ -1,0 +1,359 @@
+package auditevents_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditevents/auditevents"
+	"github.com/oklog/ulid/v2"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// testEvents returns n valid events of the account, with increasing IDs and
+// timestamps.
+func testEvents(n int, account string) []auditevents.AuditEvent {
+	out := make([]auditevents.AuditEvent, n)
+	for i := range out {
+		ts := at.Add(time.Duration(i) * time.Second)
+		var id ulid.ULID
+		_ = id.SetTime(ulid.Timestamp(ts))
+		id[15] = byte(i)
+		id[14] = byte(i >> 8)
+		out[i] = auditevents.AuditEvent{
+			ID: id.String(), Timestamp: ts, Account: account, User: "alice@example.com",
+			Action: auditevents.ActionModified, ResourceKind: auditevents.KindConfiguration,
+			ResourceName: "nginx", Configuration: fmt.Sprintf("nginx:%d", i),
+		}
+	}
+	return out
+}
+
+// fakeLog is a log an attacker can edit: its entries and stored hashes are
+// plain slices. It is built the way a store builds its log.
+type fakeLog struct {
+	entries []auditevents.Entry
+	hashes  []tlog.Hash
+	damaged int64 // a sequence whose event the store cannot read; 0 for none
+}
+
+func newFakeLog(tb testing.TB, events []auditevents.AuditEvent) *fakeLog {
+	tb.Helper()
+	f := &fakeLog{}
+	f.add(tb, events...)
+	return f
+}
+
+// add appends events as a store would.
+func (f *fakeLog) add(tb testing.TB, events ...auditevents.AuditEvent) {
+	tb.Helper()
+	n := int64(len(f.entries))
+	var leaves []tlog.Hash
+	for i := range events {
+		f.entries = append(f.entries, auditevents.Entry{Seq: n + int64(i), Event: events[i]})
+		leaves = append(leaves, auditevents.LeafHash(n+int64(i), &events[i]))
+	}
+	hs, err := auditevents.TreeAppend(n, leaves, hashSlice(f.hashes))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.hashes = append(f.hashes, hs...)
+}
+
+func (f *fakeLog) Entries(ctx context.Context, from int64) iter.Seq2[auditevents.Entry, error] {
+	return func(yield func(auditevents.Entry, error) bool) {
+		for _, e := range f.entries {
+			if e.Seq < from {
+				continue
+			}
+			if f.damaged > 0 && e.Seq == f.damaged {
+				yield(auditevents.Entry{}, &auditevents.EntryError{Seq: e.Seq, Err: errors.New("checksum mismatch")})
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// ReadHashes fails as a store does for an index beyond its tree.
+func (f *fakeLog) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	for _, x := range indexes {
+		if x >= int64(len(f.hashes)) {
+			return nil, &auditevents.QueryError{Param: "index", Value: fmt.Sprint(x), Reason: "beyond the tree"}
+		}
+	}
+	return hashSlice(f.hashes).ReadHashes(indexes)
+}
+
+// checkpoint signs the log's current tree.
+func (f *fakeLog) checkpoint(tb testing.TB, signer note.Signer) []byte {
+	tb.Helper()
+	size := int64(len(f.entries))
+	root, err := tlog.TreeHash(size, hashSlice(f.hashes))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	msg, err := auditevents.SignCheckpoint(auditevents.Checkpoint{Origin: "example.com/audit/acme", Size: size, Hash: root}, signer)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return msg
+}
+
+// clone returns a copy the test can edit.
+func (f *fakeLog) clone() *fakeLog {
+	return &fakeLog{entries: slices.Clone(f.entries), hashes: slices.Clone(f.hashes), damaged: f.damaged}
+}
+
+// prune replaces the entries for sequences [lo, hi) by one pruned run.
+func (f *fakeLog) prune(lo, hi int64) {
+	var out []auditevents.Entry
+	for _, e := range f.entries {
+		switch {
+		case e.Seq == lo:
+			out = append(out, auditevents.Entry{Seq: lo, Pruned: hi - lo})
+		case e.Seq > lo && e.Seq < hi:
+		default:
+			out = append(out, e)
+		}
+	}
+	f.entries = out
+}
+
+// Verify names exactly what an attacker with write access to a store did,
+// and passes an untouched or merely pruned log.
+func TestVerify(t *testing.T) {
+	ctx := context.Background()
+	signer, verifier := testKeys(t)
+	const n = 100
+	events := testEvents(n+1, "acme")
+	orig := newFakeLog(t, events[:n])
+	cp := orig.checkpoint(t, signer)
+	half := newFakeLog(t, events[:60])
+	cp60 := half.checkpoint(t, signer)
+
+	renumber := func(es []auditevents.Entry) []auditevents.Entry {
+		for i := range es {
+			es[i].Seq = int64(i)
+		}
+		return es
+	}
+	tests := []struct {
+		name     string
+		edit     func(f *fakeLog)
+		previous []byte
+		latest   []byte                // the checkpoint to verify against; cp when nil
+		want     []auditevents.Problem // nil: verifies
+		pruned   int64
+	}{
+		{name: "untouched", edit: func(*fakeLog) {}},
+		{name: "untouched, consistent with an earlier checkpoint", edit: func(*fakeLog) {}, previous: cp60},
+		{name: "appended after the checkpoint", edit: func(f *fakeLog) { f.add(t, events[n]) }},
+		{name: "pruned prefix", edit: func(f *fakeLog) { f.prune(0, 37) }, pruned: 37},
+		{name: "pruned run in the middle", edit: func(f *fakeLog) { f.prune(50, 51) }, pruned: 1},
+		{
+			name: "a byte of a field changed",
+			edit: func(f *fakeLog) { f.entries[42].Event.User = "mallory@example.com" },
+			want: []auditevents.Problem{{Kind: auditevents.Modified, Seq: 42, Count: 1}},
+		},
+		{
+			name: "an event the store cannot read",
+			edit: func(f *fakeLog) { f.damaged = 64 },
+			want: []auditevents.Problem{{Kind: auditevents.Modified, Seq: 64, Count: 1}},
+		},
+		{
+			name: "timestamp changed",
+			edit: func(f *fakeLog) { f.entries[7].Event.Timestamp = f.entries[7].Event.Timestamp.Add(time.Microsecond) },
+			want: []auditevents.Problem{{Kind: auditevents.Modified, Seq: 7, Count: 1}},
+		},
+		{
+			name: "deleted",
+			edit: func(f *fakeLog) { f.entries = slices.Delete(f.entries, 30, 31) },
+			want: []auditevents.Problem{{Kind: auditevents.Removed, Seq: 30, Count: 1}},
+		},
+		{
+			name: "deleted inside the retained range after pruning",
+			edit: func(f *fakeLog) { f.prune(0, 20); f.entries = slices.Delete(f.entries, 10, 11) },
+			want: []auditevents.Problem{{Kind: auditevents.Removed, Seq: 29, Count: 1}}, pruned: 20,
+		},
+		{
+			name: "newest deleted",
+			edit: func(f *fakeLog) { f.entries = f.entries[:n-3] },
+			want: []auditevents.Problem{{Kind: auditevents.Removed, Seq: n - 3, Count: 3}},
+		},
+		{
+			name: "deleted and the later ones renumbered",
+			edit: func(f *fakeLog) { f.entries = renumber(slices.Delete(f.entries, 30, 31)) },
+			want: []auditevents.Problem{
+				{Kind: auditevents.Removed, Seq: 30, Count: 1},
+				{Kind: auditevents.Moved, Seq: 30, Count: n - 31, Shift: 1},
+			},
+		},
+		{
+			name: "a second event for a sequence",
+			edit: func(f *fakeLog) {
+				extra := auditevents.Entry{Seq: 55, Event: events[n]}
+				f.entries = slices.Insert(f.entries, 56, extra)
+			},
+			want: []auditevents.Problem{{Kind: auditevents.Inserted, Seq: 55, Count: 1}},
+		},
+		{
+			name: "inserted and the later ones renumbered",
+			edit: func(f *fakeLog) {
+				f.entries = renumber(slices.Insert(f.entries, 55, auditevents.Entry{Event: events[n]}))
+			},
+			want: []auditevents.Problem{
+				{Kind: auditevents.Inserted, Seq: 55, Count: 1},
+				{Kind: auditevents.Moved, Seq: 56, Count: n - 56, Shift: -1},
+			},
+		},
+		{
+			name: "two swapped",
+			edit: func(f *fakeLog) {
+				f.entries[10].Event, f.entries[80].Event = f.entries[80].Event, f.entries[10].Event
+			},
+			want: []auditevents.Problem{
+				{Kind: auditevents.Moved, Seq: 10, Count: 1, Shift: 70},
+				{Kind: auditevents.Moved, Seq: 80, Count: 1, Shift: -70},
+			},
+		},
+		{
+			name: "event and its stored leaf changed together",
+			edit: func(f *fakeLog) {
+				f.entries[42].Event.User = "mallory@example.com"
+				f.hashes[tlog.StoredHashIndex(0, 42)] = auditevents.LeafHash(42, &f.entries[42].Event)
+			},
+			want: []auditevents.Problem{{Kind: auditevents.Rewritten, Seq: -1}},
+		},
+		{
+			name:     "replaced by an older backup",
+			edit:     func(f *fakeLog) { *f = *half.clone() },
+			latest:   cp60, // what the server signs now
+			previous: cp,   // the auditor saved the checkpoint of size 100
+			want:     []auditevents.Problem{{Kind: auditevents.RolledBack, Seq: 60, Size: n}},
+		},
+		{
+			name:   "replaced by an older backup, checked against a saved checkpoint",
+			edit:   func(f *fakeLog) { *f = *half.clone() },
+			latest: cp,
+			want:   []auditevents.Problem{{Kind: auditevents.RolledBack, Seq: 60, Size: n}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := orig.clone()
+			tc.edit(f)
+			check := cp
+			if tc.latest != nil {
+				check = tc.latest
+			}
+			rep, err := auditevents.Verify(ctx, f, auditevents.VerifyOptions{
+				Verifier: verifier, Origin: "example.com/audit/acme", Checkpoint: check, Previous: tc.previous,
+			})
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				if got := rep.PrunedCount(); got != tc.pruned {
+					t.Errorf("pruned %d, want %d", got, tc.pruned)
+				}
+				return
+			}
+			var te *auditevents.TamperError
+			if !errors.As(err, &te) || !errors.Is(err, auditevents.ErrTampered) {
+				t.Fatalf("Verify = %v, want a TamperError", err)
+			}
+			got := slices.Clone(te.Problems)
+			for i := range got {
+				got[i].Detail = ""
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("problems:\n%v\nwant:\n%v", te, &auditevents.TamperError{Problems: tc.want})
+			}
+			if tc.pruned != 0 && rep.PrunedCount() != tc.pruned {
+				t.Errorf("pruned %d, want %d", rep.PrunedCount(), tc.pruned)
+			}
+		})
+	}
+}
+
+// Two checkpoints of one size with different roots are a fork, and so is a
+// log rewritten and signed again after an earlier checkpoint.
+func TestVerifyFork(t *testing.T) {
+	ctx := context.Background()
+	signer, verifier := testKeys(t)
+	events := testEvents(50, "acme")
+	f := newFakeLog(t, events)
+	early := newFakeLog(t, events[:20]).checkpoint(t, signer)
+
+	forged := slices.Clone(events)
+	forged[5].User = "mallory@example.com"
+	g := newFakeLog(t, forged) // rewritten from scratch, hashes and all
+	resigned := g.checkpoint(t, signer)
+
+	for _, tc := range []struct {
+		name             string
+		log              *fakeLog
+		checkpoint, prev []byte
+	}{
+		{"same size, two roots", f, f.checkpoint(t, signer), resigned},
+		{"rewritten and signed again", g, resigned, early},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := auditevents.Verify(ctx, tc.log, auditevents.VerifyOptions{Verifier: verifier, Checkpoint: tc.checkpoint, Previous: tc.prev})
+			var te *auditevents.TamperError
+			if !errors.As(err, &te) || len(te.Problems) == 0 || te.Problems[0].Kind != auditevents.Forked {
+				t.Fatalf("Verify = %v, want a fork", err)
+			}
+			if !strings.Contains(err.Error(), "forked") {
+				t.Errorf("message %q does not say forked", err)
+			}
+		})
+	}
+}
+
+// An event that the store holds outside the log is reported by its ID.
+func TestVerifyStrayEvents(t *testing.T) {
+	signer, verifier := testKeys(t)
+	events := testEvents(12, "acme")
+	f := newFakeLog(t, events[:10])
+	cp := f.checkpoint(t, signer)
+	f.add(t, events[10]) // appended after the checkpoint: not a stray
+	all := func(yield func(auditevents.AuditEvent, error) bool) {
+		for _, e := range events { // events[11] has no sequence
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+	_, err := auditevents.Verify(context.Background(), f, auditevents.VerifyOptions{Verifier: verifier, Checkpoint: cp, Events: all})
+	var te *auditevents.TamperError
+	if !errors.As(err, &te) || len(te.Problems) != 1 || !strings.Contains(te.Problems[0].String(), events[11].ID) {
+		t.Fatalf("Verify = %v, want one insertion naming %s", err, events[11].ID)
+	}
+}
+
+func TestVerifyBadCheckpoint(t *testing.T) {
+	signer, verifier := testKeys(t)
+	_, other := testKeys(t)
+	f := newFakeLog(t, testEvents(3, "acme"))
+	cp := f.checkpoint(t, signer)
+	for _, opts := range []auditevents.VerifyOptions{
+		{Verifier: other, Checkpoint: cp},
+		{Verifier: verifier, Checkpoint: cp, Origin: "example.com/audit/other"},
+		{Verifier: verifier, Checkpoint: []byte("garbage")},
+		{Checkpoint: cp},
+	} {
+		if _, err := auditevents.Verify(context.Background(), f, opts); !errors.Is(err, auditevents.ErrCheckpoint) {
+			t.Errorf("Verify = %v, want ErrCheckpoint", err)
+		}
+	}
+}
