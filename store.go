@@ -36,6 +36,8 @@ type Store interface {
 	// Prune deletes every event whose timestamp is strictly before the
 	// given time and returns how many it deleted. On error it returns how
 	// many it had deleted so far; the events it had not reached are intact.
+	// A deleted event is forgotten, ID included: appending it again stores
+	// it again.
 	Prune(ctx context.Context, before time.Time) (int, error)
 
 	// Close releases the store. Calling it again returns nil.
