@@ -19,9 +19,9 @@ type Store interface {
 	// Append stores a batch of events, all or nothing. Each event is
 	// validated and normalized as [PrepareBatch] does, so an invalid event
 	// returns an [*EventError] naming its index and field. An ID that is
-	// already stored, or that appears twice in the batch, returns an error
-	// wrapping [ErrDuplicateID]. On any error nothing of the batch is
-	// stored. Appending no events does nothing and returns nil.
+	// already stored, or that appears twice in the batch, returns a
+	// [*DuplicateIDError] naming it (which wraps [ErrDuplicateID]). On any
+	// error nothing of the batch is stored. Appending no events does nothing and returns nil.
 	Append(ctx context.Context, events ...AuditEvent) error
 
 	// Query streams the events that match q in result order (see
