@@ -48,9 +48,7 @@ func testNormalization(t *testing.T, s auditevents.Store) {
 	// The upper-case form of a stored lower-case ID is the same ID.
 	dup := event(g, base)
 	dup.ID = strings.ToUpper(e.ID)
-	if err := s.Append(context.Background(), dup); !errors.Is(err, auditevents.ErrDuplicateID) {
-		t.Errorf("Append(same ID in upper case) = %v, want ErrDuplicateID", err)
-	}
+	wantDuplicate(t, s.Append(context.Background(), dup), dup.ID)
 }
 
 func testEmptyAppend(t *testing.T, s auditevents.Store) {
@@ -118,21 +116,14 @@ func testDuplicateIDs(t *testing.T, s auditevents.Store) {
 		again := event(g, base.Add(2*time.Second))
 		again.ID = first.ID
 		err := s.Append(context.Background(), fresh, again)
-		if !errors.Is(err, auditevents.ErrDuplicateID) {
-			t.Fatalf("Append = %v, want ErrDuplicateID", err)
-		}
-		if !strings.Contains(err.Error(), first.ID) {
-			t.Errorf("error %q does not name the duplicate ID %s", err, first.ID)
-		}
+		wantDuplicate(t, err, first.ID)
 		sameIDs(t, "store after the rejected batch", query(t, s, auditevents.Query{}), []auditevents.AuditEvent{first})
 	})
 	t.Run("twice in one batch", func(t *testing.T) {
 		a := event(g, base.Add(3*time.Second))
 		b := a
 		b.Timestamp = base.Add(4 * time.Second)
-		if err := s.Append(context.Background(), a, b); !errors.Is(err, auditevents.ErrDuplicateID) {
-			t.Fatalf("Append = %v, want ErrDuplicateID", err)
-		}
+		wantDuplicate(t, s.Append(context.Background(), a, b), a.ID)
 		sameIDs(t, "store after the rejected batch", query(t, s, auditevents.Query{}), []auditevents.AuditEvent{first})
 	})
 	t.Run("stored event unchanged", func(t *testing.T) {
@@ -142,6 +133,19 @@ func testDuplicateIDs(t *testing.T, s auditevents.Store) {
 		}
 		sameEvent(t, got[0], first)
 	})
+}
+
+// wantDuplicate fails unless err is a *DuplicateIDError for id, wrapping
+// ErrDuplicateID.
+func wantDuplicate(tb testing.TB, err error, id string) {
+	tb.Helper()
+	var dup *auditevents.DuplicateIDError
+	if !errors.As(err, &dup) || !errors.Is(err, auditevents.ErrDuplicateID) {
+		tb.Fatalf("Append = %v, want a *DuplicateIDError wrapping ErrDuplicateID", err)
+	}
+	if dup.ID != id {
+		tb.Errorf("DuplicateIDError.ID = %q, want %q", dup.ID, id)
+	}
 }
 
 func testOrder(t *testing.T, s auditevents.Store) {
@@ -967,7 +971,5 @@ func testPrunedIDs(t *testing.T, s auditevents.Store) {
 		t.Fatalf("appending a pruned event again: %v, want nil", err)
 	}
 	sameIDs(t, "after appending the pruned event again", query(t, s, auditevents.Query{}), expect([]auditevents.AuditEvent{old, kept}, auditevents.Query{}))
-	if err := s.Append(context.Background(), kept); !errors.Is(err, auditevents.ErrDuplicateID) {
-		t.Errorf("appending a kept event again: %v, want ErrDuplicateID", err)
-	}
+	wantDuplicate(t, s.Append(context.Background(), kept), kept.ID)
 }

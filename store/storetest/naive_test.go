@@ -80,7 +80,7 @@ func (s *naive) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 			if s.bug == bugPartialBatch {
 				s.insert(batch)
 			}
-			return auditevents.DuplicateIDError(e.ID)
+			return &auditevents.DuplicateIDError{ID: e.ID}
 		}
 		seen[e.ID] = true
 		batch = append(batch, e)
