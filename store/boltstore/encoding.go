@@ -294,23 +294,6 @@ func timeBound(micros int64) []byte {
 	return k
 }
 
-// floorMicro and ceilMicro round t to a whole microsecond.
-func floorMicro(t time.Time) int64 {
-	us := t.UnixMicro()
-	if t.Before(time.UnixMicro(us)) { // UnixMicro truncates toward zero
-		us--
-	}
-	return us
-}
-
-func ceilMicro(t time.Time) int64 {
-	us := floorMicro(t)
-	if !time.UnixMicro(us).Equal(t) {
-		us++
-	}
-	return us
-}
-
 // castagnoli is the CRC-32C table; it has hardware support on amd64 and arm64.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
