@@ -261,8 +261,7 @@ func last(c *bolt.Cursor, hi []byte) (k, v []byte) {
 	if hi == nil {
 		return c.Last()
 	}
-	k, v = c.Seek(hi)
-	if k == nil {
+	if k, _ := c.Seek(hi); k == nil {
 		return c.Last()
 	}
 	return c.Prev() // Seek found the first key >= hi
