@@ -7,7 +7,6 @@ import "github.com/auditevents/auditevents/store/storetest"
 // the report states it.
 var (
 	genStart    = storetest.GeneratorStart
-	genEnd      = storetest.GeneratorEnd
 	genAccounts = storetest.GeneratorAccounts()
 )
 
