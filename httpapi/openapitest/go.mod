@@ -3,7 +3,7 @@ module github.com/auditevents/auditevents/httpapi/openapitest
 go 1.25.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0
+	github.com/auditevents/auditevents v0.0.0-20261130154149-9d1543225327
 	github.com/getkin/kin-openapi v0.152.0
 )
 
@@ -17,5 +17,3 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	golang.org/x/text v0.14.0 // indirect
 )
-
-replace github.com/auditevents/auditevents => ../..
