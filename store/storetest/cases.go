@@ -278,14 +278,20 @@ func testConfiguration(t *testing.T, s auditevents.Store) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.filter, func(t *testing.T) {
-			var want []auditevents.AuditEvent
-			for _, c := range tt.want {
-				want = append(want, events[c])
-			}
-			sortResult(want)
-			sameIDs(t, "configuration-name="+tt.filter, query(t, s, auditevents.Query{Configuration: tt.filter}), want)
+			sameIDs(t, "configuration-name="+tt.filter, query(t, s, auditevents.Query{Configuration: tt.filter}), named(events, tt.want))
 		})
 	}
+}
+
+// named returns the events of byName with the given names, in result
+// order: the expectation of a case that lists its answer by hand.
+func named(byName map[string]auditevents.AuditEvent, names []string) []auditevents.AuditEvent {
+	var out []auditevents.AuditEvent
+	for _, n := range names {
+		out = append(out, byName[n])
+	}
+	sortResult(out)
+	return out
 }
 
 func testDateBounds(t *testing.T, s auditevents.Store) {
@@ -326,12 +332,7 @@ func testDateBounds(t *testing.T, s auditevents.Store) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var want []auditevents.AuditEvent
-			for _, n := range tt.want {
-				want = append(want, events[n])
-			}
-			sortResult(want)
-			sameIDs(t, tt.name, query(t, s, tt.q), want)
+			sameIDs(t, tt.name, query(t, s, tt.q), named(events, tt.want))
 		})
 	}
 }
