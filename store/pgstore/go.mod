@@ -3,7 +3,7 @@ module github.com/auditevents/auditevents/store/pgstore
 go 1.25.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0-20261130154224-0a6303ef1f69
+	github.com/auditevents/auditevents v0.0.0-20261130155252-3678fdcf208e
 	github.com/jackc/pgx/v5 v5.12.0
 )
 
