@@ -168,25 +168,13 @@ func PrepareBatch(events []AuditEvent) ([]AuditEvent, error) {
 		out[i] = Normalize(events[i])
 		if seen != nil {
 			if _, dup := seen[out[i].ID]; dup {
-				return nil, DuplicateIDError(out[i].ID)
+				return nil, &DuplicateIDError{ID: out[i].ID}
 			}
 			seen[out[i].ID] = struct{}{}
 		}
 	}
 	return out, nil
 }
-
-// DuplicateIDError returns the error a store returns when id is already
-// stored or repeated in a batch: it wraps [ErrDuplicateID] and names the ID.
-func DuplicateIDError(id string) error {
-	return &duplicateError{id: id}
-}
-
-// duplicateError names the duplicate ID and unwraps to ErrDuplicateID.
-type duplicateError struct{ id string }
-
-func (e *duplicateError) Error() string { return ErrDuplicateID.Error() + " " + quote(e.id) }
-func (e *duplicateError) Unwrap() error { return ErrDuplicateID }
 
 // SplitConfiguration splits a configuration as events carry it into its name
 // and version: "myconfig:3" is ("myconfig", "3"), and "myconfig" is

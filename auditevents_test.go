@@ -109,8 +109,10 @@ func TestPrepareBatch(t *testing.T) {
 
 	dup := a
 	dup.ID = strings.ToLower(a.ID)
-	if _, err := auditevents.PrepareBatch([]auditevents.AuditEvent{a, dup}); !errors.Is(err, auditevents.ErrDuplicateID) || !strings.Contains(err.Error(), a.ID) {
-		t.Errorf("PrepareBatch(same ID twice) = %v, want ErrDuplicateID naming %s", err, a.ID)
+	_, err = auditevents.PrepareBatch([]auditevents.AuditEvent{a, dup})
+	var de *auditevents.DuplicateIDError
+	if !errors.As(err, &de) || !errors.Is(err, auditevents.ErrDuplicateID) || de.ID != a.ID || !strings.Contains(err.Error(), a.ID) {
+		t.Errorf("PrepareBatch(same ID twice) = %v, want a *DuplicateIDError for %s wrapping ErrDuplicateID, naming it", err, a.ID)
 	}
 }
 

@@ -1,11 +1,6 @@
 package auditevents
 
-import (
-	"errors"
-	"time"
-)
-
-var errDate = errors.New("malformed date")
+import "time"
 
 // ParseDate reads a date as the min-date and max-date parameters carry it,
 // in any of these forms:

@@ -19,6 +19,10 @@ var ErrInvalidQuery = errors.New("auditevents: invalid query")
 // stored, or appears twice in the same batch. Nothing of that batch is stored.
 var ErrDuplicateID = errors.New("auditevents: duplicate event id")
 
+// errDate is returned by parseDate for a date in none of the accepted forms;
+// ParseDate and ParseQuery report it as a [*QueryError].
+var errDate = errors.New("malformed date")
+
 // ErrUnknownKind is returned by [ParseKind] and by the text and JSON
 // unmarshalling of [Kind] when a name is not one of [Kinds].
 var ErrUnknownKind = errors.New("auditevents: unknown resource kind")
@@ -125,3 +129,18 @@ func (e *QueryError) Error() string {
 
 // Unwrap returns [ErrInvalidQuery].
 func (e *QueryError) Unwrap() error { return ErrInvalidQuery }
+
+// DuplicateIDError reports an event whose ID is already stored, or appears
+// twice in one batch. It unwraps to [ErrDuplicateID]. Every store in this
+// module returns it from Append, and [PrepareBatch] returns it for a batch
+// that repeats an ID.
+type DuplicateIDError struct {
+	// ID is the duplicate ID, in canonical upper case.
+	ID string
+}
+
+// Error names the duplicate ID (cut to a safe length).
+func (e *DuplicateIDError) Error() string { return ErrDuplicateID.Error() + " " + quote(e.ID) }
+
+// Unwrap returns [ErrDuplicateID].
+func (e *DuplicateIDError) Unwrap() error { return ErrDuplicateID }

@@ -19,9 +19,9 @@ type Store interface {
 	// Append stores a batch of events, all or nothing. Each event is
 	// validated and normalized as [PrepareBatch] does, so an invalid event
 	// returns an [*EventError] naming its index and field. An ID that is
-	// already stored, or that appears twice in the batch, returns an error
-	// wrapping [ErrDuplicateID]. On any error nothing of the batch is
-	// stored. Appending no events does nothing and returns nil.
+	// already stored, or that appears twice in the batch, returns a
+	// [*DuplicateIDError] naming it (which wraps [ErrDuplicateID]). On any
+	// error nothing of the batch is stored. Appending no events does nothing and returns nil.
 	Append(ctx context.Context, events ...AuditEvent) error
 
 	// Query streams the events that match q in result order (see
@@ -36,6 +36,8 @@ type Store interface {
 	// Prune deletes every event whose timestamp is strictly before the
 	// given time and returns how many it deleted. On error it returns how
 	// many it had deleted so far; the events it had not reached are intact.
+	// A deleted event is forgotten, ID included: appending it again stores
+	// it again.
 	Prune(ctx context.Context, before time.Time) (int, error)
 
 	// Close releases the store. Calling it again returns nil.

@@ -90,7 +90,7 @@ func exportChild(cfg config) error {
 	}
 	defer s.Close()
 	if !ad.Persistent {
-		data := newGenerator(cfg.seed).dataset(cfg.n)
+		data := newGenerator(cfg.seed).Events(cfg.n)
 		for i := 0; i < len(data); i += 1000 {
 			if err := s.Append(ctx, data[i:min(i+1000, len(data))]...); err != nil {
 				return err

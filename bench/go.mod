@@ -3,11 +3,10 @@ module github.com/auditevents/auditevents/bench
 go 1.26.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0
-	github.com/auditevents/auditevents/store/pgstore v0.0.0
+	github.com/auditevents/auditevents v0.0.0-20261130155252-3678fdcf208e
+	github.com/auditevents/auditevents/store/pgstore v0.0.0-20261130155252-3678fdcf208e
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/mattn/go-sqlite3 v1.14.53
-	github.com/oklog/ulid/v2 v2.1.2
 	golang.org/x/sys v0.49.0
 	modernc.org/sqlite v1.61.1
 )
@@ -20,6 +19,7 @@ require (
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
+	github.com/oklog/ulid/v2 v2.1.2 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	go.etcd.io/bbolt v1.5.0 // indirect
 	golang.org/x/mod v0.43.0 // indirect
@@ -29,7 +29,3 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
-
-replace github.com/auditevents/auditevents => ..
-
-replace github.com/auditevents/auditevents/store/pgstore => ../store/pgstore

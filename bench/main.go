@@ -188,8 +188,8 @@ func run(ctx context.Context, cfg config, all []Adapter, out, errOut io.Writer) 
 
 	b.start = time.Now()
 	g := newGenerator(cfg.seed)
-	data := g.dataset(cfg.n)
-	b.extra = g.after(cfg.reps * (cfg.singles + cfg.workers*cfg.perWorker))
+	data := g.Events(cfg.n)
+	b.extra = g.After(cfg.reps * (cfg.singles + cfg.workers*cfg.perWorker))
 	b.ops = readOps(data)
 	b.data = pack(data)
 	data = nil

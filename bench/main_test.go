@@ -13,63 +13,6 @@ import (
 	"github.com/auditevents/auditevents"
 )
 
-func TestGeneratorIsDeterministic(t *testing.T) {
-	a := newGenerator(7).dataset(2000)
-	b := newGenerator(7).dataset(2000)
-	if !slices.Equal(a, b) {
-		t.Fatal("two generators with seed 7 made different events")
-	}
-	c := newGenerator(8).dataset(2000)
-	if slices.Equal(a, c) {
-		t.Fatal("seeds 7 and 8 made the same events")
-	}
-}
-
-func TestGeneratorMakesRealisticData(t *testing.T) {
-	const n = 20000
-	data := newGenerator(1).dataset(n)
-	if _, err := auditevents.PrepareBatch(data); err != nil {
-		t.Fatalf("the generated events are not valid: %v", err)
-	}
-	kinds := map[auditevents.Kind]bool{}
-	users := map[string]bool{}
-	var bare, versioned, sharedTimestamps int
-	for i, e := range data {
-		kinds[e.ResourceKind] = true
-		users[e.User] = true
-		if e.Timestamp.Before(genStart) || !e.Timestamp.Before(genEnd) {
-			t.Fatalf("event %d at %v, outside [%v, %v)", i, e.Timestamp, genStart, genEnd)
-		}
-		if i > 0 {
-			if e.Timestamp.Before(data[i-1].Timestamp) {
-				t.Fatalf("event %d is older than event %d", i, i-1)
-			}
-			if e.Timestamp.Equal(data[i-1].Timestamp) {
-				sharedTimestamps++
-			}
-		}
-		if e.Configuration != "" {
-			if _, v := auditevents.SplitConfiguration(e.Configuration); v == "" {
-				bare++
-			} else {
-				versioned++
-			}
-		}
-	}
-	if got, want := len(kinds), len(auditevents.Kinds()); got != want {
-		t.Errorf("%d kinds occur, want every one of %d", got, want)
-	}
-	if got, want := len(users), genUsers; got != want {
-		t.Errorf("%d users occur, want %d", got, want)
-	}
-	if bare == 0 || versioned == 0 {
-		t.Errorf("configurations: %d without a version, %d with; want both forms", bare, versioned)
-	}
-	if sharedTimestamps == 0 {
-		t.Error("no two events share a timestamp; want some, to exercise the ID tiebreak")
-	}
-}
-
 // lossy wraps a store to return a wrong result: it skips the second event
 // of every query, or swaps the first two.
 type lossy struct {
@@ -227,7 +170,7 @@ func TestRatioComparesRatesWhateverTheRows(t *testing.T) {
 }
 
 func TestPackedEventsRoundTrip(t *testing.T) {
-	data := newGenerator(3).dataset(1000)
+	data := newGenerator(3).Events(1000)
 	data = append(data, auditevents.AuditEvent{ID: data[0].ID, Timestamp: data[0].Timestamp, User: "u", Action: "a", ResourceKind: auditevents.KindAgent,
 		Description: "commas, \"quotes\"\r\nand line breaks", Configuration: "x:y:3"})
 	p := pack(data)

@@ -142,7 +142,7 @@ func (s *sqliteStore) Append(ctx context.Context, events ...auditevents.AuditEve
 		if _, err := ins.ExecContext(ctx, e.ID, e.Timestamp.UnixMicro(), e.Account, e.User, string(e.Action),
 			string(e.ResourceKind), e.ResourceName, e.Configuration, name, e.Description); err != nil {
 			if s.driver.unique(err) {
-				return auditevents.DuplicateIDError(e.ID)
+				return &auditevents.DuplicateIDError{ID: e.ID}
 			}
 			return fmt.Errorf("sqlite: inserting event %s: %w", e.ID, err)
 		}

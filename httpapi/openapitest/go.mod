@@ -3,7 +3,7 @@ module github.com/auditevents/auditevents/httpapi/openapitest
 go 1.26.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0
+	github.com/auditevents/auditevents v0.0.0-20261130155252-3678fdcf208e
 	github.com/getkin/kin-openapi v0.152.0
 )
 
@@ -18,5 +18,3 @@ require (
 	golang.org/x/mod v0.43.0 // indirect
 	golang.org/x/text v0.14.0 // indirect
 )
-
-replace github.com/auditevents/auditevents => ../..

@@ -228,7 +228,7 @@ func (w *txWriter) add(r *appendRequest) error {
 	for i := range r.keys {
 		id := [16]byte(r.keys[i][8:])
 		if _, dup := w.seen[id]; dup || w.ids.Get(id[:]) != nil {
-			return auditevents.DuplicateIDError(r.events[i].ID)
+			return &auditevents.DuplicateIDError{ID: r.events[i].ID}
 		}
 	}
 	start := len(w.scratch)

@@ -26,7 +26,7 @@ const pruneChunk = 10000
 // The pages freed are reused by later appends; the file itself does not
 // shrink (see the package documentation).
 func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
-	bound := timeBound(ceilMicro(before))
+	bound := timeBound(auditevents.CeilMicro(before).UnixMicro())
 	total := 0
 	for {
 		if err := ctx.Err(); err != nil {

@@ -44,20 +44,18 @@ type bounds struct{ lo, hi []byte }
 
 func queryBounds(q *auditevents.Query) bounds {
 	var b bounds
-	if !q.Since.IsZero() {
-		b.lo = timeBound(floorMicro(q.Since))
+	since, before, after := q.MicroRange()
+	if !since.IsZero() {
+		b.lo = timeBound(since.UnixMicro())
 	}
-	if !q.Before.IsZero() {
-		b.hi = timeBound(ceilMicro(q.Before))
+	if !before.IsZero() {
+		b.hi = timeBound(before.UnixMicro())
 	}
-	if !q.After.IsZero() {
-		var k []byte
-		if us := q.After.Timestamp.UnixMicro(); q.After.Timestamp.Equal(time.UnixMicro(us)) {
-			k = timeBound(us)
-			id, _ := ulid.ParseStrict(q.After.ID) // Validate checked it
+	if !after.IsZero() {
+		k := timeBound(after.Timestamp.UnixMicro())
+		if after.ID != "" {
+			id, _ := ulid.ParseStrict(after.ID) // Validate checked it
 			copy(k[8:], id[:])
-		} else {
-			k = timeBound(ceilMicro(q.After.Timestamp))
 		}
 		if b.hi == nil || bytes.Compare(k, b.hi) < 0 {
 			b.hi = k
@@ -76,66 +74,38 @@ func queryBounds(q *auditevents.Query) bounds {
 // cursor is a seek. Events appended while a query runs are seen by it if
 // they fall after its current position.
 func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[auditevents.AuditEvent, error] {
-	return func(yield func(auditevents.AuditEvent, error) bool) {
-		if err := q.Validate(); err != nil {
-			yield(auditevents.AuditEvent{}, err)
-			return
-		}
-		b := queryBounds(&q)
-		if b.lo != nil && b.hi != nil && bytes.Compare(b.lo, b.hi) >= 0 {
-			if err := s.view(func(*bolt.Tx) error { return nil }); err != nil {
-				yield(auditevents.AuditEvent{}, err) // closed
-			}
-			return // an empty range
-		}
+	return auditevents.QueryChunks(ctx, q, chunkEvents, func(q *auditevents.Query) (auditevents.ChunkFunc, func()) {
+		b := queryBounds(q)
 		var (
 			p       path
 			planned bool
-			buf     []auditevents.AuditEvent
 			resume  = b.hi // exclusive upper bound of the next chunk; nil: the end
-			sent    int
 			stop    = func() {}
 		)
-		defer func() { stop() }()
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(auditevents.AuditEvent{}, err)
-				return
-			}
-			want := chunkEvents
-			if q.Limit > 0 {
-				want = min(want, q.Limit-sent)
+		empty := b.lo != nil && b.hi != nil && bytes.Compare(b.lo, b.hi) >= 0
+		next := func(buf []auditevents.AuditEvent, want int) ([]auditevents.AuditEvent, bool, error) {
+			if empty {
+				return buf, true, s.view(func(*bolt.Tx) error { return nil }) // ErrClosed when closed
 			}
 			var done bool
 			err := s.view(func(tx *bolt.Tx) error {
 				if !planned {
 					var est int
 					var err error
-					if p, est, err = s.plan(tx, &q, b); err != nil {
+					if p, est, err = s.plan(tx, q, b); err != nil {
 						return err
 					}
 					planned = true
-					stop = s.readAhead(tx, p, est, &q)
+					stop = s.readAhead(tx, p, est, q)
 				}
 				var err error
-				buf, resume, done, err = s.scan(tx, p, &q, b.lo, resume, buf[:0], want)
+				buf, resume, done, err = s.scan(tx, p, q, b.lo, resume, buf, want)
 				return err
 			})
-			if err != nil {
-				yield(auditevents.AuditEvent{}, err)
-				return
-			}
-			for _, e := range buf {
-				if !yield(e, nil) {
-					return
-				}
-				sent++
-			}
-			if done || (q.Limit > 0 && sent >= q.Limit) {
-				return
-			}
+			return buf, done, err
 		}
-	}
+		return next, func() { stop() }
+	})
 }
 
 // source reads the event keys of a path newest first. On an index, it
@@ -303,8 +273,7 @@ func seekBelow(c *bolt.Cursor, hi []byte) (k, v []byte) {
 	if hi == nil {
 		return c.Last()
 	}
-	k, v = c.Seek(hi)
-	if k == nil {
+	if k, _ := c.Seek(hi); k == nil {
 		return c.Last()
 	}
 	return c.Prev() // Seek found the first key >= hi

@@ -123,7 +123,7 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 	}
 	for _, e := range add {
 		if _, dup := s.byID[e.ID]; dup {
-			return auditevents.DuplicateIDError(e.ID)
+			return &auditevents.DuplicateIDError{ID: e.ID}
 		}
 	}
 	if err := s.appendLogs(prepared); err != nil {
@@ -242,52 +242,28 @@ const (
 // [auditevents.Store] describes. Events appended while a query runs are seen
 // by it if they fall after its current position.
 func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[auditevents.AuditEvent, error] {
-	return func(yield func(auditevents.AuditEvent, error) bool) {
-		if err := q.Validate(); err != nil {
-			yield(auditevents.AuditEvent{}, err)
-			return
-		}
+	return auditevents.QueryChunks(ctx, q, chunkEvents, func(q *auditevents.Query) (auditevents.ChunkFunc, func()) {
 		var (
-			buf     = make([]auditevents.AuditEvent, 0, chunkEvents)
 			resume  *auditevents.AuditEvent // the last event looked at; nil before the first chunk
 			kind    = byNone
 			key     string
-			sent    int
 			started bool
 		)
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(auditevents.AuditEvent{}, err)
-				return
-			}
+		return func(buf []auditevents.AuditEvent, want int) ([]auditevents.AuditEvent, bool, error) {
 			s.mu.RLock()
+			defer s.mu.RUnlock()
 			if s.closed {
-				s.mu.RUnlock()
-				yield(auditevents.AuditEvent{}, auditevents.ErrClosed)
-				return
+				return buf, true, auditevents.ErrClosed
 			}
 			if !started {
-				kind, key = s.plan(&q)
+				kind, key = s.plan(q)
 				started = true
 			}
-			want := chunkEvents
-			if q.Limit > 0 {
-				want = min(want, q.Limit-sent)
-			}
 			var done bool
-			buf, resume, done = scan(s.list(kind, key), &q, resume, buf[:0], want)
-			s.mu.RUnlock()
-			for _, e := range buf {
-				if !yield(e, nil) {
-					return
-				}
-				sent++
-			}
-			if done || (q.Limit > 0 && sent >= q.Limit) {
-				return
-			}
-		}
-	}
+			buf, resume, done = scan(s.list(kind, key), q, resume, buf, want)
+			return buf, done, nil
+		}, nil
+	})
 }
 
 // plan picks the slice that holds the fewest candidates for q in its time

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/auditevents/auditevents"
+	"github.com/auditevents/auditevents/store/storetest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -163,4 +164,10 @@ func BenchmarkPrune(b *testing.B) {
 			b.ReportMetric(float64(deleted)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+}
+
+// BenchmarkStore measures the standard workloads of storetest.RunBenchmarks,
+// the same that every store of this module and a third party's store run.
+func BenchmarkStore(b *testing.B) {
+	storetest.RunBenchmarks(b, func(tb testing.TB) auditevents.Store { return openStore(tb, Options{}) })
 }

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/auditevents/auditevents"
+	"github.com/auditevents/auditevents/store/storetest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/oklog/ulid/v2"
 )
 
 // dsnEnv names the environment variable that tells the tests which
@@ -114,39 +114,26 @@ func openStore(tb testing.TB, opts Options) *Store {
 	return s
 }
 
-// events makes n valid events with deterministic IDs and timestamps, starting
-// at start and one millisecond apart, with users, accounts and
-// configurations cycling through a few values.
+// events makes n valid events, starting at start and one millisecond apart,
+// with IDs from a storetest.Generator seeded with seed (the same seed makes
+// the same IDs) and users, accounts and configurations cycling through a
+// few values, which the tests query by.
 func events(seed uint64, start time.Time, n int) []auditevents.AuditEvent {
+	g := storetest.NewGenerator(seed)
 	out := make([]auditevents.AuditEvent, n)
 	for i := range out {
-		var u ulid.ULID
-		ts := start.Add(time.Duration(i) * time.Millisecond)
-		if err := u.SetTime(ulid.Timestamp(ts)); err != nil {
-			panic(err)
-		}
-		e := u.Entropy()
-		for j := range 8 {
-			e[j] = byte(seed >> (8 * j))
-		}
-		e[8], e[9] = byte(i>>8), byte(i)
-		if err := u.SetEntropy(e); err != nil {
-			panic(err)
-		}
-		out[i] = auditevents.AuditEvent{
-			ID:            u.String(),
-			Timestamp:     ts,
-			Account:       []string{"", "acme", "globex"}[i%3],
-			User:          fmt.Sprintf("user%d@example.com", i%7),
-			Action:        []auditevents.Action{auditevents.ActionCreated, auditevents.ActionModified, auditevents.ActionDeleted}[i%3],
-			ResourceKind:  auditevents.KindConfiguration,
-			ResourceName:  fmt.Sprintf("config-%d", i%5),
-			Configuration: fmt.Sprintf("config-%d:%d", i%5, i%4),
-			Description:   "event " + fmt.Sprint(i),
-		}
+		e := g.Event(start.Add(time.Duration(i) * time.Millisecond))
+		e.Account = []string{"", "acme", "globex"}[i%3]
+		e.User = fmt.Sprintf("user%d@example.com", i%7)
+		e.Action = []auditevents.Action{auditevents.ActionCreated, auditevents.ActionModified, auditevents.ActionDeleted}[i%3]
+		e.ResourceKind = auditevents.KindConfiguration
+		e.ResourceName = fmt.Sprintf("config-%d", i%5)
+		e.Configuration = fmt.Sprintf("config-%d:%d", i%5, i%4)
 		if i%4 == 0 {
-			out[i].Configuration = fmt.Sprintf("config-%d", i%5)
+			e.Configuration = fmt.Sprintf("config-%d", i%5)
 		}
+		e.Description = "event " + fmt.Sprint(i)
+		out[i] = e
 	}
 	return out
 }

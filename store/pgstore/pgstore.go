@@ -22,15 +22,6 @@ import (
 
 var _ auditevents.Store = (*Store)(nil)
 
-// ErrInvalidOptions is returned, wrapped with the name of the offending field,
-// by [Open] and [New] when an [Options] field is malformed.
-var ErrInvalidOptions = errors.New("pgstore: invalid options")
-
-// ErrStatementTimeout is returned, wrapped with the server's error, when a
-// statement ran longer than the server's statement_timeout, which
-// [Options.StatementTimeout] sets. The statement had no effect.
-var ErrStatementTimeout = errors.New("pgstore: statement timeout")
-
 // Defaults of [Options], used for fields left zero.
 const (
 	DefaultSchema         = "auditevents"    // Options.Schema
@@ -274,7 +265,7 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 		var id string
 		err = s.pool.QueryRow(ctx, s.sql.firstExisting, cols.id).Scan(&id)
 		if err == nil {
-			return auditevents.DuplicateIDError(id)
+			return &auditevents.DuplicateIDError{ID: id}
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return s.wrap(ctx, "append: find the duplicate id", err)
@@ -322,12 +313,6 @@ func (s *Store) insertOnce(ctx context.Context, cols *columns) error {
 	}
 	return nil
 }
-
-// commitError is a failure while committing, when the outcome is unknown.
-type commitError struct{ err error }
-
-func (e *commitError) Error() string { return "commit: " + e.err.Error() }
-func (e *commitError) Unwrap() error { return e.err }
 
 // maxAttempts bounds how often a statement is tried on a new connection
 // after the connection it ran on was lost.
@@ -460,17 +445,7 @@ func upperBound(t time.Time) (bound time.Time, ok bool) {
 	case !t.Before(maxTime):
 		return maxTime, true
 	}
-	return ceilMicro(t), true
-}
-
-// ceilMicro rounds t up to the microsecond: for a stored timestamp ts,
-// ts < t exactly when ts < ceilMicro(t), and ts >= t exactly when
-// ts >= ceilMicro(t).
-func ceilMicro(t time.Time) time.Time {
-	if c := t.Truncate(time.Microsecond); !c.Equal(t) {
-		return c.Add(time.Microsecond)
-	}
-	return t
+	return auditevents.CeilMicro(t), true
 }
 
 // isUniqueViolation reports whether err is PostgreSQL's unique_violation.

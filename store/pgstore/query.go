@@ -6,7 +6,6 @@ import (
 	"iter"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/auditevents/auditevents"
@@ -22,58 +21,24 @@ import (
 // body may call the store. Events appended during the query are seen when
 // they fall after its current position, as with any other store.
 func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[auditevents.AuditEvent, error] {
-	return func(yield func(auditevents.AuditEvent, error) bool) {
-		if err := q.Validate(); err != nil {
-			yield(auditevents.AuditEvent{}, err)
-			return
-		}
-		p, ok := s.plan(&q)
-		if !ok {
-			if err := ctx.Err(); err != nil {
-				yield(auditevents.AuditEvent{}, err)
-			} else if s.closed.Load() {
-				yield(auditevents.AuditEvent{}, auditevents.ErrClosed)
-			}
-			return // no stored event can match
-		}
-		size := s.opt.PageSize
-		if q.Limit > 0 {
-			size = min(size, q.Limit)
-		}
-		page := make([]auditevents.AuditEvent, 0, size)
-		sent := 0
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(auditevents.AuditEvent{}, err)
-				return
-			}
+	return auditevents.QueryChunks(ctx, q, s.opt.PageSize, func(q *auditevents.Query) (auditevents.ChunkFunc, func()) {
+		p, ok := s.plan(q)
+		return func(buf []auditevents.AuditEvent, want int) ([]auditevents.AuditEvent, bool, error) {
 			if s.closed.Load() {
-				yield(auditevents.AuditEvent{}, auditevents.ErrClosed)
-				return
+				return buf, true, auditevents.ErrClosed
 			}
-			want := s.opt.PageSize
-			if q.Limit > 0 {
-				want = min(want, q.Limit-sent)
+			if !ok {
+				return buf, true, nil // no stored event can match
 			}
-			var err error
-			page, err = s.readPage(ctx, &p, want, page[:0])
-			if err != nil {
-				yield(auditevents.AuditEvent{}, err)
-				return
-			}
-			for _, e := range page {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			sent += len(page)
-			if len(page) < want || (q.Limit > 0 && sent >= q.Limit) {
-				return
+			page, err := s.readPage(ctx, &p, want, buf)
+			if err != nil || len(page) < want {
+				return page, true, err
 			}
 			last := page[len(page)-1]
 			p.after = &auditevents.Cursor{Timestamp: last.Timestamp, ID: last.ID}
-		}
-	}
+			return page, false, nil
+		}, nil
+	})
 }
 
 // queryPlan is a query turned into SQL conditions and their arguments; after
@@ -130,40 +95,32 @@ func (s *Store) plan(q *auditevents.Query) (queryPlan, bool) {
 	if q.Action != "" {
 		cond("action = ?", string(q.Action))
 	}
-	if !q.Since.IsZero() {
-		since := q.Since.UTC()
+	since, before, after := q.MicroRange()
+	if !since.IsZero() {
 		switch {
 		case !since.Before(maxTime):
 			return p, false
 		case since.After(minTime):
-			cond("ts >= ?", ceilMicro(since))
+			cond("ts >= ?", since)
 		}
 	}
-	if !q.Before.IsZero() {
-		before, ok := upperBound(q.Before)
-		if !ok {
+	if !before.IsZero() {
+		switch {
+		case !before.After(minTime):
 			return p, false
-		}
-		if before.Before(maxTime) {
+		case before.Before(maxTime):
 			cond("ts < ?", before)
 		}
 	}
-	if !q.After.IsZero() {
-		// Events before the cursor in result order: (ts, id) < cursor. A
-		// cursor finer than a microsecond falls between stored timestamps,
-		// so every event at its truncated microsecond comes before it.
-		c := q.After
-		c.Timestamp = c.Timestamp.UTC()
-		if t := c.Timestamp.Truncate(time.Microsecond); !t.Equal(c.Timestamp) {
-			c = auditevents.Cursor{Timestamp: t.Add(time.Microsecond), ID: ""}
-		}
+	if !after.IsZero() {
+		// Events before the cursor in result order: (ts, id) < cursor.
 		switch {
-		case c.Timestamp.Before(minTime):
+		case after.Timestamp.Before(minTime):
 			return p, false
-		case !c.Timestamp.Before(maxTime):
+		case !after.Timestamp.Before(maxTime):
 			// every stored event comes before it
 		default:
-			p.after = &c
+			p.after = &after
 		}
 	}
 	return p, true

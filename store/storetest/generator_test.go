@@ -1,0 +1,80 @@
+package storetest
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/auditevents/auditevents"
+)
+
+func TestGeneratorIsDeterministic(t *testing.T) {
+	a := NewGenerator(7).Events(2000)
+	b := NewGenerator(7).Events(2000)
+	if !slices.Equal(a, b) {
+		t.Fatal("two generators with seed 7 made different events")
+	}
+	c := NewGenerator(8).Events(2000)
+	if slices.Equal(a, c) {
+		t.Fatal("seeds 7 and 8 made the same events")
+	}
+}
+
+func TestGeneratorMakesRealisticData(t *testing.T) {
+	const n = 20000
+	data := NewGenerator(1).Events(n)
+	if _, err := auditevents.PrepareBatch(data); err != nil {
+		t.Fatalf("the generated events are not valid: %v", err)
+	}
+	kinds := map[auditevents.Kind]bool{}
+	users := map[string]bool{}
+	var bare, versioned, sharedTimestamps int
+	for i, e := range data {
+		kinds[e.ResourceKind] = true
+		users[e.User] = true
+		if e.Timestamp.Before(GeneratorStart) || !e.Timestamp.Before(GeneratorEnd) {
+			t.Fatalf("event %d at %v, outside [%v, %v)", i, e.Timestamp, GeneratorStart, GeneratorEnd)
+		}
+		if i > 0 {
+			if e.Timestamp.Before(data[i-1].Timestamp) {
+				t.Fatalf("event %d is older than event %d", i, i-1)
+			}
+			if e.Timestamp.Equal(data[i-1].Timestamp) {
+				sharedTimestamps++
+			}
+		}
+		if e.Configuration != "" {
+			if _, v := cutVersion(e.Configuration); !v {
+				bare++
+			} else {
+				versioned++
+			}
+		}
+	}
+	if got, want := len(kinds), len(auditevents.Kinds()); got != want {
+		t.Errorf("%d kinds occur, want every one of %d", got, want)
+	}
+	if got, want := len(users), GeneratorUsers; got != want {
+		t.Errorf("%d users occur, want %d", got, want)
+	}
+	if bare == 0 || versioned == 0 {
+		t.Errorf("configurations: %d without a version, %d with; want both forms", bare, versioned)
+	}
+	if sharedTimestamps == 0 {
+		t.Error("no two events share a timestamp; want some, to exercise the ID tiebreak")
+	}
+}
+
+func TestGeneratorEventAnyTime(t *testing.T) {
+	g := NewGenerator(1)
+	for _, ts := range []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_999_000, time.UTC),
+	} {
+		e := g.Event(ts)
+		if err := e.Validate(); err != nil {
+			t.Errorf("Event(%s) is not valid: %v", ts, err)
+		}
+	}
+}
