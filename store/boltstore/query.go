@@ -5,7 +5,6 @@ import (
 	"context"
 	"iter"
 	"math"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 

@@ -48,7 +48,7 @@ func runLedger(t *testing.T, newStore NewStore) {
 }
 
 // accountCorpus returns the varied events of corpus, all in account acme.
-func accountCorpus(g *gen, n int) []auditevents.AuditEvent {
+func accountCorpus(g *Generator, n int) []auditevents.AuditEvent {
 	events := corpus(g, n)
 	for i := range events {
 		events[i].Account = "acme"
@@ -124,10 +124,10 @@ func sameLog(tb testing.TB, l auditevents.Ledger, account string, want []auditev
 // written and to resume reading from a position.
 func testLedgerSequences(t *testing.T, l auditevents.Ledger, s auditevents.Store) {
 	ctx := context.Background()
-	g := newGen(40)
+	g := NewGenerator(40)
 	var singles, batch []auditevents.AuditEvent
 	for i := range 30 {
-		e := g.event(base.Add(time.Duration(30-i) * time.Minute)) // newest first
+		e := event(g, base.Add(time.Duration(30-i)*time.Minute)) // newest first
 		if i%3 == 0 {
 			e.Account = "globex"
 		}
@@ -167,7 +167,7 @@ func testLedgerSequences(t *testing.T, l auditevents.Ledger, s auditevents.Store
 			t.Errorf("Lookup(%s) = sequence %d, %v; want %d", e.ID, got.Seq, err, i)
 		}
 	}
-	if _, err := l.Lookup(ctx, g.id()); !errors.Is(err, auditevents.ErrNotFound) {
+	if _, err := l.Lookup(ctx, event(g, base).ID); !errors.Is(err, auditevents.ErrNotFound) {
 		t.Errorf("Lookup of an unknown ID = %v, want ErrNotFound", err)
 	}
 }
@@ -176,7 +176,7 @@ func testLedgerSequences(t *testing.T, l auditevents.Ledger, s auditevents.Store
 // proof endpoints relies on.
 func testLedgerTree(t *testing.T, l auditevents.Ledger, s auditevents.Store) {
 	ctx := context.Background()
-	g := newGen(41)
+	g := NewGenerator(41)
 	events := accountCorpus(g, 77)
 	appendAll(t, s, events[:33]...)
 	appendAll(t, s, events[33:]...)
@@ -207,7 +207,7 @@ func testLedgerTree(t *testing.T, l auditevents.Ledger, s auditevents.Store) {
 // Entries resumes from any sequence, as a reader that stopped and comes
 // back does; a sequence beyond the tree is an input error.
 func testLedgerEntriesFrom(t *testing.T, l auditevents.Ledger, s auditevents.Store) {
-	g := newGen(42)
+	g := NewGenerator(42)
 	events := accountCorpus(g, 600) // more than a store reads at once
 	appendAll(t, s, events...)
 	for _, from := range []int64{0, 1, 299, 599, 600} {
@@ -239,7 +239,7 @@ func testLedgerEntriesFrom(t *testing.T, l auditevents.Ledger, s auditevents.Sto
 			t.Fatal(err)
 		}
 		if e.Seq == 10 {
-			appendAll(t, s, g.event(base))
+			appendAll(t, s, event(g, base))
 			break
 		}
 	}
@@ -247,8 +247,8 @@ func testLedgerEntriesFrom(t *testing.T, l auditevents.Ledger, s auditevents.Sto
 
 // A batch that fails takes no sequence, so the log stays gapless.
 func testLedgerBatchAtomic(t *testing.T, l auditevents.Ledger, s auditevents.Store) {
-	g := newGen(43)
-	a, b, c := g.event(base), g.event(base), g.event(base)
+	g := NewGenerator(43)
+	a, b, c := event(g, base), event(g, base), event(g, base)
 	appendAll(t, s, a)
 	if err := s.Append(context.Background(), b, a); !errors.Is(err, auditevents.ErrDuplicateID) {
 		t.Fatalf("Append with a stored ID = %v, want ErrDuplicateID", err)
@@ -268,21 +268,25 @@ func testLedgerConcurrentAppends(t *testing.T, l auditevents.Ledger, s auditeven
 	const writers, batches, perBatch = 6, 20, 3
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
+	appended := make([][][]string, writers) // appended[w][b]: the IDs of writer w's batch b, in batch order
 	for w := range writers {
-		g := newGen(uint64(200 + w))
-		g.ms += uint64(w) << 20
+		g := NewGenerator(uint64(200 + w))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range batches {
 				var batch []auditevents.AuditEvent
+				var ids []string
 				for range perBatch {
-					batch = append(batch, g.event(base))
+					e := event(g, base)
+					batch = append(batch, e)
+					ids = append(ids, e.ID)
 				}
 				if err := s.Append(context.Background(), batch...); err != nil {
 					errs <- err
 					return
 				}
+				appended[w] = append(appended[w], ids)
 			}
 		}()
 	}
@@ -304,15 +308,21 @@ func testLedgerConcurrentAppends(t *testing.T, l auditevents.Ledger, s auditeven
 	if len(pos) != writers*batches*perBatch {
 		t.Fatalf("%d distinct events in the log, want %d", len(pos), writers*batches*perBatch)
 	}
-	// Each writer's gen makes increasing IDs; a batch's events are
-	// consecutive.
-	for _, e := range got {
-		if e.Seq%perBatch != 0 {
-			continue
-		}
-		for k := int64(1); k < perBatch; k++ {
-			if got[e.Seq+k].Event.ID <= got[e.Seq+k-1].Event.ID {
-				t.Fatalf("batch at %d is not consecutive in batch order", e.Seq)
+	// A batch's events hold consecutive sequences, in batch order, and a
+	// writer's batches follow each other in the order it appended them.
+	for w, byWriter := range appended {
+		for b, ids := range byWriter {
+			first, ok := pos[ids[0]]
+			if !ok {
+				t.Fatalf("writer %d batch %d: %s is not in the log", w, b, ids[0])
+			}
+			for k, id := range ids {
+				if seq, ok := pos[id]; !ok || seq != first+int64(k) {
+					t.Fatalf("writer %d batch %d: event %d (%s) has sequence %d, want %d", w, b, k, id, seq, first+int64(k))
+				}
+			}
+			if b > 0 && first <= pos[byWriter[b-1][0]] {
+				t.Fatalf("writer %d: batch %d has sequences before its batch %d", w, b, b-1)
 			}
 		}
 	}
@@ -324,10 +334,10 @@ func testLedgerConcurrentAppends(t *testing.T, l auditevents.Ledger, s auditeven
 // check, so a verifier tells retention from tampering.
 func testLedgerPrune(t *testing.T, l auditevents.Ledger, s auditevents.Store) {
 	ctx := context.Background()
-	g := newGen(44)
+	g := NewGenerator(44)
 	var events []auditevents.AuditEvent
 	for i := range 50 {
-		events = append(events, g.event(base.Add(time.Duration(i)*time.Hour)))
+		events = append(events, event(g, base.Add(time.Duration(i)*time.Hour)))
 	}
 	events[30].Timestamp = base.Add(-time.Hour) // imported late with an old timestamp
 	appendAll(t, s, events...)
@@ -373,7 +383,7 @@ func testLedgerPrune(t *testing.T, l auditevents.Ledger, s auditevents.Store) {
 	if _, err := l.Lookup(ctx, events[5].ID); !errors.Is(err, auditevents.ErrNotFound) {
 		t.Errorf("Lookup of a pruned event = %v, want ErrNotFound", err)
 	}
-	appendAll(t, s, g.event(base.Add(100*time.Hour)))
+	appendAll(t, s, event(g, base.Add(100*time.Hour)))
 	if n, _ := l.TreeSize(ctx, "acme"); n != 51 {
 		t.Errorf("after Prune an append got sequence %d, want 50", n-1)
 	}
@@ -381,7 +391,7 @@ func testLedgerPrune(t *testing.T, l auditevents.Ledger, s auditevents.Store) {
 
 func testLedgerClosed(t *testing.T, l auditevents.Ledger, s auditevents.Store) {
 	ctx := context.Background()
-	appendAll(t, s, newGen(45).event(base))
+	appendAll(t, s, event(NewGenerator(45), base))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
