@@ -410,7 +410,7 @@ func TestViewer(t *testing.T) {
 				const events = await res.json();
 				if (events.length) Object.assign(events[0], {
 					ip: '<img src=x onerror="window.pwned=1">',
-					actor: { requestId: "req-1", userAgent: "curl/8.5 ‮evil" },
+					actor: { requestId: "req-1", userAgent: "curl/8.5 \u202eevil" },
 				});
 				return new Response(JSON.stringify(events), { status: res.status, headers: res.headers });
 			};
