@@ -48,6 +48,9 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if s.readOnly {
+		return ErrReadOnly
+	}
 	prepared, err := auditevents.PrepareBatch(events)
 	if err != nil {
 		return err

@@ -189,6 +189,7 @@ func verify(tb testing.TB, path string, acked map[string]int64) {
 	if err := s.Check(ctx); err != nil {
 		tb.Fatalf("Check after the kill: %v", err)
 	}
+	verifyLogs(tb, s, acked)
 	stored := make(map[string]auditevents.AuditEvent)
 	for e, err := range s.Query(ctx, auditevents.Query{}) {
 		if err != nil {

@@ -76,12 +76,23 @@
 // [ErrLocked] after [Options.Timeout], one second by default. Hosts that run
 // several replicas need a shared database instead.
 //
+// # The verifiable log
+//
+// A Store is also an [auditevents.Ledger]: each commit gives its events their
+// sequences in their accounts and writes their leaves and tree hashes in the
+// same bbolt transaction, so a kill at any moment leaves a log that
+// verifies. Pruning keeps the tree. [Options.ReadOnly] opens a file for an
+// auditor without writing to it. FORMAT.md, in this package's directory,
+// describes the bytes.
+//
 // # Format version and damaged files
 //
 // The file carries a format version from its creation. [Open] refuses, with
 // a clear error and without writing to the file, a file that is not an audit
-// event store ([ErrNotStore]), one written in a newer or an older format
-// ([ErrNewerFormat], [ErrOlderFormat]), and one whose header, page tree or first and last
+// event store ([ErrNotStore]), one written in a newer format
+// ([ErrNewerFormat]) or in an older format than version 2
+// ([ErrOlderFormat]); a file of version 2, from before the verifiable log,
+// is upgraded in place by a writable Open, and one whose header, page tree or first and last
 // events are damaged ([ErrCorrupt]); a file too short to be a bbolt file
 // is [ErrNotStore]. Damage that Open does not read is reported as
 // [ErrCorrupt] by the call that meets it, never as a panic; [Store.Check]

@@ -26,6 +26,9 @@ const pruneChunk = 10000
 // The pages freed are reused by later appends; the file itself does not
 // shrink (see the package documentation).
 func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
+	if s.readOnly {
+		return 0, ErrReadOnly
+	}
 	bound := timeBound(ceilMicro(before))
 	total := 0
 	for {
