@@ -1,18 +1,23 @@
-// Command auditevents verifies an audit log served by the httpapi package's
-// log endpoints, and makes the keys that sign its checkpoints.
+// Command auditevents verifies an audit log, served by the httpapi package's
+// log endpoints or kept in a boltstore file, and makes the keys that sign
+// its checkpoints.
 //
 //	auditevents keygen -name example.com/audit
 //	auditevents checkpoint -url https://example.com/v1 -key $API_KEY -out saved.ckpt
-//	auditevents verify -url https://example.com/v1 -key $API_KEY -vkey log.pub -log example.com/audit -account acme [-previous saved.ckpt]
+//	auditevents checkpoint -file audit.db -skey example.com-audit.key -log example.com/audit -account acme -out saved.ckpt
+//	auditevents verify -url https://example.com/v1 -key $API_KEY -vkey example.com-audit.pub -log example.com/audit -account acme [-previous saved.ckpt]
+//	auditevents verify -file audit.db -checkpoint saved.ckpt -vkey example.com-audit.pub -log example.com/audit -account acme
 //
 // keygen writes the signer key (secret) to NAME.key and the verifier key to
 // NAME.pub, with the name's slashes made dashes. checkpoint prints the
-// server's current signed checkpoint and saves it. verify checks the
-// checkpoint's signature, reads every event, recomputes every leaf and the
-// root, and, given a checkpoint saved earlier, checks that the log still
-// holds it; it names each sequence that was modified, removed, inserted or
-// moved, a rollback or a fork. It exits with status 0 only when the log
-// verifies, 1 when it does not, and 2 on a usage or I/O error.
+// current signed checkpoint, the server's or one it signs for a file, and
+// saves it. verify checks the checkpoint's signature, reads every event (a
+// file is opened read-only), recomputes every leaf and the root, and, given
+// a checkpoint saved earlier, checks that the log still holds it; it names
+// each sequence that was modified, removed, inserted or moved, a rollback or
+// a fork. A file is also scanned for events stored outside the log. It
+// prints a progress line on standard error. It exits with status 0 only when
+// the log verifies, 1 when it does not, and 2 on a usage or I/O error.
 package main
 
 import (
@@ -21,12 +26,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/httpapi"
+	"github.com/auditevents/auditevents/store/boltstore"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -97,28 +105,59 @@ func client(url, key string) (*httpapi.LogClient, error) {
 	return c, nil
 }
 
+// openFile opens a store file read-only.
+func openFile(path string) (*boltstore.Store, error) {
+	return boltstore.Open(path, &boltstore.Options{ReadOnly: true, Timeout: 5 * time.Second})
+}
+
 func checkpoint(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("checkpoint", flag.ContinueOnError)
 	url := fs.String("url", "", "the server's URL up to the API prefix")
 	key := fs.String("key", "", "the API key, sent as a bearer token")
+	file := fs.String("file", "", "a boltstore file to sign a checkpoint of, instead of -url")
+	skeyFile := fs.String("skey", "", "with -file: the file holding the signer key")
+	logName := fs.String("log", "", "with -file: the log's name, such as example.com/audit")
+	account := fs.String("account", "", "with -file: the account")
 	out := fs.String("out", "", "a file to save the checkpoint to")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c, err := client(*url, *key)
-	if err != nil {
-		return err
-	}
-	msg, err := c.Checkpoint(ctx)
-	if err != nil {
-		return err
+	var msg []byte
+	if *file != "" {
+		skey, err := os.ReadFile(*skeyFile)
+		if err != nil {
+			return fmt.Errorf("reading the signer key (-skey): %w", err)
+		}
+		signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+		if err != nil {
+			return fmt.Errorf("the signer key in %s: %w", *skeyFile, err)
+		}
+		if *logName == "" {
+			return errors.New("-log is required with -file")
+		}
+		s, err := openFile(*file)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if msg, _, err = auditevents.MakeCheckpoint(ctx, s, *logName, *account, signer); err != nil {
+			return err
+		}
+	} else {
+		c, err := client(*url, *key)
+		if err != nil {
+			return err
+		}
+		if msg, err = c.Checkpoint(ctx); err != nil {
+			return err
+		}
 	}
 	if *out != "" {
 		if err := os.WriteFile(*out, msg, 0o644); err != nil {
 			return err
 		}
 	}
-	_, err = stdout.Write(msg)
+	_, err := stdout.Write(msg)
 	return err
 }
 
@@ -126,6 +165,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	url := fs.String("url", "", "the server's URL up to the API prefix")
 	key := fs.String("key", "", "the API key, sent as a bearer token")
+	file := fs.String("file", "", "a boltstore file to verify, opened read-only, instead of -url")
 	vkeyFile := fs.String("vkey", "", "the file holding the log's verifier key")
 	logName := fs.String("log", "", "the log's name, such as example.com/audit")
 	account := fs.String("account", "", "the account whose log is verified")
@@ -142,21 +182,38 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("the verifier key in %s: %w", *vkeyFile, err)
 	}
-	c, err := client(*url, *key)
-	if err != nil {
-		return err
-	}
 	opts := auditevents.VerifyOptions{Verifier: verifier, Origin: auditevents.Origin(*logName, *account)}
 	if *logName == "" {
 		opts.Origin = ""
 	}
-	if *cpFile != "" {
-		opts.Checkpoint, err = os.ReadFile(*cpFile)
+	var log auditevents.LogReader
+	if *file != "" {
+		if *cpFile == "" {
+			return errors.New("-checkpoint is required with -file: a checkpoint saved by `auditevents checkpoint`")
+		}
+		s, err := openFile(*file)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		log = auditevents.AccountLog(s, *account)
+		opts.Events = accountEvents(ctx, s, *account)
 	} else {
-		opts.Checkpoint, err = c.Checkpoint(ctx)
+		c, err := client(*url, *key)
+		if err != nil {
+			return err
+		}
+		log = c
+		if *cpFile == "" {
+			if opts.Checkpoint, err = c.Checkpoint(ctx); err != nil {
+				return err
+			}
+		}
 	}
-	if err != nil {
-		return err
+	if *cpFile != "" {
+		if opts.Checkpoint, err = os.ReadFile(*cpFile); err != nil {
+			return err
+		}
 	}
 	if *prevFile != "" {
 		if opts.Previous, err = os.ReadFile(*prevFile); err != nil {
@@ -169,10 +226,24 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintln(stderr)
 		}
 	}
-	rep, err := auditevents.Verify(ctx, c, opts)
+	rep, err := auditevents.Verify(ctx, log, opts)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "OK: %s, size %d: %d events verified, %d pruned\n", rep.Checkpoint.Origin, rep.Checkpoint.Size, rep.Events, rep.PrunedCount())
 	return nil
+}
+
+// accountEvents streams every event of the account that a scan of the
+// store finds, index or not, for VerifyOptions.Events.
+func accountEvents(ctx context.Context, s auditevents.Store, account string) iter.Seq2[auditevents.AuditEvent, error] {
+	return func(yield func(auditevents.AuditEvent, error) bool) {
+		for e, err := range s.Query(ctx, auditevents.Query{}) {
+			if err != nil || e.Account == account {
+				if !yield(e, err) {
+					return
+				}
+			}
+		}
+	}
 }

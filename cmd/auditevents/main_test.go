@@ -8,13 +8,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/httpapi"
+	"github.com/auditevents/auditevents/store/boltstore"
 	"github.com/auditevents/auditevents/store/memstore"
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -70,7 +73,7 @@ func serve(t *testing.T, skeyFile string, n int, edit func(string) string) strin
 	return srv.URL + "/v1"
 }
 
-func runCmd(t *testing.T, args ...string) (int, string, string) {
+func runCmd(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), args, &stdout, &stderr)
@@ -131,4 +134,88 @@ func slicesReplace(s []string, old, new string) []string {
 		out[i] = v
 	}
 	return out
+}
+
+// writeFile writes a boltstore file of n events of account acme, appended
+// in batches of 1,000.
+func writeFile(tb testing.TB, path string, n int) {
+	tb.Helper()
+	s, err := boltstore.Open(path, &boltstore.Options{NoSync: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	batch := make([]auditevents.AuditEvent, 0, 1000)
+	for i := range n {
+		batch = append(batch, auditevents.AuditEvent{ID: fmt.Sprintf("01JPAQ%020d", i), Timestamp: t0.Add(time.Duration(i) * time.Millisecond), Account: "acme",
+			User: fmt.Sprintf("user-%d@example.com", i%50), Action: auditevents.ActionModified, ResourceKind: auditevents.KindConfiguration,
+			ResourceName: fmt.Sprint("config-", i%500), Configuration: fmt.Sprintf("config-%d:%d", i%500, i%7), Description: "Configuration modified"})
+		if len(batch) == cap(batch) || i == n-1 {
+			if err := s.Append(context.Background(), batch...); err != nil {
+				tb.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := s.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// A bbolt file is verified read-only against a checkpoint signed for it,
+// and an event deleted from it with bbolt is named.
+func TestVerifyFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	runCmd(t, "keygen", "-name", "example.com/audit")
+	writeFile(t, "audit.db", 300)
+	if code, _, errOut := runCmd(t, "checkpoint", "-file", "audit.db", "-skey", "example.com-audit.key", "-log", "example.com/audit", "-account", "acme", "-out", "saved.ckpt"); code != 0 {
+		t.Fatalf("checkpoint -file = %d: %s", code, errOut)
+	}
+	verify := []string{"verify", "-file", "audit.db", "-checkpoint", "saved.ckpt", "-vkey", "example.com-audit.pub", "-log", "example.com/audit", "-account", "acme"}
+	if code, out, errOut := runCmd(t, verify...); code != 0 || !strings.Contains(out, "300 events verified") {
+		t.Fatalf("verify -file = %d, %q %q", code, out, errOut)
+	}
+	db, err := bolt.Open("audit.db", 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket([]byte("events")).Cursor()
+		k, _ := c.First()
+		for range 123 { // the events bucket is in time order: the 124th is sequence 123
+			k, _ = c.Next()
+		}
+		return c.Bucket().Delete(k)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCmd(t, verify...); code != 1 || !strings.Contains(errOut, "removed: sequence 123 missing") {
+		t.Errorf("verify -file of a file with an event deleted = %d, %q", code, errOut)
+	}
+}
+
+// BenchmarkVerifyFile measures `auditevents verify -file` of a file of
+// 1,000,000 events (set AUDITEVENTS_VERIFY_EVENTS for another size), the
+// whole command: opening the file read-only, checking the signature,
+// reading and hashing every event, the scan for strays. One op is one run.
+func BenchmarkVerifyFile(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("AUDITEVENTS_VERIFY_EVENTS")); err == nil && v > 0 {
+		n = v
+	}
+	b.Chdir(b.TempDir())
+	runCmd(b, "keygen", "-name", "example.com/audit")
+	writeFile(b, "audit.db", n)
+	if code, _, errOut := runCmd(b, "checkpoint", "-file", "audit.db", "-skey", "example.com-audit.key", "-log", "example.com/audit", "-account", "acme", "-out", "saved.ckpt"); code != 0 {
+		b.Fatalf("checkpoint: %s", errOut)
+	}
+	args := []string{"verify", "-file", "audit.db", "-checkpoint", "saved.ckpt", "-vkey", "example.com-audit.pub", "-log", "example.com/audit", "-account", "acme"}
+	b.ResetTimer()
+	for range b.N {
+		if code, _, errOut := runCmd(b, args...); code != 0 {
+			b.Fatal(errOut)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
 }
