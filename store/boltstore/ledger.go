@@ -493,6 +493,7 @@ func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Se
 					}
 				}
 				events := tx.Bucket(bucketEvents).Cursor()
+				var last []byte // the cursor's key
 				end := min(size, next+entriesChunk)
 				var items []byte
 				tile := int64(-1)
@@ -524,7 +525,16 @@ func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Se
 						buf = append(buf, pending)
 						pending = auditevents.Entry{}
 					}
-					k, v := events.Seek(key)
+					// Sequences mostly follow time, so the next event is
+					// usually the cursor's next key: a step, not a seek.
+					var k, v []byte
+					if last != nil && bytes.Compare(key, last) > 0 {
+						k, v = events.Next()
+					}
+					if k == nil || !bytes.Equal(k, key) {
+						k, v = events.Seek(key)
+					}
+					last = k
 					if k == nil || !bytes.Equal(k, key) {
 						continue // gone without being pruned
 					}
