@@ -28,6 +28,7 @@ func (bigLedger) Entries(context.Context, string, int64) iter.Seq2[auditevents.E
 func (bigLedger) Accounts(context.Context) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) { yield("acme", nil) }
 }
+
 // Lookup places the event whose ID ends in 0 at sequence 0, whose proof is
 // the longest, and any other at the end of the tree.
 func (bigLedger) Lookup(_ context.Context, id string) (auditevents.Entry, error) {
