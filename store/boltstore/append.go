@@ -170,6 +170,7 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 			if err := w.reset(tx, &s.codec); err != nil {
 				return err
 			}
+			w.noLog = s.noLog
 			for i, r := range taken {
 				outcome[i] = w.add(r)
 			}
@@ -200,6 +201,7 @@ type txWriter struct {
 	through int64               // the last sealed day
 	scratch []byte
 	log     []logEvent // the events in commit order, for their accounts' logs (ledger.go)
+	noLog   bool       // Options.noLog
 }
 
 type entry struct {
@@ -287,13 +289,14 @@ func (w *txWriter) flush() error {
 		}
 	}
 	w.ids.FillPercent = fillPercent
-	slices.SortFunc(w.idKeys, bytes.Compare)
-	for _, id := range w.idKeys {
-		if err := w.ids.Put(id, nil); err != nil {
-			return err
+	if w.noLog {
+		slices.SortFunc(w.idKeys, bytes.Compare)
+		for _, id := range w.idKeys {
+			if err := w.ids.Put(id, nil); err != nil {
+				return err
+			}
 		}
-	}
-	if err := appendLog(w.tx, w.log); err != nil {
+	} else if err := appendLog(w.tx, w.log); err != nil { // puts the ids with their sequences
 		return err
 	}
 	if err := addEvents(w.tx, len(w.events)); err != nil {

@@ -67,6 +67,7 @@ type Options struct {
 	ReadOnly bool
 
 	afterRun func(pruned int, err error) // called after each background prune; for tests
+	noLog    bool                        // write no verifiable log: only for the benchmark of its cost
 }
 
 const (
@@ -95,6 +96,7 @@ type Store struct {
 	logger   *slog.Logger
 	afterRun func(pruned int, err error) // called after each background prune; for tests
 	readOnly bool                        // Options.ReadOnly
+	noLog    bool                        // Options.noLog
 }
 
 // Open opens the store kept in the file at path, creating the file if it
@@ -153,6 +155,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		logger:     o.Logger,
 		afterRun:   o.afterRun,
 		readOnly:   o.ReadOnly,
+		noLog:      o.noLog,
 	}
 	if err := s.init(); err != nil {
 		db.Close()

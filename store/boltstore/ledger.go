@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"iter"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -193,7 +194,8 @@ type logEvent struct {
 }
 
 // appendLog gives the staged events their sequences, in order, and writes
-// their leaves, tree hashes, sequence tiles and ID values. It is called by
+// their leaves, tree hashes, sequence tiles and their entries in the ids
+// bucket, with their sequences. It is called by
 // txWriter.flush and by the upgrade of an older file, in the transaction
 // that writes the events.
 func appendLog(tx *bolt.Tx, staged []logEvent) error {
@@ -203,6 +205,8 @@ func appendLog(tx *bolt.Tx, staged []logEvent) error {
 	b := tx.Bucket(bucketLog)
 	b.FillPercent = fillPercent
 	ids := tx.Bucket(bucketIDs)
+	ids.FillPercent = fillPercent
+	idValues := make([]idValue, 0, len(staged))
 	var order []string
 	byAccount := make(map[string][]logEvent)
 	for _, s := range staged {
@@ -223,12 +227,10 @@ func appendLog(tx *bolt.Tx, staged []logEvent) error {
 			seq := n + int64(i)
 			leaves[i] = auditevents.LeafHash(seq, s.e)
 			seqs = append(seqs, s.key...)
-			var idv [16]byte
-			copy(idv[:8], s.key[:8])
-			binary.BigEndian.PutUint64(idv[8:], uint64(seq))
-			if err := ids.Put(s.key[8:], idv[:]); err != nil {
-				return err
-			}
+			iv := idValue{id: s.key[8:]}
+			copy(iv.value[:8], s.key[:8])
+			binary.BigEndian.PutUint64(iv.value[8:], uint64(seq))
+			idValues = append(idValues, iv)
 		}
 		hashes, err := auditevents.TreeAppend(n, leaves, newTreeReader(b, account))
 		if err != nil {
@@ -257,7 +259,21 @@ func appendLog(tx *bolt.Tx, staged []logEvent) error {
 			return err
 		}
 	}
+	// In key order, consecutive puts land on the same pages.
+	slices.SortFunc(idValues, func(a, b idValue) int { return bytes.Compare(a.id, b.id) })
+	for _, iv := range idValues {
+		if err := ids.Put(iv.id, iv.value[:]); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// idValue is an entry of the ids bucket: the ULID, and the timestamp of
+// the event's key and its sequence.
+type idValue struct {
+	id    []byte
+	value [16]byte
 }
 
 // appendTiles appends items of width bytes, for sequences from n on, to the
