@@ -93,17 +93,26 @@ func keygen(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// client returns a LogClient for the -url and -key flags.
-func client(url, key string) (*httpapi.LogClient, error) {
+// client returns a LogClient for the -url, -key and -header flags: the key
+// is sent in the header, as a bearer token when the header is
+// Authorization.
+func client(url, key, header string) (*httpapi.LogClient, error) {
 	if url == "" {
 		return nil, errors.New("-url is required, such as https://example.com/v1")
 	}
 	c := &httpapi.LogClient{BaseURL: strings.TrimRight(url, "/"), Header: http.Header{}}
 	if key != "" {
-		c.Header.Set("Authorization", "Bearer "+key)
+		if http.CanonicalHeaderKey(header) == "Authorization" {
+			key = "Bearer " + key
+		}
+		c.Header.Set(header, key)
 	}
 	return c, nil
 }
+
+// defaultKeyHeader is the header Bindplane, and examples/server, read the
+// API key from.
+const defaultKeyHeader = "X-Bindplane-Api-Key"
 
 // openFile opens a store file read-only.
 func openFile(path string) (*boltstore.Store, error) {
@@ -113,7 +122,8 @@ func openFile(path string) (*boltstore.Store, error) {
 func checkpoint(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("checkpoint", flag.ContinueOnError)
 	url := fs.String("url", "", "the server's URL up to the API prefix")
-	key := fs.String("key", "", "the API key, sent as a bearer token")
+	key := fs.String("key", "", "the API key")
+	header := fs.String("header", defaultKeyHeader, "the header the API key is sent in; with Authorization, as a bearer token")
 	file := fs.String("file", "", "a boltstore file to sign a checkpoint of, instead of -url")
 	skeyFile := fs.String("skey", "", "with -file: the file holding the signer key")
 	logName := fs.String("log", "", "with -file: the log's name, such as example.com/audit")
@@ -144,7 +154,7 @@ func checkpoint(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	} else {
-		c, err := client(*url, *key)
+		c, err := client(*url, *key, *header)
 		if err != nil {
 			return err
 		}
@@ -164,7 +174,8 @@ func checkpoint(ctx context.Context, args []string, stdout io.Writer) error {
 func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	url := fs.String("url", "", "the server's URL up to the API prefix")
-	key := fs.String("key", "", "the API key, sent as a bearer token")
+	key := fs.String("key", "", "the API key")
+	header := fs.String("header", defaultKeyHeader, "the header the API key is sent in; with Authorization, as a bearer token")
 	file := fs.String("file", "", "a boltstore file to verify, opened read-only, instead of -url")
 	vkeyFile := fs.String("vkey", "", "the file holding the log's verifier key")
 	logName := fs.String("log", "", "the log's name, such as example.com/audit")
@@ -199,7 +210,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		log = auditevents.AccountLog(s, *account)
 		opts.Events = accountEvents(ctx, s, *account)
 	} else {
-		c, err := client(*url, *key)
+		c, err := client(*url, *key, *header)
 		if err != nil {
 			return err
 		}

@@ -47,7 +47,7 @@ func serve(t *testing.T, skeyFile string, n int, edit func(string) string) strin
 	}
 	h, err := httpapi.New(s, &httpapi.Options{
 		Authorize: func(r *http.Request) (string, error) {
-			if r.Header.Get("Authorization") != "Bearer k" {
+			if r.Header.Get("X-Bindplane-Api-Key") != "k" {
 				return "", httpapi.ErrUnauthorized
 			}
 			return "acme", nil
@@ -89,6 +89,9 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("keygen = %d, %s %s", code, out, errOut)
 	}
 	url := serve(t, "example.com-audit.key", 50, nil)
+	if code, _, errOut := runCmd(t, "checkpoint", "-url", url, "-key", "k", "-header", "Authorization"); code != 2 || !strings.Contains(errOut, "401") {
+		t.Errorf("checkpoint with the key in another header = %d, %q; want 2 and a 401", code, errOut)
+	}
 	code, out, errOut := runCmd(t, "checkpoint", "-url", url, "-key", "k", "-out", "saved.ckpt")
 	if code != 0 || !strings.HasPrefix(out, "example.com/audit/acme\n50\n") {
 		t.Fatalf("checkpoint = %d, %q %s", code, out, errOut)

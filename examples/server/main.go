@@ -13,10 +13,15 @@
 //	-seed       fill an empty store with N demo events over the past 30 days (default 200; 0 for none)
 //	-retention  delete events older than this (default 720h, Bindplane's 30 days; 0 keeps everything)
 //	-envelope   answer lists as {"auditEvents": [...]}, as Bindplane's collector expects
+//	-log-name   the verifiable log's name (default localhost/audit)
+//	-signer-key the file of the checkpoint signer key, from `auditevents keygen`
+//	            (default: a new key at each start, its verifier key logged)
 //
 // Every request to /v1 carries an API key in the X-Bindplane-Api-Key header,
 // as Bindplane's clients send it. A key maps to an account; the caller sees
-// and records only that account's events.
+// and records only that account's events. The verifiable log's endpoints
+// (/v1/audit-events/log/...) serve signed checkpoints and proofs, which
+// `go run ./cmd/auditevents verify` checks.
 package main
 
 import (
@@ -34,8 +39,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/httpapi"
 	"github.com/auditevents/auditevents/store/boltstore"
+	"golang.org/x/mod/sumdb/note"
 )
 
 func main() {
@@ -53,6 +60,8 @@ type config struct {
 	seed      int
 	retention time.Duration
 	envelope  bool
+	logName   string // the verifiable log's name
+	signerKey string // the file of the checkpoint signer key; "" for a new key
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -65,6 +74,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.seed, "seed", 200, "fill an empty store with this many demo events (0 for none)")
 	fs.DurationVar(&c.retention, "retention", 30*24*time.Hour, "delete events older than this (0 keeps everything)")
 	fs.BoolVar(&c.envelope, "envelope", false, `answer lists as {"auditEvents": [...]} for Bindplane's collector`)
+	fs.StringVar(&c.logName, "log-name", "localhost/audit", "the verifiable log's name, which begins its checkpoints' origins")
+	fs.StringVar(&c.signerKey, "signer-key", "", "the file of the key that signs checkpoints (auditevents keygen); empty makes a new key at each start and logs its verifier key")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -101,6 +112,31 @@ func parseKeys(s string) (map[string]string, error) {
 	return keys, nil
 }
 
+// checkpointSigner reads the signer key of -signer-key, or makes a new key
+// pair and logs the verifier key that `auditevents verify -vkey` needs.
+func checkpointSigner(cfg config, logger *slog.Logger) (note.Signer, error) {
+	var skey string
+	if cfg.signerKey != "" {
+		b, err := os.ReadFile(cfg.signerKey)
+		if err != nil {
+			return nil, fmt.Errorf("-signer-key: %w", err)
+		}
+		skey = strings.TrimSpace(string(b))
+	} else {
+		var vkey string
+		var err error
+		if skey, vkey, err = auditevents.GenerateKey(cfg.logName); err != nil {
+			return nil, fmt.Errorf("-log-name: %w", err)
+		}
+		logger.Info("checkpoints are signed by a new key; save the verifier key to verify them", "verifier-key", vkey)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, fmt.Errorf("-signer-key %s: %w", cfg.signerKey, err)
+	}
+	return signer, nil
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -133,10 +169,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			logger.Info("seeded demo events", "events", n)
 		}
 	}
+	signer, err := checkpointSigner(cfg, logger)
+	if err != nil {
+		return err
+	}
 	api, err := httpapi.New(store, &httpapi.Options{
 		Authorize: srv.authorizeRead,
 		Envelope:  cfg.envelope,
 		Logger:    logger,
+		Log:       &httpapi.LogOptions{Name: cfg.logName, Signer: signer},
 	})
 	if err != nil {
 		return err
@@ -197,8 +238,10 @@ Download them as CSV (saved as the file the server names):
 Record an event: create or modify a configuration, then delete it:
   curl -s -X PUT %s '%s/v1/configurations/my-config'
   curl -s -X DELETE %s '%s/v1/configurations/my-config'
+The signed checkpoint of the account's verifiable log (check it with go run ./cmd/auditevents verify):
+  curl -s %s '%s/v1/audit-events/log/checkpoint'
 A bad key gets 401:
   curl -s -H 'X-Bindplane-Api-Key: wrong' '%s/v1/audit-events'
 
-`, base, cfg.db, account, h, base, h, base, from, to, h, base, h, base, h, base, h, base, base)
+`, base, cfg.db, account, h, base, h, base, from, to, h, base, h, base, h, base, h, base, h, base, base)
 }
