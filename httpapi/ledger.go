@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +24,9 @@ const (
 	ConsistencyPath = "/audit-events/log/consistency"
 	HashesPath      = "/audit-events/log/hashes"
 )
+
+// contentJSONLines is the Content-Type of the entries endpoint.
+const contentJSONLines = "application/jsonl"
 
 // MaxHashes is the most stored hashes one request of the hashes endpoint
 // reads.
@@ -157,7 +159,8 @@ func (le *logEndpoints) entries(ep *endpoint, w http.ResponseWriter, r *http.Req
 			return
 		}
 	}
-	sw := &lineWriter{w: w, rc: http.NewResponseController(w), ctx: r.Context()}
+	lines := &endpoint{h: ep.h, errorType: ep.errorType, bodyType: contentJSONLines}
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w), ctx: r.Context(), ep: lines}
 	bw := bufio.NewWriterSize(sw, flushBytes)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
@@ -180,37 +183,9 @@ func (le *logEndpoints) entries(ep *endpoint, w http.ResponseWriter, r *http.Req
 		return
 	}
 	if !sw.started { // an empty log
-		w.Header().Set("Content-Type", "application/jsonl")
+		lines.setSuccessHeaders(w.Header())
 		w.WriteHeader(http.StatusOK)
 	}
-}
-
-// lineWriter writes the entries endpoint's body: it sets the JSON Lines
-// content type before the first write and flushes after each, and fails once
-// the request's context is done.
-type lineWriter struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	ctx     context.Context
-	started bool
-}
-
-func (l *lineWriter) Write(p []byte) (int, error) {
-	if err := l.ctx.Err(); err != nil {
-		return 0, err
-	}
-	if !l.started {
-		l.w.Header().Set("Content-Type", "application/jsonl")
-		l.started = true
-	}
-	n, err := l.w.Write(p)
-	if err != nil {
-		return n, err
-	}
-	if err := l.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return n, err
-	}
-	return n, nil
 }
 
 // inclusion answers the proof that the event "id" is in the account's tree

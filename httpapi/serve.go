@@ -37,6 +37,7 @@ type endpoint struct {
 	path      string // Prefix + ListPath or DownloadPath, for Link headers
 	errorType string // the Content-Type of error bodies, as the spec gives it
 	csv       bool   // the download: CSV rather than JSON
+	bodyType  string // when set, the Content-Type of a streamed body (ledger.go's entries)
 }
 
 func (ep *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -196,6 +197,10 @@ func (ep *endpoint) servePage(w http.ResponseWriter, r *http.Request, q auditeve
 }
 
 func (ep *endpoint) setSuccessHeaders(hdr http.Header) {
+	if ep.bodyType != "" {
+		hdr.Set("Content-Type", ep.bodyType)
+		return
+	}
 	if !ep.csv {
 		hdr.Set("Content-Type", contentJSON)
 		return

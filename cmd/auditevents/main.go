@@ -93,68 +93,91 @@ func keygen(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// client returns a LogClient for the -url, -key and -header flags: the key
-// is sent in the header, as a bearer token when the header is
-// Authorization.
-func client(url, key, header string) (*httpapi.LogClient, error) {
-	if url == "" {
-		return nil, errors.New("-url is required, such as https://example.com/v1")
+// source holds the flags that say where a log is and whose it is: a
+// server (-url, -key, -header) or a file (-file), the log's name and the
+// account.
+type source struct {
+	url, key, header, file, log, account *string
+}
+
+// sourceFlags defines the source flags on fs.
+func sourceFlags(fs *flag.FlagSet, fileUse string) source {
+	return source{
+		url:     fs.String("url", "", "the server's URL up to the API prefix, such as https://example.com/v1"),
+		key:     fs.String("key", "", "the API key"),
+		header:  fs.String("header", defaultKeyHeader, "the header the API key is sent in; with Authorization, as a bearer token"),
+		file:    fs.String("file", "", fileUse),
+		log:     fs.String("log", "", "the log's name, such as example.com/audit"),
+		account: fs.String("account", "", "the account"),
 	}
-	c := &httpapi.LogClient{BaseURL: strings.TrimRight(url, "/"), Header: http.Header{}}
-	if key != "" {
-		if http.CanonicalHeaderKey(header) == "Authorization" {
-			key = "Bearer " + key
-		}
-		c.Header.Set(header, key)
-	}
-	return c, nil
 }
 
 // defaultKeyHeader is the header Bindplane, and examples/server, read the
 // API key from.
 const defaultKeyHeader = "X-Bindplane-Api-Key"
 
-// openFile opens a store file read-only.
-func openFile(path string) (*boltstore.Store, error) {
-	return boltstore.Open(path, &boltstore.Options{ReadOnly: true, Timeout: 5 * time.Second})
+// client returns a LogClient for the server flags: the key is sent in the
+// header, as a bearer token when the header is Authorization.
+func (src source) client() (*httpapi.LogClient, error) {
+	if *src.url == "" {
+		return nil, errors.New("-url or -file is required")
+	}
+	c := &httpapi.LogClient{BaseURL: strings.TrimRight(*src.url, "/"), Header: http.Header{}}
+	if key := *src.key; key != "" {
+		if http.CanonicalHeaderKey(*src.header) == "Authorization" {
+			key = "Bearer " + key
+		}
+		c.Header.Set(*src.header, key)
+	}
+	return c, nil
+}
+
+// open opens the -file store read-only.
+func (src source) open() (*boltstore.Store, error) {
+	return boltstore.Open(*src.file, &boltstore.Options{ReadOnly: true, Timeout: 5 * time.Second})
+}
+
+// readKey reads the key in the file named by flag and parses it with parse.
+func readKey[T any](flag, path string, parse func(string) (T, error)) (T, error) {
+	var zero T
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return zero, fmt.Errorf("reading the key of %s: %w", flag, err)
+	}
+	k, err := parse(strings.TrimSpace(string(b)))
+	if err != nil {
+		return zero, fmt.Errorf("the key in %s: %w", path, err)
+	}
+	return k, nil
 }
 
 func checkpoint(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("checkpoint", flag.ContinueOnError)
-	url := fs.String("url", "", "the server's URL up to the API prefix")
-	key := fs.String("key", "", "the API key")
-	header := fs.String("header", defaultKeyHeader, "the header the API key is sent in; with Authorization, as a bearer token")
-	file := fs.String("file", "", "a boltstore file to sign a checkpoint of, instead of -url")
+	src := sourceFlags(fs, "a boltstore file to sign a checkpoint of, opened read-only, instead of -url")
 	skeyFile := fs.String("skey", "", "with -file: the file holding the signer key")
-	logName := fs.String("log", "", "with -file: the log's name, such as example.com/audit")
-	account := fs.String("account", "", "with -file: the account")
 	out := fs.String("out", "", "a file to save the checkpoint to")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	var msg []byte
-	if *file != "" {
-		skey, err := os.ReadFile(*skeyFile)
+	if *src.file != "" {
+		signer, err := readKey("-skey", *skeyFile, note.NewSigner)
 		if err != nil {
-			return fmt.Errorf("reading the signer key (-skey): %w", err)
+			return err
 		}
-		signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
-		if err != nil {
-			return fmt.Errorf("the signer key in %s: %w", *skeyFile, err)
-		}
-		if *logName == "" {
+		if *src.log == "" {
 			return errors.New("-log is required with -file")
 		}
-		s, err := openFile(*file)
+		s, err := src.open()
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		if msg, _, err = auditevents.MakeCheckpoint(ctx, s, *logName, *account, signer); err != nil {
+		if msg, _, err = auditevents.MakeCheckpoint(ctx, s, *src.log, *src.account, signer); err != nil {
 			return err
 		}
 	} else {
-		c, err := client(*url, *key, *header)
+		c, err := src.client()
 		if err != nil {
 			return err
 		}
@@ -173,44 +196,35 @@ func checkpoint(ctx context.Context, args []string, stdout io.Writer) error {
 
 func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	url := fs.String("url", "", "the server's URL up to the API prefix")
-	key := fs.String("key", "", "the API key")
-	header := fs.String("header", defaultKeyHeader, "the header the API key is sent in; with Authorization, as a bearer token")
-	file := fs.String("file", "", "a boltstore file to verify, opened read-only, instead of -url")
+	src := sourceFlags(fs, "a boltstore file to verify, opened read-only, instead of -url")
 	vkeyFile := fs.String("vkey", "", "the file holding the log's verifier key")
-	logName := fs.String("log", "", "the log's name, such as example.com/audit")
-	account := fs.String("account", "", "the account whose log is verified")
 	cpFile := fs.String("checkpoint", "", "verify against this saved checkpoint instead of the server's current one")
 	prevFile := fs.String("previous", "", "a checkpoint saved earlier that the log must still hold")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	vkey, err := os.ReadFile(*vkeyFile)
+	verifier, err := readKey("-vkey", *vkeyFile, note.NewVerifier)
 	if err != nil {
-		return fmt.Errorf("reading the verifier key (-vkey): %w", err)
+		return err
 	}
-	verifier, err := note.NewVerifier(strings.TrimSpace(string(vkey)))
-	if err != nil {
-		return fmt.Errorf("the verifier key in %s: %w", *vkeyFile, err)
-	}
-	opts := auditevents.VerifyOptions{Verifier: verifier, Origin: auditevents.Origin(*logName, *account)}
-	if *logName == "" {
-		opts.Origin = ""
+	opts := auditevents.VerifyOptions{Verifier: verifier}
+	if *src.log != "" {
+		opts.Origin = auditevents.Origin(*src.log, *src.account)
 	}
 	var log auditevents.LogReader
-	if *file != "" {
+	if *src.file != "" {
 		if *cpFile == "" {
 			return errors.New("-checkpoint is required with -file: a checkpoint saved by `auditevents checkpoint`")
 		}
-		s, err := openFile(*file)
+		s, err := src.open()
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		log = auditevents.AccountLog(s, *account)
-		opts.Events = accountEvents(ctx, s, *account)
+		log = auditevents.AccountLog(s, *src.account)
+		opts.Events = accountEvents(ctx, s, *src.account)
 	} else {
-		c, err := client(*url, *key, *header)
+		c, err := src.client()
 		if err != nil {
 			return err
 		}
