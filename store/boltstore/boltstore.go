@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -58,7 +59,8 @@ type Options struct {
 	// caller to return them to. Nil means slog.Default().
 	Logger *slog.Logger
 
-	afterRun func(pruned int, err error) // called after each background prune; for tests
+	afterRun  func(pruned int, err error) // called after each background prune; for tests
+	sealAfter int                         // 0: defaultSealAfter; for tests
 }
 
 const (
@@ -86,6 +88,9 @@ type Store struct {
 	now      func() time.Time
 	logger   *slog.Logger
 	afterRun func(pruned int, err error) // called after each background prune; for tests
+
+	sealAfter int         // hot events the writer lets accumulate before it seals them
+	hotStale  atomic.Bool // set by Prune: the writer counts the hot events again
 }
 
 // Open opens the store kept in the file at path, creating the file if it
@@ -141,6 +146,10 @@ func Open(path string, opts *Options) (*Store, error) {
 		now:        o.Now,
 		logger:     o.Logger,
 		afterRun:   o.afterRun,
+		sealAfter:  o.sealAfter,
+	}
+	if s.sealAfter <= 0 {
+		s.sealAfter = defaultSealAfter
 	}
 	if err := s.init(); err != nil {
 		db.Close()

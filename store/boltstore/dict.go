@@ -147,9 +147,9 @@ func (d *dict) flush(b *bolt.Bucket) error {
 	return nil
 }
 
-// settle ends the current transaction: when it failed, the codes it added
+// endTx ends the current transaction: when it failed, the codes it added
 // are forgotten.
-func (d *dict) settle(committed bool) {
+func (d *dict) endTx(committed bool) {
 	if !committed {
 		n := len(d.names) - d.pending
 		d.mu.Lock()

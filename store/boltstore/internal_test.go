@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -85,7 +86,7 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 	}
 	key, _ := eventKey(&events[10])
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		sealed, err := sealedDay(tx)
+		sealed, err := sealedTime(tx)
 		if err != nil {
 			return err
 		}
@@ -187,111 +188,127 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// TestIndexesAcrossSealedDays appends a month of events a few hours at a
-// time, so that days get sealed along the way, then events of days already
-// sealed, and checks every index path against a scan of all events.
-func TestIndexesAcrossSealedDays(t *testing.T) {
-	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), nil)
+// TestIndexesAgainstModel appends a year of events in batches to a store
+// that seals every few hundred events, then events older than everything
+// sealed, prunes the oldest, and at every step checks each index path
+// against a plain scan of the events stored, and the invariants of the
+// index classes: every sealed entry is at or before the sealed time, every
+// hot entry after it, and the hot class stays near its bound.
+func TestIndexesAgainstModel(t *testing.T) {
+	const sealAfter = 250
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{sealAfter: sealAfter})
 	ctx := context.Background()
 	events := newGenerator(9).events(3000) // over a year
-	late := events[:300]                   // the first month, appended last
-	for i := 300; i < len(events); i += 97 {
-		if err := s.Append(ctx, events[i:min(i+97, len(events))]...); err != nil {
+	var stored []auditevents.AuditEvent
+	acme := "acme"
+	check := func(step string) {
+		t.Helper()
+		if err := s.Check(ctx); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		err := s.view(func(tx *bolt.Tx) error {
+			through, err := sealedTime(tx)
+			if err != nil {
+				return err
+			}
+			if through == noneSealed && len(stored) > 2*sealAfter {
+				t.Errorf("%s: nothing sealed after %d events", step, len(stored))
+			}
+			for k := range numIndexes {
+				hot := 0
+				err := tx.Bucket(indexBuckets[k]).ForEach(func(key, _ []byte) error {
+					_, ek := parseIndexKey(key)
+					switch {
+					case key[0] == classHot && keyTime(ek) <= through:
+						t.Errorf("%s: hot entry %x of index %s is not after the sealed time", step, key, indexBuckets[k])
+					case key[0] == classSealed && keyTime(ek) > through:
+						t.Errorf("%s: sealed entry %x of index %s is after the sealed time", step, key, indexBuckets[k])
+					case key[0] == classHot:
+						hot++
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				if hot > sealAfter+100 {
+					t.Errorf("%s: index %s has %d hot entries, want at most the bound %d and a batch", step, indexBuckets[k], hot, sealAfter)
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			t.Fatal(err)
+		}
+		mid := stored[len(stored)/2].Timestamp
+		for _, q := range []auditevents.Query{
+			{User: "user07@example.com"},
+			{User: "user07@example.com", Since: mid, Before: mid.Add(40 * 24 * time.Hour)},
+			{Configuration: "config-012"},
+			{Configuration: "config-012:3"},
+			{Account: &acme, Before: mid},
+			{User: "nobody"},
+			{User: "user07@example.com", Configuration: "config-012"},
+			{User: "user07@example.com", Account: &acme, Since: mid},
+			{Configuration: "config-012:3", Account: &acme},
+			{Configuration: "config-999", User: "user01@example.com"},
+			{User: "user07@example.com", Limit: 5, After: stored[len(stored)/3].Cursor()},
+			{Account: &acme, Limit: 3},
+		} {
+			var want []auditevents.AuditEvent
+			for _, e := range stored {
+				if q.Matches(&e) {
+					want = append(want, e)
+				}
+			}
+			slices.SortFunc(want, auditevents.Compare)
+			if q.Limit > 0 && len(want) > q.Limit {
+				want = want[:q.Limit]
+			}
+			got, err := auditevents.Collect(s.Query(ctx, q))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: query %+v: got %d events, want %d", step, q, len(got), len(want))
+			}
+		}
+	}
+	late := events[:300] // the first month, appended last
+	for i := 300; i < len(events); i += 97 {
+		batch := events[i:min(i+97, len(events))]
+		if err := s.Append(ctx, batch...); err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, batch...)
+		if (i/97)%6 == 0 {
+			check(fmt.Sprintf("after %d events", len(stored)))
 		}
 	}
 	for i := 0; i < len(late); i += 50 {
 		if err := s.Append(ctx, late[i:i+50]...); err != nil {
 			t.Fatal(err)
 		}
+		stored = append(stored, late[i:i+50]...)
 	}
-	if err := s.Check(ctx); err != nil {
+	check("after old events")
+	cut := events[1000].Timestamp
+	if _, err := s.Prune(ctx, cut); err != nil {
 		t.Fatal(err)
 	}
-	err := s.view(func(tx *bolt.Tx) error {
-		newest := dayOf(events[len(events)-1].Timestamp.UnixMicro())
-		got, err := sealedDay(tx)
-		if err != nil {
-			return err
-		}
-		if got >= newest || got < newest-1-sealDays {
-			t.Errorf("last sealed day is %d, want one of the %d days before the newest event's, %d", got, sealDays, newest)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	stored = slices.DeleteFunc(stored, func(e auditevents.AuditEvent) bool { return e.Timestamp.Before(cut) })
+	check("after a prune")
+	more := newGenerator(14).events(400)
+	for i := range more {
+		more[i].Timestamp = events[len(events)-1].Timestamp.Add(time.Duration(i+1) * time.Minute)
 	}
-	mid := dataStart.Add(100 * 24 * time.Hour)
-	acme := "acme"
-	for _, q := range []auditevents.Query{
-		{User: "user07@example.com"},
-		{User: "user07@example.com", Since: mid, Before: mid.Add(40 * 24 * time.Hour)},
-		{Configuration: "config-012"},
-		{Configuration: "config-012:3"},
-		{Account: &acme, Before: mid},
-		{User: "nobody"},
-		{User: "user07@example.com", Configuration: "config-012"},
-		{User: "user07@example.com", Account: &acme, Since: mid},
-		{Configuration: "config-012:3", Account: &acme},
-		{Configuration: "config-999", User: "user01@example.com"},
-		{User: "user07@example.com", Limit: 5, After: events[1500].Cursor()},
-	} {
-		var want []auditevents.AuditEvent
-		for _, e := range events {
-			if q.Matches(&e) {
-				want = append(want, e)
-			}
-		}
-		slices.SortFunc(want, auditevents.Compare)
-		if q.Limit > 0 && len(want) > q.Limit {
-			want = want[:q.Limit]
-		}
-		got, err := auditevents.Collect(s.Query(ctx, q))
-		if err != nil {
+	for i := 0; i < len(more); i += 40 {
+		if err := s.Append(ctx, more[i:i+40]...); err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(got, want) {
-			t.Errorf("query %+v: got %d events, want %d", q, len(got), len(want))
-		}
+		stored = append(stored, more[i:i+40]...)
 	}
-}
-
-// TestIndexQueryWithDistantBounds checks that a date range reaching far
-// beyond the stored events costs no more than the events' own days: the
-// index path reads day by day, and must not walk the empty centuries.
-func TestIndexQueryWithDistantBounds(t *testing.T) {
-	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), nil)
-	ctx := context.Background()
-	events := newGenerator(10).events(200)
-	if err := s.Append(ctx, events...); err != nil {
-		t.Fatal(err)
-	}
-	q := auditevents.Query{
-		User:   "nobody",
-		Since:  time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
-		Before: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC),
-	}
-	days := 0
-	err := s.view(func(tx *bolt.Tx) error {
-		b := queryBounds(&q)
-		src, err := newSource(tx, path{kind: byUser, tag: s.codec.tag(tagUser, q.User, false)}, b.lo, false)
-		if err != nil {
-			return err
-		}
-		k, _, err := src.start(b.hi)
-		if k != nil || err != nil {
-			t.Errorf("last: %x, %v; want nothing", k, err)
-		}
-		days = int(dayOf(events[len(events)-1].Timestamp.UnixMicro()) - src.day)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if days > dataDays+1 {
-		t.Errorf("the index source walked %d days back from the newest event; the events span %d", days, dataDays)
-	}
+	check("after appends past the prune")
 }
 
 // TestAppendAtChunkBoundarySeen appends, from the loop body, an event that
@@ -368,21 +385,23 @@ func TestRetentionQuietOnClose(t *testing.T) {
 	var logged bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelError}))
 	path := filepath.Join(t.TempDir(), "audit.db")
-	var s *Store
+	opened := make(chan *Store, 1)
 	ran := make(chan error, 1)
 	closed := make(chan error, 1)
-	s = openInternal(t, path, &Options{
+	s := openInternal(t, path, &Options{
 		Retention: time.Hour,
 		Logger:    logger,
 		Now: func() time.Time {
 			// Close the store before this run prunes, and wait until
 			// Close has begun.
+			s := <-opened
 			go func() { closed <- s.Close() }()
 			<-s.stop
 			return time.Now()
 		},
 		afterRun: func(_ int, err error) { ran <- err },
 	})
+	opened <- s
 	if err := <-ran; !errors.Is(err, auditevents.ErrClosed) && !errors.Is(err, context.Canceled) {
 		t.Fatalf("the run cut short by Close returned %v, want ErrClosed or context.Canceled", err)
 	}

@@ -58,7 +58,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 			events := tx.Bucket(bucketEvents)
 			var keys [][]byte
 			var index [numIndexes][][]byte
-			sealed, err := sealedDay(tx)
+			sealed, err := sealedTime(tx)
 			if err != nil {
 				return err
 			}
@@ -106,6 +106,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("boltstore: pruning: %w", err)
 	}
+	s.hotStale.Store(true) // some hot entries may be gone
 	return n, nil
 }
 
