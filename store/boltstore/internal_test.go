@@ -469,3 +469,73 @@ func TestPrefetchColdIndexQuery(t *testing.T) {
 		t.Log("the query did not prefetch: the file stayed in the page cache (tmpfs?)")
 	}
 }
+
+// TestFullDictionary fills the dictionary's share of users and of resource
+// names with one-off values, and checks that the values past its bound are
+// stored as they are and found by every filter, before and after
+// reopening, that the other fields still get codes, and that Check passes.
+func TestFullDictionary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("appends 33,000 events")
+	}
+	path := filepath.Join(t.TempDir(), "audit.db")
+	s := openInternal(t, path, &Options{NoSync: true})
+	ctx := context.Background()
+	n := maxDictEntries + 300
+	events := newGenerator(16).events(n)
+	for i := range events {
+		events[i].User = fmt.Sprintf("user-%06d", i)
+		events[i].ResourceName = fmt.Sprintf("resource-%06d", i)
+		events[i].Configuration = ""
+	}
+	late := events[n-1]
+	late.ID = newGenerator(17).events(1)[0].ID
+	late.Configuration = "config-after-the-others:2" // a new value of a field with room
+	events = append(events, late)
+	for i := 0; i < len(events); i += 1000 {
+		if err := s.Append(ctx, events[i:min(i+1000, len(events))]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 2 {
+		d := s.codec.dict
+		if got := d.lookup(fieldUser, "user-000010"); got == 0 {
+			t.Errorf("round %d: an early user has no code", round)
+		}
+		if got := d.lookup(fieldUser, fmt.Sprintf("user-%06d", n-1)); got != 0 {
+			t.Errorf("round %d: a user past the bound has code %d", round, got)
+		}
+		if got := d.lookup(fieldConfiguration, late.Configuration); got == 0 {
+			t.Errorf("round %d: a configuration has no code although its field has room", round)
+		}
+		for _, q := range []auditevents.Query{
+			{User: "user-000010"},
+			{User: fmt.Sprintf("user-%06d", n-2)},
+			{ResourceName: fmt.Sprintf("resource-%06d", n-3)},
+			{Configuration: "config-after-the-others"},
+			{Configuration: late.Configuration, User: late.User},
+		} {
+			var want []auditevents.AuditEvent
+			for _, e := range events {
+				if q.Matches(&e) {
+					want = append(want, e)
+				}
+			}
+			slices.SortFunc(want, auditevents.Compare)
+			got, err := auditevents.Collect(s.Query(ctx, q))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want) == 0 || !slices.Equal(got, want) {
+				t.Errorf("round %d: query %+v: got %d events, want %d", round, q, len(got), len(want))
+			}
+		}
+		if err := s.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = openInternal(t, path, nil)
+	}
+}
