@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -192,25 +191,7 @@ func TestGoldenFile(t *testing.T) {
 		{Account: ptr("account-2"), Limit: 5, After: mid.Cursor()},
 		{User: "nobody"},
 	}
-	for _, q := range queries {
-		var want []auditevents.AuditEvent
-		for _, e := range events {
-			if q.Matches(&e) {
-				want = append(want, e)
-			}
-		}
-		slices.SortFunc(want, auditevents.Compare)
-		if q.Limit > 0 && len(want) > q.Limit {
-			want = want[:q.Limit]
-		}
-		got, err := auditevents.Collect(s.Query(ctx, q))
-		if err != nil {
-			t.Fatalf("query %+v: %v", q, err)
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("query %+v: got %d events, want %d", q, len(got), len(want))
-		}
-	}
+	boltstore.CheckQueries(t, s, events, queries, "golden file")
 	if !bytes.Equal(readFile(t, src), b) {
 		t.Error("the golden file changed")
 	}

@@ -18,6 +18,31 @@ import (
 	"github.com/auditevents/auditevents"
 )
 
+// checkQueries checks that each query returns from s what the naive model,
+// a plain scan of events, returns.
+func checkQueries(tb testing.TB, s auditevents.Store, events []auditevents.AuditEvent, queries []auditevents.Query, step string) {
+	tb.Helper()
+	for _, q := range queries {
+		var want []auditevents.AuditEvent
+		for _, e := range events {
+			if q.Matches(&e) {
+				want = append(want, e)
+			}
+		}
+		slices.SortFunc(want, auditevents.Compare)
+		if q.Limit > 0 && len(want) > q.Limit {
+			want = want[:q.Limit]
+		}
+		got, err := auditevents.Collect(s.Query(context.Background(), q))
+		if err != nil {
+			tb.Fatalf("%s: query %+v: %v", step, q, err)
+		}
+		if !slices.Equal(got, want) {
+			tb.Errorf("%s: query %+v: got %d events, want %d", step, q, len(got), len(want))
+		}
+	}
+}
+
 func openInternal(tb testing.TB, path string, opts *Options) *Store {
 	tb.Helper()
 	s, err := Open(path, opts)
@@ -242,7 +267,7 @@ func TestIndexesAgainstModel(t *testing.T) {
 			t.Fatal(err)
 		}
 		mid := stored[len(stored)/2].Timestamp
-		for _, q := range []auditevents.Query{
+		checkQueries(t, s, stored, []auditevents.Query{
 			{User: "user07@example.com"},
 			{User: "user07@example.com", Since: mid, Before: mid.Add(40 * 24 * time.Hour)},
 			{Configuration: "config-012"},
@@ -255,25 +280,7 @@ func TestIndexesAgainstModel(t *testing.T) {
 			{Configuration: "config-999", User: "user01@example.com"},
 			{User: "user07@example.com", Limit: 5, After: stored[len(stored)/3].Cursor()},
 			{Account: &acme, Limit: 3},
-		} {
-			var want []auditevents.AuditEvent
-			for _, e := range stored {
-				if q.Matches(&e) {
-					want = append(want, e)
-				}
-			}
-			slices.SortFunc(want, auditevents.Compare)
-			if q.Limit > 0 && len(want) > q.Limit {
-				want = want[:q.Limit]
-			}
-			got, err := auditevents.Collect(s.Query(ctx, q))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("%s: query %+v: got %d events, want %d", step, q, len(got), len(want))
-			}
-		}
+		}, step)
 	}
 	late := events[:300] // the first month, appended last
 	for i := 300; i < len(events); i += 97 {
@@ -450,21 +457,7 @@ func TestPrefetchColdIndexQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := prefetchRuns.Load()
-	q := auditevents.Query{User: "rare@example.com"}
-	var want []auditevents.AuditEvent
-	for _, e := range events {
-		if q.Matches(&e) {
-			want = append(want, e)
-		}
-	}
-	slices.SortFunc(want, auditevents.Compare)
-	got, err := auditevents.Collect(s.Query(ctx, q))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("got %d events, want %d", len(got), len(want))
-	}
+	checkQueries(t, s, events, []auditevents.Query{{User: "rare@example.com"}}, "cold")
 	if prefetchRuns.Load() == before {
 		t.Log("the query did not prefetch: the file stayed in the page cache (tmpfs?)")
 	}
@@ -508,28 +501,13 @@ func TestFullDictionary(t *testing.T) {
 		if got := d.lookup(fieldConfiguration, late.Configuration); got == 0 {
 			t.Errorf("round %d: a configuration has no code although its field has room", round)
 		}
-		for _, q := range []auditevents.Query{
+		checkQueries(t, s, events, []auditevents.Query{
 			{User: "user-000010"},
 			{User: fmt.Sprintf("user-%06d", n-2)},
 			{ResourceName: fmt.Sprintf("resource-%06d", n-3)},
 			{Configuration: "config-after-the-others"},
 			{Configuration: late.Configuration, User: late.User},
-		} {
-			var want []auditevents.AuditEvent
-			for _, e := range events {
-				if q.Matches(&e) {
-					want = append(want, e)
-				}
-			}
-			slices.SortFunc(want, auditevents.Compare)
-			got, err := auditevents.Collect(s.Query(ctx, q))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(want) == 0 || !slices.Equal(got, want) {
-				t.Errorf("round %d: query %+v: got %d events, want %d", round, q, len(got), len(want))
-			}
-		}
+		}, fmt.Sprintf("round %d", round))
 		if err := s.Check(ctx); err != nil {
 			t.Fatal(err)
 		}
