@@ -99,8 +99,8 @@ func (s *Store) writer() {
 	defer close(s.writerDone)
 	var (
 		batch    []*appendRequest
-		w        txWriter
-		prevSize int // requests in the previous commit
+		w        = txWriter{hot: -1} // counts the hot entries at its first commit
+		prevSize int                 // requests in the previous commit
 		timer    = time.NewTimer(time.Hour)
 	)
 	timer.Stop()
