@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -515,5 +516,98 @@ func TestFullDictionary(t *testing.T) {
 			t.Fatal(err)
 		}
 		s = openInternal(t, path, nil)
+	}
+}
+
+// TestDictAgainstModel runs random transactions of additions, some of
+// which fail, against the dictionary and against a plain map of committed
+// codes, with a small bound so that fields fill up, and checks after each
+// that both agree, and that loading the bucket gives the same dictionary.
+func TestDictAgainstModel(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "dict.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bucketDict); return err }); err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		field int
+		s     string
+	}
+	model := map[key]uint32{} // committed codes
+	var order []key           // model's codes in order: order[i] has code i+1
+	d := newDict()
+	d.limit = 300 // so that fields fill up
+	rng := rand.New(rand.NewPCG(18, 1))
+	long := strings.Repeat("y", maxDictString+1)
+	for txn := range 300 {
+		fail := rng.IntN(4) == 0
+		added := map[key]uint32{}
+		var addedOrder []key
+		err := db.Update(func(tx *bolt.Tx) error {
+			for range rng.IntN(200) {
+				k := key{rng.IntN(numDictFields), fmt.Sprintf("v%d", rng.IntN(2000))}
+				if rng.IntN(50) == 0 {
+					k.s = long
+				}
+				want, ok := model[k]
+				if !ok {
+					want, ok = added[k]
+				}
+				full := 0
+				for _, c := range order {
+					if c.field == k.field {
+						full++
+					}
+				}
+				for _, c := range addedOrder {
+					if c.field == k.field {
+						full++
+					}
+				}
+				if !ok && len(k.s) <= maxDictString && full < d.limit {
+					want = uint32(len(order) + len(addedOrder) + 1)
+					added[k] = want
+					addedOrder = append(addedOrder, k)
+				}
+				if got := d.code(k.field, k.s); got != want {
+					t.Fatalf("transaction %d: code(%d, %q) = %d, want %d", txn, k.field, k.s, got, want)
+				}
+			}
+			if err := d.flush(tx.Bucket(bucketDict)); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("rolled back")
+			}
+			return nil
+		})
+		if (err != nil) != fail {
+			t.Fatal(err)
+		}
+		d.endTx(!fail)
+		if !fail {
+			for _, k := range addedOrder {
+				model[k] = added[k]
+			}
+			order = append(order, addedOrder...)
+		}
+		for i, k := range order {
+			if got, ok := d.name(uint64(i + 1)); !ok || got != k.s || d.lookup(k.field, k.s) != uint32(i+1) {
+				t.Fatalf("transaction %d: code %d is %q (%v), want %q", txn, i+1, got, ok, k.s)
+			}
+		}
+		if _, ok := d.name(uint64(len(order) + 1)); ok {
+			t.Fatalf("transaction %d: code %d exists, past the committed ones", txn, len(order)+1)
+		}
+	}
+	loaded := newDict()
+	if err := db.View(func(tx *bolt.Tx) error { return loaded.load(tx.Bucket(bucketDict)) }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(loaded.names, d.names) || !slices.Equal(loaded.fields, d.fields) {
+		t.Fatalf("the loaded dictionary has %d codes, the written one %d", len(loaded.names), len(d.names))
 	}
 }
