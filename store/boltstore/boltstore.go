@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -66,8 +67,9 @@ type Options struct {
 	// writable Open upgrades, is refused with [ErrOlderFormat].
 	ReadOnly bool
 
-	afterRun func(pruned int, err error) // called after each background prune; for tests
-	noLog    bool                        // write no verifiable log: only for the benchmark of its cost
+	afterRun  func(pruned int, err error) // called after each background prune; for tests
+	sealAfter int                         // 0: defaultSealAfter; for tests
+	noLog     bool                        // write no verifiable log: only for the benchmark of its cost
 }
 
 const (
@@ -97,6 +99,9 @@ type Store struct {
 	afterRun func(pruned int, err error) // called after each background prune; for tests
 	readOnly bool                        // Options.ReadOnly
 	noLog    bool                        // Options.noLog
+
+	sealAfter int         // hot events the writer lets accumulate before it seals them
+	hotStale  atomic.Bool // set by Prune: the writer counts the hot events again
 }
 
 // Open opens the store kept in the file at path, creating the file if it
@@ -156,6 +161,10 @@ func Open(path string, opts *Options) (*Store, error) {
 		afterRun:   o.afterRun,
 		readOnly:   o.ReadOnly,
 		noLog:      o.noLog,
+		sealAfter:  o.sealAfter,
+	}
+	if s.sealAfter <= 0 {
+		s.sealAfter = defaultSealAfter
 	}
 	if err := s.init(); err != nil {
 		db.Close()

@@ -20,16 +20,16 @@
 //
 // Secondary indexes by user, by configuration name (without the version, so
 // a filter by "name" and by "name:3" both use it) and by account make those
-// filters direct too. The keys of recent days lead with the day, so that
-// the entries one transaction writes lie together and a batch writes a few
-// index pages rather than one per user or configuration. Every week, the
-// finished days are sealed: their entries move to one time-ordered range per
-// value. A query for one value reads its recent days with a seek each and
-// its sealed days as one range. Each index entry also carries the event's other
-// indexed values, and its configuration with the version, in coded form, so
-// a query combining filters (a user and a configuration, say), or asking for
-// a configuration in one version, drops most candidates without reading
-// their events.
+// filters direct too. The entries of recent events lie in time order,
+// whatever their value, so that the entries one commit writes lie together
+// and a commit writes a page or two per index rather than one per user or
+// configuration. Once there are more than a few thousand of them, they are
+// sealed: moved to one time-ordered range per value. A query for one value
+// reads the recent entries, keeping its value's, then its sealed range. Each
+// index entry also carries the event's other indexed values, and its
+// configuration with the version, in coded form, so a query combining
+// filters (a user and a configuration, say), or asking for a configuration
+// in one version, drops most candidates without reading their events.
 //
 // A query reads from the path expected to hold the fewest candidates within
 // its date range: the events bucket's share is estimated from the number of

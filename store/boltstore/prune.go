@@ -62,7 +62,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 			var keys [][]byte
 			var accounts []string // of the events of keys
 			var index [numIndexes][][]byte
-			sealed, err := sealedDay(tx)
+			sealed, err := sealedTime(tx)
 			if err != nil {
 				return err
 			}
@@ -121,6 +121,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("boltstore: pruning: %w", err)
 	}
+	s.hotStale.Store(true) // some hot entries may be gone
 	return n, nil
 }
 

@@ -226,7 +226,7 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 	events := tx.Bucket(bucketEvents)
 	ids := tx.Bucket(bucketIDs)
 	var counts [numIndexes]int
-	sealed, err := sealedDay(tx)
+	sealed, err := sealedTime(tx)
 	if err != nil {
 		return err
 	}
