@@ -597,3 +597,88 @@ func isZero(b []byte) bool {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// checkLog checks the log bucket against the events, for Store.Check: each
+// account's sequence and leaf tiles cover exactly its tree size, each
+// sequence that is not pruned names a stored event whose ids entry gives
+// that sequence, and every stored event is named by one. It does not
+// recompute the tree: auditevents.Verify does, against a signed checkpoint.
+func checkLog(ctx context.Context, tx *bolt.Tx) error {
+	b := tx.Bucket(bucketLog)
+	events := tx.Bucket(bucketEvents)
+	ids := tx.Bucket(bucketIDs)
+	var named int64 // sequences that name an event
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		i := bytes.IndexByte(k, 0)
+		if i < 0 || i+2 > len(k) {
+			return corruptf("log key %x is malformed", k)
+		}
+		account, kind := string(k[:i]), k[i+1]
+		if kind != logSize {
+			continue // the tiles are checked from the size, below
+		}
+		content, err := openValue(v, "the tree size of account "+quoteAccount(account))
+		if err != nil {
+			return err
+		}
+		if len(content) != 8 {
+			return corruptf("the tree size of account %s is malformed", quoteAccount(account))
+		}
+		size := int64(binary.BigEndian.Uint64(content))
+		for _, t := range []struct {
+			kind  byte
+			width int
+		}{{logLeaves, 32}, {logSeqs, keyLen}} {
+			for seq := int64(0); seq < size; seq += tileWidth {
+				what := "tile " + string(t.kind) + itoa(seq/tileWidth) + " of account " + quoteAccount(account)
+				tv := b.Get(logKey(account, t.kind, uint64(seq/tileWidth)))
+				if tv == nil {
+					return corruptf("%s is missing", what)
+				}
+				items, err := tileItems(tv, t.width, what)
+				if err != nil {
+					return err
+				}
+				if want := min(size-seq, tileWidth); int64(len(items)/t.width) != want {
+					return corruptf("%s holds %d items, want %d", what, len(items)/t.width, want)
+				}
+				if t.kind != logSeqs {
+					continue
+				}
+				for j := 0; j < len(items); j += keyLen {
+					key := items[j : j+keyLen]
+					if isZero(key) {
+						continue // pruned
+					}
+					s := seq + int64(j/keyLen)
+					if events.Get(key) == nil {
+						return corruptf("sequence %d of account %s names event %x, which is not stored", s, quoteAccount(account), key)
+					}
+					got, err := idSeq(ids, key)
+					if err != nil {
+						return err
+					}
+					if got != s {
+						return corruptf("event %x is sequence %d of account %s, but its ids entry says %d", key, s, quoteAccount(account), got)
+					}
+					named++
+				}
+			}
+			if v := b.Get(logKey(account, t.kind, uint64((size+tileWidth-1)/tileWidth))); v != nil {
+				return corruptf("account %s has a tile %c beyond its tree size %d", quoteAccount(account), t.kind, size)
+			}
+		}
+	}
+	stored, err := eventCount(tx)
+	if err != nil {
+		return err
+	}
+	if named != stored {
+		return corruptf("the logs name %d events, but %d are stored: some events have no sequence", named, stored)
+	}
+	return nil
+}

@@ -176,6 +176,28 @@ func TestLedgerTamper(t *testing.T) {
 		})
 	}
 
+	// Check, which needs no key, finds the edits that break the log's
+	// bookkeeping too.
+	for _, name := range []string{"an event deleted", "an event inserted"} {
+		t.Run("Check/"+name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.db")
+			copyFile(t, orig, path)
+			for _, tc := range tests {
+				if tc.name == name {
+					tamper(t, path, tc.edit)
+				}
+			}
+			s, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Check(ctx); !errors.Is(err, boltstore.ErrCorrupt) {
+				t.Errorf("Check = %v, want ErrCorrupt", err)
+			}
+		})
+	}
+
 	t.Run("replaced by an older backup", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "audit.db")
 		copyFile(t, backup, path)
