@@ -157,6 +157,25 @@ func TestLedgerTamper(t *testing.T) {
 			}
 			return b.Put(keyOf(seq(20)), v1)
 		}, "modified: the event at sequence 10 differs from what was signed\n\tmodified: the event at sequence 20"},
+		{"two sequences swapped in the log", func(tx *bolt.Tx) error {
+			// The sequence tiles, as FORMAT.md describes them: key
+			// account, 0, 'q', tile number; value CRC-32C, then 16
+			// event keys of 24 bytes.
+			b := tx.Bucket([]byte("log"))
+			tileKey := func(t uint64) []byte { return binary.BigEndian.AppendUint64([]byte("account-0\x00q"), t) }
+			t0, t1 := slices.Clone(b.Get(tileKey(0))), slices.Clone(b.Get(tileKey(1)))
+			a, c := t0[4+10*24:4+11*24], t1[4+(20-16)*24:4+(21-16)*24] // sequences 10 and 20
+			tmp := slices.Clone(a)
+			copy(a, c)
+			copy(c, tmp)
+			for _, t := range [][]byte{t0, t1} {
+				binary.BigEndian.PutUint32(t, crc32.Checksum(t[4:], crc32.MakeTable(crc32.Castagnoli)))
+			}
+			if err := b.Put(tileKey(0), t0); err != nil {
+				return err
+			}
+			return b.Put(tileKey(1), t1)
+		}, "moved: the event at sequence 10 signed at sequence 20\n\tmoved: the event at sequence 20 signed at sequence 10"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -333,5 +352,45 @@ func verifyLogs(tb testing.TB, s *boltstore.Store, acked map[string]int64) {
 		if _, err := s.Lookup(ctx, id); err != nil {
 			tb.Fatalf("acknowledged event %s has no sequence after the kill: %v", id, err)
 		}
+	}
+}
+
+// Retention keeps what proofs need: after Prune the log verifies against a
+// checkpoint made before it, reporting the pruned prefix as pruned, while an
+// event deleted inside the retained range is still named.
+func TestLedgerPruneVerifies(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	events := testEvents(300)
+	s, err := boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, events...); err != nil {
+		t.Fatal(err)
+	}
+	signer, verifier := ledgerKeys(t)
+	cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", "account-0", signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Prune(ctx, events[60].Timestamp); err != nil || n != 60 {
+		t.Fatalf("Prune = %d, %v; want 60", n, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := verifyFile(t, path, verifier, cp, nil)
+	if err != nil {
+		t.Fatalf("Verify after Prune: %v", err)
+	}
+	if got := rep.PrunedCount(); got != 20 || len(rep.Pruned) != 1 || rep.Pruned[0].Seq != 0 {
+		t.Errorf("pruned %d sequences in %v, want the prefix of 20", got, rep.Pruned)
+	}
+	tamper(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("events")).Delete(keyOf(events[3*50])) // account-0's sequence 50
+	})
+	if _, err := verifyFile(t, path, verifier, cp, nil); !errors.Is(err, auditevents.ErrTampered) || !strings.Contains(err.Error(), "removed: sequence 50 missing") {
+		t.Errorf("Verify after a deletion in the retained range = %v, want sequence 50 removed", err)
 	}
 }
