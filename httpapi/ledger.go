@@ -57,6 +57,23 @@ type entryLine struct {
 	Event  *auditevents.AuditEvent `json:"event,omitempty"`
 }
 
+// appendEntryLine appends e as a line of the entries endpoint, with the
+// fields in the order of entryLine: {"seq":…,"event":{…}} for an event,
+// {"seq":…,"pruned":…} for a pruned run, and a newline. The event is written
+// by AuditEvent.AppendJSON, the encoder of the list endpoint.
+func appendEntryLine(dst []byte, e *auditevents.Entry) []byte {
+	dst = append(dst, `{"seq":`...)
+	dst = strconv.AppendInt(dst, e.Seq, 10)
+	if e.Pruned > 0 {
+		dst = append(dst, `,"pruned":`...)
+		dst = strconv.AppendInt(dst, e.Pruned, 10)
+	} else {
+		dst = append(dst, `,"event":`...)
+		dst = e.Event.AppendJSON(dst)
+	}
+	return append(dst, "}\n"...)
+}
+
 // proofBody is the body of the inclusion and consistency endpoints.
 type proofBody struct {
 	ID    string      `json:"id,omitempty"`
@@ -162,18 +179,14 @@ func (le *logEndpoints) entries(ep *endpoint, w http.ResponseWriter, r *http.Req
 	lines := &endpoint{h: ep.h, errorType: ep.errorType, bodyType: contentJSONLines}
 	sw := &streamWriter{w: w, rc: http.NewResponseController(w), ctx: r.Context(), ep: lines}
 	bw := bufio.NewWriterSize(sw, flushBytes)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
+	var line []byte
 	for e, err := range le.ledger.Entries(r.Context(), account, from) {
 		if err != nil {
 			ep.queryFailed(w, r, sw.started, err)
 			return
 		}
-		line := entryLine{Seq: e.Seq, Pruned: e.Pruned}
-		if e.Pruned == 0 {
-			line.Event = &e.Event
-		}
-		if err := enc.Encode(&line); err != nil {
+		line = appendEntryLine(line[:0], &e)
+		if _, err := bw.Write(line); err != nil {
 			ep.writeFailed(w, r, sw.started, err)
 			return
 		}

@@ -26,7 +26,7 @@ var t0 = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 // serve starts a server of n events of account acme, signing with the
 // signer key in file skeyFile, requiring the API key "k", and passing the
 // entries' bodies through edit.
-func serve(t *testing.T, skeyFile string, n int, edit func(string) string) string {
+func serve(t testing.TB, skeyFile string, n int, edit func(string) string) string {
 	t.Helper()
 	skey, err := os.ReadFile(skeyFile)
 	if err != nil {
@@ -214,6 +214,27 @@ func BenchmarkVerifyFile(b *testing.B) {
 		b.Fatalf("checkpoint: %s", errOut)
 	}
 	args := []string{"verify", "-file", "audit.db", "-checkpoint", "saved.ckpt", "-vkey", "example.com-audit.pub", "-log", "example.com/audit", "-account", "acme"}
+	b.ResetTimer()
+	for range b.N {
+		if code, _, errOut := runCmd(b, args...); code != 0 {
+			b.Fatal(errOut)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+}
+
+// BenchmarkVerifyServer measures `auditevents verify -url` of a server of
+// 100,000 events (set AUDITEVENTS_VERIFY_EVENTS for another size) served
+// from memory in the same process, so the server's encoding is counted too.
+func BenchmarkVerifyServer(b *testing.B) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("AUDITEVENTS_VERIFY_EVENTS")); err == nil && v > 0 {
+		n = v
+	}
+	b.Chdir(b.TempDir())
+	runCmd(b, "keygen", "-name", "example.com/audit")
+	url := serve(b, "example.com-audit.key", n, nil)
+	args := []string{"verify", "-url", url, "-key", "k", "-vkey", "example.com-audit.pub", "-log", "example.com/audit", "-account", "acme"}
 	b.ResetTimer()
 	for range b.N {
 		if code, _, errOut := runCmd(b, args...); code != 0 {
