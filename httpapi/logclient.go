@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -59,12 +60,27 @@ func (c *LogClient) get(ctx context.Context, path string, q url.Values) (*http.R
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		var er errorResponse
+		msg := ""
 		if json.Unmarshal(body, &er) == nil && len(er.Errors) > 0 {
-			return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, er.Errors[0])
+			msg = er.Errors[0]
 		}
-		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+		return nil, &statusError{path: path, status: resp.Status, code: resp.StatusCode, msg: msg}
 	}
 	return resp, nil
+}
+
+// statusError is a response other than 200, with the server's message.
+type statusError struct {
+	path, status string
+	code         int
+	msg          string
+}
+
+func (e *statusError) Error() string {
+	if e.msg == "" {
+		return fmt.Sprintf("GET %s: %s", e.path, e.status)
+	}
+	return fmt.Sprintf("GET %s: %s: %s", e.path, e.status, e.msg)
 }
 
 // Checkpoint returns the server's signed checkpoint of the caller's account
@@ -107,7 +123,8 @@ func (c *LogClient) Entries(ctx context.Context, from int64) iter.Seq2[auditeven
 }
 
 // ReadHashes reads stored hashes through the hashes endpoint, [MaxHashes]
-// a request.
+// a request. A 400 answer, which the server gives for an index beyond its
+// tree, returns an [*auditevents.QueryError] for "index", as a store does.
 func (c *LogClient) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, 0, len(indexes))
 	for len(indexes) > 0 {
@@ -117,6 +134,11 @@ func (c *LogClient) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Has
 			q.Add("index", strconv.FormatInt(x, 10))
 		}
 		resp, err := c.get(ctx, HashesPath, q)
+		var se *statusError
+		if errors.As(err, &se) && se.code == http.StatusBadRequest {
+			// An index beyond the server's tree, as a store says it.
+			return nil, &auditevents.QueryError{Param: "index", Value: strconv.FormatInt(indexes[0], 10), Reason: se.Error()}
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -116,6 +116,12 @@ func TestCommands(t *testing.T) {
 		t.Errorf("verify of a rolled back log = %d, %q; want 1 saying rolled back", code, errOut)
 	}
 
+	// The same older server checked against the saved checkpoint itself.
+	olderSaved := append(slicesReplace(verify, url, older), "-checkpoint", "saved.ckpt")
+	if code, _, errOut := runCmd(t, olderSaved...); code != 1 || !strings.Contains(errOut, "rolled back: the log has 30 sequences, below the size 50") {
+		t.Errorf("verify of a rolled back log against the saved checkpoint = %d, %q; want 1 saying rolled back", code, errOut)
+	}
+
 	otherKey := filepath.Join(t.TempDir(), "other")
 	os.MkdirAll(otherKey, 0o755)
 	t.Chdir(otherKey)
