@@ -256,6 +256,13 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	fmt.Fprintf(stdout, "OK: %s, size %d: %d events verified, %d pruned\n", rep.Checkpoint.Origin, rep.Checkpoint.Size, rep.Events, rep.PrunedCount())
+	for _, p := range rep.Pruned {
+		where := "the prefix"
+		if p.Seq > 0 {
+			where = "after retained events (an event imported with an old timestamp, or deleted by hand)"
+		}
+		fmt.Fprintf(stdout, "pruned: sequences %d to %d, %s\n", p.Seq, p.Seq+p.Pruned-1, where)
+	}
 	return nil
 }
 
