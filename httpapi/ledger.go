@@ -125,17 +125,21 @@ func (le *logEndpoints) handler(serve func(ep *endpoint, w http.ResponseWriter, 
 			ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string is %d bytes long; at most %d bytes are accepted", n, le.h.maxQueryBytes))
 			return
 		}
+		var account string
+		if le.h.authorize != nil { // before the parameters are read, as for the list
+			var err error
+			if account, err = le.h.authorize(r); err != nil {
+				ep.authError(w, r, err)
+				return
+			}
+		}
 		v, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
 			ep.writeError(w, r, http.StatusBadRequest, "malformed query string: "+err.Error())
 			return
 		}
-		account := v.Get("account")
-		if le.h.authorize != nil {
-			if account, err = le.h.authorize(r); err != nil {
-				ep.authError(w, r, err)
-				return
-			}
+		if le.h.authorize == nil {
+			account = v.Get("account")
 		}
 		serve(ep, w, r, account, v)
 	})
