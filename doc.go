@@ -49,9 +49,9 @@
 //
 // # The verifiable log
 //
-// Every store in this module is also a [Ledger]: each account's events get,
-// at commit, a sequence number (0, 1, 2 … without gaps, in commit order), and
-// each account has a Merkle tree over them, hashed as RFC 6962 and the Go
+// store/memstore and store/boltstore are also a [Ledger]: each account's
+// events get, at commit, a sequence number (0, 1, 2 … without gaps, in commit
+// order), and each account has a Merkle tree over them, hashed as RFC 6962 and the Go
 // checksum database do (golang.org/x/mod/sumdb/tlog), whose leaf is the hash
 // of a canonical, versioned encoding of every field of the event and its
 // sequence ([AppendLeaf]). Stores write the tree's hashes ([TreeAppend]) in
@@ -63,7 +63,9 @@
 // and [Verify] reads an account's log as an auditor would, recomputes every
 // leaf and the root, and names each sequence that was modified, removed,
 // inserted or moved, a rollback below a signed size, or a fork, while it
-// reports pruned sequences as pruned.
+// reports pruned sequences as pruned. A [Checkpointer] signs checkpoints
+// periodically. cmd/auditevents is the auditor's command, and the httpapi
+// package serves the checkpoints, proofs and log.
 //
 // # CSV
 //

@@ -10,6 +10,8 @@ import (
 
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/store/memstore"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // A Recorder fills in the ID and the timestamp. Tests fix the clock and the
@@ -160,4 +162,63 @@ func ExampleParseKind() {
 	// Output:
 	// Rollout <nil>
 	// auditevents: unknown resource kind "rollout"
+}
+
+// A host signs checkpoints of an account's log; an auditor who has only the
+// verifier key checks the log against one.
+func ExampleVerify() {
+	ctx := context.Background()
+	store := memstore.New()
+	defer store.Close()
+	rec := auditevents.NewRecorder(store, &auditevents.RecorderOptions{
+		Now:     func() time.Time { return time.Date(2025, 1, 2, 15, 4, 5, 0, time.UTC) },
+		Entropy: rand.NewChaCha8([32]byte{}),
+	})
+	for _, name := range []string{"frontend", "backend", "frontend"} {
+		err := rec.Record(ctx, auditevents.AuditEvent{Account: "acme", User: "alice@example.com",
+			Action: auditevents.ActionModified, ResourceKind: auditevents.KindConfiguration, ResourceName: name})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+
+	// The host: a key pair (keep the signer key secret), and a checkpoint.
+	skey, vkey, err := auditevents.GenerateKey("example.com/audit")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	signer, _ := note.NewSigner(skey)
+	signed, cp, err := auditevents.MakeCheckpoint(ctx, store, "example.com/audit", "acme", signer)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(cp.Origin, cp.Size)
+
+	// The auditor: the verifier key, the checkpoint and the log.
+	verifier, _ := note.NewVerifier(vkey)
+	report, err := auditevents.Verify(ctx, auditevents.AccountLog(store, "acme"), auditevents.VerifyOptions{
+		Verifier:   verifier,
+		Origin:     auditevents.Origin("example.com/audit", "acme"),
+		Checkpoint: signed,
+	})
+	fmt.Println(report.Events, "events verified:", err)
+	// Output:
+	// example.com/audit/acme 3
+	// 3 events verified: <nil>
+}
+
+// A checkpoint's text is the C2SP tlog-checkpoint body: the origin, the tree
+// size and the root hash in base64.
+func ExampleCheckpoint_Text() {
+	c := auditevents.Checkpoint{Origin: "example.com/audit/acme", Size: 3, Hash: tlog.RecordHash([]byte("root"))}
+	text, err := c.Text()
+	fmt.Print(text, err, "\n")
+	// Output:
+	// example.com/audit/acme
+	// 3
+	// PAb5plclr2BSYfY2ZyyWINQJcx2JpFHXRV/pxK4WeCk=
+	// <nil>
 }

@@ -10,9 +10,10 @@ import (
 )
 
 // Ledger is implemented by a [Store] that keeps each account's events in a
-// verifiable log: an append order and a Merkle tree per account. Every store
-// in this module implements it; store/storetest detects it and checks it.
-// A third party's store opts in by implementing these methods too.
+// verifiable log: an append order and a Merkle tree per account.
+// store/memstore and store/boltstore implement it; store/storetest detects
+// it and checks it. A third party's store opts in by implementing these
+// methods too.
 //
 // # Sequences
 //
@@ -48,7 +49,10 @@ type Ledger interface {
 	// with sequences committed since. Reading costs O(log n) to start and
 	// O(1) per entry, in constant memory. A from below 0 or beyond the
 	// tree size yields a [*QueryError] for "from". The sequence yields a
-	// non-nil error and stops when ctx is cancelled or the store fails.
+	// non-nil error and stops when ctx is cancelled or the store fails; an
+	// event the store finds damaged yields an [*EntryError] naming its
+	// sequence. A sequence whose event is gone without being pruned (as
+	// when someone deleted it behind the store's back) is skipped.
 	// Breaking out of the loop early is allowed, and the loop's body may
 	// call the store's other methods.
 	Entries(ctx context.Context, account string, from int64) iter.Seq2[Entry, error]

@@ -59,9 +59,10 @@ type VerifyOptions struct {
 	Progress func(done, total int64)
 	// Events, when set, streams every event the store holds in the
 	// account, such as [Store.Query] with the account's scope. Verify then
-	// also checks that each of them is in the log, so that an event
-	// written into the store without a sequence is reported as inserted.
-	// It costs memory for the IDs of the log's events.
+	// also checks, when the log verifies, that each of them is in the
+	// log, so that an event written into the store without a sequence is
+	// reported as inserted. It costs memory for the IDs of the log's
+	// events.
 	Events iter.Seq2[AuditEvent, error]
 }
 
@@ -272,9 +273,6 @@ func Verify(ctx context.Context, log LogReader, opts VerifyOptions) (*Report, er
 		}
 	}
 	v := &verifier{log: log, size: cp.Size, progress: opts.Progress, rep: rep, prevSize: -1}
-	if opts.Events != nil {
-		v.ids = make(map[string]struct{})
-	}
 	if prev != nil && prev.Size <= cp.Size {
 		v.prevSize = prev.Size
 	}
@@ -292,7 +290,10 @@ func Verify(ctx context.Context, log LogReader, opts VerifyOptions) (*Report, er
 		// prefix is not the tree the older one signed.
 		rep.Problems = append(rep.Problems, Problem{Kind: Forked, Seq: -1, Size: prev.Size})
 	}
-	if opts.Events != nil {
+	if opts.Events != nil && len(rep.Problems) == 0 {
+		// Only a log that verifies is checked for strays: a damaged
+		// store may fail to list its events, and the log's problems
+		// already fail it.
 		if err := v.checkEvents(ctx, opts.Events); err != nil {
 			return rep, err
 		}
@@ -306,16 +307,38 @@ func Verify(ctx context.Context, log LogReader, opts VerifyOptions) (*Report, er
 // maxStrays bounds how many events without a sequence Verify names.
 const maxStrays = 100
 
-// checkEvents reports the events of events whose IDs the log does not hold:
-// it reads the rest of the log, beyond the checkpoint, for the IDs of the
-// events appended since.
+// checkEvents reports the events of events whose IDs the log does not hold.
+// Every event of the log is the store's, so the store holds no other when
+// it holds as many: it counts the log's events (reading on beyond the
+// checkpoint) and the store's, and only when the counts differ reads both
+// again to name the strays.
 func (v *verifier) checkEvents(ctx context.Context, events iter.Seq2[AuditEvent, error]) error {
+	logged := v.rep.Events
 	for e, err := range v.log.Entries(ctx, v.size) {
 		if err != nil {
 			return fmt.Errorf("auditevents: reading the log beyond the checkpoint: %w", err)
 		}
 		if e.Pruned == 0 {
-			v.ids[e.Event.ID] = struct{}{}
+			logged++
+		}
+	}
+	var stored int64
+	for _, err := range events {
+		if err != nil {
+			return fmt.Errorf("auditevents: reading the store's events: %w", err)
+		}
+		stored++
+	}
+	if stored == logged {
+		return nil
+	}
+	ids := make(map[string]struct{}, logged)
+	for e, err := range v.log.Entries(ctx, 0) {
+		if err != nil {
+			return fmt.Errorf("auditevents: reading the log again: %w", err)
+		}
+		if e.Pruned == 0 {
+			ids[e.Event.ID] = struct{}{}
 		}
 	}
 	strays := 0
@@ -323,7 +346,7 @@ func (v *verifier) checkEvents(ctx context.Context, events iter.Seq2[AuditEvent,
 		if err != nil {
 			return fmt.Errorf("auditevents: reading the store's events: %w", err)
 		}
-		if _, ok := v.ids[e.ID]; ok {
+		if _, ok := ids[e.ID]; ok {
 			continue
 		}
 		if strays++; strays <= maxStrays {
@@ -350,8 +373,7 @@ type verifier struct {
 	prevSize int64       // the previous checkpoint's size, or -1
 	prevRoot tlog.Hash   // the root of the log's prefix of prevSize
 
-	rootUnknown bool                // the store's tree lacks hashes the root needs
-	ids         map[string]struct{} // the IDs of the log's events, with opts.Events
+	rootUnknown bool // the store's tree lacks hashes the root needs
 }
 
 // progressEvery is how many sequences pass between calls of Progress.
@@ -438,9 +460,6 @@ func (v *verifier) readFrom(ctx context.Context, next *int64) (bool, error) {
 			}
 			*next = end
 		} else {
-			if v.ids != nil {
-				v.ids[e.Event.ID] = struct{}{}
-			}
 			leaf := LeafHash(e.Seq, &e.Event)
 			v.state = append(v.state, seqEvent)
 			v.leaves = append(v.leaves, leaf)

@@ -115,6 +115,19 @@
 // HTTP/2 stream cannot be closed that way: there, such a middleware ends
 // the response cleanly, and only the missing trailer tells.
 //
+// # The verifiable log
+//
+// With [Options.Log] set, and a store that implements [auditevents.Ledger],
+// [Handler.Register] also mounts the log's endpoints, an extension that
+// openapi-log.json in this package's directory documents:
+// [CheckpointPath] (a checkpoint of the account's tree, signed now),
+// [EntriesPath] (the account's events in sequence order, as streamed JSON
+// Lines), [InclusionPath] and [ConsistencyPath] (proofs, for tlog.CheckRecord
+// and tlog.CheckTree) and [HashesPath] (stored tree hashes). Each is confined
+// to the account of Options.Authorize, or without it to the "account"
+// parameter; a bad parameter or a size beyond the tree is a 400 in the
+// spec's error shape. [LogClient] reads them, for [auditevents.Verify].
+//
 // # Security
 //
 // Without Options.Authorize the endpoints are open: anyone who can reach

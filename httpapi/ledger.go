@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +24,9 @@ const (
 	ConsistencyPath = "/audit-events/log/consistency"
 	HashesPath      = "/audit-events/log/hashes"
 )
+
+// contentJSONLines is the Content-Type of the entries endpoint.
+const contentJSONLines = "application/jsonl"
 
 // MaxHashes is the most stored hashes one request of the hashes endpoint
 // reads.
@@ -54,6 +56,23 @@ type entryLine struct {
 	Seq    int64                   `json:"seq"`
 	Pruned int64                   `json:"pruned,omitempty"`
 	Event  *auditevents.AuditEvent `json:"event,omitempty"`
+}
+
+// appendEntryLine appends e as a line of the entries endpoint, with the
+// fields in the order of entryLine: {"seq":…,"event":{…}} for an event,
+// {"seq":…,"pruned":…} for a pruned run, and a newline. The event is written
+// by AuditEvent.AppendJSON, the encoder of the list endpoint.
+func appendEntryLine(dst []byte, e *auditevents.Entry) []byte {
+	dst = append(dst, `{"seq":`...)
+	dst = strconv.AppendInt(dst, e.Seq, 10)
+	if e.Pruned > 0 {
+		dst = append(dst, `,"pruned":`...)
+		dst = strconv.AppendInt(dst, e.Pruned, 10)
+	} else {
+		dst = append(dst, `,"event":`...)
+		dst = e.Event.AppendJSON(dst)
+	}
+	return append(dst, "}\n"...)
 }
 
 // proofBody is the body of the inclusion and consistency endpoints.
@@ -105,17 +124,21 @@ func (le *logEndpoints) handler(serve func(ep *endpoint, w http.ResponseWriter, 
 			ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string is %d bytes long; at most %d bytes are accepted", n, le.h.maxQueryBytes))
 			return
 		}
+		var account string
+		if le.h.authorize != nil { // before the parameters are read, as for the list
+			var err error
+			if account, err = le.h.authorize(r); err != nil {
+				ep.authError(w, r, err)
+				return
+			}
+		}
 		v, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
 			ep.writeError(w, r, http.StatusBadRequest, "malformed query string: "+err.Error())
 			return
 		}
-		account := v.Get("account")
-		if le.h.authorize != nil {
-			if account, err = le.h.authorize(r); err != nil {
-				ep.authError(w, r, err)
-				return
-			}
+		if le.h.authorize == nil {
+			account = v.Get("account")
 		}
 		serve(ep, w, r, account, v)
 	})
@@ -156,60 +179,32 @@ func (le *logEndpoints) entries(ep *endpoint, w http.ResponseWriter, r *http.Req
 			return
 		}
 	}
-	sw := &lineWriter{w: w, rc: http.NewResponseController(w), ctx: r.Context()}
+	lines := &endpoint{h: ep.h, errorType: ep.errorType, bodyType: contentJSONLines}
+	sw := lines.newBodyWriter(w, r, true)
 	bw := bufio.NewWriterSize(sw, flushBytes)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
+	var line []byte
+	n := 0
 	for e, err := range le.ledger.Entries(r.Context(), account, from) {
 		if err != nil {
 			ep.queryFailed(w, r, sw.started, err)
 			return
 		}
-		line := entryLine{Seq: e.Seq, Pruned: e.Pruned}
-		if e.Pruned == 0 {
-			line.Event = &e.Event
-		}
-		if err := enc.Encode(&line); err != nil {
+		line = appendEntryLine(line[:0], &e)
+		if _, err := bw.Write(line); err != nil {
 			ep.writeFailed(w, r, sw.started, err)
 			return
 		}
+		n++
 	}
 	if err := bw.Flush(); err != nil {
 		ep.writeFailed(w, r, sw.started, err)
 		return
 	}
 	if !sw.started { // an empty log
-		w.Header().Set("Content-Type", "application/jsonl")
+		lines.setSuccessHeaders(w.Header())
 		w.WriteHeader(http.StatusOK)
 	}
-}
-
-// lineWriter writes the entries endpoint's body: it sets the JSON Lines
-// content type before the first write and flushes after each, and fails once
-// the request's context is done.
-type lineWriter struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	ctx     context.Context
-	started bool
-}
-
-func (l *lineWriter) Write(p []byte) (int, error) {
-	if err := l.ctx.Err(); err != nil {
-		return 0, err
-	}
-	if !l.started {
-		l.w.Header().Set("Content-Type", "application/jsonl")
-		l.started = true
-	}
-	n, err := l.w.Write(p)
-	if err != nil {
-		return n, err
-	}
-	if err := l.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return n, err
-	}
-	return n, nil
+	sw.finish(n)
 }
 
 // inclusion answers the proof that the event "id" is in the account's tree

@@ -39,6 +39,7 @@ type endpoint struct {
 	pattern   string // ListPath or DownloadPath, for Link headers below Options.BaseURL
 	errorType string // the Content-Type of error bodies, as the spec gives it
 	csv       bool   // the download: CSV rather than JSON
+	bodyType  string // when set, the Content-Type of a streamed body (ledger.go's entries)
 }
 
 func (ep *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -226,6 +227,10 @@ func (ep *endpoint) link(r *http.Request) string {
 
 func (ep *endpoint) setSuccessHeaders(hdr http.Header) {
 	hdr.Add("Trailer", CountTrailer)
+	if ep.bodyType != "" {
+		hdr.Set("Content-Type", ep.bodyType)
+		return
+	}
 	if !ep.csv {
 		hdr.Set("Content-Type", contentJSON)
 		return

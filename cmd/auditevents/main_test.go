@@ -8,13 +8,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/httpapi"
+	"github.com/auditevents/auditevents/store/boltstore"
 	"github.com/auditevents/auditevents/store/memstore"
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -23,7 +26,7 @@ var t0 = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 // serve starts a server of n events of account acme, signing with the
 // signer key in file skeyFile, requiring the API key "k", and passing the
 // entries' bodies through edit.
-func serve(t *testing.T, skeyFile string, n int, edit func(string) string) string {
+func serve(t testing.TB, skeyFile string, n int, edit func(string) string) string {
 	t.Helper()
 	skey, err := os.ReadFile(skeyFile)
 	if err != nil {
@@ -44,7 +47,7 @@ func serve(t *testing.T, skeyFile string, n int, edit func(string) string) strin
 	}
 	h, err := httpapi.New(s, &httpapi.Options{
 		Authorize: func(r *http.Request) (string, error) {
-			if r.Header.Get("Authorization") != "Bearer k" {
+			if r.Header.Get("X-Bindplane-Api-Key") != "k" {
 				return "", httpapi.ErrUnauthorized
 			}
 			return "acme", nil
@@ -70,7 +73,7 @@ func serve(t *testing.T, skeyFile string, n int, edit func(string) string) strin
 	return srv.URL + "/v1"
 }
 
-func runCmd(t *testing.T, args ...string) (int, string, string) {
+func runCmd(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), args, &stdout, &stderr)
@@ -86,6 +89,9 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("keygen = %d, %s %s", code, out, errOut)
 	}
 	url := serve(t, "example.com-audit.key", 50, nil)
+	if code, _, errOut := runCmd(t, "checkpoint", "-url", url, "-key", "k", "-header", "Authorization"); code != 2 || !strings.Contains(errOut, "401") {
+		t.Errorf("checkpoint with the key in another header = %d, %q; want 2 and a 401", code, errOut)
+	}
 	code, out, errOut := runCmd(t, "checkpoint", "-url", url, "-key", "k", "-out", "saved.ckpt")
 	if code != 0 || !strings.HasPrefix(out, "example.com/audit/acme\n50\n") {
 		t.Fatalf("checkpoint = %d, %q %s", code, out, errOut)
@@ -110,6 +116,12 @@ func TestCommands(t *testing.T) {
 		t.Errorf("verify of a rolled back log = %d, %q; want 1 saying rolled back", code, errOut)
 	}
 
+	// The same older server checked against the saved checkpoint itself.
+	olderSaved := append(slicesReplace(verify, url, older), "-checkpoint", "saved.ckpt")
+	if code, _, errOut := runCmd(t, olderSaved...); code != 1 || !strings.Contains(errOut, "rolled back: the log has 30 sequences, below the size 50") {
+		t.Errorf("verify of a rolled back log against the saved checkpoint = %d, %q; want 1 saying rolled back", code, errOut)
+	}
+
 	otherKey := filepath.Join(t.TempDir(), "other")
 	os.MkdirAll(otherKey, 0o755)
 	t.Chdir(otherKey)
@@ -131,4 +143,109 @@ func slicesReplace(s []string, old, new string) []string {
 		out[i] = v
 	}
 	return out
+}
+
+// writeFile writes a boltstore file of n events of account acme, appended
+// in batches of 1,000.
+func writeFile(tb testing.TB, path string, n int) {
+	tb.Helper()
+	s, err := boltstore.Open(path, &boltstore.Options{NoSync: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	batch := make([]auditevents.AuditEvent, 0, 1000)
+	for i := range n {
+		batch = append(batch, auditevents.AuditEvent{ID: fmt.Sprintf("01JPAQ%020d", i), Timestamp: t0.Add(time.Duration(i) * time.Millisecond), Account: "acme",
+			User: fmt.Sprintf("user-%d@example.com", i%50), Action: auditevents.ActionModified, ResourceKind: auditevents.KindConfiguration,
+			ResourceName: fmt.Sprint("config-", i%500), Configuration: fmt.Sprintf("config-%d:%d", i%500, i%7), Description: "Configuration modified"})
+		if len(batch) == cap(batch) || i == n-1 {
+			if err := s.Append(context.Background(), batch...); err != nil {
+				tb.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := s.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// A bbolt file is verified read-only against a checkpoint signed for it,
+// and an event deleted from it with bbolt is named.
+func TestVerifyFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	runCmd(t, "keygen", "-name", "example.com/audit")
+	writeFile(t, "audit.db", 300)
+	if code, _, errOut := runCmd(t, "checkpoint", "-file", "audit.db", "-skey", "example.com-audit.key", "-log", "example.com/audit", "-account", "acme", "-out", "saved.ckpt"); code != 0 {
+		t.Fatalf("checkpoint -file = %d: %s", code, errOut)
+	}
+	verify := []string{"verify", "-file", "audit.db", "-checkpoint", "saved.ckpt", "-vkey", "example.com-audit.pub", "-log", "example.com/audit", "-account", "acme"}
+	if code, out, errOut := runCmd(t, verify...); code != 0 || !strings.Contains(out, "300 events verified") {
+		t.Fatalf("verify -file = %d, %q %q", code, out, errOut)
+	}
+	db, err := bolt.Open("audit.db", 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket([]byte("events")).Cursor()
+		k, _ := c.First()
+		for range 123 { // the events bucket is in time order: the 124th is sequence 123
+			k, _ = c.Next()
+		}
+		return c.Bucket().Delete(k)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCmd(t, verify...); code != 1 || !strings.Contains(errOut, "removed: sequence 123 missing") {
+		t.Errorf("verify -file of a file with an event deleted = %d, %q", code, errOut)
+	}
+}
+
+// BenchmarkVerifyFile measures `auditevents verify -file` of a file of
+// 1,000,000 events (set AUDITEVENTS_VERIFY_EVENTS for another size), the
+// whole command: opening the file read-only, checking the signature,
+// reading and hashing every event, the scan for strays. One op is one run.
+func BenchmarkVerifyFile(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("AUDITEVENTS_VERIFY_EVENTS")); err == nil && v > 0 {
+		n = v
+	}
+	b.Chdir(b.TempDir())
+	runCmd(b, "keygen", "-name", "example.com/audit")
+	writeFile(b, "audit.db", n)
+	if code, _, errOut := runCmd(b, "checkpoint", "-file", "audit.db", "-skey", "example.com-audit.key", "-log", "example.com/audit", "-account", "acme", "-out", "saved.ckpt"); code != 0 {
+		b.Fatalf("checkpoint: %s", errOut)
+	}
+	args := []string{"verify", "-file", "audit.db", "-checkpoint", "saved.ckpt", "-vkey", "example.com-audit.pub", "-log", "example.com/audit", "-account", "acme"}
+	b.ResetTimer()
+	for range b.N {
+		if code, _, errOut := runCmd(b, args...); code != 0 {
+			b.Fatal(errOut)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+}
+
+// BenchmarkVerifyServer measures `auditevents verify -url` of a server of
+// 100,000 events (set AUDITEVENTS_VERIFY_EVENTS for another size) served
+// from memory in the same process, so the server's encoding is counted too.
+func BenchmarkVerifyServer(b *testing.B) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("AUDITEVENTS_VERIFY_EVENTS")); err == nil && v > 0 {
+		n = v
+	}
+	b.Chdir(b.TempDir())
+	runCmd(b, "keygen", "-name", "example.com/audit")
+	url := serve(b, "example.com-audit.key", n, nil)
+	args := []string{"verify", "-url", url, "-key", "k", "-vkey", "example.com-audit.pub", "-log", "example.com/audit", "-account", "acme"}
+	b.ResetTimer()
+	for range b.N {
+		if code, _, errOut := runCmd(b, args...); code != 0 {
+			b.Fatal(errOut)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
 }

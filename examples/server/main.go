@@ -20,10 +20,15 @@
 //	-envelope-prefix  also serve the lists as {"auditEvents": [...]} under this prefix + /v1
 //	            (such as /collector), for Bindplane's collector, beside the spec's arrays under /v1
 //	-idle-timeout  close a connection idle, or with a request half sent, after this long (default 1m)
+//	-log-name   the verifiable log's name (default localhost/audit)
+//	-signer-key the file of the checkpoint signer key, from `auditevents keygen`
+//	            (default: a new key at each start, its verifier key logged)
 //
 // Every request to /v1 carries an API key in the X-Bindplane-Api-Key header,
 // as Bindplane's clients send it. A key maps to an account; the caller sees
-// and records only that account's events.
+// and records only that account's events. The verifiable log's endpoints
+// (/v1/audit-events/log/...) serve signed checkpoints and proofs, which
+// `go run ./cmd/auditevents verify` checks.
 //
 // The server is hardened as a service on a network should be: a request's
 // headers must arrive within 10 seconds (or the idle timeout, if shorter)
@@ -50,8 +55,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/httpapi"
 	"github.com/auditevents/auditevents/store/boltstore"
+	"golang.org/x/mod/sumdb/note"
 )
 
 func main() {
@@ -73,6 +80,8 @@ type config struct {
 	// the envelope, below envelopePrefix+"/v1".
 	envelopePrefix string
 	idleTimeout    time.Duration
+	logName        string // the verifiable log's name
+	signerKey      string // the file of the checkpoint signer key; "" for a new key
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -87,6 +96,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.envelope, "envelope", false, `answer lists under /v1 as {"auditEvents": [...]} for Bindplane's collector`)
 	fs.StringVar(&c.envelopePrefix, "envelope-prefix", "", `also serve the lists as {"auditEvents": [...]} under this prefix + /v1, such as /collector, for Bindplane's collector`)
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "close a connection idle, or with a request half sent, after this long")
+	fs.StringVar(&c.logName, "log-name", "localhost/audit", "the verifiable log's name, which begins its checkpoints' origins")
+	fs.StringVar(&c.signerKey, "signer-key", "", "the file of the key that signs checkpoints (auditevents keygen); empty makes a new key at each start and logs its verifier key")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -129,6 +140,31 @@ func parseKeys(s string) (map[string]string, error) {
 	return keys, nil
 }
 
+// checkpointSigner reads the signer key of -signer-key, or makes a new key
+// pair and logs the verifier key that `auditevents verify -vkey` needs.
+func checkpointSigner(cfg config, logger *slog.Logger) (note.Signer, error) {
+	var skey string
+	if cfg.signerKey != "" {
+		b, err := os.ReadFile(cfg.signerKey)
+		if err != nil {
+			return nil, fmt.Errorf("-signer-key: %w", err)
+		}
+		skey = strings.TrimSpace(string(b))
+	} else {
+		var vkey string
+		var err error
+		if skey, vkey, err = auditevents.GenerateKey(cfg.logName); err != nil {
+			return nil, fmt.Errorf("-log-name: %w", err)
+		}
+		logger.Info("checkpoints are signed by a new key; save the verifier key to verify them", "verifier-key", vkey)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, fmt.Errorf("-signer-key %s: %w", cfg.signerKey, err)
+	}
+	return signer, nil
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -161,6 +197,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			logger.Info("seeded demo events", "events", n)
 		}
 	}
+	signer, err := checkpointSigner(cfg, logger)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	var viewerPath string
 	// The spec's arrays under /v1 (or the envelope with -envelope), and
@@ -176,12 +216,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}{strings.TrimRight(cfg.envelopePrefix, "/") + "/v1", true})
 	}
 	for _, shape := range shapes {
+		var log *httpapi.LogOptions // the verifiable log's endpoints, under /v1 only
+		if shape.prefix == "/v1" {
+			log = &httpapi.LogOptions{Name: cfg.logName, Signer: signer}
+		}
 		api, err := httpapi.New(store, &httpapi.Options{
 			Prefix:       shape.prefix,
 			Authorize:    srv.authorizeRead,
 			Envelope:     shape.envelope,
 			Logger:       logger,
 			WriteTimeout: writeTimeout,
+			Log:          log,
 		})
 		if err != nil {
 			return err
@@ -263,6 +308,9 @@ Record an event: create or modify a configuration, then delete it:
   curl -s -X PUT %s '%s/v1/configurations/my-config'
   curl -s -X DELETE %s '%s/v1/configurations/my-config'
 `, base, cfg.db, account, shape, h, base, h, base, from, to, h, base, h, base, h, base, h, base)
+	fmt.Fprintf(w, `The signed checkpoint of the account's verifiable log (check it with go run ./cmd/auditevents verify):
+  curl -s %s '%s/v1/audit-events/log/checkpoint'
+`, h, base)
 	if !cfg.envelope {
 		fmt.Fprintf(w, "A client generated from the API's specification reads the arrays: give it the server URL\n  %s/v1\n", base)
 	}

@@ -97,7 +97,7 @@ func curl(t *testing.T, cmd string) *http.Response {
 
 func TestPrintedCommandsWork(t *testing.T) {
 	cmds := startServer(t)
-	want := []int{200, 200, 200, 200, 201, 200, 401}
+	want := []int{200, 200, 200, 200, 201, 200, 200, 401}
 	if len(cmds) != len(want) {
 		t.Fatalf("the server printed %d curl commands, want %d:\n%s", len(cmds), len(want), strings.Join(cmds, "\n"))
 	}
@@ -118,6 +118,11 @@ func TestPrintedCommandsWork(t *testing.T) {
 			var e struct{ Errors []string }
 			if err := json.Unmarshal(body, &e); err != nil || len(e.Errors) == 0 {
 				t.Errorf("%s\n 401 body %q is not the spec's ErrorResponse", cmd, body)
+			}
+		case strings.Contains(cmd, "/log/checkpoint"):
+			text, _, _ := strings.Cut(string(body), "\n\n") // the note's text, before its signatures
+			if c, err := auditevents.ParseCheckpoint(text + "\n"); err != nil || c.Origin != "localhost/audit/demo" || c.Size == 0 {
+				t.Errorf("%s\n returned %q, not a checkpoint of the seeded log: %v", cmd, body, err)
 			}
 		case strings.Contains(cmd, "/audit-events"):
 			var events []map[string]any

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/auditevents/auditevents v0.0.0-20261130161320-a42b148cf371
 	github.com/getkin/kin-openapi v0.152.0
+	golang.org/x/mod v0.43.0
 )
 
 require (
@@ -15,6 +16,5 @@ require (
 	github.com/oasdiff/yaml3 v0.0.14 // indirect
 	github.com/oklog/ulid/v2 v2.1.2 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
-	golang.org/x/mod v0.43.0 // indirect
 	golang.org/x/text v0.14.0 // indirect
 )

@@ -48,6 +48,9 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if s.readOnly {
+		return ErrReadOnly
+	}
 	prepared, err := auditevents.PrepareBatch(events)
 	if err != nil {
 		return err
@@ -99,8 +102,8 @@ func (s *Store) writer() {
 	defer close(s.writerDone)
 	var (
 		batch    []*appendRequest
-		w        txWriter
-		prevSize int // requests in the previous commit
+		w        = txWriter{hot: -1} // counts the hot entries at its first commit
+		prevSize int                 // requests in the previous commit
 		timer    = time.NewTimer(time.Hour)
 	)
 	timer.Stop()
@@ -164,16 +167,20 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 	outcome := make([]error, len(taken))
 	err := guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
-			if err := w.reset(tx, &s.codec); err != nil {
+			if err := w.reset(tx, &s.codec, s.sealAfter, s.hotStale.Swap(false)); err != nil {
 				return err
 			}
+			w.noLog = s.noLog
 			for i, r := range taken {
 				outcome[i] = w.add(r)
 			}
 			return w.flush()
 		})
 	})
-	s.codec.dict.settle(err == nil)
+	s.codec.dict.endTx(err == nil)
+	if err != nil {
+		w.hot = -1 // count again
+	}
 	for i, r := range taken {
 		if err != nil {
 			r.done <- fmt.Errorf("boltstore: appending: %w", err)
@@ -194,9 +201,14 @@ type txWriter struct {
 	events  []entry
 	idKeys  [][]byte
 	index   [numIndexes][]entry // index entries
-	through int64               // the last sealed day
 	scratch []byte
 	log     []logEvent // the events in commit order, for their accounts' logs (ledger.go)
+	noLog   bool       // Options.noLog
+
+	through   int64 // the sealed time
+	hot       int   // events with hot index entries before this transaction; -1: unknown
+	newHot    int   // the events of this transaction with hot index entries
+	sealAfter int   // seal once hot exceeds it
 }
 
 type entry struct {
@@ -204,13 +216,25 @@ type entry struct {
 	moved      []byte // the key in the sealed class, while sealing
 }
 
-func (w *txWriter) reset(tx *bolt.Tx, c *codec) error {
-	w.tx, w.codec = tx, c
+// reset prepares w for transaction tx. recount makes it count the hot
+// entries again, as after a prune.
+func (w *txWriter) reset(tx *bolt.Tx, c *codec, sealAfter int, recount bool) error {
+	w.tx, w.codec, w.sealAfter = tx, c, sealAfter
 	w.ids = tx.Bucket(bucketIDs)
 	var err error
-	if w.through, err = sealedDay(tx); err != nil {
+	if w.through, err = sealedTime(tx); err != nil {
 		return err
 	}
+	if recount || w.hot < 0 {
+		// Every event is in the user index: its hot entries count the
+		// hot events.
+		w.hot = 0
+		cur := tx.Bucket(bucketByUser).Cursor()
+		for k, _ := cur.First(); k != nil && k[0] == classHot; k, _ = cur.Next() {
+			w.hot++
+		}
+	}
+	w.newHot = 0
 	if w.seen == nil {
 		w.seen = make(map[[16]byte]struct{})
 	}
@@ -251,6 +275,9 @@ func (w *txWriter) add(r *appendRequest) error {
 		w.idKeys = append(w.idKeys, key[8:])
 		w.log = append(w.log, logEvent{e: e, key: key})
 		w.seen[[16]byte(key[8:])] = struct{}{}
+		if keyTime(key) > w.through {
+			w.newHot++
+		}
 		var tags [numTagged][]byte
 		for f := range taggedField(numTagged) {
 			v, _ := tagged(f, e)
@@ -284,30 +311,22 @@ func (w *txWriter) flush() error {
 		}
 	}
 	w.ids.FillPercent = fillPercent
-	slices.SortFunc(w.idKeys, bytes.Compare)
-	for _, id := range w.idKeys {
-		if err := w.ids.Put(id, nil); err != nil {
-			return err
+	if w.noLog {
+		slices.SortFunc(w.idKeys, bytes.Compare)
+		for _, id := range w.idKeys {
+			if err := w.ids.Put(id, nil); err != nil {
+				return err
+			}
 		}
-	}
-	if err := appendLog(w.tx, w.log); err != nil {
+	} else if err := appendLog(w.tx, w.log); err != nil { // puts the ids with their sequences
 		return err
 	}
 	if err := addEvents(w.tx, len(w.events)); err != nil {
 		return err
 	}
-	if err := w.seal(events); err != nil {
-		return err
-	}
 	for k := range numIndexes {
 		index := w.tx.Bucket(indexBuckets[k])
 		index.FillPercent = fillPercent
-		for i, e := range w.index[k] {
-			if e.key[0] == classHot && keyDay(e.key) <= w.through {
-				tag, ek := parseIndexKey(e.key)
-				w.index[k][i].key = indexKey(tag, ek, w.through)
-			}
-		}
 		slices.SortFunc(w.index[k], func(a, b entry) int { return bytes.Compare(a.key, b.key) })
 		for _, e := range w.index[k] {
 			if err := index.Put(e.key, e.value); err != nil {
@@ -315,22 +334,18 @@ func (w *txWriter) flush() error {
 			}
 		}
 	}
-	return nil
+	w.hot += w.newHot
+	if w.hot <= w.sealAfter {
+		return nil
+	}
+	return w.seal(events)
 }
 
-// seal moves the stored index entries of the days before the newest
-// event's day from the hot class to the sealed class. It runs before the
-// transaction's own index entries are put, which flush then files in the
-// class of their day.
+// seal moves every hot index entry to the sealed class, and makes the
+// newest event's time the sealed time.
 func (w *txWriter) seal(events *bolt.Bucket) error {
 	newest, _ := events.Cursor().Last()
-	if newest == nil {
-		return nil
-	}
-	through := dayOf(keyTime(newest)) - 1
-	if through-w.through < sealDays && w.through != noneSealed {
-		return nil
-	}
+	through := keyTime(newest)
 	for k := range numIndexes {
 		index := w.tx.Bucket(indexBuckets[k])
 		index.FillPercent = fillPercent
@@ -340,9 +355,6 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 			tag, ek := parseIndexKey(key)
 			if ek == nil {
 				return corruptf("index %q has a malformed key %x", indexBuckets[k], key)
-			}
-			if keyDay(key) > through {
-				break
 			}
 			moved = append(moved, entry{key: bytes.Clone(key), value: bytes.Clone(value)})
 			moved[len(moved)-1].moved = indexKey(tag, ek, through)
@@ -361,6 +373,6 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 			}
 		}
 	}
-	w.through = through
+	w.through, w.hot = through, 0
 	return w.tx.Bucket(bucketMeta).Put(metaSealed, sealedValue(through))
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -58,7 +59,17 @@ type Options struct {
 	// caller to return them to. Nil means slog.Default().
 	Logger *slog.Logger
 
-	afterRun func(pruned int, err error) // called after each background prune; for tests
+	// ReadOnly opens an existing file for reading only, as an auditor
+	// does: the file is never written, Append and Prune return
+	// [ErrReadOnly], and Retention is ignored. Several read-only stores
+	// may share a file, but not with a store that writes it (Open waits
+	// for the lock as Timeout says). A file of an older format, which a
+	// writable Open upgrades, is refused with [ErrOlderFormat].
+	ReadOnly bool
+
+	afterRun  func(pruned int, err error) // called after each background prune; for tests
+	sealAfter int                         // 0: defaultSealAfter; for tests
+	noLog     bool                        // write no verifiable log: only for the benchmark of its cost
 }
 
 const (
@@ -86,6 +97,11 @@ type Store struct {
 	now      func() time.Time
 	logger   *slog.Logger
 	afterRun func(pruned int, err error) // called after each background prune; for tests
+	readOnly bool                        // Options.ReadOnly
+	noLog    bool                        // Options.noLog
+
+	sealAfter int         // hot events the writer lets accumulate before it seals them
+	hotStale  atomic.Bool // set by Prune: the writer counts the hot events again
 }
 
 // Open opens the store kept in the file at path, creating the file if it
@@ -126,9 +142,11 @@ func Open(path string, opts *Options) (*Store, error) {
 		if err := inspect(path, &o); err != nil {
 			return nil, err
 		}
+	} else if o.ReadOnly {
+		return nil, fmt.Errorf("%w: %s does not exist or is empty, and ReadOnly creates nothing", ErrNotStore, path)
 	}
 
-	db, file, err := openBolt(path, &o, false)
+	db, file, err := openBolt(path, &o, o.ReadOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -141,13 +159,19 @@ func Open(path string, opts *Options) (*Store, error) {
 		now:        o.Now,
 		logger:     o.Logger,
 		afterRun:   o.afterRun,
+		readOnly:   o.ReadOnly,
+		noLog:      o.noLog,
+		sealAfter:  o.sealAfter,
+	}
+	if s.sealAfter <= 0 {
+		s.sealAfter = defaultSealAfter
 	}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: opening %s: %w", path, err)
 	}
 	go s.writer()
-	if o.Retention > 0 {
+	if o.Retention > 0 && !o.ReadOnly {
 		s.bg.Add(1)
 		go s.retain(o.Retention, o.PruneInterval)
 	}
@@ -315,6 +339,9 @@ func (s *Store) init() error {
 			if err != nil {
 				return err
 			}
+			if fresh && s.readOnly {
+				return fmt.Errorf("%w: the file holds no bucket, and ReadOnly creates nothing", ErrNotStore)
+			}
 			if fresh {
 				c = codec{kinds: newCodeTable(nil), actions: newCodeTable(documentedActions), dict: newDict()}
 				update = true
@@ -326,7 +353,15 @@ func (s *Store) init() error {
 		})
 	})
 	if err == nil && c.upgrade {
-		err = s.upgrade(&c)
+		if s.readOnly {
+			err = fmt.Errorf("%w: the file has format version %d; open it once without ReadOnly to upgrade it to format version %d", ErrOlderFormat, upgradableVersion, formatVersion)
+		} else {
+			err = s.upgrade(&c)
+		}
+	}
+	if s.readOnly {
+		s.codec = c // a kind this version adds is known in memory only
+		return err
 	}
 	if err != nil || !update {
 		s.codec = c

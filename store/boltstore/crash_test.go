@@ -64,7 +64,9 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s: %v", crashEnvBase, err)
 	}
-	s, err := boltstore.Open(path, &boltstore.Options{NoSync: os.Getenv(crashEnvNoSync) != ""})
+	opts := boltstore.Options{NoSync: os.Getenv(crashEnvNoSync) != ""}
+	boltstore.SetSealAfter(&opts, 100) // seal within each round, often
+	s, err := boltstore.Open(path, &opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +81,7 @@ func TestCrashChild(t *testing.T) {
 			for {
 				batch := make([]auditevents.AuditEvent, 1+rng.IntN(20))
 				for i := range batch {
-					ts := time.UnixMicro(base + clock.Add(int64(10*time.Minute/time.Microsecond))).UTC() // days pass, and get sealed, within a round
+					ts := time.UnixMicro(base + clock.Add(int64(10*time.Minute/time.Microsecond))).UTC()
 					id := ulid.MustNew(ulid.Timestamp(ts), crand.Reader).String()
 					batch[i] = crashEvent(id, ts)
 				}
@@ -123,7 +125,8 @@ func TestCrash(t *testing.T) {
 		noSync := round%2 == 1
 		want := 1 + rng.IntN(600) // acknowledgements to read before the kill
 		t.Run(fmt.Sprintf("round%d/nosync=%v/after%dacks", round, noSync, want), func(t *testing.T) {
-			// Rounds overlap in time: later rounds add events to sealed days.
+			// Rounds overlap in time: later rounds add events older than
+			// the sealed time, which go straight to the sealed class.
 			roundBase := base + int64(round)*int64(24*time.Hour/time.Microsecond)
 			got := runChild(t, path, roundBase, noSync, want)
 			for id, us := range got {
@@ -189,6 +192,7 @@ func verify(tb testing.TB, path string, acked map[string]int64) {
 	if err := s.Check(ctx); err != nil {
 		tb.Fatalf("Check after the kill: %v", err)
 	}
+	verifyLogs(tb, s, acked)
 	stored := make(map[string]auditevents.AuditEvent)
 	for e, err := range s.Query(ctx, auditevents.Query{}) {
 		if err != nil {

@@ -34,9 +34,21 @@ const (
 	maxDictString  = 128
 )
 
-// dict maps repeated strings to small codes. Only the writer adds codes;
-// readers use the published snapshot, which grows only, so a snapshot taken
-// inside a read transaction knows every code that transaction can see.
+// dict maps repeated strings to small codes. Its invariants, which
+// TestDictAgainstModel checks against a plain map:
+//
+//   - codes are 1, 2, 3, … in the order strings were first added, across
+//     all fields, and the bucket holds exactly the committed ones;
+//   - a string has at most one code per field, and a code never changes
+//     meaning or goes away once its transaction commits;
+//   - the codes a failed transaction added are forgotten, and given again
+//     to the next strings added;
+//   - a field holds at most limit (maxDictEntries) codes, for strings of at most
+//     maxDictString bytes; code returns 0 for any other string, which is
+//     then stored as it is;
+//   - only the writer adds codes; readers use the published snapshot,
+//     which grows only, so a snapshot taken inside a read transaction knows
+//     every code that transaction can see.
 type dict struct {
 	names   []string                         // names[i] has code i+1; writer only
 	fields  []byte                           // fields[i] is the field of names[i]
@@ -44,10 +56,11 @@ type dict struct {
 	pending int                              // how many names the current transaction added
 	snap    atomic.Pointer[[]string]
 	mu      sync.RWMutex // guards codes against lookup
+	limit   int          // codes per field: maxDictEntries, less in tests
 }
 
 func newDict() *dict {
-	d := &dict{}
+	d := &dict{limit: maxDictEntries}
 	for f := range d.codes {
 		d.codes[f] = make(map[string]uint32)
 	}
@@ -117,7 +130,7 @@ func (d *dict) code(field int, s string) uint32 {
 	if c, ok := d.codes[field][s]; ok {
 		return c
 	}
-	if len(s) > maxDictString || len(d.codes[field]) >= maxDictEntries {
+	if len(s) > maxDictString || len(d.codes[field]) >= d.limit {
 		return 0
 	}
 	return d.add(field, s)
@@ -147,9 +160,9 @@ func (d *dict) flush(b *bolt.Bucket) error {
 	return nil
 }
 
-// settle ends the current transaction: when it failed, the codes it added
+// endTx ends the current transaction: when it failed, the codes it added
 // are forgotten.
-func (d *dict) settle(committed bool) {
+func (d *dict) endTx(committed bool) {
 	if !committed {
 		n := len(d.names) - d.pending
 		d.mu.Lock()

@@ -20,16 +20,16 @@
 //
 // Secondary indexes by user, by configuration name (without the version, so
 // a filter by "name" and by "name:3" both use it) and by account make those
-// filters direct too. The keys of recent days lead with the day, so that
-// the entries one transaction writes lie together and a batch writes a few
-// index pages rather than one per user or configuration. Every week, the
-// finished days are sealed: their entries move to one time-ordered range per
-// value. A query for one value reads its recent days with a seek each and
-// its sealed days as one range. Each index entry also carries the event's other
-// indexed values, and its configuration with the version, in coded form, so
-// a query combining filters (a user and a configuration, say), or asking for
-// a configuration in one version, drops most candidates without reading
-// their events.
+// filters direct too. The entries of recent events lie in time order,
+// whatever their value, so that the entries one commit writes lie together
+// and a commit writes a page or two per index rather than one per user or
+// configuration. Once there are more than a few thousand of them, they are
+// sealed: moved to one time-ordered range per value. A query for one value
+// reads the recent entries, keeping its value's, then its sealed range. Each
+// index entry also carries the event's other indexed values, and its
+// configuration with the version, in coded form, so a query combining
+// filters (a user and a configuration, say), or asking for a configuration
+// in one version, drops most candidates without reading their events.
 //
 // A query reads from the path expected to hold the fewest candidates within
 // its date range: the events bucket's share is estimated from the number of
@@ -76,12 +76,23 @@
 // [ErrLocked] after [Options.Timeout], one second by default. Hosts that run
 // several replicas need a shared database instead.
 //
+// # The verifiable log
+//
+// A Store is also an [auditevents.Ledger]: each commit gives its events their
+// sequences in their accounts and writes their leaves and tree hashes in the
+// same bbolt transaction, so a kill at any moment leaves a log that
+// verifies. Pruning keeps the tree. [Options.ReadOnly] opens a file for an
+// auditor without writing to it. FORMAT.md, in this package's directory,
+// describes the bytes.
+//
 // # Format version and damaged files
 //
 // The file carries a format version from its creation. [Open] refuses, with
 // a clear error and without writing to the file, a file that is not an audit
-// event store ([ErrNotStore]), one written in a newer or an older format
-// ([ErrNewerFormat], [ErrOlderFormat]), and one whose header, page tree or first and last
+// event store ([ErrNotStore]), one written in a newer format
+// ([ErrNewerFormat]) or in an older format than version 2
+// ([ErrOlderFormat]); a file of version 2, from before the verifiable log,
+// is upgraded in place by a writable Open, and one whose header, page tree or first and last
 // events are damaged ([ErrCorrupt]); a file too short to be a bbolt file
 // is [ErrNotStore]. Damage that Open does not read is reported as
 // [ErrCorrupt] by the call that meets it, never as a panic; [Store.Check]

@@ -29,6 +29,10 @@ var ErrNewerFormat = errors.New("boltstore: file was written in a newer format")
 // of the package that wrote it and append its events to a new store.
 var ErrOlderFormat = errors.New("boltstore: file was written in an older format")
 
+// ErrReadOnly is returned by Append and Prune of a store opened with
+// [Options.ReadOnly].
+var ErrReadOnly = errors.New("boltstore: store is open read-only")
+
 // ErrCorrupt is returned when the file is damaged: by [Open] when the damage
 // shows in the parts it reads, and by any other method that meets damaged
 // data. Nothing is written to a file found damaged while opening it.

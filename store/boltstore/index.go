@@ -55,23 +55,32 @@ func tagged(f taggedField, e *auditevents.AuditEvent) (string, bool) {
 }
 
 // Index keys. A secondary index maps an indexed value to the events that
-// carry it, in time order. It has two classes of keys, with empty values:
+// carry it, in time order. It has two classes of keys:
 //
-//	hot:    0 | day (4 bytes) | value tag | microseconds into the day (5 bytes) | ULID (16 bytes)
-//	sealed: 1 | value tag | event key (timestamp and ULID, 24 bytes)
+//	hot:    0 | event key (timestamp and ULID, 24 bytes) | value tag
+//	sealed: 1 | value tag | event key
 //
-// Entries of days after the last sealed day are hot. Putting the day before
-// the value keeps the entries of one transaction, which are mostly of the
-// same day, together in the file: a batch of a thousand events with
-// hundreds of users or configurations writes a few index pages instead of
-// one page per value. A query for a value reads each hot day with one seek.
+// Entries of events after the sealed time (kept in the meta bucket) are
+// hot: they lie in time order, whatever their value, so the entries that
+// one commit writes, which are mostly of its own moment, lie together at
+// the end of the hot class and the commit writes a page or two per index
+// instead of a page per value. A query for a value reads the hot class
+// from its newest entry down and keeps its value's entries: the writer
+// keeps the hot class short.
 //
-// Once a week of days is over (an event of a later day has been stored),
-// the writer moves their entries to the sealed class, where each value's
+// Once the hot class holds more than sealAfter events, the commit that
+// notices moves every hot entry to the sealed class, where each value's
 // entries lie together in time order, appended to the end of the value's
-// range, and records the last sealed day in the meta bucket. A query reads
-// a value's sealed entries as one range: few pages, however long the range.
-// Entries of sealed days that arrive later go straight to the sealed class.
+// range, and records the newest event's time as the sealed time. A query
+// reads a value's sealed entries as one range: few pages, however long the
+// range. An entry whose time is not after the sealed time (an imported old
+// event) goes straight to the sealed class, so every sealed entry is older
+// than every hot one.
+//
+// The value tag is the value's dictionary code as a uvarint (never 0), or,
+// for a value the dictionary does not hold, 0 and the first 8 bytes of its
+// SHA-256. Either is self-delimiting. A hash may collide; the final check of
+// every candidate with Query.Matches drops the stranger.
 //
 // The value of an index entry holds the tags of the event's other tagged
 // fields, in field order, its own index's left out: the user, the
@@ -79,52 +88,39 @@ func tagged(f taggedField, e *auditevents.AuditEvent) (string, bool) {
 // "" for an event without one). A query with several filters, or a
 // configuration with a version, drops most candidates of its path by
 // comparing tags, without reading the event.
-//
-// every candidate with Query.Matches drops the stranger.
 const (
-	dayMicros   = 24 * 60 * 60 * 1_000_000
-	classBytes  = 1
-	dayBytes    = 4
-	offBytes    = 5
 	hashTag     = 8
 	classHot    = 0
 	classSealed = 1
 )
 
-// sealDays is how many finished days the writer lets accumulate before it
-// seals them together: sealing appends to the end of each value's range, and
-// larger appends leave fuller pages and cost fewer transactions.
-const sealDays = 7
+// defaultSealAfter is how many hot events the writer lets accumulate before
+// it seals them. Sealing costs about a page per value with hot entries, so
+// sealing rarely makes it cheap per event; a query reads the whole hot
+// class of its index, so sealing often makes queries cheap.
+const defaultSealAfter = 8192
 
-// The last sealed day is kept in the meta bucket: 8 bytes big-endian with
-// the sign bit flipped, then a CRC-32C of them.
+// The sealed time is kept in the meta bucket: the microseconds, as an int64
+// with the sign bit flipped, then a CRC-32C of those 8 bytes.
 const noneSealed = math.MinInt64
 
-// sealedDay returns the last sealed day as tx sees it.
-func sealedDay(tx *bolt.Tx) (int64, error) {
+// sealedTime returns the sealed time as tx sees it: the index entries of
+// events at or before it are sealed, the others hot.
+func sealedTime(tx *bolt.Tx) (int64, error) {
 	v := tx.Bucket(bucketMeta).Get(metaSealed)
 	if v == nil {
 		return noneSealed, nil
 	}
 	if len(v) != 12 || binary.BigEndian.Uint32(v[8:]) != crc32.Checksum(v[:8], castagnoli) {
-		return 0, corruptf("the last sealed day is damaged")
+		return 0, corruptf("the sealed time is damaged")
 	}
 	return int64(binary.BigEndian.Uint64(v) ^ (1 << 63)), nil
 }
 
-// sealedValue returns the meta value that records d as the last sealed day.
-func sealedValue(d int64) []byte {
-	v := binary.BigEndian.AppendUint64(nil, uint64(d)^(1<<63))
+// sealedValue returns the meta value that records us as the sealed time.
+func sealedValue(us int64) []byte {
+	v := binary.BigEndian.AppendUint64(nil, uint64(us)^(1<<63))
 	return binary.BigEndian.AppendUint32(v, crc32.Checksum(v, castagnoli))
-}
-
-// dayOf returns the day of a timestamp in microseconds, rounding down.
-func dayOf(us int64) int64 {
-	d := us / dayMicros
-	if us%dayMicros < 0 {
-		d--
-	}
-	return d
 }
 
 // tagField is the dictionary field whose codes tag each tagged field.
@@ -174,67 +170,42 @@ func tagLen(b []byte) int {
 	return n
 }
 
-// dayPrefix returns the prefix of the hot index keys of tag on day d.
-func dayPrefix(d int64, tag []byte) []byte {
-	p := make([]byte, classBytes+dayBytes, classBytes+dayBytes+len(tag)+offBytes+16)
-	p[0] = classHot
-	binary.BigEndian.PutUint32(p[classBytes:], uint32(d)^(1<<31))
-	return append(p, tag...)
-}
-
 // sealedPrefix returns the prefix of the sealed index keys of tag.
 func sealedPrefix(tag []byte) []byte {
-	p := make([]byte, 0, classBytes+len(tag)+keyLen)
+	p := make([]byte, 0, 1+len(tag)+keyLen)
 	return append(append(p, classSealed), tag...)
 }
 
-// keyDay returns the day of hot index key k, which must be long enough.
-func keyDay(k []byte) int64 {
-	return int64(int32(binary.BigEndian.Uint32(k[classBytes:]) ^ (1 << 31)))
+// hotKey returns the hot index key of the event with key ek under tag.
+func hotKey(tag, ek []byte) []byte {
+	k := make([]byte, 0, 1+keyLen+len(tag))
+	return append(append(append(k, classHot), ek[:keyLen]...), tag...)
 }
 
 // indexKey returns the key of the event with key ek under tag, given the
-// last sealed day.
+// sealed time.
 func indexKey(tag, ek []byte, sealed int64) []byte {
-	us := keyTime(ek)
-	d := dayOf(us)
-	if d <= sealed {
+	if keyTime(ek) <= sealed {
 		return append(sealedPrefix(tag), ek[:keyLen]...)
 	}
-	k := dayPrefix(d, tag)
-	k = appendOff(k, us-d*dayMicros)
-	return append(k, ek[8:keyLen]...)
-}
-
-func appendOff(b []byte, off int64) []byte {
-	return append(b, byte(off>>32), byte(off>>24), byte(off>>16), byte(off>>8), byte(off))
+	return hotKey(tag, ek)
 }
 
 // parseIndexKey returns the tag of index key k and the event key it points
 // to, or nils when k is malformed.
 func parseIndexKey(k []byte) (tag, ek []byte) {
 	switch {
-	case len(k) > 0 && k[0] == classSealed:
-		n := tagLen(k[classBytes:])
-		if n == 0 || len(k) != classBytes+n+keyLen {
+	case len(k) > 1 && k[0] == classSealed:
+		n := tagLen(k[1:])
+		if n == 0 || len(k) != 1+n+keyLen {
 			return nil, nil
 		}
-		return k[classBytes : classBytes+n], k[classBytes+n:]
-	case len(k) > classBytes+dayBytes && k[0] == classHot:
-		n := tagLen(k[classBytes+dayBytes:])
-		prefix := classBytes + dayBytes + n
-		if n == 0 || len(k) != prefix+offBytes+16 {
+		return k[1 : 1+n], k[1+n:]
+	case len(k) > 1+keyLen && k[0] == classHot:
+		if tagLen(k[1+keyLen:]) != len(k)-1-keyLen {
 			return nil, nil
 		}
-		o := k[prefix:]
-		off := int64(o[0])<<32 | int64(o[1])<<24 | int64(o[2])<<16 | int64(o[3])<<8 | int64(o[4])
-		if off >= dayMicros {
-			return nil, nil
-		}
-		ek := make([]byte, keyLen)
-		putTime(ek, keyDay(k)*dayMicros+off)
-		copy(ek[8:], k[prefix+offBytes:])
-		return k[classBytes+dayBytes : prefix], ek
+		return k[1+keyLen:], k[1 : 1+keyLen]
 	}
 	return nil, nil
 }

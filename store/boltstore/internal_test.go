@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +18,31 @@ import (
 
 	"github.com/auditevents/auditevents"
 )
+
+// checkQueries checks that each query returns from s what the naive model,
+// a plain scan of events, returns.
+func checkQueries(tb testing.TB, s auditevents.Store, events []auditevents.AuditEvent, queries []auditevents.Query, step string) {
+	tb.Helper()
+	for _, q := range queries {
+		var want []auditevents.AuditEvent
+		for _, e := range events {
+			if q.Matches(&e) {
+				want = append(want, e)
+			}
+		}
+		slices.SortFunc(want, auditevents.Compare)
+		if q.Limit > 0 && len(want) > q.Limit {
+			want = want[:q.Limit]
+		}
+		got, err := auditevents.Collect(s.Query(context.Background(), q))
+		if err != nil {
+			tb.Fatalf("%s: query %+v: %v", step, q, err)
+		}
+		if !slices.Equal(got, want) {
+			tb.Errorf("%s: query %+v: got %d events, want %d", step, q, len(got), len(want))
+		}
+	}
+}
 
 func openInternal(tb testing.TB, path string, opts *Options) *Store {
 	tb.Helper()
@@ -85,7 +113,7 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 	}
 	key, _ := eventKey(&events[10])
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		sealed, err := sealedDay(tx)
+		sealed, err := sealedTime(tx)
 		if err != nil {
 			return err
 		}
@@ -187,111 +215,109 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// TestIndexesAcrossSealedDays appends a month of events a few hours at a
-// time, so that days get sealed along the way, then events of days already
-// sealed, and checks every index path against a scan of all events.
-func TestIndexesAcrossSealedDays(t *testing.T) {
-	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), nil)
+// TestIndexesAgainstModel appends a year of events in batches to a store
+// that seals every few hundred events, then events older than everything
+// sealed, prunes the oldest, and at every step checks each index path
+// against a plain scan of the events stored, and the invariants of the
+// index classes: every sealed entry is at or before the sealed time, every
+// hot entry after it, and the hot class stays near its bound.
+func TestIndexesAgainstModel(t *testing.T) {
+	const sealAfter = 250
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{sealAfter: sealAfter})
 	ctx := context.Background()
 	events := newGenerator(9).events(3000) // over a year
-	late := events[:300]                   // the first month, appended last
-	for i := 300; i < len(events); i += 97 {
-		if err := s.Append(ctx, events[i:min(i+97, len(events))]...); err != nil {
+	var stored []auditevents.AuditEvent
+	acme := "acme"
+	check := func(step string) {
+		t.Helper()
+		if err := s.Check(ctx); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		err := s.view(func(tx *bolt.Tx) error {
+			through, err := sealedTime(tx)
+			if err != nil {
+				return err
+			}
+			if through == noneSealed && len(stored) > 2*sealAfter {
+				t.Errorf("%s: nothing sealed after %d events", step, len(stored))
+			}
+			for k := range numIndexes {
+				hot := 0
+				err := tx.Bucket(indexBuckets[k]).ForEach(func(key, _ []byte) error {
+					_, ek := parseIndexKey(key)
+					switch {
+					case key[0] == classHot && keyTime(ek) <= through:
+						t.Errorf("%s: hot entry %x of index %s is not after the sealed time", step, key, indexBuckets[k])
+					case key[0] == classSealed && keyTime(ek) > through:
+						t.Errorf("%s: sealed entry %x of index %s is after the sealed time", step, key, indexBuckets[k])
+					case key[0] == classHot:
+						hot++
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				if hot > sealAfter+100 {
+					t.Errorf("%s: index %s has %d hot entries, want at most the bound %d and a batch", step, indexBuckets[k], hot, sealAfter)
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			t.Fatal(err)
+		}
+		mid := stored[len(stored)/2].Timestamp
+		checkQueries(t, s, stored, []auditevents.Query{
+			{User: "user07@example.com"},
+			{User: "user07@example.com", Since: mid, Before: mid.Add(40 * 24 * time.Hour)},
+			{Configuration: "config-012"},
+			{Configuration: "config-012:3"},
+			{Account: &acme, Before: mid},
+			{User: "nobody"},
+			{User: "user07@example.com", Configuration: "config-012"},
+			{User: "user07@example.com", Account: &acme, Since: mid},
+			{Configuration: "config-012:3", Account: &acme},
+			{Configuration: "config-999", User: "user01@example.com"},
+			{User: "user07@example.com", Limit: 5, After: stored[len(stored)/3].Cursor()},
+			{Account: &acme, Limit: 3},
+		}, step)
+	}
+	late := events[:300] // the first month, appended last
+	for i := 300; i < len(events); i += 97 {
+		batch := events[i:min(i+97, len(events))]
+		if err := s.Append(ctx, batch...); err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, batch...)
+		if (i/97)%6 == 0 {
+			check(fmt.Sprintf("after %d events", len(stored)))
 		}
 	}
 	for i := 0; i < len(late); i += 50 {
 		if err := s.Append(ctx, late[i:i+50]...); err != nil {
 			t.Fatal(err)
 		}
+		stored = append(stored, late[i:i+50]...)
 	}
-	if err := s.Check(ctx); err != nil {
+	check("after old events")
+	cut := events[1000].Timestamp
+	if _, err := s.Prune(ctx, cut); err != nil {
 		t.Fatal(err)
 	}
-	err := s.view(func(tx *bolt.Tx) error {
-		newest := dayOf(events[len(events)-1].Timestamp.UnixMicro())
-		got, err := sealedDay(tx)
-		if err != nil {
-			return err
-		}
-		if got >= newest || got < newest-1-sealDays {
-			t.Errorf("last sealed day is %d, want one of the %d days before the newest event's, %d", got, sealDays, newest)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	stored = slices.DeleteFunc(stored, func(e auditevents.AuditEvent) bool { return e.Timestamp.Before(cut) })
+	check("after a prune")
+	more := newGenerator(14).events(400)
+	for i := range more {
+		more[i].Timestamp = events[len(events)-1].Timestamp.Add(time.Duration(i+1) * time.Minute)
 	}
-	mid := dataStart.Add(100 * 24 * time.Hour)
-	acme := "acme"
-	for _, q := range []auditevents.Query{
-		{User: "user07@example.com"},
-		{User: "user07@example.com", Since: mid, Before: mid.Add(40 * 24 * time.Hour)},
-		{Configuration: "config-012"},
-		{Configuration: "config-012:3"},
-		{Account: &acme, Before: mid},
-		{User: "nobody"},
-		{User: "user07@example.com", Configuration: "config-012"},
-		{User: "user07@example.com", Account: &acme, Since: mid},
-		{Configuration: "config-012:3", Account: &acme},
-		{Configuration: "config-999", User: "user01@example.com"},
-		{User: "user07@example.com", Limit: 5, After: events[1500].Cursor()},
-	} {
-		var want []auditevents.AuditEvent
-		for _, e := range events {
-			if q.Matches(&e) {
-				want = append(want, e)
-			}
-		}
-		slices.SortFunc(want, auditevents.Compare)
-		if q.Limit > 0 && len(want) > q.Limit {
-			want = want[:q.Limit]
-		}
-		got, err := auditevents.Collect(s.Query(ctx, q))
-		if err != nil {
+	for i := 0; i < len(more); i += 40 {
+		if err := s.Append(ctx, more[i:i+40]...); err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(got, want) {
-			t.Errorf("query %+v: got %d events, want %d", q, len(got), len(want))
-		}
+		stored = append(stored, more[i:i+40]...)
 	}
-}
-
-// TestIndexQueryWithDistantBounds checks that a date range reaching far
-// beyond the stored events costs no more than the events' own days: the
-// index path reads day by day, and must not walk the empty centuries.
-func TestIndexQueryWithDistantBounds(t *testing.T) {
-	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), nil)
-	ctx := context.Background()
-	events := newGenerator(10).events(200)
-	if err := s.Append(ctx, events...); err != nil {
-		t.Fatal(err)
-	}
-	q := auditevents.Query{
-		User:   "nobody",
-		Since:  time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
-		Before: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC),
-	}
-	days := 0
-	err := s.view(func(tx *bolt.Tx) error {
-		b := queryBounds(&q)
-		src, err := newSource(tx, path{kind: byUser, tag: s.codec.tag(tagUser, q.User, false)}, b.lo, false)
-		if err != nil {
-			return err
-		}
-		k, _, err := src.start(b.hi)
-		if k != nil || err != nil {
-			t.Errorf("last: %x, %v; want nothing", k, err)
-		}
-		days = int(dayOf(events[len(events)-1].Timestamp.UnixMicro()) - src.day)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if days > dataDays+1 {
-		t.Errorf("the index source walked %d days back from the newest event; the events span %d", days, dataDays)
-	}
+	check("after appends past the prune")
 }
 
 // TestAppendAtChunkBoundarySeen appends, from the loop body, an event that
@@ -368,21 +394,23 @@ func TestRetentionQuietOnClose(t *testing.T) {
 	var logged bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelError}))
 	path := filepath.Join(t.TempDir(), "audit.db")
-	var s *Store
+	opened := make(chan *Store, 1)
 	ran := make(chan error, 1)
 	closed := make(chan error, 1)
-	s = openInternal(t, path, &Options{
+	s := openInternal(t, path, &Options{
 		Retention: time.Hour,
 		Logger:    logger,
 		Now: func() time.Time {
 			// Close the store before this run prunes, and wait until
 			// Close has begun.
+			s := <-opened
 			go func() { closed <- s.Close() }()
 			<-s.stop
 			return time.Now()
 		},
 		afterRun: func(_ int, err error) { ran <- err },
 	})
+	opened <- s
 	if err := <-ran; !errors.Is(err, auditevents.ErrClosed) && !errors.Is(err, context.Canceled) {
 		t.Fatalf("the run cut short by Close returned %v, want ErrClosed or context.Canceled", err)
 	}
@@ -391,5 +419,195 @@ func TestRetentionQuietOnClose(t *testing.T) {
 	}
 	if logged.Len() > 0 {
 		t.Errorf("Close of a store with retention logged:\n%s", logged.String())
+	}
+}
+
+// TestPrefetchColdIndexQuery queries, with the file dropped from the page
+// cache, a user with a hundred events among fifteen thousand: too few to
+// read the file ahead, so the query prefetches its candidates from several
+// goroutines while it scans. The result must be the scan's, and when the
+// cache could be dropped, the prefetch must have run.
+func TestPrefetchColdIndexQuery(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	s := openInternal(t, path, &Options{NoSync: true})
+	ctx := context.Background()
+	events := newGenerator(15).events(15000)
+	for i := range events {
+		if i%150 == 0 {
+			events[i].User = "rare@example.com"
+		}
+	}
+	for i := 0; i < len(events); i += 1000 {
+		if err := s.Append(ctx, events[i:i+1000]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := dropCache(f); err != nil {
+		t.Skipf("cannot drop the file from the page cache: %v", err)
+	}
+	s = openInternal(t, path, nil)
+	if err := dropCache(f); err != nil {
+		t.Fatal(err)
+	}
+	before := prefetchRuns.Load()
+	checkQueries(t, s, events, []auditevents.Query{{User: "rare@example.com"}}, "cold")
+	if prefetchRuns.Load() == before {
+		t.Log("the query did not prefetch: the file stayed in the page cache (tmpfs?)")
+	}
+}
+
+// TestFullDictionary fills the dictionary's share of users and of resource
+// names with one-off values, and checks that the values past its bound are
+// stored as they are and found by every filter, before and after
+// reopening, that the other fields still get codes, and that Check passes.
+func TestFullDictionary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("appends 33,000 events")
+	}
+	path := filepath.Join(t.TempDir(), "audit.db")
+	s := openInternal(t, path, &Options{NoSync: true})
+	ctx := context.Background()
+	n := maxDictEntries + 300
+	events := newGenerator(16).events(n)
+	for i := range events {
+		events[i].User = fmt.Sprintf("user-%06d", i)
+		events[i].ResourceName = fmt.Sprintf("resource-%06d", i)
+		events[i].Configuration = ""
+	}
+	late := events[n-1]
+	late.ID = newGenerator(17).events(1)[0].ID
+	late.Configuration = "config-after-the-others:2" // a new value of a field with room
+	events = append(events, late)
+	for i := 0; i < len(events); i += 1000 {
+		if err := s.Append(ctx, events[i:min(i+1000, len(events))]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 2 {
+		d := s.codec.dict
+		if got := d.lookup(fieldUser, "user-000010"); got == 0 {
+			t.Errorf("round %d: an early user has no code", round)
+		}
+		if got := d.lookup(fieldUser, fmt.Sprintf("user-%06d", n-1)); got != 0 {
+			t.Errorf("round %d: a user past the bound has code %d", round, got)
+		}
+		if got := d.lookup(fieldConfiguration, late.Configuration); got == 0 {
+			t.Errorf("round %d: a configuration has no code although its field has room", round)
+		}
+		checkQueries(t, s, events, []auditevents.Query{
+			{User: "user-000010"},
+			{User: fmt.Sprintf("user-%06d", n-2)},
+			{ResourceName: fmt.Sprintf("resource-%06d", n-3)},
+			{Configuration: "config-after-the-others"},
+			{Configuration: late.Configuration, User: late.User},
+		}, fmt.Sprintf("round %d", round))
+		if err := s.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = openInternal(t, path, nil)
+	}
+}
+
+// TestDictAgainstModel runs random transactions of additions, some of
+// which fail, against the dictionary and against a plain map of committed
+// codes, with a small bound so that fields fill up, and checks after each
+// that both agree, and that loading the bucket gives the same dictionary.
+func TestDictAgainstModel(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "dict.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bucketDict); return err }); err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		field int
+		s     string
+	}
+	model := map[key]uint32{} // committed codes
+	var order []key           // model's codes in order: order[i] has code i+1
+	d := newDict()
+	d.limit = 300 // so that fields fill up
+	rng := rand.New(rand.NewPCG(18, 1))
+	long := strings.Repeat("y", maxDictString+1)
+	for txn := range 300 {
+		fail := rng.IntN(4) == 0
+		added := map[key]uint32{}
+		var addedOrder []key
+		err := db.Update(func(tx *bolt.Tx) error {
+			for range rng.IntN(200) {
+				k := key{rng.IntN(numDictFields), fmt.Sprintf("v%d", rng.IntN(2000))}
+				if rng.IntN(50) == 0 {
+					k.s = long
+				}
+				want, ok := model[k]
+				if !ok {
+					want, ok = added[k]
+				}
+				full := 0
+				for _, c := range order {
+					if c.field == k.field {
+						full++
+					}
+				}
+				for _, c := range addedOrder {
+					if c.field == k.field {
+						full++
+					}
+				}
+				if !ok && len(k.s) <= maxDictString && full < d.limit {
+					want = uint32(len(order) + len(addedOrder) + 1)
+					added[k] = want
+					addedOrder = append(addedOrder, k)
+				}
+				if got := d.code(k.field, k.s); got != want {
+					t.Fatalf("transaction %d: code(%d, %q) = %d, want %d", txn, k.field, k.s, got, want)
+				}
+			}
+			if err := d.flush(tx.Bucket(bucketDict)); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("rolled back")
+			}
+			return nil
+		})
+		if (err != nil) != fail {
+			t.Fatal(err)
+		}
+		d.endTx(!fail)
+		if !fail {
+			for _, k := range addedOrder {
+				model[k] = added[k]
+			}
+			order = append(order, addedOrder...)
+		}
+		for i, k := range order {
+			if got, ok := d.name(uint64(i + 1)); !ok || got != k.s || d.lookup(k.field, k.s) != uint32(i+1) {
+				t.Fatalf("transaction %d: code %d is %q (%v), want %q", txn, i+1, got, ok, k.s)
+			}
+		}
+		if _, ok := d.name(uint64(len(order) + 1)); ok {
+			t.Fatalf("transaction %d: code %d exists, past the committed ones", txn, len(order)+1)
+		}
+	}
+	loaded := newDict()
+	if err := db.View(func(tx *bolt.Tx) error { return loaded.load(tx.Bucket(bucketDict)) }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(loaded.names, d.names) || !slices.Equal(loaded.fields, d.fields) {
+		t.Fatalf("the loaded dictionary has %d codes, the written one %d", len(loaded.names), len(d.names))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"iter"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -193,7 +194,8 @@ type logEvent struct {
 }
 
 // appendLog gives the staged events their sequences, in order, and writes
-// their leaves, tree hashes, sequence tiles and ID values. It is called by
+// their leaves, tree hashes, sequence tiles and their entries in the ids
+// bucket, with their sequences. It is called by
 // txWriter.flush and by the upgrade of an older file, in the transaction
 // that writes the events.
 func appendLog(tx *bolt.Tx, staged []logEvent) error {
@@ -203,6 +205,8 @@ func appendLog(tx *bolt.Tx, staged []logEvent) error {
 	b := tx.Bucket(bucketLog)
 	b.FillPercent = fillPercent
 	ids := tx.Bucket(bucketIDs)
+	ids.FillPercent = fillPercent
+	idValues := make([]idValue, 0, len(staged))
 	var order []string
 	byAccount := make(map[string][]logEvent)
 	for _, s := range staged {
@@ -223,12 +227,10 @@ func appendLog(tx *bolt.Tx, staged []logEvent) error {
 			seq := n + int64(i)
 			leaves[i] = auditevents.LeafHash(seq, s.e)
 			seqs = append(seqs, s.key...)
-			var idv [16]byte
-			copy(idv[:8], s.key[:8])
-			binary.BigEndian.PutUint64(idv[8:], uint64(seq))
-			if err := ids.Put(s.key[8:], idv[:]); err != nil {
-				return err
-			}
+			iv := idValue{id: s.key[8:]}
+			copy(iv.value[:8], s.key[:8])
+			binary.BigEndian.PutUint64(iv.value[8:], uint64(seq))
+			idValues = append(idValues, iv)
 		}
 		hashes, err := auditevents.TreeAppend(n, leaves, newTreeReader(b, account))
 		if err != nil {
@@ -257,7 +259,21 @@ func appendLog(tx *bolt.Tx, staged []logEvent) error {
 			return err
 		}
 	}
+	// In key order, consecutive puts land on the same pages.
+	slices.SortFunc(idValues, func(a, b idValue) int { return bytes.Compare(a.id, b.id) })
+	for _, iv := range idValues {
+		if err := ids.Put(iv.id, iv.value[:]); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// idValue is an entry of the ids bucket: the ULID, and the timestamp of
+// the event's key and its sequence.
+type idValue struct {
+	id    []byte
+	value [16]byte
 }
 
 // appendTiles appends items of width bytes, for sequences from n on, to the
@@ -493,6 +509,7 @@ func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Se
 					}
 				}
 				events := tx.Bucket(bucketEvents).Cursor()
+				var last []byte // the cursor's key
 				end := min(size, next+entriesChunk)
 				var items []byte
 				tile := int64(-1)
@@ -524,7 +541,16 @@ func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Se
 						buf = append(buf, pending)
 						pending = auditevents.Entry{}
 					}
-					k, v := events.Seek(key)
+					// Sequences mostly follow time, so the next event is
+					// usually the cursor's next key: a step, not a seek.
+					var k, v []byte
+					if last != nil && bytes.Compare(key, last) > 0 {
+						k, v = events.Next()
+					}
+					if k == nil || !bytes.Equal(k, key) {
+						k, v = events.Seek(key)
+					}
+					last = k
 					if k == nil || !bytes.Equal(k, key) {
 						continue // gone without being pruned
 					}
@@ -571,3 +597,88 @@ func isZero(b []byte) bool {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// checkLog checks the log bucket against the events, for Store.Check: each
+// account's sequence and leaf tiles cover exactly its tree size, each
+// sequence that is not pruned names a stored event whose ids entry gives
+// that sequence, and every stored event is named by one. It does not
+// recompute the tree: auditevents.Verify does, against a signed checkpoint.
+func checkLog(ctx context.Context, tx *bolt.Tx) error {
+	b := tx.Bucket(bucketLog)
+	events := tx.Bucket(bucketEvents)
+	ids := tx.Bucket(bucketIDs)
+	var named int64 // sequences that name an event
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		i := bytes.IndexByte(k, 0)
+		if i < 0 || i+2 > len(k) {
+			return corruptf("log key %x is malformed", k)
+		}
+		account, kind := string(k[:i]), k[i+1]
+		if kind != logSize {
+			continue // the tiles are checked from the size, below
+		}
+		content, err := openValue(v, "the tree size of account "+quoteAccount(account))
+		if err != nil {
+			return err
+		}
+		if len(content) != 8 {
+			return corruptf("the tree size of account %s is malformed", quoteAccount(account))
+		}
+		size := int64(binary.BigEndian.Uint64(content))
+		for _, t := range []struct {
+			kind  byte
+			width int
+		}{{logLeaves, 32}, {logSeqs, keyLen}} {
+			for seq := int64(0); seq < size; seq += tileWidth {
+				what := "tile " + string(t.kind) + itoa(seq/tileWidth) + " of account " + quoteAccount(account)
+				tv := b.Get(logKey(account, t.kind, uint64(seq/tileWidth)))
+				if tv == nil {
+					return corruptf("%s is missing", what)
+				}
+				items, err := tileItems(tv, t.width, what)
+				if err != nil {
+					return err
+				}
+				if want := min(size-seq, tileWidth); int64(len(items)/t.width) != want {
+					return corruptf("%s holds %d items, want %d", what, len(items)/t.width, want)
+				}
+				if t.kind != logSeqs {
+					continue
+				}
+				for j := 0; j < len(items); j += keyLen {
+					key := items[j : j+keyLen]
+					if isZero(key) {
+						continue // pruned
+					}
+					s := seq + int64(j/keyLen)
+					if events.Get(key) == nil {
+						return corruptf("sequence %d of account %s names event %x, which is not stored", s, quoteAccount(account), key)
+					}
+					got, err := idSeq(ids, key)
+					if err != nil {
+						return err
+					}
+					if got != s {
+						return corruptf("event %x is sequence %d of account %s, but its ids entry says %d", key, s, quoteAccount(account), got)
+					}
+					named++
+				}
+			}
+			if v := b.Get(logKey(account, t.kind, uint64((size+tileWidth-1)/tileWidth))); v != nil {
+				return corruptf("account %s has a tile %c beyond its tree size %d", quoteAccount(account), t.kind, size)
+			}
+		}
+	}
+	stored, err := eventCount(tx)
+	if err != nil {
+		return err
+	}
+	if named != stored {
+		return corruptf("the logs name %d events, but %d are stored: some events have no sequence", named, stored)
+	}
+	return nil
+}

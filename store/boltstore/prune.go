@@ -26,6 +26,9 @@ const pruneChunk = 10000
 // The pages freed are reused by later appends; the file itself does not
 // shrink (see the package documentation).
 func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
+	if s.readOnly {
+		return 0, ErrReadOnly
+	}
 	bound := timeBound(auditevents.CeilMicro(before).UnixMicro())
 	total := 0
 	for {
@@ -59,7 +62,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 			var keys [][]byte
 			var accounts []string // of the events of keys
 			var index [numIndexes][][]byte
-			sealed, err := sealedDay(tx)
+			sealed, err := sealedTime(tx)
 			if err != nil {
 				return err
 			}
@@ -118,6 +121,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("boltstore: pruning: %w", err)
 	}
+	s.hotStale.Store(true) // some hot entries may be gone
 	return n, nil
 }
 

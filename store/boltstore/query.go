@@ -95,7 +95,7 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 						return err
 					}
 					planned = true
-					stop = s.readAhead(tx, p, est, q)
+					stop = s.readAhead(tx, p, est, q, b)
 				}
 				var err error
 				buf, resume, done, err = s.scan(tx, p, q, b.lo, resume, buf, want)
@@ -108,46 +108,30 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 }
 
 // source reads the event keys of a path newest first. On an index, it
-// reads the hot days one by one, newest first, then the sealed range.
+// reads the hot class from the newest entry down, keeping the entries of
+// the path's value, then the value's sealed range, which is older.
 type source struct {
 	c      *bolt.Cursor
 	events *bolt.Bucket // nil: read index entries only
 	p      path
-	sealed int64  // the last sealed day
-	day    int64  // the hot day being read
-	minDay int64  // the oldest day to read
-	prefix []byte // of the keys being read: a hot day's, or the sealed range's
-	empty  bool
+	lo, hi []byte // the range of event keys: [lo, hi); nil: no bound
+	sealed bool   // reading the sealed range
 }
 
 // newSource returns a source for path p whose keys are not below lo. Its
 // values are the events', or when keysOnly is set (on an index), whether
 // the entry's tags match: non-nil, empty, when they do.
-func newSource(tx *bolt.Tx, p path, lo []byte, keysOnly bool) (*source, error) {
-	events := tx.Bucket(bucketEvents)
-	src := &source{events: events, p: p}
+func newSource(tx *bolt.Tx, p path, lo []byte, keysOnly bool) *source {
+	src := &source{events: tx.Bucket(bucketEvents), p: p, lo: lo}
 	if p.kind == primary {
 		src.c = src.events.Cursor()
-		return src, nil
+		return src
 	}
 	if keysOnly {
 		src.events = nil
 	}
 	src.c = tx.Bucket(indexBuckets[p.kind]).Cursor()
-	var err error
-	if src.sealed, err = sealedDay(tx); err != nil {
-		return nil, err
-	}
-	oldest, _ := events.Cursor().First()
-	if oldest == nil {
-		src.empty = true
-		return src, nil
-	}
-	src.minDay = dayOf(keyTime(oldest)) // not the far past of a bound
-	if lo != nil {
-		src.minDay = max(src.minDay, dayOf(keyTime(lo)))
-	}
-	return src, nil
+	return src
 }
 
 var ones = bytes.Repeat([]byte{0xFF}, keyLen)
@@ -159,33 +143,10 @@ func (s *source) start(hi []byte) (k, v []byte, err error) {
 		k, v = seekBelow(s.c, hi)
 		return k, v, nil
 	}
-	if s.empty {
-		return nil, nil, nil
-	}
-	newest, _ := s.c.Bucket().Tx().Bucket(bucketEvents).Cursor().Last()
-	if hi == nil || bytes.Compare(hi, newest) > 0 {
-		hi = nil // not the far future of a bound
-	}
-	var d int64
-	if hi == nil {
-		d = dayOf(keyTime(newest))
-	} else {
-		d = dayOf(keyTime(hi))
-	}
-	var bound []byte
-	switch {
-	case d <= s.sealed && hi == nil:
-		s.prefix = sealedPrefix(s.p.tag)
-		bound = append(bytes.Clone(s.prefix), ones...)
-	case d <= s.sealed:
-		s.prefix = sealedPrefix(s.p.tag)
-		bound = append(append(bytes.Clone(s.prefix), hi[:keyLen]...), hi[keyLen:]...)
-	case hi == nil:
-		s.day, s.prefix = d, dayPrefix(d, s.p.tag)
-		bound = append(bytes.Clone(s.prefix), ones[:offBytes]...)
-	default:
-		s.day, s.prefix = d, dayPrefix(d, s.p.tag)
-		bound = append(indexKey(s.p.tag, hi[:keyLen], s.sealed), hi[keyLen:]...)
+	s.hi, s.sealed = hi, false
+	bound := []byte{classSealed} // past every hot key
+	if hi != nil {
+		bound = append([]byte{classHot}, hi...)
 	}
 	k, iv := seekBelow(s.c, bound)
 	return s.resolve(k, iv)
@@ -205,34 +166,44 @@ func (s *source) prev() (k, v []byte, err error) {
 var matched = []byte{}
 
 // resolve turns the index entry (k, iv), where the cursor stands, into an
-// event key and value. While k is not of the path's value and the day being
-// read, it moves on: to older hot days, then to the sealed range. For an
-// entry whose tags show that the event fails the query's other filters, it
-// returns the event key and a nil value.
+// event key and value. In the hot class it moves on, older, past the
+// entries of other values; at the end of the hot class, to the value's
+// sealed range. For an entry whose tags show that the event fails the
+// query's other filters, it returns the event key and a nil value.
 func (s *source) resolve(k, iv []byte) ([]byte, []byte, error) {
-	for k == nil || !bytes.HasPrefix(k, s.prefix) {
-		if s.prefix[0] == classSealed {
-			return nil, nil, nil // the end of the sealed range
+	var ek []byte
+	for !s.sealed {
+		if k == nil || k[0] != classHot || (s.lo != nil && bytes.Compare(k[1:], s.lo) < 0) {
+			// The end of the hot class, or of the range within it.
+			s.sealed = true
+			prefix := sealedPrefix(s.p.tag)
+			bound := append(prefix, ones...)
+			if s.hi != nil {
+				bound = append(prefix, s.hi...)
+			}
+			k, iv = seekBelow(s.c, bound)
+			break
 		}
-		next := s.day - 1
-		if len(k) >= classBytes+dayBytes && k[0] == classHot {
-			// Hot days between k's and this one hold no entries.
-			next = min(next, keyDay(k))
+		var tag []byte
+		if tag, ek = parseIndexKey(k); ek == nil {
+			return nil, nil, corruptf("index %q has a malformed key %x", indexBuckets[s.p.kind], k)
 		}
-		switch {
-		case next < s.minDay:
-			return nil, nil, nil
-		case next <= s.sealed:
-			s.prefix = sealedPrefix(s.p.tag)
-			k, iv = seekBelow(s.c, append(bytes.Clone(s.prefix), ones...))
-		default:
-			s.day, s.prefix = next, dayPrefix(next, s.p.tag)
-			k, iv = seekBelow(s.c, append(bytes.Clone(s.prefix), ones[:offBytes]...))
+		if bytes.Equal(tag, s.p.tag) {
+			break
 		}
+		k, iv = s.c.Prev()
 	}
-	_, ek := parseIndexKey(k)
-	if ek == nil {
-		return nil, nil, corruptf("index %q has a malformed key %x", indexBuckets[s.p.kind], k)
+	if s.sealed {
+		if k == nil || k[0] != classSealed || !bytes.HasPrefix(k[1:], s.p.tag) {
+			return nil, nil, nil // the end of the value's sealed range
+		}
+		var tag []byte
+		if tag, ek = parseIndexKey(k); ek == nil {
+			return nil, nil, corruptf("index %q has a malformed key %x", indexBuckets[s.p.kind], k)
+		}
+		if !bytes.Equal(tag, s.p.tag) {
+			return nil, nil, nil // another value whose tag starts with this one's
+		}
 	}
 	if !s.accept(iv) {
 		return ek, nil, nil
@@ -353,10 +324,7 @@ func estimateRange(tx *bolt.Tx, b bounds) (int, error) {
 // many of them match p's filter, reading the index only. It stops at limit
 // entries.
 func countEntries(tx *bolt.Tx, p path, b bounds, limit int) (entries, matching int, err error) {
-	src, err := newSource(tx, p, b.lo, true)
-	if err != nil {
-		return 0, 0, err
-	}
+	src := newSource(tx, p, b.lo, true)
 	k, v, err := src.start(b.hi)
 	for ; err == nil && k != nil && entries < limit && (b.lo == nil || bytes.Compare(k, b.lo) >= 0); k, v, err = src.prev() {
 		entries++
@@ -371,10 +339,7 @@ func countEntries(tx *bolt.Tx, p path, b bounds, limit int) (entries, matching i
 // match q and have keys in [lo, hi). It returns the key to resume below
 // (the last it looked at), and whether the range is exhausted.
 func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, buf []auditevents.AuditEvent, want int) (_ []auditevents.AuditEvent, resume []byte, done bool, err error) {
-	src, err := newSource(tx, p, lo, false)
-	if err != nil {
-		return buf, nil, true, err
-	}
+	src := newSource(tx, p, lo, false)
 	var seen []byte // the last key looked at
 	k, v, err := src.start(hi)
 	for scanned := 0; err == nil && k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, v, err = src.prev() {

@@ -197,8 +197,11 @@ func (w *walker) elements(p []byte, what string, depth int, holdsBuckets, leaf b
 }
 
 // Check verifies the whole file: bbolt's consistency check of every page,
-// the decoding of every event, and the agreement of the ID and secondary
-// indexes with the events. It returns nil when all is well, or an error
+// the decoding of every event, the agreement of the ID and secondary
+// indexes with the events, and the agreement of each account's log (its
+// sequences, leaves and ids entries) with the events. It does not recompute
+// the Merkle tree; auditevents.Verify does, against a signed checkpoint.
+// It returns nil when all is well, or an error
 // wrapping [ErrCorrupt] that lists what it found. It reads the whole file
 // in one read transaction, so it takes time on a large store.
 func (s *Store) Check(ctx context.Context) error {
@@ -216,7 +219,7 @@ func (s *Store) Check(ctx context.Context) error {
 		if err := s.checkIndexes(ctx, tx); err != nil {
 			return err
 		}
-		return nil
+		return checkLog(ctx, tx) // ledger.go
 	})
 }
 
@@ -226,7 +229,7 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 	events := tx.Bucket(bucketEvents)
 	ids := tx.Bucket(bucketIDs)
 	var counts [numIndexes]int
-	sealed, err := sealedDay(tx)
+	sealed, err := sealedTime(tx)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package auditevents_test
+
+import "time"
+
+// cpuTime is not measured on this system; benchmarks report 0.
+func cpuTime() time.Duration { return 0 }

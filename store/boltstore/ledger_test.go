@@ -1,0 +1,396 @@
+package boltstore_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"iter"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/auditevents/auditevents"
+	"github.com/auditevents/auditevents/store/boltstore"
+)
+
+// ledgerKeys returns a signer and a verifier of the log "example.com/audit".
+func ledgerKeys(tb testing.TB) (note.Signer, note.Verifier) {
+	tb.Helper()
+	skey, vkey, err := auditevents.GenerateKey("example.com/audit")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, _ := note.NewSigner(skey)
+	v, _ := note.NewVerifier(vkey)
+	return s, v
+}
+
+// accountEvents streams the events of one account that a full scan of the
+// store finds, for VerifyOptions.Events: a scan, not an index, so that an
+// event written into the events bucket alone shows.
+func accountEvents(s *boltstore.Store, account string) iter.Seq2[auditevents.AuditEvent, error] {
+	return func(yield func(auditevents.AuditEvent, error) bool) {
+		for e, err := range s.Query(context.Background(), auditevents.Query{}) {
+			if err != nil || e.Account == account {
+				if !yield(e, err) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// verifyFile opens path read-only and verifies account-0's log against the
+// checkpoint, as `auditevents verify -file` does.
+func verifyFile(tb testing.TB, path string, verifier note.Verifier, checkpoint, previous []byte) (*auditevents.Report, error) {
+	tb.Helper()
+	s, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true})
+	if err != nil {
+		tb.Fatalf("opening the file read-only: %v", err)
+	}
+	defer s.Close()
+	return auditevents.Verify(context.Background(), auditevents.AccountLog(s, "account-0"), auditevents.VerifyOptions{
+		Verifier: verifier, Origin: "example.com/audit/account-0", Checkpoint: checkpoint, Previous: previous,
+		Events: accountEvents(s, "account-0"),
+	})
+}
+
+// keyOf returns the events bucket's key of e, as FORMAT.md describes it:
+// the timestamp's microseconds with the sign bit flipped, then the ULID.
+func keyOf(e auditevents.AuditEvent) []byte {
+	k := binary.BigEndian.AppendUint64(nil, uint64(e.Timestamp.UnixMicro())^(1<<63))
+	id := ulid.MustParse(e.ID)
+	return append(k, id[:]...)
+}
+
+// tamper edits the file at path with bbolt directly, as an attacker with
+// write access to it would.
+func tamper(tb testing.TB, path string, fn func(tx *bolt.Tx) error) {
+	tb.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := db.Update(fn); err != nil {
+		tb.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func copyFile(tb testing.TB, from, to string) {
+	tb.Helper()
+	if err := os.WriteFile(to, readFile(tb, from), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// The log of a bbolt file verifies untouched, and every edit an attacker
+// with bbolt makes to the file is found and named by its sequence.
+// account-0 holds every third event, so event 3*i is its sequence i.
+func TestLedgerTamper(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	orig := filepath.Join(dir, "audit.db")
+	backup := filepath.Join(dir, "backup.db")
+	events := testEvents(300)
+	writeStore(t, orig, events[:270])
+	copyFile(t, orig, backup) // 90 events of account-0
+	s, err := boltstore.Open(orig, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, events[270:]...); err != nil {
+		t.Fatal(err)
+	}
+	signer, verifier := ledgerKeys(t)
+	cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", "account-0", signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seq := func(i int) auditevents.AuditEvent { return events[3*i] } // account-0's event at sequence i
+
+	tests := []struct {
+		name string
+		edit func(tx *bolt.Tx) error
+		want string // "" when the log verifies
+	}{
+		{"untouched", func(*bolt.Tx) error { return nil }, ""},
+		{"a byte of an event changed", func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte("events"))
+			v := slices.Clone(b.Get(keyOf(seq(40))))
+			v[len(v)-1] ^= 1 // in the description
+			return b.Put(keyOf(seq(40)), v)
+		}, "modified: the event at sequence 40"},
+		{"a byte changed and the checksum fixed", func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte("events"))
+			v := slices.Clone(b.Get(keyOf(seq(41))))
+			v[len(v)-1] ^= 1
+			binary.BigEndian.PutUint32(v, crc32.Checksum(v[4:], crc32.MakeTable(crc32.Castagnoli)))
+			return b.Put(keyOf(seq(41)), v)
+		}, "modified: the event at sequence 41"},
+		{"an event deleted", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("events")).Delete(keyOf(seq(42)))
+		}, "removed: sequence 42"},
+		{"an event inserted", func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte("events"))
+			forged := seq(43)
+			forged.ID = ulid.MustNew(ulid.Timestamp(forged.Timestamp), strings.NewReader(strings.Repeat("x", 16))).String()
+			return b.Put(keyOf(forged), slices.Clone(b.Get(keyOf(seq(43)))))
+		}, "is stored without a sequence"},
+		{"two events swapped", func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte("events"))
+			v1, v2 := slices.Clone(b.Get(keyOf(seq(10)))), slices.Clone(b.Get(keyOf(seq(20))))
+			if err := b.Put(keyOf(seq(10)), v2); err != nil {
+				return err
+			}
+			return b.Put(keyOf(seq(20)), v1)
+		}, "modified: the event at sequence 10 differs from what was signed\n\tmodified: the event at sequence 20"},
+		{"two sequences swapped in the log", func(tx *bolt.Tx) error {
+			// The sequence tiles, as FORMAT.md describes them: key
+			// account, 0, 'q', tile number; value CRC-32C, then 16
+			// event keys of 24 bytes.
+			b := tx.Bucket([]byte("log"))
+			tileKey := func(t uint64) []byte { return binary.BigEndian.AppendUint64([]byte("account-0\x00q"), t) }
+			t0, t1 := slices.Clone(b.Get(tileKey(0))), slices.Clone(b.Get(tileKey(1)))
+			a, c := t0[4+10*24:4+11*24], t1[4+(20-16)*24:4+(21-16)*24] // sequences 10 and 20
+			tmp := slices.Clone(a)
+			copy(a, c)
+			copy(c, tmp)
+			for _, t := range [][]byte{t0, t1} {
+				binary.BigEndian.PutUint32(t, crc32.Checksum(t[4:], crc32.MakeTable(crc32.Castagnoli)))
+			}
+			if err := b.Put(tileKey(0), t0); err != nil {
+				return err
+			}
+			return b.Put(tileKey(1), t1)
+		}, "moved: the event at sequence 10 signed at sequence 20\n\tmoved: the event at sequence 20 signed at sequence 10"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.db")
+			copyFile(t, orig, path)
+			tamper(t, path, tc.edit)
+			_, err := verifyFile(t, path, verifier, cp, nil)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Verify of the untouched file: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, auditevents.ErrTampered) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Verify = %v\nwant it to say %q", err, tc.want)
+			}
+		})
+	}
+
+	// Check, which needs no key, finds the edits that break the log's
+	// bookkeeping too.
+	for _, name := range []string{"an event deleted", "an event inserted"} {
+		t.Run("Check/"+name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.db")
+			copyFile(t, orig, path)
+			for _, tc := range tests {
+				if tc.name == name {
+					tamper(t, path, tc.edit)
+				}
+			}
+			s, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Check(ctx); !errors.Is(err, boltstore.ErrCorrupt) {
+				t.Errorf("Check = %v, want ErrCorrupt", err)
+			}
+		})
+	}
+
+	t.Run("replaced by an older backup", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.db")
+		copyFile(t, backup, path)
+		_, err := verifyFile(t, path, verifier, cp, nil)
+		if !errors.Is(err, auditevents.ErrTampered) || !strings.Contains(err.Error(), "rolled back: the log has 90 sequences, below the size 100") {
+			t.Fatalf("Verify = %v, want a rollback from 100 to 90", err)
+		}
+	})
+}
+
+// A file of format 2, made before the verifiable log, is upgraded on open:
+// its events get sequences in their stored order and the tree is built.
+func TestUpgradeFormat2(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	copyFile(t, filepath.Join("testdata", "format2.db"), path)
+
+	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) || !strings.Contains(err.Error(), "without ReadOnly to upgrade") {
+		t.Fatalf("read-only Open of a format 2 file = %v, want ErrOlderFormat saying how to upgrade", err)
+	}
+	s, err := boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open of a format 2 file: %v", err)
+	}
+	defer s.Close()
+	stored, err := auditevents.Collect(s.Query(ctx, auditevents.Query{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(stored) // oldest first: the stored order
+	byAccount := make(map[string][]auditevents.AuditEvent)
+	for _, e := range stored {
+		byAccount[e.Account] = append(byAccount[e.Account], e)
+	}
+	signer, verifier := ledgerKeys(t)
+	for account, want := range byAccount {
+		var got []string
+		for e, err := range s.Entries(ctx, account, 0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Seq != int64(len(got)) {
+				t.Fatalf("account %q: entry %d has sequence %d", account, len(got), e.Seq)
+			}
+			got = append(got, e.Event.ID)
+		}
+		var wantIDs []string
+		for _, e := range want {
+			wantIDs = append(wantIDs, e.ID)
+		}
+		if !slices.Equal(got, wantIDs) {
+			t.Errorf("account %q: sequences hold %d events not in stored order", account, len(got))
+		}
+		cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", account, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := auditevents.Verify(ctx, auditevents.AccountLog(s, account), auditevents.VerifyOptions{Verifier: verifier, Checkpoint: cp}); err != nil {
+			t.Errorf("account %q after the upgrade: %v", account, err)
+		}
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(byAccount) < 2 {
+		t.Fatalf("the golden file holds %d accounts; the test wants several", len(byAccount))
+	}
+}
+
+func TestReadOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	events := testEvents(10)
+	writeStore(t, path, events)
+	before := readFile(t, path)
+	s, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(context.Background(), testEvents(11)[10]); !errors.Is(err, boltstore.ErrReadOnly) {
+		t.Errorf("Append = %v, want ErrReadOnly", err)
+	}
+	if _, err := s.Prune(context.Background(), events[9].Timestamp); !errors.Is(err, boltstore.ErrReadOnly) {
+		t.Errorf("Prune = %v, want ErrReadOnly", err)
+	}
+	if n, err := s.TreeSize(context.Background(), "account-1"); err != nil || n != 3 {
+		t.Errorf("TreeSize = %d, %v; want 3", n, err)
+	}
+	s.Close()
+	if string(readFile(t, path)) != string(before) {
+		t.Error("a read-only store changed the file")
+	}
+	if _, err := boltstore.Open(filepath.Join(t.TempDir(), "none.db"), &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrNotStore) {
+		t.Errorf("read-only Open of a missing file = %v, want ErrNotStore", err)
+	}
+}
+
+// crashCheckpoints keeps, across the rounds of TestCrash, the last
+// checkpoint of each account, so that each round checks the log still
+// holds what earlier rounds signed.
+var crashCheckpoints = struct {
+	signer   note.Signer
+	verifier note.Verifier
+	saved    map[string][]byte
+}{saved: make(map[string][]byte)}
+
+// verifyLogs checks, after a kill, that every account's log verifies
+// against a checkpoint made now and against the one made after the previous
+// kill, and that every acknowledged event has a sequence.
+func verifyLogs(tb testing.TB, s *boltstore.Store, acked map[string]int64) {
+	tb.Helper()
+	ctx := context.Background()
+	if crashCheckpoints.signer == nil {
+		crashCheckpoints.signer, crashCheckpoints.verifier = ledgerKeys(tb)
+	}
+	for account, err := range s.Accounts(ctx) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", account, crashCheckpoints.signer)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		_, err = auditevents.Verify(ctx, auditevents.AccountLog(s, account), auditevents.VerifyOptions{
+			Verifier: crashCheckpoints.verifier, Checkpoint: cp, Previous: crashCheckpoints.saved[account],
+			Events: accountEvents(s, account),
+		})
+		if err != nil {
+			tb.Fatalf("the log of account %q after the kill: %v", account, err)
+		}
+		crashCheckpoints.saved[account] = cp
+	}
+	for id := range acked {
+		if _, err := s.Lookup(ctx, id); err != nil {
+			tb.Fatalf("acknowledged event %s has no sequence after the kill: %v", id, err)
+		}
+	}
+}
+
+// Retention keeps what proofs need: after Prune the log verifies against a
+// checkpoint made before it, reporting the pruned prefix as pruned, while an
+// event deleted inside the retained range is still named.
+func TestLedgerPruneVerifies(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	events := testEvents(300)
+	s, err := boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, events...); err != nil {
+		t.Fatal(err)
+	}
+	signer, verifier := ledgerKeys(t)
+	cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", "account-0", signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Prune(ctx, events[60].Timestamp); err != nil || n != 60 {
+		t.Fatalf("Prune = %d, %v; want 60", n, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := verifyFile(t, path, verifier, cp, nil)
+	if err != nil {
+		t.Fatalf("Verify after Prune: %v", err)
+	}
+	if got := rep.PrunedCount(); got != 20 || len(rep.Pruned) != 1 || rep.Pruned[0].Seq != 0 {
+		t.Errorf("pruned %d sequences in %v, want the prefix of 20", got, rep.Pruned)
+	}
+	tamper(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("events")).Delete(keyOf(events[3*50])) // account-0's sequence 50
+	})
+	if _, err := verifyFile(t, path, verifier, cp, nil); !errors.Is(err, auditevents.ErrTampered) || !strings.Contains(err.Error(), "removed: sequence 50 missing") {
+		t.Errorf("Verify after a deletion in the retained range = %v, want sequence 50 removed", err)
+	}
+}
