@@ -1,0 +1,781 @@
+package pgstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/auditevents/auditevents"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+var _ auditevents.Ledger = (*Store)(nil)
+
+// The tree's hashes are kept in tiles: a row holds up to tileWidth
+// consecutive hashes of one level of an account's tree, in the order of
+// their index within the level. Level 0 holds the leaves, one per sequence.
+// The hashes of levels 1 to 4 are not kept: each is the root of a complete
+// subtree of at most 16 leaves, which lie in one leaf tile, and is computed
+// from them when read. From level 5 (nodeLevel) up every hash is kept. That
+// is 1 + 1/16 hashes, 34 bytes, per event, in rows of about 1 KB.
+const (
+	tileBits  = 5
+	tileWidth = 1 << tileBits
+	nodeLevel = tileBits
+)
+
+// tileKey names a tile of an account's tree.
+type tileKey struct {
+	level int16
+	tile  int64
+}
+
+// logStatements are the SQL of the verifiable log, with the names of the
+// store's tables filled in.
+type logStatements struct {
+	heads, tree, pruned string // quoted, qualified
+
+	lock       string // takes the account's head row, adds the batch to its size, returns the size before
+	frontier   string // the tiles of the tree's right edge, for the size the head had before the batch
+	frontierAt string // the same for a size given as $2
+	writeTiles string // inserts and extends tiles; returns how many it extended and inserted
+	size       string
+	tiles      string // the tiles of an account at the given keys
+	entries    string // one chunk of Entries: events, pruned runs and the size, in one snapshot
+	lookup     string
+	accounts   string
+	addPruned  string
+}
+
+func newLogStatements(schema, table string) logStatements {
+	name := func(suffix string) string { return pgx.Identifier{schema, table + suffix}.Sanitize() }
+	t := pgx.Identifier{schema, table}.Sanitize()
+	l := logStatements{heads: name("_log_heads"), tree: name("_log_tree"), pruned: name("_log_pruned")}
+	bits, mask := strconv.Itoa(tileBits), strconv.Itoa(tileWidth-1)
+	// For a tree of n leaves, the right edge is the root of one complete
+	// subtree per bit set in n. Those below nodeLevel lie in the last,
+	// partial, leaf tile; each one above is a stored hash.
+	frontier := func(n string) string {
+		return `SELECT t.level, t.tile, t.hashes FROM (` + n + `) h(n)
+CROSS JOIN LATERAL (
+	SELECT 0::int2, h.n >> ` + bits + ` WHERE h.n & ` + mask + ` <> 0
+	UNION ALL
+	SELECT l::int2, ((h.n >> l) - 1) >> ` + bits + ` FROM generate_series(` + strconv.Itoa(nodeLevel) + `, 62) l WHERE (h.n >> l) & 1 = 1
+) k(level, tile)
+JOIN ` + l.tree + ` t ON t.account = $1 AND t.level = k.level AND t.tile = k.tile`
+	}
+	l.lock = `INSERT INTO ` + l.heads + ` AS h (account, size) VALUES ($1, $2)
+ON CONFLICT (account) DO UPDATE SET size = h.size + EXCLUDED.size RETURNING h.size - $2`
+	// A statement of its own, after the lock: in READ COMMITTED it sees
+	// the tiles of the transactions that held the lock before.
+	l.frontier = frontier(`SELECT size - $2 FROM ` + l.heads + ` WHERE account = $1`)
+	l.frontierAt = frontier(`SELECT $2::bigint`)
+	// A tile that already holds hashes is extended only when it holds
+	// exactly those before the new ones; otherwise the counts returned
+	// fall short and the append fails.
+	l.writeTiles = `WITH w AS (SELECT * FROM unnest($1::text[], $2::int2[], $3::int8[], $4::int4[], $5::bytea[]) AS w(account, level, tile, pos, hashes)),
+grown AS (UPDATE ` + l.tree + ` t SET hashes = t.hashes || w.hashes FROM w
+	WHERE w.pos > 0 AND t.account = w.account AND t.level = w.level AND t.tile = w.tile AND octet_length(t.hashes) = w.pos * 32
+	RETURNING 1),
+added AS (INSERT INTO ` + l.tree + ` (account, level, tile, hashes) SELECT account, level, tile, hashes FROM w WHERE pos = 0 RETURNING 1)
+SELECT (SELECT count(*) FROM grown), (SELECT count(*) FROM added)`
+	l.size = `SELECT size FROM ` + l.heads + ` WHERE account = $1`
+	l.tiles = `SELECT k.level, k.tile, t.hashes FROM unnest($2::int2[], $3::int8[]) AS k(level, tile)
+JOIN ` + l.tree + ` t ON t.account = $1 AND t.level = k.level AND t.tile = k.tile`
+	// Kind 0 rows are events, 1 pruned runs (seq is lo, n is hi) and 2 the
+	// tree size; the limits apply to events and runs apiece.
+	l.entries = `SELECT 0, e.seq, 0::int8, e.id, e.ts, e.account, e.user_name, e.action, e.resource_kind, e.resource_name, e.configuration, e.description
+FROM (SELECT seq, ` + eventColumns + ` FROM ` + t + ` WHERE account = $1 AND seq >= $2 ORDER BY seq LIMIT $3) e
+UNION ALL
+SELECT 1, p.lo, p.hi, '', 'epoch', '', '', '', '', '', '', ''
+FROM (SELECT lo, hi FROM ` + l.pruned + ` WHERE account = $1 AND hi > $2 ORDER BY lo LIMIT $3) p
+UNION ALL
+SELECT 2, coalesce((SELECT size FROM ` + l.heads + ` WHERE account = $1), 0), 0, '', 'epoch', '', '', '', '', '', '', ''`
+	l.lookup = `SELECT seq, ` + eventColumns + ` FROM ` + t + ` WHERE id = $1`
+	l.accounts = `SELECT account FROM ` + l.heads + ` WHERE size > 0 AND ($2 OR account > $1) ORDER BY account LIMIT $3`
+	// A run that continues the run before it extends that one, so that a
+	// prefix pruned batch after batch stays one row.
+	l.addPruned = `WITH r AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[]) AS r(account, lo, hi)),
+ext AS (UPDATE ` + l.pruned + ` p SET hi = r.hi FROM r WHERE p.account = r.account AND p.hi = r.lo RETURNING r.account, r.lo)
+INSERT INTO ` + l.pruned + ` (account, lo, hi)
+SELECT account, lo, hi FROM r WHERE NOT EXISTS (SELECT 1 FROM ext WHERE ext.account = r.account AND ext.lo = r.lo)`
+	return l
+}
+
+// logMigration is the schema migration that adds the verifiable log: the
+// sequence column and its index, the heads, tree and pruned tables, and, in
+// buildLog, the sequences and trees of the events stored before it.
+//
+// Existing events get their sequences in (timestamp, ID) order within each
+// account: the order of their stored keys, which the table keeps, unlike
+// the order in which they were inserted.
+const logMigration = `
+ALTER TABLE {{table}} ADD COLUMN seq bigint;
+UPDATE {{table}} e SET seq = o.seq
+FROM (SELECT id, row_number() OVER (PARTITION BY account ORDER BY ts, id) - 1 AS seq FROM {{table}}) o
+WHERE e.id = o.id;
+ALTER TABLE {{table}} ALTER COLUMN seq SET NOT NULL;
+CREATE UNIQUE INDEX {{name_seq_idx}} ON {{table}} (account, seq);
+CREATE TABLE {{schema}}.{{name_log_heads}} (
+	account text COLLATE "C" NOT NULL PRIMARY KEY,
+	size    bigint NOT NULL CHECK (size >= 0)
+);
+CREATE TABLE {{schema}}.{{name_log_tree}} (
+	account text COLLATE "C" NOT NULL,
+	level   smallint NOT NULL,
+	tile    bigint NOT NULL,
+	hashes  bytea NOT NULL,
+	PRIMARY KEY (account, level, tile)
+);
+CREATE TABLE {{schema}}.{{name_log_pruned}} (
+	account text COLLATE "C" NOT NULL,
+	lo      bigint NOT NULL,
+	hi      bigint NOT NULL CHECK (lo < hi),
+	PRIMARY KEY (account, lo)
+);
+`
+
+// buildChunk is how many events buildLog reads at a time.
+const buildChunk = 10_000
+
+// buildLog builds the tree of every account from its events, in sequence
+// order, and sets the heads: the second half of logMigration, in its
+// transaction. Memory is one chunk of events.
+func (s *Store) buildLog(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, "SELECT account, count(*) FROM "+s.sql.table+" GROUP BY account ORDER BY account")
+	if err != nil {
+		return err
+	}
+	var accounts []string
+	var counts []int64
+	for rows.Next() {
+		var a string
+		var n int64
+		if err := rows.Scan(&a, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		accounts, counts = append(accounts, a), append(counts, n)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	read := "SELECT " + eventColumns + " FROM " + s.sql.table + " WHERE account = $1 AND seq >= $2 ORDER BY seq LIMIT $3"
+	for i, account := range accounts {
+		for n := int64(0); n < counts[i]; {
+			rows, err := tx.Query(ctx, read, account, n, buildChunk)
+			if err != nil {
+				return err
+			}
+			events, err := scanEvents(rows, nil)
+			if err != nil {
+				return err
+			}
+			if len(events) == 0 {
+				return fmt.Errorf("account %s: %d events found, %d counted", quoteAccount(account), n, counts[i])
+			}
+			g := &growth{account: account, size: n, events: events}
+			tiles, err := readTiles(ctx, tx, s.sql.log.frontierAt, account, n)
+			if err != nil {
+				return err
+			}
+			var w tileWrites
+			if err := g.grow(tiles, &w); err != nil {
+				return err
+			}
+			if err := s.writeTiles(ctx, tx, &w); err != nil {
+				return err
+			}
+			n += int64(len(events))
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO "+s.sql.log.heads+" (account, size) VALUES ($1, $2)", account, counts[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanEvents appends the events of rows, which have eventColumns, to buf.
+func scanEvents(rows pgx.Rows, buf []auditevents.AuditEvent) ([]auditevents.AuditEvent, error) {
+	defer rows.Close()
+	for rows.Next() {
+		var e auditevents.AuditEvent
+		if err := rows.Scan(&e.ID, &e.Timestamp, &e.Account, &e.User, (*string)(&e.Action),
+			(*string)(&e.ResourceKind), &e.ResourceName, &e.Configuration, &e.Description); err != nil {
+			return buf, fmt.Errorf("read an event: %w", err)
+		}
+		e.Timestamp = e.Timestamp.UTC()
+		buf = append(buf, e)
+	}
+	return buf, rows.Err()
+}
+
+// growth is one account's part of a batch being appended.
+type growth struct {
+	account string
+	size    int64 // the tree size before the batch
+	events  []auditevents.AuditEvent
+	at      []int // the events' positions in the batch
+}
+
+// growths splits a batch by account, in ascending account order: the
+// order in which Append locks the accounts' heads, so that two batches
+// never wait for each other's locks.
+func growths(events []auditevents.AuditEvent) []*growth {
+	byAccount := make(map[string]*growth, 1)
+	var gs []*growth
+	for i := range events {
+		g := byAccount[events[i].Account]
+		if g == nil {
+			g = &growth{account: events[i].Account}
+			byAccount[g.account] = g
+			gs = append(gs, g)
+		}
+		g.events = append(g.events, events[i])
+		g.at = append(g.at, i)
+	}
+	slices.SortFunc(gs, func(a, b *growth) int { return strings.Compare(a.account, b.account) })
+	return gs
+}
+
+// queueLock queues, for each account of the batch, the statement that
+// locks its head and reserves its sequences, and the read of the tiles of
+// its tree's right edge.
+func (s *Store) queueLock(b *pgx.Batch, gs []*growth) {
+	for _, g := range gs {
+		b.Queue(s.sql.log.lock, g.account, int64(len(g.events)))
+		b.Queue(s.sql.log.frontier, g.account, int64(len(g.events)))
+	}
+}
+
+// readLock reads the results queueLock queued: each account's size before
+// the batch and its edge tiles.
+func readLock(br pgx.BatchResults, gs []*growth) ([]map[tileKey][]byte, error) {
+	out := make([]map[tileKey][]byte, len(gs))
+	for i, g := range gs {
+		if err := br.QueryRow().Scan(&g.size); err != nil {
+			return nil, err
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return nil, err
+		}
+		if out[i], err = scanTiles(rows); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// readTiles reads the tiles of the right edge of the account's tree of size
+// n, with frontierAt.
+func readTiles(ctx context.Context, q querier, sql, account string, n int64) (map[tileKey][]byte, error) {
+	rows, err := q.Query(ctx, sql, account, n)
+	if err != nil {
+		return nil, err
+	}
+	return scanTiles(rows)
+}
+
+func scanTiles(rows pgx.Rows) (map[tileKey][]byte, error) {
+	defer rows.Close()
+	tiles := make(map[tileKey][]byte)
+	for rows.Next() {
+		var k tileKey
+		var h []byte
+		if err := rows.Scan(&k.level, &k.tile, &h); err != nil {
+			return nil, err
+		}
+		tiles[k] = h
+	}
+	return tiles, rows.Err()
+}
+
+// querier is a pool, a connection or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// grow gives the account's events of the batch their sequences and appends
+// their leaves and the tree's new stored hashes to w. tiles holds the edge
+// of the tree before the batch.
+func (g *growth) grow(tiles map[tileKey][]byte, w *tileWrites) error {
+	leaves := make([]tlog.Hash, len(g.events))
+	for i := range g.events {
+		leaves[i] = auditevents.LeafHash(g.size+int64(i), &g.events[i])
+	}
+	r := tileReader{account: g.account, tiles: tiles}
+	hashes, err := auditevents.TreeAppend(g.size, leaves, &r)
+	if err != nil {
+		return err
+	}
+	// TreeAppend returns, for each record m, its leaf and then the hashes
+	// that m completes: one per trailing 1 bit of m, at levels 1, 2 ….
+	i := 0
+	for k := range leaves {
+		m := g.size + int64(k)
+		w.add(g.account, 0, m, hashes[i])
+		i++
+		for l := 1; m>>(l-1)&1 == 1; l++ {
+			if l >= nodeLevel {
+				w.add(g.account, int16(l), m>>l, hashes[i])
+			}
+			i++
+		}
+	}
+	if i != len(hashes) {
+		return fmt.Errorf("the tree of account %s grew by %d hashes, %d expected", quoteAccount(g.account), len(hashes), i)
+	}
+	w.flush()
+	return nil
+}
+
+// tileWrites collects the tile writes of a batch as the arrays of
+// writeTiles: one entry per tile, holding its new hashes from position pos.
+type tileWrites struct {
+	account []string
+	level   []int16
+	tile    []int64
+	pos     []int32
+	hashes  [][]byte
+	open    [64]int // per level, 1 + the entry being filled, or 0
+}
+
+// add appends the hash of index k of a level.
+func (w *tileWrites) add(account string, level int16, k int64, h tlog.Hash) {
+	t := k >> tileBits
+	if e := w.open[level] - 1; e >= 0 && w.tile[e] == t {
+		w.hashes[e] = append(w.hashes[e], h[:]...)
+		return
+	}
+	w.account = append(w.account, account)
+	w.level = append(w.level, level)
+	w.tile = append(w.tile, t)
+	w.pos = append(w.pos, int32(k&(tileWidth-1)))
+	w.hashes = append(w.hashes, append(make([]byte, 0, tlog.HashSize*min(tileWidth, 1+int(tileWidth-k&(tileWidth-1)))), h[:]...))
+	w.open[level] = len(w.tile)
+}
+
+// flush ends the account's entries, so that the next account's start anew.
+func (w *tileWrites) flush() { w.open = [64]int{} }
+
+// writeTiles writes w in tx, and fails unless every tile that w extends
+// held exactly the hashes before the new ones.
+func (s *Store) writeTiles(ctx context.Context, tx interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, w *tileWrites) error {
+	var grown, added int
+	if err := tx.QueryRow(ctx, s.sql.log.writeTiles, w.account, w.level, w.tile, w.pos, w.hashes).Scan(&grown, &added); err != nil {
+		return err
+	}
+	return w.check(grown, added)
+}
+
+// check compares the rows writeTiles changed with those w meant to.
+func (w *tileWrites) check(grown, added int) error {
+	extend := 0
+	for _, p := range w.pos {
+		if p > 0 {
+			extend++
+		}
+	}
+	if grown != extend || added != len(w.pos)-extend {
+		return fmt.Errorf("%w: extending the tree: %d of %d tiles were at the expected size; the tree's table was changed outside the store", errTree, grown, extend)
+	}
+	return nil
+}
+
+// logConflict returns the error of an append whose unique violation
+// (err) was not an event's ID but a sequence or a tree tile that the log
+// was about to give: rows that the store did not write, since the head row
+// lock serialises the appends of an account. It returns nil for any other
+// violation.
+func (s *Store) logConflict(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return nil
+	}
+	if pgErr.ConstraintName == s.opt.Table+"_seq_idx" || pgErr.TableName == s.opt.Table+"_log_tree" {
+		return fmt.Errorf("pgstore: append: %w: %s holds a row for a sequence or tree hash that the log had not given yet (%s); the table was written outside the store", errTree, pgErr.TableName, pgErr.Detail)
+	}
+	return nil
+}
+
+// errTree is wrapped by errors that say the tree's tables do not hold what
+// the log needs.
+var errTree = errors.New("the log's tree is inconsistent")
+
+// tileReader reads stored hashes from tiles already read: a tlog.HashReader.
+type tileReader struct {
+	account string
+	tiles   map[tileKey][]byte
+}
+
+// ReadHashes returns the stored hashes at indexes, computing those of
+// levels 1 to 4 from their leaves.
+func (r *tileReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		h, err := r.hash(x)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// tileOf returns the tile that holds, or whose leaves make, the stored hash
+// at index x.
+func tileOf(x int64) tileKey {
+	level, k := tlog.SplitStoredHashIndex(x)
+	if level > 0 && level < nodeLevel {
+		return tileKey{0, (k << level) >> tileBits}
+	}
+	return tileKey{int16(level), k >> tileBits}
+}
+
+func (r *tileReader) hash(x int64) (tlog.Hash, error) {
+	level, k := tlog.SplitStoredHashIndex(x)
+	if level == 0 || level >= nodeLevel {
+		return r.at(level, k)
+	}
+	// The root of the 2^level leaves from k<<level, which share a tile.
+	var buf [1 << (nodeLevel - 1)]tlog.Hash
+	hs := buf[:1<<level]
+	for i := range hs {
+		var err error
+		if hs[i], err = r.at(0, k<<level+int64(i)); err != nil {
+			return tlog.Hash{}, err
+		}
+	}
+	for n := len(hs); n > 1; n /= 2 {
+		for i := 0; i < n/2; i++ {
+			hs[i] = tlog.NodeHash(hs[2*i], hs[2*i+1])
+		}
+	}
+	return hs[0], nil
+}
+
+// at returns the hash of index k of a level from its tile.
+func (r *tileReader) at(level int, k int64) (tlog.Hash, error) {
+	t, ok := r.tiles[tileKey{int16(level), k >> tileBits}]
+	off := int(k&(tileWidth-1)) * tlog.HashSize
+	if !ok || off+tlog.HashSize > len(t) {
+		return tlog.Hash{}, fmt.Errorf("%w: account %s lacks the hash of level %d index %d", errTree, quoteAccount(r.account), level, k)
+	}
+	return tlog.Hash(t[off : off+tlog.HashSize]), nil
+}
+
+// quoteAccount quotes an account for messages, cut to 64 bytes.
+func quoteAccount(a string) string {
+	if len(a) > 64 {
+		a = a[:64] + "…"
+	}
+	return strconv.Quote(a)
+}
+
+// TreeSize returns the size of the account's tree, as
+// [auditevents.Ledger] describes: one statement on the account's head row.
+func (s *Store) TreeSize(ctx context.Context, account string) (int64, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	if !storable(account) {
+		return 0, nil // no stored event has it
+	}
+	var size int64
+	err := s.retry(ctx, func() error { return s.pool.QueryRow(ctx, s.sql.log.size, account).Scan(&size) })
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return size, s.wrap(ctx, "tree size", err)
+}
+
+// check returns the context's error or ErrClosed, if any.
+func (s *Store) check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return auditevents.ErrClosed
+	}
+	return nil
+}
+
+// ReadHashes returns the account's stored tree hashes at the given indexes,
+// as [auditevents.Ledger] describes. It reads the tiles that hold them in
+// one statement.
+func (s *Store) ReadHashes(ctx context.Context, account string, indexes []int64) ([]tlog.Hash, error) {
+	size, err := s.TreeSize(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	if err := auditevents.CheckIndexes(size, indexes); err != nil {
+		return nil, err
+	}
+	if len(indexes) == 0 {
+		return []tlog.Hash{}, nil
+	}
+	seen := make(map[tileKey]bool)
+	var levels []int16
+	var tiles []int64
+	for _, x := range indexes {
+		if k := tileOf(x); !seen[k] {
+			seen[k] = true
+			levels, tiles = append(levels, k.level), append(tiles, k.tile)
+		}
+	}
+	r := tileReader{account: account}
+	err = s.retry(ctx, func() error {
+		rows, err := s.pool.Query(ctx, s.sql.log.tiles, account, levels, tiles)
+		if err != nil {
+			return err
+		}
+		r.tiles, err = scanTiles(rows)
+		return err
+	})
+	if err != nil {
+		return nil, s.wrap(ctx, "read the tree's hashes", err)
+	}
+	hs, err := r.ReadHashes(indexes)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: read the tree's hashes: %w", err)
+	}
+	return hs, nil
+}
+
+// Entries streams the account's log in sequence order from sequence from, as
+// [auditevents.Ledger] describes. It reads chunks of Options.PageSize events
+// by the (account, seq) index, each chunk one statement that also reads the
+// pruned runs and the tree size, so that an event pruned meanwhile is seen
+// either as an event or within a pruned run. No connection is held between
+// chunks. Sequences that are neither stored nor within a run that Prune
+// recorded are skipped, for the verifier to report as removed.
+func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Seq2[auditevents.Entry, error] {
+	return func(yield func(auditevents.Entry, error) bool) {
+		var (
+			next    = from
+			limit   = s.opt.PageSize
+			items   []auditevents.Entry
+			pending auditevents.Entry // a pruned run not yet yielded, when Pruned > 0
+		)
+		for first := true; ; first = false {
+			if err := s.check(ctx); err != nil {
+				yield(auditevents.Entry{}, err)
+				return
+			}
+			var size int64
+			var err error
+			items, size, err = s.entriesChunk(ctx, account, next, limit, items[:0])
+			if err != nil {
+				yield(auditevents.Entry{}, err)
+				return
+			}
+			if first {
+				if err := auditevents.CheckFrom(size, from); err != nil {
+					yield(auditevents.Entry{}, err)
+					return
+				}
+			}
+			if next >= size {
+				break
+			}
+			end := size
+			var events, runs, lastEvent, lastRun int64 = 0, 0, -1, -1
+			for _, e := range items {
+				if e.Pruned == 0 {
+					events++
+					lastEvent = e.Seq
+				} else {
+					runs++
+					lastRun = e.Seq + e.Pruned
+				}
+			}
+			if events == int64(limit) {
+				end = min(end, lastEvent+1)
+			}
+			if runs == int64(limit) {
+				end = min(end, lastRun)
+			}
+			for _, e := range items {
+				if e.Pruned > 0 { // clip the run to [next, end)
+					lo, hi := max(e.Seq, next), min(e.Seq+e.Pruned, end)
+					if lo >= hi {
+						continue
+					}
+					e.Seq, e.Pruned = lo, hi-lo
+					if pending.Pruned > 0 && pending.Seq+pending.Pruned == e.Seq {
+						pending.Pruned += e.Pruned
+						continue
+					}
+				} else if e.Seq >= end {
+					continue
+				}
+				if pending.Pruned > 0 {
+					if !yield(pending, nil) {
+						return
+					}
+					pending = auditevents.Entry{}
+				}
+				if e.Pruned > 0 {
+					pending = e
+				} else if !yield(e, nil) {
+					return
+				}
+			}
+			next = end
+		}
+		if pending.Pruned > 0 {
+			yield(pending, nil)
+		}
+	}
+}
+
+// entriesChunk reads one chunk of Entries from next: up to limit events and
+// limit pruned runs, sorted by sequence, and the tree size.
+func (s *Store) entriesChunk(ctx context.Context, account string, next int64, limit int, buf []auditevents.Entry) ([]auditevents.Entry, int64, error) {
+	if !storable(account) {
+		return buf, 0, nil
+	}
+	var size int64
+	start := len(buf)
+	err := s.retry(ctx, func() error {
+		buf = buf[:start]
+		rows, err := s.pool.Query(ctx, s.sql.log.entries, account, next, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var kind int
+			var e auditevents.Entry
+			var n int64
+			ev := &e.Event
+			if err := rows.Scan(&kind, &e.Seq, &n, &ev.ID, &ev.Timestamp, &ev.Account, &ev.User, (*string)(&ev.Action),
+				(*string)(&ev.ResourceKind), &ev.ResourceName, &ev.Configuration, &ev.Description); err != nil {
+				return fmt.Errorf("read an entry: %w", err)
+			}
+			switch kind {
+			case 0:
+				ev.Timestamp = ev.Timestamp.UTC()
+				buf = append(buf, e)
+			case 1:
+				buf = append(buf, auditevents.Entry{Seq: e.Seq, Pruned: n - e.Seq})
+			default:
+				size = e.Seq
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return buf, 0, s.wrap(ctx, "read the log", err)
+	}
+	slices.SortStableFunc(buf, func(a, b auditevents.Entry) int {
+		if c := cmp.Compare(a.Seq, b.Seq); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.Pruned, a.Pruned) // a run before an event at its start
+	})
+	return buf, size, nil
+}
+
+// Lookup returns the entry of the event with the given ID, as
+// [auditevents.Ledger] describes: one statement on the primary key.
+func (s *Store) Lookup(ctx context.Context, id string) (auditevents.Entry, error) {
+	if err := s.check(ctx); err != nil {
+		return auditevents.Entry{}, err
+	}
+	id = strings.ToUpper(id)
+	if !storable(id) {
+		return auditevents.Entry{}, auditevents.ErrNotFound
+	}
+	var e auditevents.Entry
+	ev := &e.Event
+	err := s.retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, s.sql.log.lookup, id).Scan(&e.Seq, &ev.ID, &ev.Timestamp, &ev.Account, &ev.User,
+			(*string)(&ev.Action), (*string)(&ev.ResourceKind), &ev.ResourceName, &ev.Configuration, &ev.Description)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return auditevents.Entry{}, fmt.Errorf("pgstore: lookup %s: %w", id, auditevents.ErrNotFound)
+	}
+	if err != nil {
+		return auditevents.Entry{}, s.wrap(ctx, "lookup", err)
+	}
+	ev.Timestamp = ev.Timestamp.UTC()
+	return e, nil
+}
+
+// Accounts streams the accounts that have a non-empty tree, in ascending
+// byte order, as [auditevents.Ledger] describes, reading pages of
+// Options.PageSize accounts by the heads' primary key.
+func (s *Store) Accounts(ctx context.Context) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		after, first := "", true
+		page := make([]string, 0, s.opt.PageSize)
+		for {
+			if err := s.check(ctx); err != nil {
+				yield("", err)
+				return
+			}
+			start := len(page[:0])
+			err := s.retry(ctx, func() error {
+				page = page[:start]
+				rows, err := s.pool.Query(ctx, s.sql.log.accounts, after, first, s.opt.PageSize)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				for rows.Next() {
+					var a string
+					if err := rows.Scan(&a); err != nil {
+						return err
+					}
+					page = append(page, a)
+				}
+				return rows.Err()
+			})
+			if err != nil {
+				yield("", s.wrap(ctx, "list accounts", err))
+				return
+			}
+			for _, a := range page {
+				if !yield(a, nil) {
+					return
+				}
+			}
+			if len(page) < s.opt.PageSize {
+				return
+			}
+			after, first = page[len(page)-1], false
+		}
+	}
+}
+
+// recordPruned records, in Prune's transaction, the sequences whose events
+// it deleted, as runs: Entries reports them as pruned, and any other
+// sequence missing from the table as removed. accounts and seqs are sorted
+// by account, then sequence.
+func (s *Store) recordPruned(ctx context.Context, tx pgx.Tx, accounts []string, seqs []int64) error {
+	var ra []string
+	var lo, hi []int64
+	for i := range seqs {
+		if n := len(ra) - 1; n >= 0 && ra[n] == accounts[i] && hi[n] == seqs[i] {
+			hi[n]++
+			continue
+		}
+		ra, lo, hi = append(ra, accounts[i]), append(lo, seqs[i]), append(hi, seqs[i]+1)
+	}
+	if len(ra) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, s.sql.log.addPruned, ra, lo, hi)
+	return err
+}
