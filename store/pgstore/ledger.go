@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,9 +43,8 @@ type tileKey struct {
 type logStatements struct {
 	heads, tree, pruned string // quoted, qualified
 
-	lock       string // takes the account's head row, adds the batch to its size, returns the size before
-	frontier   string // the tiles of the tree's right edge, for the size the head had before the batch
-	frontierAt string // the same for a size given as $2
+	lock        string // takes the account's head row, adds the batch to its size, returns the size and the right edge before
+	setFrontier string // the right edge after the batch
 	writeTiles string // inserts and extends tiles; returns how many it extended and inserted
 	size       string
 	tiles      string // the tiles of an account at the given keys
@@ -58,25 +58,9 @@ func newLogStatements(schema, table string) logStatements {
 	name := func(suffix string) string { return pgx.Identifier{schema, table + suffix}.Sanitize() }
 	t := pgx.Identifier{schema, table}.Sanitize()
 	l := logStatements{heads: name("_log_heads"), tree: name("_log_tree"), pruned: name("_log_pruned")}
-	bits, mask := strconv.Itoa(tileBits), strconv.Itoa(tileWidth-1)
-	// For a tree of n leaves, the right edge is the root of one complete
-	// subtree per bit set in n. Those below nodeLevel lie in the last,
-	// partial, leaf tile; each one above is a stored hash.
-	frontier := func(n string) string {
-		return `SELECT t.level, t.tile, t.hashes FROM (` + n + `) h(n)
-CROSS JOIN LATERAL (
-	SELECT 0::int2, h.n >> ` + bits + ` WHERE h.n & ` + mask + ` <> 0
-	UNION ALL
-	SELECT l::int2, ((h.n >> l) - 1) >> ` + bits + ` FROM generate_series(` + strconv.Itoa(nodeLevel) + `, 62) l WHERE (h.n >> l) & 1 = 1
-) k(level, tile)
-JOIN ` + l.tree + ` t ON t.account = $1 AND t.level = k.level AND t.tile = k.tile`
-	}
 	l.lock = `INSERT INTO ` + l.heads + ` AS h (account, size) VALUES ($1, $2)
-ON CONFLICT (account) DO UPDATE SET size = h.size + EXCLUDED.size RETURNING h.size - $2`
-	// A statement of its own, after the lock: in READ COMMITTED it sees
-	// the tiles of the transactions that held the lock before.
-	l.frontier = frontier(`SELECT size - $2 FROM ` + l.heads + ` WHERE account = $1`)
-	l.frontierAt = frontier(`SELECT $2::bigint`)
+ON CONFLICT (account) DO UPDATE SET size = h.size + EXCLUDED.size RETURNING h.size - $2, h.frontier`
+	l.setFrontier = `UPDATE ` + l.heads + ` SET frontier = $2 WHERE account = $1`
 	// A tile that already holds hashes is extended only when it holds
 	// exactly those before the new ones; otherwise the counts returned
 	// fall short and the append fails.
@@ -124,8 +108,9 @@ WHERE e.id = o.id;
 ALTER TABLE {{table}} ALTER COLUMN seq SET NOT NULL;
 CREATE UNIQUE INDEX {{name_seq_idx}} ON {{table}} (account, seq);
 CREATE TABLE {{schema}}.{{name_log_heads}} (
-	account text COLLATE "C" NOT NULL PRIMARY KEY,
-	size    bigint NOT NULL CHECK (size >= 0)
+	account  text COLLATE "C" NOT NULL PRIMARY KEY,
+	size     bigint NOT NULL CHECK (size >= 0),
+	frontier bytea NOT NULL DEFAULT ''
 );
 CREATE TABLE {{schema}}.{{name_log_tree}} (
 	account text COLLATE "C" NOT NULL,
@@ -169,6 +154,7 @@ func (s *Store) buildLog(ctx context.Context, tx pgx.Tx) error {
 	}
 	read := "SELECT " + eventColumns + " FROM " + s.sql.table + " WHERE account = $1 AND seq >= $2 ORDER BY seq LIMIT $3"
 	for i, account := range accounts {
+		var frontier []byte
 		for n := int64(0); n < counts[i]; {
 			rows, err := tx.Query(ctx, read, account, n, buildChunk)
 			if err != nil {
@@ -181,21 +167,18 @@ func (s *Store) buildLog(ctx context.Context, tx pgx.Tx) error {
 			if len(events) == 0 {
 				return fmt.Errorf("account %s: %d events found, %d counted", quoteAccount(account), n, counts[i])
 			}
-			g := &growth{account: account, size: n, events: events}
-			tiles, err := readTiles(ctx, tx, s.sql.log.frontierAt, account, n)
-			if err != nil {
-				return err
-			}
+			g := &growth{account: account, size: n, frontier: frontier, events: events}
 			var w tileWrites
-			if err := g.grow(tiles, &w); err != nil {
+			if err := g.grow(&w); err != nil {
 				return err
 			}
 			if err := s.writeTiles(ctx, tx, &w); err != nil {
 				return err
 			}
 			n += int64(len(events))
+			frontier = g.frontier
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO "+s.sql.log.heads+" (account, size) VALUES ($1, $2)", account, counts[i]); err != nil {
+		if _, err := tx.Exec(ctx, "INSERT INTO "+s.sql.log.heads+" (account, size, frontier) VALUES ($1, $2, $3)", account, counts[i], frontier); err != nil {
 			return err
 		}
 	}
@@ -219,10 +202,11 @@ func scanEvents(rows pgx.Rows, buf []auditevents.AuditEvent) ([]auditevents.Audi
 
 // growth is one account's part of a batch being appended.
 type growth struct {
-	account string
-	size    int64 // the tree size before the batch
-	events  []auditevents.AuditEvent
-	at      []int // the events' positions in the batch
+	account  string
+	size     int64  // the tree size before the batch
+	frontier []byte // the tree's right edge: see frontierReader; after grow, the new one
+	events   []auditevents.AuditEvent
+	at       []int // the events' positions in the batch
 }
 
 // growths splits a batch by account, in ascending account order: the
@@ -246,44 +230,25 @@ func growths(events []auditevents.AuditEvent) []*growth {
 }
 
 // queueLock queues, for each account of the batch, the statement that
-// locks its head and reserves its sequences, and the read of the tiles of
-// its tree's right edge.
+// locks its head, which reserves its sequences and reads its tree's right
+// edge.
 func (s *Store) queueLock(b *pgx.Batch, gs []*growth) {
 	for _, g := range gs {
 		b.Queue(s.sql.log.lock, g.account, int64(len(g.events)))
-		b.Queue(s.sql.log.frontier, g.account, int64(len(g.events)))
 	}
 }
 
-// readLock reads the results queueLock queued: each account's size before
-// the batch and its edge tiles.
-func readLock(br pgx.BatchResults, gs []*growth) ([]map[tileKey][]byte, error) {
-	out := make([]map[tileKey][]byte, len(gs))
-	for i, g := range gs {
-		if err := br.QueryRow().Scan(&g.size); err != nil {
-			return nil, err
-		}
-		rows, err := br.Query()
-		if err != nil {
-			return nil, err
-		}
-		if out[i], err = scanTiles(rows); err != nil {
-			return nil, err
+// readLock reads the results queueLock queued.
+func readLock(br pgx.BatchResults, gs []*growth) error {
+	for _, g := range gs {
+		if err := br.QueryRow().Scan(&g.size, &g.frontier); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
-// readTiles reads the tiles of the right edge of the account's tree of size
-// n, with frontierAt.
-func readTiles(ctx context.Context, q querier, sql, account string, n int64) (map[tileKey][]byte, error) {
-	rows, err := q.Query(ctx, sql, account, n)
-	if err != nil {
-		return nil, err
-	}
-	return scanTiles(rows)
-}
-
+// scanTiles reads rows of (level, tile, hashes).
 func scanTiles(rows pgx.Rows) (map[tileKey][]byte, error) {
 	defer rows.Close()
 	tiles := make(map[tileKey][]byte)
@@ -298,23 +263,59 @@ func scanTiles(rows pgx.Rows) (map[tileKey][]byte, error) {
 	return tiles, rows.Err()
 }
 
-// querier is a pool, a connection or a transaction.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+// frontierReader serves TreeAppend the hashes it reads: the right edge of
+// the tree of size n, the roots of its complete subtrees, one per bit set in
+// n, highest level first, as the head row keeps them, so that an append
+// neither reads nor recomputes them from the tiles.
+type frontierReader struct {
+	account  string
+	n        int64
+	frontier []byte
+}
+
+// ReadHashes returns the hashes of the right edge at indexes.
+func (r frontierReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	if len(r.frontier) != bits.OnesCount64(uint64(r.n))*tlog.HashSize {
+		return nil, fmt.Errorf("%w: account %s: the right edge of tree size %d has %d bytes", errTree, quoteAccount(r.account), r.n, len(r.frontier))
+	}
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		level, k := tlog.SplitStoredHashIndex(x)
+		if r.n>>level&1 == 0 || k != r.n>>level-1 {
+			return nil, fmt.Errorf("account %s: stored hash %d is not on the right edge of tree size %d", quoteAccount(r.account), x, r.n)
+		}
+		// Its place: the bits of n above level come first.
+		j := bits.OnesCount64(uint64(r.n) >> (level + 1))
+		out[i] = tlog.Hash(r.frontier[j*tlog.HashSize:])
+	}
+	return out, nil
 }
 
 // grow gives the account's events of the batch their sequences and appends
-// their leaves and the tree's new stored hashes to w. tiles holds the edge
-// of the tree before the batch.
-func (g *growth) grow(tiles map[tileKey][]byte, w *tileWrites) error {
+// their leaves and the tree's new stored hashes to w, and sets g.frontier to
+// the right edge of the grown tree.
+func (g *growth) grow(w *tileWrites) error {
 	leaves := make([]tlog.Hash, len(g.events))
 	for i := range g.events {
 		leaves[i] = auditevents.LeafHash(g.size+int64(i), &g.events[i])
 	}
-	r := tileReader{account: g.account, tiles: tiles}
-	hashes, err := auditevents.TreeAppend(g.size, leaves, &r)
+	hashes, err := auditevents.TreeAppend(g.size, leaves, frontierReader{g.account, g.size, g.frontier})
 	if err != nil {
 		return err
+	}
+	// The new right edge: per level l set in the new size N, the hash of
+	// index N>>l - 1, new or on the old edge.
+	n := g.size + int64(len(leaves))
+	var edge [64]tlog.Hash
+	for l := range 63 {
+		if g.size>>l&1 == 1 && g.size>>l == n>>l { // a root the batch does not touch
+			edge[l] = tlog.Hash(g.frontier[bits.OnesCount64(uint64(g.size)>>(l+1))*tlog.HashSize:])
+		}
+	}
+	keep := func(level int, k int64, h tlog.Hash) {
+		if n>>level&1 == 1 && k == n>>level-1 {
+			edge[level] = h
+		}
 	}
 	// TreeAppend returns, for each record m, its leaf and then the hashes
 	// that m completes: one per trailing 1 bit of m, at levels 1, 2 ….
@@ -322,11 +323,13 @@ func (g *growth) grow(tiles map[tileKey][]byte, w *tileWrites) error {
 	for k := range leaves {
 		m := g.size + int64(k)
 		w.add(g.account, 0, m, hashes[i])
+		keep(0, m, hashes[i])
 		i++
 		for l := 1; m>>(l-1)&1 == 1; l++ {
 			if l >= nodeLevel {
 				w.add(g.account, int16(l), m>>l, hashes[i])
 			}
+			keep(l, m>>l, hashes[i])
 			i++
 		}
 	}
@@ -334,6 +337,12 @@ func (g *growth) grow(tiles map[tileKey][]byte, w *tileWrites) error {
 		return fmt.Errorf("the tree of account %s grew by %d hashes, %d expected", quoteAccount(g.account), len(hashes), i)
 	}
 	w.flush()
+	g.frontier = make([]byte, 0, bits.OnesCount64(uint64(n))*tlog.HashSize)
+	for l := 62; l >= 0; l-- {
+		if n>>l&1 == 1 {
+			g.frontier = append(g.frontier, edge[l][:]...)
+		}
+	}
 	return nil
 }
 
@@ -359,7 +368,7 @@ func (w *tileWrites) add(account string, level int16, k int64, h tlog.Hash) {
 	w.level = append(w.level, level)
 	w.tile = append(w.tile, t)
 	w.pos = append(w.pos, int32(k&(tileWidth-1)))
-	w.hashes = append(w.hashes, append(make([]byte, 0, tlog.HashSize*min(tileWidth, 1+int(tileWidth-k&(tileWidth-1)))), h[:]...))
+	w.hashes = append(w.hashes, append([]byte(nil), h[:]...))
 	w.open[level] = len(w.tile)
 }
 

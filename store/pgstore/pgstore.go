@@ -321,9 +321,8 @@ func (s *Store) insertOnce(ctx context.Context, cols *columns) error {
 	s.queueLock(batch, gs)
 	br := conn.SendBatch(ctx, batch)
 	_, err = br.Exec()
-	var edges []map[tileKey][]byte
 	if err == nil {
-		edges, err = readLock(br, gs)
+		err = readLock(br, gs)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -332,16 +331,19 @@ func (s *Store) insertOnce(ctx context.Context, cols *columns) error {
 		return rollback(err)
 	}
 	var w tileWrites
-	for i, g := range gs {
+	for _, g := range gs {
 		for j, at := range g.at {
 			cols.seq[at] = g.size + int64(j)
 		}
-		if err := g.grow(edges[i], &w); err != nil {
+		if err := g.grow(&w); err != nil {
 			return rollback(err)
 		}
 	}
 	batch = &pgx.Batch{}
 	batch.Queue(s.sql.insert, cols.args()...)
+	for _, g := range gs {
+		batch.Queue(s.sql.log.setFrontier, g.account, g.frontier)
+	}
 	var grown, added int
 	batch.Queue(s.sql.log.writeTiles, w.account, w.level, w.tile, w.pos, w.hashes).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&grown, &added)
