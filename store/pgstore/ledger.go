@@ -45,13 +45,13 @@ type logStatements struct {
 
 	lock        string // takes the account's head row, adds the batch to its size, returns the size and the right edge before
 	setFrontier string // the right edge after the batch
-	writeTiles string // inserts and extends tiles; returns how many it extended and inserted
-	size       string
-	tiles      string // the tiles of an account at the given keys
-	entries    string // one chunk of Entries: events, pruned runs and the size, in one snapshot
-	lookup     string
-	accounts   string
-	addPruned  string
+	writeTiles  string // inserts and extends tiles; returns how many it extended and inserted
+	size        string
+	tiles       string // the tiles of an account at the given keys
+	entries     string // one chunk of Entries: events, pruned runs and the size, in one snapshot
+	lookup      string
+	accounts    string
+	addPruned   string
 }
 
 func newLogStatements(schema, table string) logStatements {

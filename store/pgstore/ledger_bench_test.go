@@ -240,7 +240,9 @@ func BenchmarkLedgerStorage(b *testing.B) {
 					}
 					return float64(bytes) / float64(n)
 				}
-				rel := func(name string) string { return "pg_total_relation_size('" + strings.ReplaceAll(name, "'", "''") + "')" }
+				rel := func(name string) string {
+					return "pg_total_relation_size('" + strings.ReplaceAll(name, "'", "''") + "')"
+				}
 				b.ReportMetric(size(s, "SELECT "+rel(s.sql.log.tree)+" + "+rel(s.sql.log.heads)+" + "+rel(s.sql.log.pruned)), "tree-bytes/event")
 				b.ReportMetric(size(s, "SELECT pg_relation_size('"+s.opt.Schema+"."+s.opt.Table+"_seq_idx')"), "seq-index-bytes/event")
 				heap := "SELECT pg_relation_size('" + s.opt.Schema + "." + s.opt.Table + "')"
