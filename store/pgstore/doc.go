@@ -25,8 +25,9 @@
 // upgrade. Migrations are versioned in the table
 // "<table>_schema_migrations" and applied in one transaction under an
 // advisory lock, so replicas that start at once are safe. The user needs the
-// right to create the schema the first time, and to insert, select and
-// delete in the table afterwards.
+// right to create the schema the first time, and afterwards to insert,
+// select and delete in the tables, and to update the log's
+// "<table>_log_heads", "<table>_log_tree" and "<table>_log_pruned".
 //
 // # How events are kept
 //
@@ -49,11 +50,13 @@
 // cursors work the same way, never with OFFSET. Memory is one page, and no
 // connection is held between pages, so the loop's body may call the store.
 //
-// [Store.Append] sends a batch as one INSERT from ten arrays (unnest), in a
-// transaction of its own: one statement text whatever the batch size,
-// prepared once per connection. BEGIN travels with the INSERT and COMMIT
-// follows once it has succeeded, two round trips in all, so that a cancelled
-// Append stores nothing even when the server had already run the INSERT.
+// [Store.Append] sends a batch as one INSERT from eleven arrays (unnest), in
+// a transaction of its own: one statement text whatever the batch size,
+// prepared once per connection. BEGIN travels with the lock of the
+// accounts' log heads (see "The verifiable log"), the INSERT with the tree's
+// hashes, and COMMIT follows once they have succeeded, three round trips in
+// all, so that a cancelled Append stores nothing even when the server had
+// already run the INSERT.
 // Measured against COPY of the same rows on a loopback server, a batch of
 // one event takes about twice as long (the round trip more), a batch of 100
 // about as long, and a batch of 1,000 slightly less. A duplicate ID fails the INSERT as a whole; a second statement
@@ -77,6 +80,63 @@
 // kept unique across the trail, which the Store contract requires, and every
 // host would have to create partitions ahead of time. Batched deletes leave
 // dead rows to autovacuum, which makes their space available to new events.
+//
+// # The verifiable log
+//
+// A Store is an [auditevents.Ledger]. Each event row holds its sequence
+// within its account (column seq, unique with the account), and three
+// tables hold each account's log:
+//
+//   - "<table>_log_heads": one row per account, its tree size (the next
+//     sequence) and the tree's right edge, the roots of its complete
+//     subtrees, from which the next append extends the tree;
+//   - "<table>_log_tree": the tree's hashes in tiles, rows of up to 32
+//     consecutive hashes of one level, keyed by (account, level, tile). Level
+//     0 holds the leaves, one per sequence, and every level from 5 up is
+//     kept; a hash of levels 1 to 4 is the root of at most 16 leaves of one
+//     tile, computed when read. That is 1 + 1/16 hashes, 34 bytes, per
+//     event, in rows of about 1 KB;
+//   - "<table>_log_pruned": the runs of sequences whose events Prune
+//     deleted, (account, lo, hi).
+//
+// Append serialises the appends of an account, from any number of
+// processes, with its head row: the first statement of the transaction adds
+// the batch's size to it (INSERT … ON CONFLICT DO UPDATE … RETURNING), which
+// locks the row until the commit and returns the sequences the batch gets
+// and the right edge. The batch's events then go in with their sequences,
+// the new hashes ([auditevents.TreeAppend]) extend the last tiles or start
+// new ones, and the new right edge is stored, all in that transaction: a
+// batch that fails takes no sequence, and no event is committed without its
+// leaf. A batch of several accounts locks their heads in ascending order,
+// so two batches never wait for each other. A tile is extended only when it
+// holds exactly the hashes before the new ones; an append onto a tree that
+// was changed outside the store fails rather than extend it.
+//
+// [Store.Entries] reads chunks of [Options.PageSize] events by the (account,
+// seq) index, each chunk one statement that also reads the pruned runs and
+// the tree size, so that it sees an event being pruned either as an event or
+// as pruned. A sequence that is neither stored nor in a recorded run is
+// skipped, and [auditevents.Verify] reports it as removed. Prune records
+// its runs in its transactions; a run that continues the one before extends
+// that row, so a prefix pruned day after day stays one row.
+//
+// Changes made to the tables with SQL are found by [auditevents.Verify]
+// against a checkpoint signed before them: an edited field, a deleted,
+// inserted, renumbered or swapped event, deleted newest rows, an older copy
+// of the tables restored (tested in ledger_test.go). An event inserted with
+// a sequence beyond the tree is not part of the log, and is found with
+// [auditevents.VerifyOptions].Events. What the tables alone cannot tell: a
+// deleted event recorded as pruned in "<table>_log_pruned" is reported by
+// Verify as pruned, in [auditevents.Report].Pruned, not as tampering.
+//
+// Tables made before the log are upgraded when a Store opens them, in the
+// migration's transaction: each account's events get sequences in (timestamp,
+// ID) order, the order the table keeps (the order in which rows were
+// inserted is not kept), and the trees are built, reading 10,000 events at
+// a time. The upgrade rewrites every row once, and other replicas wait for
+// it at Open. Replicas of the release before keep running until restarted,
+// but their appends then fail (the sequence column is NOT NULL): upgrade
+// them together.
 //
 // # Costs
 //

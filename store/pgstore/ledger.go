@@ -26,6 +26,11 @@ var _ auditevents.Ledger = (*Store)(nil)
 // subtree of at most 16 leaves, which lie in one leaf tile, and is computed
 // from them when read. From level 5 (nodeLevel) up every hash is kept. That
 // is 1 + 1/16 hashes, 34 bytes, per event, in rows of about 1 KB.
+//
+// The last leaf tile, while it is not full, lives in the account's head
+// row, which every append updates anyway, so that the leaf tiles of the
+// tree table are written once, whole, and single appends do not leave a
+// dead copy of a growing tile behind each time.
 const (
 	tileBits  = 5
 	tileWidth = 1 << tileBits
@@ -43,8 +48,8 @@ type tileKey struct {
 type logStatements struct {
 	heads, tree, pruned string // quoted, qualified
 
-	lock        string // takes the account's head row, adds the batch to its size, returns the size and the right edge before
-	setFrontier string // the right edge after the batch
+	lock        string // takes the account's head row, adds the batch to its size, returns the size, the right edge and the partial leaf tile before
+	setFrontier string // the right edge and the partial leaf tile after the batch
 	writeTiles  string // inserts and extends tiles; returns how many it extended and inserted
 	size        string
 	tiles       string // the tiles of an account at the given keys
@@ -59,8 +64,8 @@ func newLogStatements(schema, table string) logStatements {
 	t := pgx.Identifier{schema, table}.Sanitize()
 	l := logStatements{heads: name("_log_heads"), tree: name("_log_tree"), pruned: name("_log_pruned")}
 	l.lock = `INSERT INTO ` + l.heads + ` AS h (account, size) VALUES ($1, $2)
-ON CONFLICT (account) DO UPDATE SET size = h.size + EXCLUDED.size RETURNING h.size - $2, h.frontier`
-	l.setFrontier = `UPDATE ` + l.heads + ` SET frontier = $2 WHERE account = $1`
+ON CONFLICT (account) DO UPDATE SET size = h.size + EXCLUDED.size RETURNING h.size - $2, h.frontier, h.partial`
+	l.setFrontier = `UPDATE ` + l.heads + ` SET frontier = $2, partial = $3 WHERE account = $1`
 	// A tile that already holds hashes is extended only when it holds
 	// exactly those before the new ones; otherwise the counts returned
 	// fall short and the append fails.
@@ -72,7 +77,9 @@ added AS (INSERT INTO ` + l.tree + ` (account, level, tile, hashes) SELECT accou
 SELECT (SELECT count(*) FROM grown), (SELECT count(*) FROM added)`
 	l.size = `SELECT size FROM ` + l.heads + ` WHERE account = $1`
 	l.tiles = `SELECT k.level, k.tile, t.hashes FROM unnest($2::int2[], $3::int8[]) AS k(level, tile)
-JOIN ` + l.tree + ` t ON t.account = $1 AND t.level = k.level AND t.tile = k.tile`
+JOIN ` + l.tree + ` t ON t.account = $1 AND t.level = k.level AND t.tile = k.tile
+UNION ALL
+SELECT 0, size >> ` + strconv.Itoa(tileBits) + `, partial FROM ` + l.heads + ` WHERE account = $1 AND octet_length(partial) > 0`
 	// Kind 0 rows are events, 1 pruned runs (seq is lo, n is hi) and 2 the
 	// tree size; the limits apply to events and runs apiece.
 	l.entries = `SELECT 0, e.seq, 0::int8, e.id, e.ts, e.account, e.user_name, e.action, e.resource_kind, e.resource_name, e.configuration, e.description
@@ -110,7 +117,8 @@ CREATE UNIQUE INDEX {{name_seq_idx}} ON {{table}} (account, seq);
 CREATE TABLE {{schema}}.{{name_log_heads}} (
 	account  text COLLATE "C" NOT NULL PRIMARY KEY,
 	size     bigint NOT NULL CHECK (size >= 0),
-	frontier bytea NOT NULL DEFAULT ''
+	frontier bytea NOT NULL DEFAULT '',
+	partial  bytea NOT NULL DEFAULT ''
 );
 CREATE TABLE {{schema}}.{{name_log_tree}} (
 	account text COLLATE "C" NOT NULL,
@@ -154,7 +162,7 @@ func (s *Store) buildLog(ctx context.Context, tx pgx.Tx) error {
 	}
 	read := "SELECT " + eventColumns + " FROM " + s.sql.table + " WHERE account = $1 AND seq >= $2 ORDER BY seq LIMIT $3"
 	for i, account := range accounts {
-		var frontier []byte
+		var frontier, partial []byte
 		for n := int64(0); n < counts[i]; {
 			rows, err := tx.Query(ctx, read, account, n, buildChunk)
 			if err != nil {
@@ -167,7 +175,7 @@ func (s *Store) buildLog(ctx context.Context, tx pgx.Tx) error {
 			if len(events) == 0 {
 				return fmt.Errorf("account %s: %d events found, %d counted", quoteAccount(account), n, counts[i])
 			}
-			g := &growth{account: account, size: n, frontier: frontier, events: events}
+			g := &growth{account: account, size: n, frontier: frontier, partial: partial, events: events}
 			var w tileWrites
 			if err := g.grow(&w); err != nil {
 				return err
@@ -176,9 +184,9 @@ func (s *Store) buildLog(ctx context.Context, tx pgx.Tx) error {
 				return err
 			}
 			n += int64(len(events))
-			frontier = g.frontier
+			frontier, partial = g.frontier, g.partial
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO "+s.sql.log.heads+" (account, size, frontier) VALUES ($1, $2, $3)", account, counts[i], frontier); err != nil {
+		if _, err := tx.Exec(ctx, "INSERT INTO "+s.sql.log.heads+" (account, size, frontier, partial) VALUES ($1, $2, $3, $4)", account, counts[i], frontier, partial); err != nil {
 			return err
 		}
 	}
@@ -205,6 +213,7 @@ type growth struct {
 	account  string
 	size     int64  // the tree size before the batch
 	frontier []byte // the tree's right edge: see frontierReader; after grow, the new one
+	partial  []byte // the leaves of the last leaf tile while it is not full; after grow, the new ones
 	events   []auditevents.AuditEvent
 	at       []int // the events' positions in the batch
 }
@@ -241,7 +250,7 @@ func (s *Store) queueLock(b *pgx.Batch, gs []*growth) {
 // readLock reads the results queueLock queued.
 func readLock(br pgx.BatchResults, gs []*growth) error {
 	for _, g := range gs {
-		if err := br.QueryRow().Scan(&g.size, &g.frontier); err != nil {
+		if err := br.QueryRow().Scan(&g.size, &g.frontier, &g.partial); err != nil {
 			return err
 		}
 	}
@@ -319,10 +328,18 @@ func (g *growth) grow(w *tileWrites) error {
 	}
 	// TreeAppend returns, for each record m, its leaf and then the hashes
 	// that m completes: one per trailing 1 bit of m, at levels 1, 2 ….
+	if len(g.partial) != int(g.size%tileWidth)*tlog.HashSize {
+		return fmt.Errorf("%w: account %s: the last leaf tile of tree size %d has %d bytes", errTree, quoteAccount(g.account), g.size, len(g.partial))
+	}
+	tile := g.partial
 	i := 0
 	for k := range leaves {
 		m := g.size + int64(k)
-		w.add(g.account, 0, m, hashes[i])
+		tile = append(tile, hashes[i][:]...)
+		if m%tileWidth == tileWidth-1 { // full: a row of its own
+			w.addTile(g.account, 0, m>>tileBits, tile)
+			tile = nil
+		}
 		keep(0, m, hashes[i])
 		i++
 		for l := 1; m>>(l-1)&1 == 1; l++ {
@@ -337,6 +354,10 @@ func (g *growth) grow(w *tileWrites) error {
 		return fmt.Errorf("the tree of account %s grew by %d hashes, %d expected", quoteAccount(g.account), len(hashes), i)
 	}
 	w.flush()
+	g.partial = tile
+	if tile == nil {
+		g.partial = []byte{} // empty, not NULL
+	}
 	g.frontier = make([]byte, 0, bits.OnesCount64(uint64(n))*tlog.HashSize)
 	for l := 62; l >= 0; l-- {
 		if n>>l&1 == 1 {
@@ -370,6 +391,15 @@ func (w *tileWrites) add(account string, level int16, k int64, h tlog.Hash) {
 	w.pos = append(w.pos, int32(k&(tileWidth-1)))
 	w.hashes = append(w.hashes, append([]byte(nil), h[:]...))
 	w.open[level] = len(w.tile)
+}
+
+// addTile appends a full tile, which no row holds yet.
+func (w *tileWrites) addTile(account string, level int16, tile int64, hashes []byte) {
+	w.account = append(w.account, account)
+	w.level = append(w.level, level)
+	w.tile = append(w.tile, tile)
+	w.pos = append(w.pos, 0)
+	w.hashes = append(w.hashes, hashes)
 }
 
 // flush ends the account's entries, so that the next account's start anew.

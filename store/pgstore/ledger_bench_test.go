@@ -76,7 +76,8 @@ func BenchmarkLedgerAppend(b *testing.B) {
 					cols := newColumns(prepared)
 					return pgx.BeginFunc(ctx, seqOnly.pool, func(tx pgx.Tx) error {
 						var n int64
-						if err := tx.QueryRow(ctx, seqOnly.sql.log.lock, "acme", int64(len(events))).Scan(&n); err != nil {
+						var frontier, partial []byte // unused: no tree
+						if err := tx.QueryRow(ctx, seqOnly.sql.log.lock, "acme", int64(len(events))).Scan(&n, &frontier, &partial); err != nil {
 							return err
 						}
 						for i := range cols.seq {
@@ -141,11 +142,12 @@ func BenchmarkLedgerGrow(b *testing.B) {
 			// hashes' values do not change the work).
 			const n = 1_000_003
 			frontier := make([]byte, bits.OnesCount64(n)*32)
+			partial := make([]byte, n%tileWidth*32)
 			c0 := processCPU()
 			b.ResetTimer()
 			for range b.N {
 				g := growths(prepared)[0]
-				g.size, g.frontier = n, frontier
+				g.size, g.frontier, g.partial = n, frontier, partial
 				var w tileWrites
 				if err := g.grow(&w); err != nil {
 					b.Fatal(err)

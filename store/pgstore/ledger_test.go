@@ -350,10 +350,15 @@ VALUES ('01J0000000000000000000000Z', now(), 'acme', 'mallory@example.com', 'Cre
 		t.Errorf("Append onto a sequence taken outside the store: %v, want an error saying the table was written outside the store", err)
 	}
 	attack(t, s, `DELETE FROM {{table}} WHERE seq = 40`)
-	attack(t, s, `UPDATE {{tree}} SET hashes = substring(hashes from 1 for 32) WHERE account = 'acme' AND level = 0 AND tile = 1`)
+	attack(t, s, `UPDATE {{heads}} SET partial = substring(partial from 1 for 32) WHERE account = 'acme'`)
 	err = s.Append(ctx, accountEvents(6, base.Add(time.Hour), 2, "acme")...)
 	if !errors.Is(err, errTree) {
-		t.Errorf("Append onto a truncated tile: %v, want an error saying the tree is inconsistent", err)
+		t.Errorf("Append onto a truncated leaf tile: %v, want an error saying the tree is inconsistent", err)
+	}
+	attack(t, s, `UPDATE {{heads}} SET partial = substring(partial from 1 for 256), frontier = substring(frontier from 33) WHERE account = 'acme'`)
+	err = s.Append(ctx, accountEvents(6, base.Add(time.Hour), 2, "acme")...)
+	if !errors.Is(err, errTree) {
+		t.Errorf("Append onto a truncated right edge: %v, want an error saying the tree is inconsistent", err)
 	}
 	if n, err := s.TreeSize(ctx, "acme"); err != nil || n != 40 {
 		t.Errorf("TreeSize after the failed appends = %d, %v; want 40", n, err)

@@ -342,7 +342,7 @@ func (s *Store) insertOnce(ctx context.Context, cols *columns) error {
 	batch = &pgx.Batch{}
 	batch.Queue(s.sql.insert, cols.args()...)
 	for _, g := range gs {
-		batch.Queue(s.sql.log.setFrontier, g.account, g.frontier)
+		batch.Queue(s.sql.log.setFrontier, g.account, g.frontier, g.partial)
 	}
 	var grown, added int
 	batch.Queue(s.sql.log.writeTiles, w.account, w.level, w.tile, w.pos, w.hashes).QueryRow(func(row pgx.Row) error {
