@@ -48,24 +48,27 @@ type tileKey struct {
 type logStatements struct {
 	heads, tree, pruned string // quoted, qualified
 
-	lock        string // takes the account's head row, adds the batch to its size, returns the size, the right edge and the partial leaf tile before
-	setFrontier string // the right edge and the partial leaf tile after the batch
-	writeTiles  string // inserts and extends tiles; returns how many it extended and inserted
-	size        string
-	tiles       string // the tiles of an account at the given keys
-	entries     string // one chunk of Entries: events, pruned runs and the size, in one snapshot
-	lookup      string
-	accounts    string
-	addPruned   string
+	addHead    string // makes the account's head row, if missing
+	lock       string // locks the account's head row, returns its size, right edge and partial leaf tile
+	setHead    string // the size, right edge and partial leaf tile after the batch
+	writeTiles string // inserts and extends tiles; returns how many it extended and inserted
+	size       string
+	tiles      string // the tiles of an account at the given keys
+	entries    string // one chunk of Entries: events, pruned runs and the size, in one snapshot
+	lookup     string
+	accounts   string
+	addPruned  string
 }
 
 func newLogStatements(schema, table string) logStatements {
 	name := func(suffix string) string { return pgx.Identifier{schema, table + suffix}.Sanitize() }
 	t := pgx.Identifier{schema, table}.Sanitize()
 	l := logStatements{heads: name("_log_heads"), tree: name("_log_tree"), pruned: name("_log_pruned")}
-	l.lock = `INSERT INTO ` + l.heads + ` AS h (account, size) VALUES ($1, $2)
-ON CONFLICT (account) DO UPDATE SET size = h.size + EXCLUDED.size RETURNING h.size - $2, h.frontier, h.partial`
-	l.setFrontier = `UPDATE ` + l.heads + ` SET frontier = $2, partial = $3 WHERE account = $1`
+	l.addHead = `INSERT INTO ` + l.heads + ` (account, size) VALUES ($1, 0) ON CONFLICT (account) DO NOTHING`
+	// In READ COMMITTED, a lock that waited for another append returns
+	// the row as that append committed it.
+	l.lock = `SELECT size, frontier, partial FROM ` + l.heads + ` WHERE account = $1 FOR UPDATE`
+	l.setHead = `UPDATE ` + l.heads + ` SET size = $2, frontier = $3, partial = $4 WHERE account = $1`
 	// A tile that already holds hashes is extended only when it holds
 	// exactly those before the new ones; otherwise the counts returned
 	// fall short and the append fails.
@@ -238,18 +241,23 @@ func growths(events []auditevents.AuditEvent) []*growth {
 	return gs
 }
 
-// queueLock queues, for each account of the batch, the statement that
-// locks its head, which reserves its sequences and reads its tree's right
-// edge.
+// queueLock queues, for each account of the batch, the statements that make
+// its head row if missing and lock it, which reserves its next sequences
+// until the commit and reads its tree's right edge. setHead writes the row
+// once more, at the end of the append: one new row version per append.
 func (s *Store) queueLock(b *pgx.Batch, gs []*growth) {
 	for _, g := range gs {
-		b.Queue(s.sql.log.lock, g.account, int64(len(g.events)))
+		b.Queue(s.sql.log.addHead, g.account)
+		b.Queue(s.sql.log.lock, g.account)
 	}
 }
 
 // readLock reads the results queueLock queued.
 func readLock(br pgx.BatchResults, gs []*growth) error {
 	for _, g := range gs {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
 		if err := br.QueryRow().Scan(&g.size, &g.frontier, &g.partial); err != nil {
 			return err
 		}

@@ -342,7 +342,7 @@ func (s *Store) insertOnce(ctx context.Context, cols *columns) error {
 	batch = &pgx.Batch{}
 	batch.Queue(s.sql.insert, cols.args()...)
 	for _, g := range gs {
-		batch.Queue(s.sql.log.setFrontier, g.account, g.frontier, g.partial)
+		batch.Queue(s.sql.log.setHead, g.account, g.size+int64(len(g.events)), g.frontier, g.partial)
 	}
 	var grown, added int
 	batch.Queue(s.sql.log.writeTiles, w.account, w.level, w.tile, w.pos, w.hashes).QueryRow(func(row pgx.Row) error {
