@@ -276,3 +276,33 @@ func BenchmarkLedgerStorage(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLedgerMigrate measures the upgrade of a table of -pgstore.events
+// events made by the release before the log: the Open that gives them
+// sequences and builds their trees.
+func BenchmarkLedgerMigrate(b *testing.B) {
+	dsn, _ := testServer(b)
+	ctx := context.Background()
+	n := *benchEvents
+	for range b.N {
+		b.StopTimer()
+		old := oldSchema(b)
+		for i := 0; i < n; i += 5000 {
+			prepared, err := auditevents.PrepareBatch(events(uint64(i)+1, base.Add(time.Duration(i)*time.Millisecond), min(5000, n-i)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := old.pool.Exec(ctx, oldInsert(old), newColumns(prepared).args()[:10]...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		s, err := Open(ctx, dsn, &Options{Schema: old.opt.Schema})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Close()
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
+}
