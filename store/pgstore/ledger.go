@@ -14,6 +14,7 @@ import (
 	"github.com/auditevents/auditevents"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -48,7 +49,7 @@ type tileKey struct {
 type logStatements struct {
 	heads, tree, pruned string // quoted, qualified
 
-	addHead    string // makes the account's head row, if missing
+	addHead    string // makes the account's head row, empty, if missing
 	lock       string // locks the account's head row, returns its size, right edge and partial leaf tile
 	setHead    string // the size, right edge and partial leaf tile after the batch
 	writeTiles string // inserts and extends tiles; returns how many it extended and inserted
@@ -241,28 +242,48 @@ func growths(events []auditevents.AuditEvent) []*growth {
 	return gs
 }
 
-// queueLock queues, for each account of the batch, the statements that make
-// its head row if missing and lock it, which reserves its next sequences
-// until the commit and reads its tree's right edge. setHead writes the row
-// once more, at the end of the append: one new row version per append.
-func (s *Store) queueLock(b *pgx.Batch, gs []*growth) {
+// lockHeads begins the append's transaction on conn and locks the head row
+// of each account of the batch, in the order of gs, which gives the batch
+// the sequences from the tree size on until the commit, and reads the
+// tree's right edge: one round trip. The accounts without a head row yet
+// are returned, and the transaction is then still open. setHead writes the
+// row once more, at the end of the append: one new row version per append.
+func (s *Store) lockHeads(ctx context.Context, conn *pgxpool.Conn, gs []*growth) (missing []string, err error) {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
 	for _, g := range gs {
-		b.Queue(s.sql.log.addHead, g.account)
 		b.Queue(s.sql.log.lock, g.account)
 	}
-}
-
-// readLock reads the results queueLock queued.
-func readLock(br pgx.BatchResults, gs []*growth) error {
-	for _, g := range gs {
-		if _, err := br.Exec(); err != nil {
-			return err
+	br := conn.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
 		}
-		if err := br.QueryRow().Scan(&g.size, &g.frontier, &g.partial); err != nil {
-			return err
+	}()
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	for _, g := range gs {
+		err := br.QueryRow().Scan(&g.size, &g.frontier, &g.partial)
+		if errors.Is(err, pgx.ErrNoRows) {
+			missing = append(missing, g.account)
+		} else if err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return missing, nil
+}
+
+// addHeads makes the head rows of new accounts, each committed on its own
+// (empty rows, which Accounts does not list), so that the append that
+// needs them takes them in its order. Made inside the append's transaction,
+// a row would stay locked by it out of that order.
+func (s *Store) addHeads(ctx context.Context, conn *pgxpool.Conn, accounts []string) error {
+	b := &pgx.Batch{}
+	for _, a := range accounts {
+		b.Queue(s.sql.log.addHead, a)
+	}
+	return conn.SendBatch(ctx, b).Close()
 }
 
 // scanTiles reads rows of (level, tile, hashes).

@@ -86,7 +86,8 @@ func attack(tb testing.TB, s *Store, sql string, args ...any) {
 // TestLedgerConcurrentPools appends batches to one account from four
 // stores at once, each with its own pool, as four replicas of a service do:
 // the log must hold every event once, at gapless sequences, each batch
-// consecutive and in batch order, and verify.
+// consecutive and in batch order, and verify. Each batch also holds the
+// first event of an account that the other pools start at the same time.
 func TestLedgerConcurrentPools(t *testing.T) {
 	const pools, batches = 4, 25
 	schema := freshSchema(t)
@@ -101,7 +102,10 @@ func TestLedgerConcurrentPools(t *testing.T) {
 		wg.Go(func() {
 			for b := range batches {
 				batch := accountEvents(uint64(p*1000+b+1), base.Add(time.Duration(b)*time.Minute), 1+(p+b)%7, "acme")
-				if err := s.Append(context.Background(), batch...); err != nil {
+				// Every pool's batch b also starts a new account, all at
+				// once: its head row is made while others wait for it.
+				other := accountEvents(uint64(p*1000+b+500), base, 1, fmt.Sprintf("new-%02d", b))
+				if err := s.Append(context.Background(), append(other, batch...)...); err != nil {
 					errs[p] = err
 					return
 				}
@@ -152,6 +156,15 @@ func TestLedgerConcurrentPools(t *testing.T) {
 	signer, verifier := logKeys(t)
 	if _, err := verifyAll(s, verifier, "acme", checkpoint(t, s, signer, "acme")); err != nil {
 		t.Errorf("Verify: %v", err)
+	}
+	for b := range batches {
+		account := fmt.Sprintf("new-%02d", b)
+		rep, err := verifyAll(s, verifier, account, checkpoint(t, s, signer, account))
+		if err != nil {
+			t.Errorf("Verify of account %s: %v", account, err)
+		} else if rep.Events != pools {
+			t.Errorf("Verify of account %s read %d events, want %d", account, rep.Events, pools)
+		}
 	}
 }
 

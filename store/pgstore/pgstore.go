@@ -316,19 +316,23 @@ func (s *Store) insertOnce(ctx context.Context, cols *columns) error {
 	// batch's sequences, then insert the events with their sequences and
 	// the tree's new hashes (see ledger.go).
 	gs := growths(cols.events)
-	batch := &pgx.Batch{}
-	batch.Queue("BEGIN")
-	s.queueLock(batch, gs)
-	br := conn.SendBatch(ctx, batch)
-	_, err = br.Exec()
-	if err == nil {
-		err = readLock(br, gs)
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return rollback(err)
+	for pass := 0; ; pass++ {
+		missing, err := s.lockHeads(ctx, conn, gs)
+		if err != nil {
+			return rollback(err)
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+			return err
+		}
+		if pass > 0 {
+			return fmt.Errorf("the log's head rows of %d accounts are missing after they were made", len(missing))
+		}
+		if err := s.addHeads(ctx, conn, missing); err != nil {
+			return err
+		}
 	}
 	var w tileWrites
 	for _, g := range gs {
@@ -339,15 +343,17 @@ func (s *Store) insertOnce(ctx context.Context, cols *columns) error {
 			return rollback(err)
 		}
 	}
-	batch = &pgx.Batch{}
+	batch := &pgx.Batch{}
 	batch.Queue(s.sql.insert, cols.args()...)
 	for _, g := range gs {
 		batch.Queue(s.sql.log.setHead, g.account, g.size+int64(len(g.events)), g.frontier, g.partial)
 	}
 	var grown, added int
-	batch.Queue(s.sql.log.writeTiles, w.account, w.level, w.tile, w.pos, w.hashes).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&grown, &added)
-	})
+	if len(w.pos) > 0 { // most single appends fill no tile
+		batch.Queue(s.sql.log.writeTiles, w.account, w.level, w.tile, w.pos, w.hashes).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&grown, &added)
+		})
+	}
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		return rollback(err)
 	}
