@@ -142,7 +142,8 @@ func (o *Options) withDefaults() (Options, error) {
 // Store is an [auditevents.Store] kept in a PostgreSQL table. Make one with
 // [Open] or [New]; the zero value is not usable. It is safe for concurrent
 // use, and any number of Stores, in any number of processes, may
-// use the same table at once.
+// use the same table at once. It is also an [auditevents.Ledger]: see "The
+// verifiable log" in the package documentation.
 type Store struct {
 	pool    *pgxpool.Pool
 	ownPool bool // Open made the pool, so Close closes it
