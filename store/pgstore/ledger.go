@@ -49,16 +49,15 @@ type tileKey struct {
 type logStatements struct {
 	heads, tree, pruned string // quoted, qualified
 
-	addHead    string // makes the account's head row, empty, if missing
-	lock       string // locks the account's head row, returns its size, right edge and partial leaf tile
-	setHead    string // the size, right edge and partial leaf tile after the batch
-	writeTiles string // inserts and extends tiles; returns how many it extended and inserted
-	size       string
-	tiles      string // the tiles of an account at the given keys
-	entries    string // one chunk of Entries: events, pruned runs and the size, in one snapshot
-	lookup     string
-	accounts   string
-	addPruned  string
+	addHead   string // makes the account's head row, empty, if missing
+	lock      string // locks the account's head row, returns its size, right edge and partial leaf tile
+	writeLog  string // the heads' new size, right edge and partial leaf tile, and the tiles inserted and extended
+	size      string
+	tiles     string // the tiles of an account at the given keys
+	entries   string // one chunk of Entries: events, pruned runs and the size, in one snapshot
+	lookup    string
+	accounts  string
+	addPruned string
 }
 
 func newLogStatements(schema, table string) logStatements {
@@ -69,16 +68,18 @@ func newLogStatements(schema, table string) logStatements {
 	// In READ COMMITTED, a lock that waited for another append returns
 	// the row as that append committed it.
 	l.lock = `SELECT size, frontier, partial FROM ` + l.heads + ` WHERE account = $1 FOR UPDATE`
-	l.setHead = `UPDATE ` + l.heads + ` SET size = $2, frontier = $3, partial = $4 WHERE account = $1`
-	// A tile that already holds hashes is extended only when it holds
+	// One statement for all of an append's writes to the log's tables. A
+	// tile that already holds hashes is extended only when it holds
 	// exactly those before the new ones; otherwise the counts returned
 	// fall short and the append fails.
-	l.writeTiles = `WITH w AS (SELECT * FROM unnest($1::text[], $2::int2[], $3::int8[], $4::int4[], $5::bytea[]) AS w(account, level, tile, pos, hashes)),
+	l.writeLog = `WITH u AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[], $4::bytea[]) AS u(account, size, frontier, partial)),
+head AS (UPDATE ` + l.heads + ` h SET size = u.size, frontier = u.frontier, partial = u.partial FROM u WHERE h.account = u.account RETURNING 1),
+w AS (SELECT * FROM unnest($5::text[], $6::int2[], $7::int8[], $8::int4[], $9::bytea[]) AS w(account, level, tile, pos, hashes)),
 grown AS (UPDATE ` + l.tree + ` t SET hashes = t.hashes || w.hashes FROM w
 	WHERE w.pos > 0 AND t.account = w.account AND t.level = w.level AND t.tile = w.tile AND octet_length(t.hashes) = w.pos * 32
 	RETURNING 1),
 added AS (INSERT INTO ` + l.tree + ` (account, level, tile, hashes) SELECT account, level, tile, hashes FROM w WHERE pos = 0 RETURNING 1)
-SELECT (SELECT count(*) FROM grown), (SELECT count(*) FROM added)`
+SELECT (SELECT count(*) FROM head), (SELECT count(*) FROM grown), (SELECT count(*) FROM added)`
 	l.size = `SELECT size FROM ` + l.heads + ` WHERE account = $1`
 	l.tiles = `SELECT k.level, k.tile, t.hashes FROM unnest($2::int2[], $3::int8[]) AS k(level, tile)
 JOIN ` + l.tree + ` t ON t.account = $1 AND t.level = k.level AND t.tile = k.tile
@@ -166,6 +167,9 @@ func (s *Store) buildLog(ctx context.Context, tx pgx.Tx) error {
 	}
 	read := "SELECT " + eventColumns + " FROM " + s.sql.table + " WHERE account = $1 AND seq >= $2 ORDER BY seq LIMIT $3"
 	for i, account := range accounts {
+		if _, err := tx.Exec(ctx, s.sql.log.addHead, account); err != nil {
+			return err
+		}
 		var frontier, partial []byte
 		for n := int64(0); n < counts[i]; {
 			rows, err := tx.Query(ctx, read, account, n, buildChunk)
@@ -184,14 +188,12 @@ func (s *Store) buildLog(ctx context.Context, tx pgx.Tx) error {
 			if err := g.grow(&w); err != nil {
 				return err
 			}
-			if err := s.writeTiles(ctx, tx, &w); err != nil {
+			w.setHead(g)
+			if err := s.writeLog(ctx, tx, &w); err != nil {
 				return err
 			}
 			n += int64(len(events))
 			frontier, partial = g.frontier, g.partial
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO "+s.sql.log.heads+" (account, size, frontier, partial) VALUES ($1, $2, $3, $4)", account, counts[i], frontier, partial); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -246,7 +248,7 @@ func growths(events []auditevents.AuditEvent) []*growth {
 // of each account of the batch, in the order of gs, which gives the batch
 // the sequences from the tree size on until the commit, and reads the
 // tree's right edge: one round trip. The accounts without a head row yet
-// are returned, and the transaction is then still open. setHead writes the
+// are returned, and the transaction is then still open. writeLog writes the
 // row once more, at the end of the append: one new row version per append.
 func (s *Store) lockHeads(ctx context.Context, conn *pgxpool.Conn, gs []*growth) (missing []string, err error) {
 	b := &pgx.Batch{}
@@ -396,15 +398,33 @@ func (g *growth) grow(w *tileWrites) error {
 	return nil
 }
 
-// tileWrites collects the tile writes of a batch as the arrays of
-// writeTiles: one entry per tile, holding its new hashes from position pos.
+// tileWrites collects the writes of an append to the log's tables as the
+// arrays of writeLog: one entry per head row, and one per tile, holding its
+// new hashes from position pos.
 type tileWrites struct {
+	headAccount               []string
+	headSize                  []int64
+	headFrontier, headPartial [][]byte
+
 	account []string
 	level   []int16
 	tile    []int64
 	pos     []int32
 	hashes  [][]byte
 	open    [64]int // per level, 1 + the entry being filled, or 0
+}
+
+// setHead adds the head row of g after its growth.
+func (w *tileWrites) setHead(g *growth) {
+	w.headAccount = append(w.headAccount, g.account)
+	w.headSize = append(w.headSize, g.size+int64(len(g.events)))
+	w.headFrontier = append(w.headFrontier, g.frontier)
+	w.headPartial = append(w.headPartial, g.partial)
+}
+
+// args returns writeLog's parameters.
+func (w *tileWrites) args() []any {
+	return []any{w.headAccount, w.headSize, w.headFrontier, w.headPartial, w.account, w.level, w.tile, w.pos, w.hashes}
 }
 
 // add appends the hash of index k of a level.
@@ -434,20 +454,21 @@ func (w *tileWrites) addTile(account string, level int16, tile int64, hashes []b
 // flush ends the account's entries, so that the next account's start anew.
 func (w *tileWrites) flush() { w.open = [64]int{} }
 
-// writeTiles writes w in tx, and fails unless every tile that w extends
-// held exactly the hashes before the new ones.
-func (s *Store) writeTiles(ctx context.Context, tx interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, w *tileWrites) error {
-	var grown, added int
-	if err := tx.QueryRow(ctx, s.sql.log.writeTiles, w.account, w.level, w.tile, w.pos, w.hashes).Scan(&grown, &added); err != nil {
+// writeLog writes w in tx, and fails unless every head row was there and
+// every tile that w extends held exactly the hashes before the new ones.
+func (s *Store) writeLog(ctx context.Context, tx pgx.Tx, w *tileWrites) error {
+	var heads, grown, added int
+	if err := tx.QueryRow(ctx, s.sql.log.writeLog, w.args()...).Scan(&heads, &grown, &added); err != nil {
 		return err
 	}
-	return w.check(grown, added)
+	return w.check(heads, grown, added)
 }
 
-// check compares the rows writeTiles changed with those w meant to.
-func (w *tileWrites) check(grown, added int) error {
+// check compares the rows writeLog changed with those w meant to.
+func (w *tileWrites) check(heads, grown, added int) error {
+	if heads != len(w.headAccount) {
+		return fmt.Errorf("%w: %d of the %d head rows of the batch's accounts were found; the table was changed outside the store", errTree, heads, len(w.headAccount))
+	}
 	extend := 0
 	for _, p := range w.pos {
 		if p > 0 {

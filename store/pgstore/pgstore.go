@@ -343,22 +343,18 @@ func (s *Store) insertOnce(ctx context.Context, cols *columns) error {
 		if err := g.grow(&w); err != nil {
 			return rollback(err)
 		}
+		w.setHead(g)
 	}
 	batch := &pgx.Batch{}
 	batch.Queue(s.sql.insert, cols.args()...)
-	for _, g := range gs {
-		batch.Queue(s.sql.log.setHead, g.account, g.size+int64(len(g.events)), g.frontier, g.partial)
-	}
-	var grown, added int
-	if len(w.pos) > 0 { // most single appends fill no tile
-		batch.Queue(s.sql.log.writeTiles, w.account, w.level, w.tile, w.pos, w.hashes).QueryRow(func(row pgx.Row) error {
-			return row.Scan(&grown, &added)
-		})
-	}
+	var heads, grown, added int
+	batch.Queue(s.sql.log.writeLog, w.args()...).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&heads, &grown, &added)
+	})
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		return rollback(err)
 	}
-	if err := w.check(grown, added); err != nil {
+	if err := w.check(heads, grown, added); err != nil {
 		return rollback(err)
 	}
 	tag, err := conn.Exec(ctx, "COMMIT")
