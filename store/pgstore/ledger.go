@@ -228,6 +228,14 @@ type growth struct {
 // order in which Append locks the accounts' heads, so that two batches
 // never wait for each other's locks.
 func growths(events []auditevents.AuditEvent) []*growth {
+	if one := len(events) > 0 && !slices.ContainsFunc(events, func(e auditevents.AuditEvent) bool { return e.Account != events[0].Account }); one {
+		// The usual batch: one account, the events as they are.
+		g := &growth{account: events[0].Account, events: events, at: make([]int, len(events))}
+		for i := range g.at {
+			g.at[i] = i
+		}
+		return []*growth{g}
+	}
 	byAccount := make(map[string]*growth, 1)
 	var gs []*growth
 	for i := range events {
