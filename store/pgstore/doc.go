@@ -25,8 +25,9 @@
 // upgrade. Migrations are versioned in the table
 // "<table>_schema_migrations" and applied in one transaction under an
 // advisory lock, so replicas that start at once are safe. The user needs the
-// right to create the schema the first time, and to insert, select and
-// delete in the table afterwards.
+// right to create the schema the first time, and afterwards to insert,
+// select and delete in the tables, and to update the log's
+// "<table>_log_heads", "<table>_log_tree" and "<table>_log_pruned".
 //
 // # How events are kept
 //
@@ -49,11 +50,13 @@
 // cursors work the same way, never with OFFSET. Memory is one page, and no
 // connection is held between pages, so the loop's body may call the store.
 //
-// [Store.Append] sends a batch as one INSERT from ten arrays (unnest), in a
-// transaction of its own: one statement text whatever the batch size,
-// prepared once per connection. BEGIN travels with the INSERT and COMMIT
-// follows once it has succeeded, two round trips in all, so that a cancelled
-// Append stores nothing even when the server had already run the INSERT.
+// [Store.Append] sends a batch as one INSERT from eleven arrays (unnest), in
+// a transaction of its own: one statement text whatever the batch size,
+// prepared once per connection. BEGIN travels with the lock of the
+// accounts' log heads (see "The verifiable log"), the INSERT with the tree's
+// hashes, and COMMIT follows once they have succeeded, three round trips in
+// all, so that a cancelled Append stores nothing even when the server had
+// already run the INSERT.
 // Measured against COPY of the same rows on a loopback server, a batch of
 // one event takes about twice as long (the round trip more), a batch of 100
 // about as long, and a batch of 1,000 slightly less. A duplicate ID fails the INSERT as a whole; a second statement
@@ -78,17 +81,82 @@
 // host would have to create partitions ahead of time. Batched deletes leave
 // dead rows to autovacuum, which makes their space available to new events.
 //
+// # The verifiable log
+//
+// A Store is an [auditevents.Ledger]. Each event row holds its sequence
+// within its account (column seq, unique with the account), and three
+// tables hold each account's log:
+//
+//   - "<table>_log_heads": one row per account, its tree size (the next
+//     sequence), the tree's right edge (the roots of its complete subtrees,
+//     from which the next append extends the tree) and the leaves of its
+//     last leaf tile until that tile is full;
+//   - "<table>_log_tree": the tree's hashes in tiles, rows of up to 32
+//     consecutive hashes of one level, keyed by (account, level, tile). Level
+//     0 holds the leaves, one per sequence, and every level from 5 up is
+//     kept; a hash of levels 1 to 4 is the root of at most 16 leaves of one
+//     tile, computed when read. That is 1 + 1/16 hashes, 34 bytes, per
+//     event, in rows of about 1 KB;
+//   - "<table>_log_pruned": the runs of sequences whose events Prune
+//     deleted, (account, lo, hi).
+//
+// Append serialises the appends of an account, from any number of
+// processes, with its head row: the first statements of the transaction
+// make the row if it is missing and lock it (SELECT … FOR UPDATE) until the
+// commit, which gives the batch the sequences from the tree size on. The
+// batch's events then go in with their sequences, the new hashes
+// ([auditevents.TreeAppend]) extend the last tiles or start new ones, and
+// the head row gets the new size and right edge, all in that transaction: a
+// batch that fails takes no sequence, and no event is committed without its
+// leaf. A batch of several accounts locks their heads in ascending order,
+// so two batches never wait for each other. A tile is extended only when it
+// holds exactly the hashes before the new ones; an append onto a tree that
+// was changed outside the store fails rather than extend it.
+//
+// [Store.Entries] reads chunks of [Options.PageSize] events by the (account,
+// seq) index, each chunk one statement that also reads the pruned runs and
+// the tree size, so that it sees an event being pruned either as an event or
+// as pruned. A sequence that is neither stored nor in a recorded run is
+// skipped, and [auditevents.Verify] reports it as removed. Prune records
+// its runs in its transactions; a run that continues the one before extends
+// that row, so a prefix pruned day after day stays one row.
+//
+// Changes made to the tables with SQL are found by [auditevents.Verify]
+// against a checkpoint signed before them: an edited field, a deleted,
+// inserted, renumbered or swapped event, deleted newest rows, an older copy
+// of the tables restored (tested in ledger_test.go). An event inserted with
+// a sequence beyond the tree is not part of the log, and is found with
+// [auditevents.VerifyOptions].Events. What the tables alone cannot tell: a
+// deleted event recorded as pruned in "<table>_log_pruned" is reported by
+// Verify as pruned, in [auditevents.Report].Pruned, not as tampering.
+//
+// Tables made before the log are upgraded when a Store opens them, in the
+// migration's transaction: each account's events get sequences in (timestamp,
+// ID) order, the order the table keeps (the order in which rows were
+// inserted is not kept), and the trees are built, reading 10,000 events at
+// a time. The upgrade rewrites every row once, at 18,000 to 41,000 events
+// a second on a loaded machine of two cores (BenchmarkLedgerMigrate), and
+// other replicas wait for it at Open. Replicas of the release before keep running until restarted,
+// but their appends then fail (the sequence column is NOT NULL): upgrade
+// them together.
+//
 // # Costs
 //
 // Every call is at least one round trip to the server. Append costs one
 // transaction per batch, so batch events (the Recorder does) rather than
 // append them one at a time. Each event costs a heap row and five index
 // entries: about 670 bytes on disk for events of short values (measured with
-// 1 million of them). Queries cost one round trip per page. The resource
-// kind, resource name and action filters have no index of their own: alone,
-// they are checked on the rows the time index yields, so a rare value costs
-// a scan of the query's time range; with a user, configuration or account
-// filter they are checked on that index's rows only.
+// 1 million of them), and the verifiable log adds a sixth index entry, the
+// sequence's (about 32 bytes), and about 45 bytes of tree tiles
+// (BenchmarkLedgerStorage). The tree costs about 1 µs of CPU per event in
+// the appending process in batches of 1,000 (BenchmarkLedgerGrow) and about
+// 0.4 ms per such batch on the server; the sequence index costs more
+// (BenchmarkLedgerAppend compares both with the release before the log).
+// Queries cost one round trip per page. The resource kind, resource name
+// and action filters have no index of their own: alone, they are checked on
+// the rows the time index yields, so a rare value costs a scan of the
+// query's time range; with a user, configuration or account filter they are
+// checked on that index's rows only.
 //
 // # Errors and restarts
 //

@@ -11,7 +11,9 @@ import (
 )
 
 // TestKilledWriterStoresWholeBatches kills a process while it appends
-// batches, and checks that every batch is in the table whole or not at all.
+// batches, and checks that every batch is in the table whole or not at all,
+// and that the log verifies, consistent with checkpoints taken before the
+// kill.
 func TestKilledWriterStoresWholeBatches(t *testing.T) {
 	if os.Getenv("PGSTORE_TEST_WRITER") != "" {
 		t.Skip("running as the writer")
@@ -31,11 +33,21 @@ func TestKilledWriterStoresWholeBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Kill it once it has stored a few batches, while it sends the next.
+	// Checkpoints of its accounts' logs are taken while it appends, as a
+	// host's periodic checkpoints are.
+	signer, verifier := logKeys(t)
+	accounts := []string{"", "acme", "globex"}
+	var early [][]byte
 	lines := bufio.NewScanner(out)
 	stored := 0
 	for stored < 5 && lines.Scan() {
 		if _, err := fmt.Sscanf(lines.Text(), "stored batch %d", new(int)); err == nil {
 			stored++
+		}
+		if stored == 2 && early == nil {
+			for _, a := range accounts {
+				early = append(early, checkpoint(t, s, signer, a))
+			}
 		}
 	}
 	if err := cmd.Process.Kill(); err != nil {
@@ -82,6 +94,17 @@ func TestKilledWriterStoresWholeBatches(t *testing.T) {
 	}
 	if batches < stored {
 		t.Errorf("batches in the table: %d, fewer than the %d the writer reported stored", batches, stored)
+	}
+	// Each account's log holds every stored event, at gapless sequences,
+	// and extends the tree checkpointed while the writer ran.
+	for i, a := range accounts {
+		cp := checkpoint(t, s, signer, a)
+		if _, err := verify(s, verifier, a, cp, early[i]); err != nil {
+			t.Errorf("Verify of account %q after the kill: %v", a, err)
+		}
+		if _, err := verifyAll(s, verifier, a, cp); err != nil {
+			t.Errorf("Verify of account %q, every stored event, after the kill: %v", a, err)
+		}
 	}
 }
 

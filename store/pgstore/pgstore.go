@@ -133,7 +133,8 @@ func (o *Options) withDefaults() (Options, error) {
 // Store is an [auditevents.Store] kept in a PostgreSQL table. Make one with
 // [Open] or [New]; the zero value is not usable. It is safe for concurrent
 // use, and any number of Stores, in any number of processes, may
-// use the same table at once.
+// use the same table at once. It is also an [auditevents.Ledger]: see "The
+// verifiable log" in the package documentation.
 type Store struct {
 	pool    *pgxpool.Pool
 	ownPool bool // Open made the pool, so Close closes it
@@ -262,6 +263,9 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 		if !isUniqueViolation(err) {
 			return s.wrap(ctx, "append", err)
 		}
+		if err := s.logConflict(err); err != nil {
+			return err
+		}
 		var id string
 		err = s.pool.QueryRow(ctx, s.sql.firstExisting, cols.id).Scan(&id)
 		if err == nil {
@@ -293,15 +297,56 @@ func (s *Store) insertOnce(ctx context.Context, cols *columns) error {
 	// The pool closes a connection released inside a transaction, and the
 	// server rolls back the transaction of a closed connection.
 	defer conn.Release()
-	batch := &pgx.Batch{}
-	batch.Queue("BEGIN")
-	batch.Queue(s.sql.insert, cols.args()...)
-	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+	rollback := func(err error) error {
 		if ctx.Err() == nil && conn.Conn().PgConn().TxStatus() != 'I' {
 			// Keep the connection: roll back here rather than close it.
 			conn.Exec(ctx, "ROLLBACK") //nolint:errcheck // on failure the connection is closed instead
 		}
 		return err
+	}
+	// The verifiable log: lock the accounts' heads, which reserves the
+	// batch's sequences, then insert the events with their sequences and
+	// the tree's new hashes (see ledger.go).
+	gs := growths(cols.events)
+	for pass := 0; ; pass++ {
+		missing, err := s.lockHeads(ctx, conn, gs)
+		if err != nil {
+			return rollback(err)
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+			return err
+		}
+		if pass > 0 {
+			return fmt.Errorf("the log's head rows of %d accounts are missing after they were made", len(missing))
+		}
+		if err := s.addHeads(ctx, conn, missing); err != nil {
+			return err
+		}
+	}
+	var w tileWrites
+	for _, g := range gs {
+		for j, at := range g.at {
+			cols.seq[at] = g.size + int64(j)
+		}
+		if err := g.grow(&w); err != nil {
+			return rollback(err)
+		}
+		w.setHead(g)
+	}
+	batch := &pgx.Batch{}
+	batch.Queue(s.sql.insert, cols.args()...)
+	var heads, grown, added int
+	batch.Queue(s.sql.log.writeLog, w.args()...).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&heads, &grown, &added)
+	})
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		return rollback(err)
+	}
+	if err := w.check(heads, grown, added); err != nil {
+		return rollback(err)
 	}
 	tag, err := conn.Exec(ctx, "COMMIT")
 	if err == nil && tag.String() != "COMMIT" {
@@ -355,10 +400,13 @@ func connectionLost(err error) bool {
 		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// columns holds a batch column by column, as the INSERT's arrays.
+// columns holds a batch column by column, as the INSERT's arrays, and the
+// events themselves, whose leaves the log hashes.
 type columns struct {
 	id, account, user, action, kind, name, conf, confName, desc []string
 	ts                                                          []time.Time
+	seq                                                         []int64 // given in the append's transaction
+	events                                                      []auditevents.AuditEvent
 }
 
 func newColumns(events []auditevents.AuditEvent) *columns {
@@ -367,7 +415,7 @@ func newColumns(events []auditevents.AuditEvent) *columns {
 		id: make([]string, n), account: make([]string, n), user: make([]string, n),
 		action: make([]string, n), kind: make([]string, n), name: make([]string, n),
 		conf: make([]string, n), confName: make([]string, n), desc: make([]string, n),
-		ts: make([]time.Time, n),
+		ts: make([]time.Time, n), seq: make([]int64, n), events: events,
 	}
 	for i := range events {
 		e := &events[i]
@@ -381,7 +429,7 @@ func newColumns(events []auditevents.AuditEvent) *columns {
 
 // args returns the INSERT's parameters, in the order of statements.insert.
 func (c *columns) args() []any {
-	return []any{c.id, c.ts, c.account, c.user, c.action, c.kind, c.name, c.conf, c.confName, c.desc}
+	return []any{c.id, c.ts, c.account, c.user, c.action, c.kind, c.name, c.conf, c.confName, c.desc, c.seq}
 }
 
 // Prune deletes every event older than before, in statements of at most
@@ -410,10 +458,16 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
 			return total, auditevents.ErrClosed
 		}
 		var found, deleted int
-		// In a transaction, for the reason Store.insert gives.
+		// In a transaction, for the reason Store.insert gives, with the
+		// runs of sequences it prunes.
 		err := s.retry(ctx, func() error {
 			return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-				return tx.QueryRow(ctx, s.sql.prune, bound, s.opt.PruneBatchSize).Scan(&found, &deleted)
+				var accounts []string
+				var seqs []int64
+				if err := tx.QueryRow(ctx, s.sql.prune, bound, s.opt.PruneBatchSize).Scan(&found, &deleted, &accounts, &seqs); err != nil {
+					return err
+				}
+				return s.recordPruned(ctx, tx, accounts, seqs)
 			})
 		})
 		if err != nil {

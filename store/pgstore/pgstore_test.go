@@ -482,8 +482,8 @@ func TestPruneBatchesAndConcurrentPrunes(t *testing.T) {
 }
 
 // TestLeastPrivilege opens, as a user that may only read, insert and delete
-// in the table, a store that an owner created: no DDL runs once the schema
-// is up to date.
+// in the tables, and update the log's, a store that an owner created: no
+// DDL runs once the schema is up to date.
 func TestLeastPrivilege(t *testing.T) {
 	owner := openStore(t, Options{})
 	_, admin := testServer(t)
@@ -495,6 +495,7 @@ func TestLeastPrivilege(t *testing.T) {
 		"CREATE ROLE " + quoted + " LOGIN PASSWORD 'app-secret'",
 		"GRANT USAGE ON SCHEMA " + schema + " TO " + quoted,
 		"GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA " + schema + " TO " + quoted,
+		"GRANT UPDATE ON " + owner.sql.log.heads + ", " + owner.sql.log.tree + ", " + owner.sql.log.pruned + " TO " + quoted,
 	} {
 		if _, err := admin.Exec(ctx, stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)

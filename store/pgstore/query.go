@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"fmt"
 	"iter"
 	"strconv"
 	"strings"
@@ -154,17 +153,7 @@ func (s *Store) readRows(ctx context.Context, sql string, args []any, buf []audi
 	if err != nil {
 		return buf, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var e auditevents.AuditEvent
-		if err := rows.Scan(&e.ID, &e.Timestamp, &e.Account, &e.User, (*string)(&e.Action),
-			(*string)(&e.ResourceKind), &e.ResourceName, &e.Configuration, &e.Description); err != nil {
-			return buf, fmt.Errorf("read an event: %w", err)
-		}
-		e.Timestamp = e.Timestamp.UTC()
-		buf = append(buf, e)
-	}
-	return buf, rows.Err()
+	return scanEvents(rows, buf)
 }
 
 // pageSQL returns the statement that reads one page of p, and its arguments.

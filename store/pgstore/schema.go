@@ -16,6 +16,9 @@ type migration struct {
 	version     int
 	description string
 	sql         string // with the names of the store's objects: see Store.expand
+	// run, when set, runs after sql in the same transaction, for what SQL
+	// alone cannot do.
+	run func(s *Store, ctx context.Context, tx pgx.Tx) error
 }
 
 // migrations is the store's schema, step by step.
@@ -43,7 +46,8 @@ CREATE INDEX {{name_ts_idx}} ON {{table}} (ts, id);
 CREATE INDEX {{name_user_idx}} ON {{table}} (user_name, ts, id);
 CREATE INDEX {{name_configuration_idx}} ON {{table}} (configuration_name, ts, id);
 CREATE INDEX {{name_account_idx}} ON {{table}} (account, ts, id);
-`},
+`, nil},
+	{2, "the verifiable log: sequences, tree hashes, pruned runs", logMigration, (*Store).buildLog},
 }
 
 // migrate creates the schema and applies the migrations the database lacks,
@@ -110,6 +114,11 @@ func (s *Store) migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, s.expand(m.sql)); err != nil {
 			return s.wrap(ctx, fmt.Sprintf("open: apply schema migration %d (%s)", m.version, m.description), err)
 		}
+		if m.run != nil {
+			if err := m.run(s, ctx, tx); err != nil {
+				return s.wrap(ctx, fmt.Sprintf("open: apply schema migration %d (%s)", m.version, m.description), err)
+			}
+		}
 		if _, err := tx.Exec(ctx, "INSERT INTO "+versions+" (version, description) VALUES ($1, $2)", m.version, m.description); err != nil {
 			return s.wrap(ctx, "open: record schema migration", err)
 		}
@@ -121,10 +130,12 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // expand substitutes the quoted names of the store's objects into a
-// migration: {{table}} is the qualified table, {{name_X}} an object in the
-// same schema named "<Table>_X".
+// migration: {{table}} is the qualified table, {{schema}} its schema, and
+// {{name_X}} an object in the same schema named "<Table>_X" (an index; a
+// table is {{schema}}.{{name_X}}).
 func (s *Store) expand(sql string) string {
 	sql = strings.ReplaceAll(sql, "{{table}}", pgx.Identifier{s.opt.Schema, s.opt.Table}.Sanitize())
+	sql = strings.ReplaceAll(sql, "{{schema}}", pgx.Identifier{s.opt.Schema}.Sanitize())
 	for {
 		i := strings.Index(sql, "{{name_")
 		if i < 0 {
@@ -149,6 +160,7 @@ type statements struct {
 	insert        string
 	firstExisting string
 	prune         string
+	log           logStatements
 }
 
 // eventColumns are the columns a query reads, in the order readPage scans.
@@ -160,17 +172,20 @@ func newStatements(schema, table string) statements {
 		table: t,
 		// One statement per batch, whatever its size: the batch travels as
 		// ten arrays, and the statement is prepared once per connection.
-		insert: `INSERT INTO ` + t + ` (id, ts, account, user_name, action, resource_kind, resource_name, configuration, configuration_name, description)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])`,
+		insert: `INSERT INTO ` + t + ` (id, ts, account, user_name, action, resource_kind, resource_name, configuration, configuration_name, description, seq)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[])`,
 		// The first ID of a batch, in batch order, that is already stored.
 		firstExisting: `SELECT b.id FROM unnest($1::text[]) WITH ORDINALITY AS b(id, n)
 WHERE EXISTS (SELECT 1 FROM ` + t + ` e WHERE e.id = b.id) ORDER BY b.n LIMIT 1`,
 		// The oldest events first, found by the (ts, id) index and deleted
 		// by physical row address. It returns how many rows it found and
-		// how many it deleted: a row another Prune deleted first is found
-		// but not deleted.
+		// how many it deleted, a row another Prune deleted first being
+		// found but not deleted, and the accounts and sequences of those
+		// it deleted, sorted.
 		prune: `WITH doomed AS (SELECT ctid FROM ` + t + ` WHERE ts < $1 ORDER BY ts LIMIT $2),
-gone AS (DELETE FROM ` + t + ` WHERE ctid = ANY(ARRAY(SELECT ctid FROM doomed)) RETURNING 1)
-SELECT (SELECT count(*) FROM doomed), (SELECT count(*) FROM gone)`,
+gone AS (DELETE FROM ` + t + ` WHERE ctid = ANY(ARRAY(SELECT ctid FROM doomed)) RETURNING account, seq)
+SELECT (SELECT count(*) FROM doomed), (SELECT count(*) FROM gone),
+	ARRAY(SELECT account FROM gone ORDER BY account, seq), ARRAY(SELECT seq FROM gone ORDER BY account, seq)`,
+		log: newLogStatements(schema, table),
 	}
 }
