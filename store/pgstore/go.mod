@@ -3,7 +3,7 @@ module github.com/auditevents/auditevents/store/pgstore
 go 1.26.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0-20261130162114-1079d9fefeab
+	github.com/auditevents/auditevents v0.0.0-20261130162216-bad47dcc9430
 	github.com/jackc/pgx/v5 v5.12.0
 	golang.org/x/mod v0.43.0
 )
