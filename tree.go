@@ -109,11 +109,6 @@ func (r *compactRange) root() tlog.Hash {
 	return h
 }
 
-// clone returns a copy of r that later appends to r do not change.
-func (r *compactRange) clone() compactRange {
-	return compactRange{size: r.size, roots: append([]subtree(nil), r.roots...)}
-}
-
 // alignedSubtrees calls fn for each of the maximal complete subtrees that
 // cover [lo, hi), left to right, with its level and its index within the
 // level: the decomposition by which a verifier spans a range of leaves it

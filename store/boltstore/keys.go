@@ -3,7 +3,6 @@ package boltstore
 import (
 	"encoding/binary"
 	"fmt"
-	"time"
 
 	"github.com/oklog/ulid/v2"
 
@@ -43,21 +42,4 @@ func timeBound(micros int64) []byte {
 	k := make([]byte, keyLen)
 	putTime(k, micros)
 	return k
-}
-
-// floorMicro and ceilMicro round t to a whole microsecond.
-func floorMicro(t time.Time) int64 {
-	us := t.UnixMicro()
-	if t.Before(time.UnixMicro(us)) { // UnixMicro truncates toward zero
-		us--
-	}
-	return us
-}
-
-func ceilMicro(t time.Time) int64 {
-	us := floorMicro(t)
-	if !time.UnixMicro(us).Equal(t) {
-		us++
-	}
-	return us
 }
