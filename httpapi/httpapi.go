@@ -140,6 +140,12 @@ type Options struct {
 	// [CheckpointPath] and the paths beside it). The store must implement
 	// [auditevents.Ledger].
 	Log *LogOptions
+
+	// Tail, when set, serves the live tail: an account's events as
+	// Server-Sent Events as they are committed (see [TailPath]). The store
+	// must implement [auditevents.Ledger]; New refuses the option
+	// otherwise.
+	Tail *TailOptions
 }
 
 // A Mux registers a handler for a pattern. *http.ServeMux and the routers of
@@ -191,6 +197,7 @@ type Handler struct {
 
 	flushPanicked atomic.Bool   // a response writer's Flush has panicked; logged once
 	log           *logEndpoints // nil without Options.Log
+	tail          *tailEndpoint // nil without Options.Tail
 }
 
 // New returns a Handler that serves the events of store. opts may be nil.
@@ -246,6 +253,9 @@ func New(store auditevents.Store, opts *Options) (*Handler, error) {
 	h.list = &endpoint{h: h, pattern: ListPath, errorType: contentJSON}
 	h.download = &endpoint{h: h, pattern: DownloadPath, errorType: contentOctetStream, csv: true}
 	if h.log, err = newLogEndpoints(h, o.Log); err != nil {
+		return nil, err
+	}
+	if h.tail, err = newTail(h, o.Tail); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -345,6 +355,9 @@ func (h *Handler) Routes() []Route {
 	}
 	if h.log != nil {
 		routes = append(routes, h.log.all...)
+	}
+	if h.tail != nil {
+		routes = append(routes, Route{Method: http.MethodGet, Pattern: TailPath, Handler: h.tail})
 	}
 	return routes
 }
