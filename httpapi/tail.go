@@ -66,8 +66,9 @@ type TailOptions struct {
 	PollInterval time.Duration
 
 	// MaxConns is the most live tails served at once; one more is
-	// answered with 503 Service Unavailable. Each holds at most about
-	// 64 KiB and one event of memory, so this bounds the tails' memory.
+	// answered with 503 Service Unavailable. Each holds a bounded amount
+	// of memory (see the package doc's "Live tail"), so this bounds the
+	// tails' memory.
 	// Zero means [DefaultMaxTailConns]; a negative value means no limit.
 	MaxConns int
 
