@@ -134,9 +134,9 @@
 // reading is dropped within it, and no writer ever waits for a tail. A
 // stream ends when its client leaves, when it is dropped, or when the store
 // fails or is closed (the connection is then broken, and EventSource
-// reconnects). http.Server.Shutdown does not end a stream, which is never
-// idle: give the server a BaseContext that the host cancels in
-// RegisterOnShutdown, as examples/server does.
+// reconnects), or cleanly when [TailOptions.Done] is closed.
+// http.Server.Shutdown does not end a stream, which is never idle: close
+// Done in the server's RegisterOnShutdown, as examples/server does.
 //
 // # Streaming
 //

@@ -72,6 +72,14 @@ type TailOptions struct {
 	// Zero means [DefaultMaxTailConns]; a negative value means no limit.
 	MaxConns int
 
+	// Done, when closed, ends every tail, cleanly, so that EventSource
+	// clients reconnect (to another replica, or once the host is back).
+	// http.Server.Shutdown waits for connections to become idle, which a
+	// tail never does: a host closes Done when it shuts down, such as
+	// with http.Server.RegisterOnShutdown. Nil means tails end only when
+	// their clients leave or are dropped, or the store fails.
+	Done <-chan struct{}
+
 	// NewTicker returns a channel that delivers a tick every d, and a
 	// function that stops it, for the heartbeats and the polling. Nil
 	// means a time.Ticker. Tests give their own to tick by hand.
@@ -87,6 +95,7 @@ type tailEndpoint struct {
 	poll      time.Duration
 	maxConns  int
 	newTicker func(time.Duration) (<-chan time.Time, func())
+	done      <-chan struct{}
 	conns     atomic.Int64
 }
 
@@ -108,6 +117,7 @@ func newTail(h *Handler, o *TailOptions) (*tailEndpoint, error) {
 		poll:      cmpOr(o.PollInterval, DefaultTailPoll),
 		maxConns:  orDefault(o.MaxConns, DefaultMaxTailConns),
 		newTicker: o.NewTicker,
+		done:      o.Done,
 	}
 	t.notifier, _ = h.store.(auditevents.Notifier)
 	if t.newTicker == nil {
@@ -317,6 +327,8 @@ func (t *tailEndpoint) stream(w http.ResponseWriter, r *http.Request, q auditeve
 				return
 			}
 		case <-ctx.Done():
+			return
+		case <-t.done:
 			return
 		}
 	}

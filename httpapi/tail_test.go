@@ -589,3 +589,18 @@ func TestTailSlowClient(t *testing.T) {
 	}
 	t.Logf("appended %d events; the stalled client had %d bytes waiting", appended, len(body))
 }
+
+// TestTailDone checks that closing TailOptions.Done ends every tail
+// cleanly, as a host shutting down does.
+func TestTailDone(t *testing.T) {
+	store := memstore.New()
+	t.Cleanup(func() { store.Close() })
+	done := make(chan struct{})
+	ts := newTailServer(t, store, &httpapi.Options{Tail: &httpapi.TailOptions{Done: done}})
+	c := connect(t, ts.url)
+	c.next(t)
+	close(done)
+	if rest, err := io.ReadAll(c.r); err != nil || len(rest) != 0 {
+		t.Errorf("after Done: read %q, %v; want a clean end", rest, err)
+	}
+}
