@@ -312,8 +312,8 @@ func cleanBaseURL(s string) (string, error) {
 
 // Register mounts every route of [Handler.Routes] on mux, at Prefix plus
 // its pattern: Prefix+"/audit-events" and Prefix+"/audit-events/download",
-// and, with [Options.Log], the log's endpoints below
-// Prefix+"/audit-events/log/".
+// with [Options.Log] the log's endpoints below Prefix+"/audit-events/log/",
+// and with [Options.Tail] the live tail, Prefix+"/audit-events/tail".
 // The patterns carry no method, so that they mean the same to every
 // router; the handlers answer methods other than GET and HEAD with 405
 // themselves. It never touches http.DefaultServeMux unless that is the mux
