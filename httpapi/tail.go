@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/auditevents/auditevents"
 )
@@ -194,17 +196,14 @@ func (t *tailEndpoint) parse(r *http.Request, account string, values url.Values)
 			accepted = append(accepted, p)
 		}
 	}
-	var unknown []string
-	for k, v := range values {
+	// In order, so that the same request gets the same error.
+	for _, k := range slices.Sorted(maps.Keys(values)) {
 		if !slices.Contains(accepted, k) {
-			unknown = append(unknown, k)
-		} else if len(v) > 1 {
+			return q, 0, t.refused(k, accepted)
+		}
+		if v := values[k]; len(v) > 1 {
 			return q, 0, &auditevents.QueryError{Param: k, Value: strings.Join(v, ","), Reason: "given more than once; give it at most once"}
 		}
-	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown) // the same error for the same request
-		return q, 0, t.refused(unknown[0], accepted)
 	}
 	q, err := auditevents.ParseQuery(without(values, ParamFrom, ParamAccount))
 	if err != nil {
@@ -212,8 +211,8 @@ func (t *tailEndpoint) parse(r *http.Request, account string, values url.Values)
 	}
 	if t.ep.h.authorize == nil {
 		account = values.Get(ParamAccount)
-		if len(account) > auditevents.MaxNameBytes {
-			return q, 0, &auditevents.QueryError{Param: ParamAccount, Value: account, Reason: fmt.Sprintf("longer than %d bytes; no account has such a name", auditevents.MaxNameBytes)}
+		if len(account) > auditevents.MaxNameBytes || !utf8.ValidString(account) || strings.IndexByte(account, 0) >= 0 {
+			return q, 0, &auditevents.QueryError{Param: ParamAccount, Value: account, Reason: fmt.Sprintf("expected an account's name: UTF-8 without NUL, at most %d bytes", auditevents.MaxNameBytes)}
 		}
 	}
 	q = q.InAccount(account)

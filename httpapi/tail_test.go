@@ -447,6 +447,8 @@ func TestTailBadRequests(t *testing.T) {
 		{"repeated", "user=a&user=b", "", "user"},
 		{"bad date", "min-date=yesterday", "", "min-date"},
 		{"bad kind", "resource-kind=Nope", "", "resource-kind"},
+		{"account not UTF-8", "account=%ff", "", "account"},
+		{"unknown before repeated", "user=a&user=b&colour=red", "", "colour"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var header []string
