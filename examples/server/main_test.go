@@ -186,6 +186,9 @@ func TestParseFlags(t *testing.T) {
 		{"negative seed", []string{"-seed", "-1"}, false},
 		{"negative retention", []string{"-retention", "-1h"}, false},
 		{"stray argument", []string{"extra"}, false},
+		{"forward", []string{"-forward", "https://siem.example.com/audit", "-forward-format", "cloudevents"}, true},
+		{"forward not a URL", []string{"-forward", "siem.example.com"}, false},
+		{"forward format unknown", []string{"-forward", "https://siem.example.com/audit", "-forward-format", "xml"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
