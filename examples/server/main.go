@@ -113,7 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.envelopePrefix, "envelope-prefix", "", `also serve the lists as {"auditEvents": [...]} under this prefix + /v1, such as /collector, for Bindplane's collector`)
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "close a connection idle, or with a request half sent, after this long")
 	fs.StringVar(&c.forward, "forward", "", "POST every account's events to this webhook URL, as they are recorded")
-	fs.StringVar(&c.forwardSecret, "forward-secret", os.Getenv(secretEnv), "the webhook's HMAC-SHA256 secret (default $"+secretEnv+")")
+	fs.StringVar(&c.forwardSecret, "forward-secret", "", "the webhook's HMAC-SHA256 secret (default $"+secretEnv+")")
 	fs.StringVar(&c.forwardFormat, "forward-format", "jsonl", "the webhook's body: jsonl or cloudevents")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -136,6 +136,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if p := c.envelopePrefix; p != "" && (!strings.HasPrefix(p, "/") || strings.TrimRight(p, "/") == "") {
 		return c, fmt.Errorf("-envelope-prefix %q: want a path such as /collector", p)
+	}
+	if c.forwardSecret == "" { // read here, so that -h never prints it
+		c.forwardSecret = os.Getenv(secretEnv)
 	}
 	if c.forwardFormat != "jsonl" && c.forwardFormat != "cloudevents" {
 		return c, fmt.Errorf("-forward-format %q: want jsonl or cloudevents", c.forwardFormat)
