@@ -33,7 +33,9 @@
 // forward.VerifySignature). boltstore does not keep the forwarder's
 // positions yet, so they are kept in a file beside the bbolt file
 // (-db + ".positions"): after a restart, or a crash, forwarding resumes at
-// the first batch the webhook had not acknowledged.
+// the first batch the webhook had not acknowledged. The positions are the
+// webhook's whatever its URL: delete the file to send every event again, to
+// a new receiver.
 //
 // Every request to /v1 carries an API key in the X-Bindplane-Api-Key header,
 // as Bindplane's clients send it. A key maps to an account; the caller sees
