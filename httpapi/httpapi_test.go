@@ -1053,11 +1053,12 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 }
 
 // TestMemoryFlat checks that a large response is streamed, not buffered:
-// serving 100,000 events allocates a small fraction of the body's size.
+// serving 100,000 events allocates a small fraction of the body's size, as
+// JSON, CSV and JSON Lines.
 func TestMemoryFlat(t *testing.T) {
 	store, _ := newStore(t, manyEvents(100_000))
 	h := mux(newHandler(t, store, nil))
-	for _, path := range []string{"/v1/audit-events", "/v1/audit-events/download"} {
+	for _, path := range []string{"/v1/audit-events", "/v1/audit-events/download", "/v1/audit-events/download?format=jsonl"} {
 		t.Run(path, func(t *testing.T) {
 			req := httptest.NewRequest(http.MethodGet, path, nil)
 			w := &countingWriter{discardWriter: discardWriter{header: make(http.Header)}}
