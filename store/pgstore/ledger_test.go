@@ -297,7 +297,13 @@ func TestLedgerRollback(t *testing.T) {
 		{"against the saved checkpoint", saved, nil},
 		{"against a new checkpoint, with the saved one as previous", checkpoint(t, s, signer, "acme"), saved},
 	} {
-		_, err := verify(s, verifier, "acme", tt.cp, tt.prev)
+		// With the store's events too, as an auditor with access to the
+		// tables verifies: a rollback is still reported as one.
+		ctx := context.Background()
+		_, err := auditevents.Verify(ctx, auditevents.AccountLog(s, "acme"), auditevents.VerifyOptions{
+			Verifier: verifier, Checkpoint: tt.cp, Previous: tt.prev,
+			Events: s.Query(ctx, auditevents.Query{}.InAccount("acme")),
+		})
 		var te *auditevents.TamperError
 		if !errors.As(err, &te) || te.Problems[0].Kind != auditevents.RolledBack || te.Problems[0].Size != 50 {
 			t.Errorf("Verify %s: %v, want a rollback below size 50", tt.name, err)
