@@ -365,18 +365,18 @@ func TestLedgerAppendAfterTamper(t *testing.T) {
 	attack(t, s, `INSERT INTO {{table}} (id, ts, account, user_name, action, resource_kind, resource_name, configuration, configuration_name, description, seq)
 VALUES ('01J0000000000000000000000Z', now(), 'acme', 'mallory@example.com', 'Created', 'Configuration', 'x', 'x', 'x', '', 40)`)
 	err := s.Append(ctx, accountEvents(6, base.Add(time.Hour), 2, "acme")...)
-	if !errors.Is(err, errTree) || errors.Is(err, auditevents.ErrDuplicateID) {
+	if !errors.Is(err, ErrInconsistent) || errors.Is(err, auditevents.ErrDuplicateID) {
 		t.Errorf("Append onto a sequence taken outside the store: %v, want an error saying the table was written outside the store", err)
 	}
 	attack(t, s, `DELETE FROM {{table}} WHERE seq = 40`)
 	attack(t, s, `UPDATE {{heads}} SET partial = substring(partial from 1 for 32) WHERE account = 'acme'`)
 	err = s.Append(ctx, accountEvents(6, base.Add(time.Hour), 2, "acme")...)
-	if !errors.Is(err, errTree) {
+	if !errors.Is(err, ErrInconsistent) {
 		t.Errorf("Append onto a truncated leaf tile: %v, want an error saying the tree is inconsistent", err)
 	}
 	attack(t, s, `UPDATE {{heads}} SET partial = substring(partial from 1 for 256), frontier = substring(frontier from 33) WHERE account = 'acme'`)
 	err = s.Append(ctx, accountEvents(6, base.Add(time.Hour), 2, "acme")...)
-	if !errors.Is(err, errTree) {
+	if !errors.Is(err, ErrInconsistent) {
 		t.Errorf("Append onto a truncated right edge: %v, want an error saying the tree is inconsistent", err)
 	}
 	if n, err := s.TreeSize(ctx, "acme"); err != nil || n != 40 {
