@@ -42,19 +42,21 @@ var benchmarks = []benchmark{
 }
 
 // RunBenchmarks measures stores made by newStore on the standard workloads,
-// the ones this module's benchmark program compares stores with:
+// those of this module's benchmark program in the form of Go benchmarks:
 //
-//   - Append/batch=N: appending batches of 1, 100 and 1000 events to an
-//     empty store, one after the other; reports events/s.
+//   - Append/batch=N: appending batches of N = 1, 100 and 1000 events to an
+//     empty store, one batch after another; reports events/s. The
+//     program's single-event appends and its batched ingest are batch=1 and
+//     batch=1000.
 //   - AppendConcurrent: single-event appends from GOMAXPROCS goroutines at
-//     once (b.SetParallelism raises it), as the handlers of a busy host
-//     make them; each Append returns only once its event is stored as
-//     durably as the store ever stores it. Reports events/s.
-//   - Query/<name>: each shape of [QueryShapes], the query shapes of the
-//     benchmark program, on a store of [BenchmarkEvents] events; reports
-//     the events each query returns.
-//   - Export: every event of that store through the CSV writer; reports
-//     events/s.
+//     once (the -cpu flag sets it; the program uses 64 goroutines), as the
+//     handlers of a busy host make them, each Append returning once its
+//     event is stored; reports events/s. A store that commits concurrent
+//     appends together shows it here.
+//   - Query/<name>: each shape of [QueryShapes] on a store of
+//     [BenchmarkEvents] events; reports the events each query returns.
+//   - Export: every event of that store through the CSV writer
+//     ([auditevents.WriteCSV]); reports events/s.
 //
 // A third party's store compares itself with this module's in three lines:
 //
