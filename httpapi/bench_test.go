@@ -24,7 +24,7 @@ var benchStores = []struct {
 	new  func(tb testing.TB) auditevents.Store
 }{
 	{"memstore", func(tb testing.TB) auditevents.Store {
-		store, _ := newStore(tb, manyEvents(benchEvents))
+		store, _ := newStore(tb, generated(benchEvents))
 		return store
 	}},
 	{"boltstore", func(tb testing.TB) auditevents.Store {
@@ -33,7 +33,7 @@ var benchStores = []struct {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(func() { store.Close() })
-		mem, events := newStore(tb, manyEvents(benchEvents))
+		mem, events := newStore(tb, generated(benchEvents))
 		mem.Close()
 		if err := store.Append(context.Background(), events...); err != nil {
 			tb.Fatal(err)
