@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // ErrInvalidEvent is returned, wrapped in an [*EventError], when an event
@@ -144,3 +145,25 @@ func (e *DuplicateIDError) Error() string { return ErrDuplicateID.Error() + " " 
 
 // Unwrap returns [ErrDuplicateID].
 func (e *DuplicateIDError) Unwrap() error { return ErrDuplicateID }
+
+// TamperError is returned by [Verify] when a log does not match its signed
+// checkpoints. It lists every problem found, in sequence order, and unwraps
+// to [ErrTampered].
+type TamperError struct {
+	// Problems is every problem found, in sequence order; never empty.
+	Problems []Problem
+}
+
+// Error lists the problems, one a line after the first.
+func (e *TamperError) Error() string {
+	var b strings.Builder
+	b.WriteString(ErrTampered.Error())
+	for _, p := range e.Problems {
+		b.WriteString("\n\t")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// Unwrap returns [ErrTampered].
+func (e *TamperError) Unwrap() error { return ErrTampered }

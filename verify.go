@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"iter"
 	"slices"
-	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -172,27 +171,6 @@ func eventsAt(seq, count int64) string {
 	}
 	return fmt.Sprintf("the events at sequences %d to %d", seq, seq+count-1)
 }
-
-// TamperError is returned by [Verify] when a log does not match its signed
-// checkpoints. It lists every problem found, in sequence order, and unwraps
-// to [ErrTampered].
-type TamperError struct {
-	Problems []Problem
-}
-
-// Error lists the problems, one a line after the first.
-func (e *TamperError) Error() string {
-	var b strings.Builder
-	b.WriteString(ErrTampered.Error())
-	for _, p := range e.Problems {
-		b.WriteString("\n\t")
-		b.WriteString(p.String())
-	}
-	return b.String()
-}
-
-// Unwrap returns [ErrTampered].
-func (e *TamperError) Unwrap() error { return ErrTampered }
 
 // Report is what [Verify] read and found.
 type Report struct {

@@ -44,7 +44,6 @@ package otlp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -77,9 +76,6 @@ const (
 	AttrResourceName  = "auditevents.resource.name"
 	AttrConfiguration = "auditevents.configuration"
 )
-
-// ErrShutdown is returned by [Sink.Send] after [Sink.Shutdown].
-var ErrShutdown = errors.New("otlp: sink is shut down")
 
 // Options configures a [Sink]. The zero value, like a nil *Options, means
 // the defaults given for each field.
