@@ -607,16 +607,16 @@ func (b *bench) coldRound(ctx context.Context, sub *subject, op readOp, r *resul
 	return nil
 }
 
-// appendConcurrently appends events one per call from workers goroutines,
-// each taking an equal share.
+// appendConcurrently appends events one per call from workers goroutines:
+// goroutine w appends events w, w+workers, w+2*workers, and so on, so that
+// the events in flight at any moment are close in time, as those of
+// concurrent callers that stamp their events when they happen are.
 func appendConcurrently(ctx context.Context, s Subject, events []auditevents.AuditEvent, workers int) error {
-	per := len(events) / workers
 	errs := make(chan error, workers)
 	for w := range workers {
-		mine := events[w*per : (w+1)*per]
 		go func() {
-			for i := range mine {
-				if err := s.Append(ctx, mine[i]); err != nil {
+			for i := w; i < len(events); i += workers {
+				if err := s.Append(ctx, events[i]); err != nil {
 					errs <- fmt.Errorf("concurrent single append: %w", err)
 					return
 				}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -420,48 +419,6 @@ func TestRetentionQuietOnClose(t *testing.T) {
 	}
 	if logged.Len() > 0 {
 		t.Errorf("Close of a store with retention logged:\n%s", logged.String())
-	}
-}
-
-// TestPrefetchColdIndexQuery queries, with the file dropped from the page
-// cache, a user with a hundred events among fifteen thousand: too few to
-// read the file ahead, so the query prefetches its candidates from several
-// goroutines while it scans. The result must be the scan's, and when the
-// cache could be dropped, the prefetch must have run.
-func TestPrefetchColdIndexQuery(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.db")
-	s := openInternal(t, path, &Options{NoSync: true})
-	ctx := context.Background()
-	events := storetest.NewGenerator(15).Events(15000)
-	for i := range events {
-		if i%150 == 0 {
-			events[i].User = "rare@example.com"
-		}
-	}
-	for i := 0; i < len(events); i += 1000 {
-		if err := s.Append(ctx, events[i:i+1000]...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := dropCache(f); err != nil {
-		t.Skipf("cannot drop the file from the page cache: %v", err)
-	}
-	s = openInternal(t, path, nil)
-	if err := dropCache(f); err != nil {
-		t.Fatal(err)
-	}
-	before := prefetchRuns.Load()
-	checkQueries(t, s, events, []auditevents.Query{{User: "rare@example.com"}}, "cold")
-	if prefetchRuns.Load() == before {
-		t.Log("the query did not prefetch: the file stayed in the page cache (tmpfs?)")
 	}
 }
 

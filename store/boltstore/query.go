@@ -95,7 +95,7 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 						return err
 					}
 					planned = true
-					stop = s.readAhead(tx, p, est, q, b)
+					stop = s.readAhead(tx, p, est, q)
 				}
 				var err error
 				buf, resume, done, err = s.scan(tx, p, q, b.lo, resume, buf, want)
