@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -184,6 +185,9 @@ func MakeCheckpoint(ctx context.Context, l Ledger, logName, account string, sign
 // name, identifies the key in signature lines; it must be non-empty and hold
 // no space or "+". It reads crypto/rand.
 func GenerateKey(name string) (signerKey, verifierKey string, err error) {
+	if name == "" || strings.ContainsAny(name, " +") || !utf8.ValidString(name) {
+		return "", "", fmt.Errorf("auditevents: a key name must be non-empty UTF-8 without spaces or \"+\", such as the log name example.com/audit; got %s", quote(name))
+	}
 	skey, vkey, err := note.GenerateKey(rand.Reader, name)
 	if err != nil {
 		return "", "", fmt.Errorf("auditevents: generating a key named %s: %w", quote(name), err)

@@ -196,3 +196,14 @@ func TestProofs(t *testing.T) {
 }
 
 func errOf[T any](_ T, err error) error { return err }
+
+// A key's name is what its signature lines carry: a name that note would
+// accept but no verifier line could hold, or an empty one, is refused with
+// an error that says what a name must be, never written into a key.
+func TestGenerateKeyRejectsNames(t *testing.T) {
+	for _, name := range []string{"", "example.com audit", "example.com+audit", "\xff"} {
+		if skey, vkey, err := auditevents.GenerateKey(name); err == nil || !strings.Contains(err.Error(), "key name") {
+			t.Errorf("GenerateKey(%q) = %q, %q, %v; want an error naming what a key name must be", name, skey, vkey, err)
+		}
+	}
+}

@@ -42,14 +42,28 @@ func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// usage is what auditevents prints when no command, or help, is asked for.
+const usage = `usage: auditevents <command> [flags]
+
+commands:
+  keygen      make a key pair that signs a log's checkpoints
+  checkpoint  print and save the current signed checkpoint of an account's log
+  verify      check an account's log against its signed checkpoint
+
+Run auditevents <command> -h for the command's flags.
+`
+
 // run runs one command and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: auditevents keygen|checkpoint|verify [flags]")
+		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	var err error
 	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
 	case "keygen":
 		err = keygen(args[1:], stdout)
 	case "checkpoint":
@@ -62,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var te *auditevents.TamperError
 	switch {
 	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp): // the command's flags are printed
 		return 0
 	case errors.As(err, &te), errors.Is(err, auditevents.ErrCheckpoint):
 		fmt.Fprintln(stderr, "FAIL:", err)
@@ -77,6 +93,9 @@ func keygen(args []string, stdout io.Writer) error {
 	name := fs.String("name", "", "the key's name, usually the log name, such as example.com/audit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *name == "" {
+		return errors.New("-name is required: the key's name, usually the log name, such as example.com/audit")
 	}
 	skey, vkey, err := auditevents.GenerateKey(*name)
 	if err != nil {
