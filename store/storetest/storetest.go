@@ -14,7 +14,9 @@
 // cancellation, constant memory for a large result, concurrent appends and
 // queries (run it with -race), unicode, empty and very long values, and use
 // after Close. A store that implements [auditevents.Ledger] is also checked
-// for its sequences, its Merkle tree, its proofs and its retention.
+// for its sequences, its Merkle tree, its proofs and its retention, and one
+// that implements [auditevents.Positions] for the positions a forwarder
+// keeps in it (position.go).
 //
 // # How results are checked
 //
@@ -68,6 +70,7 @@ func Run(t *testing.T, newStore NewStore) {
 		})
 	}
 	runLedger(t, newStore)
+	runPositions(t, newStore)
 }
 
 // area is one part of the Store contract, checked against a fresh store.
