@@ -141,6 +141,7 @@ type Store struct {
 	opt     Options
 	sql     statements
 	closed  atomic.Bool
+	leases  leases // lease.go
 }
 
 // Open connects to the PostgreSQL server that dsn names, creates or migrates
@@ -225,6 +226,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.closeLeases()
 	if s.ownPool {
 		s.pool.Close()
 	}
