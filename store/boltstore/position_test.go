@@ -190,7 +190,7 @@ func TestCheckFindsDamagedPositions(t *testing.T) {
 		}, `the position of consumer "webhook" in account "account-1" fails its checksum`},
 		{"beyond the log", func(b *bolt.Bucket) error {
 			v := append([]byte(nil), b.Get([]byte("webhook\x00account-0"))...) // 66
-			return b.Put([]byte("webhook\x00nobody"), v)                        // in an empty log
+			return b.Put([]byte("webhook\x00nobody"), v)                       // in an empty log
 		}, `the position 66 of consumer "webhook" in account "nobody" is beyond the tree size 0`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
