@@ -22,8 +22,27 @@ import (
 // leases are the leases a Store holds, by name.
 type leases struct {
 	mu     sync.Mutex
-	held   map[string]*pgx.Conn // each lease's connection, out of the pool
+	held   map[string]*lease
 	closed bool
+}
+
+// lease is a lease a Store holds: its connection, out of the pool. mu
+// serialises the uses of conn, which is not safe for concurrent use:
+// RenewLease and Close.
+type lease struct {
+	mu     sync.Mutex
+	conn   *pgx.Conn
+	closed bool // conn is closed
+}
+
+// close closes the lease's connection, which lets its lock go.
+func (l *lease) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.closed = true
+		closeConn(l.conn)
+	}
 }
 
 // leaseKey is the advisory lock of the named lease of a table.
@@ -34,8 +53,12 @@ func leaseKey(schema, table, name string) int64 {
 }
 
 // leaseCloseTimeout bounds the goodbye to the server of a lease's
-// connection.
-const leaseCloseTimeout = 5 * time.Second
+// connection, and leaseRenewTimeout a renewal: a lease whose connection
+// does not answer within it is taken for lost.
+const (
+	leaseCloseTimeout = 5 * time.Second
+	leaseRenewTimeout = 10 * time.Second
+)
 
 // closeConn closes a lease's connection, which lets its lock go.
 func closeConn(c *pgx.Conn) {
@@ -98,53 +121,56 @@ func (s *Store) TryLease(ctx context.Context, name string) (bool, error) {
 		return false, auditevents.ErrClosed
 	}
 	if s.leases.held == nil {
-		s.leases.held = make(map[string]*pgx.Conn)
+		s.leases.held = make(map[string]*lease)
 	}
-	s.leases.held[name] = conn
+	s.leases.held[name] = &lease{conn: conn}
 	s.leases.mu.Unlock()
 	return true, nil
 }
 
 // RenewLease reports whether this Store still holds the named lease, as
 // forward.Leaser describes: one round trip on the lease's connection, which
-// finds a session that the server ended. A lease it finds lost, it forgets.
+// finds a session that the server ended. A lease whose connection fails, or
+// does not answer within 10 seconds, is taken for lost: its connection is
+// closed, so that its lock is let go if the session still lives.
 func (s *Store) RenewLease(ctx context.Context, name string) (bool, error) {
 	if err := s.check(ctx); err != nil {
 		return false, err
 	}
 	s.leases.mu.Lock()
-	conn := s.leases.held[name]
+	l := s.leases.held[name]
 	s.leases.mu.Unlock()
-	if conn == nil {
+	if l == nil {
 		return false, nil
 	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return false, s.check(ctx)
+	}
 	// The lock is the session's: it is held as long as the session lives.
+	rctx, cancel := context.WithTimeout(ctx, leaseRenewTimeout)
 	var one int
-	err := conn.QueryRow(ctx, "SELECT 1").Scan(&one)
-	if err == nil {
+	err := l.conn.QueryRow(rctx, "SELECT 1").Scan(&one)
+	cancel()
+	open := !l.conn.IsClosed()
+	l.mu.Unlock()
+	switch {
+	case err == nil:
 		return true, nil
+	case ctx.Err() != nil && open:
+		return false, ctx.Err() // the session may live on, and the lease with it
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil && !conn.IsClosed() {
-		return false, ctxErr // the session may live on: the lease is still held
-	}
-	if s.closed.Load() {
-		return false, auditevents.ErrClosed
-	}
-	s.forget(name, conn)
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return false, ctxErr
-	}
-	return false, nil
-}
-
-// forget drops the named lease, held on conn, and closes conn.
-func (s *Store) forget(name string, conn *pgx.Conn) {
 	s.leases.mu.Lock()
-	if s.leases.held[name] == conn {
+	if s.leases.held[name] == l {
 		delete(s.leases.held, name)
 	}
 	s.leases.mu.Unlock()
-	closeConn(conn)
+	l.close()
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	return false, nil
 }
 
 // ReleaseLease lets the named lease go, as forward.Leaser describes: it
@@ -155,17 +181,21 @@ func (s *Store) ReleaseLease(ctx context.Context, name string) error {
 		return err
 	}
 	s.leases.mu.Lock()
-	conn := s.leases.held[name]
+	l := s.leases.held[name]
 	delete(s.leases.held, name)
 	s.leases.mu.Unlock()
-	if conn == nil {
+	if l == nil {
 		return nil
 	}
 	// Closing the session lets the lock go too; unlocking first lets it
 	// go at once, before the server has ended the session. Should the
 	// unlock fail, the session ends all the same.
-	conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", leaseKey(s.opt.Schema, s.opt.Table, name)) //nolint:errcheck
-	closeConn(conn)
+	l.mu.Lock()
+	if !l.closed {
+		l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", leaseKey(s.opt.Schema, s.opt.Table, name)) //nolint:errcheck
+	}
+	l.mu.Unlock()
+	l.close()
 	return nil
 }
 
@@ -175,7 +205,7 @@ func (s *Store) closeLeases() {
 	held := s.leases.held
 	s.leases.held, s.leases.closed = nil, true
 	s.leases.mu.Unlock()
-	for _, conn := range held {
-		closeConn(conn)
+	for _, l := range held {
+		l.close()
 	}
 }

@@ -385,3 +385,37 @@ func TestForwarderHandsOverOnStop(t *testing.T) {
 		t.Errorf("A delivered %d and B %d events, want 30 each", len(sinkA.received()), len(sinkB.received()))
 	}
 }
+
+// Close while a lease is being renewed is safe: the renewal reports the
+// lease gone or the store closed, and the lease is free.
+func TestLeaseCloseWhileRenewing(t *testing.T) {
+	ctx := context.Background()
+	schema := freshSchema(t)
+	a, b := openReplica(t, schema, "renew-a-"+schema), openReplica(t, schema, "renew-b-"+schema)
+	if ok, err := a.TryLease(ctx, "l"); !ok || err != nil {
+		t.Fatalf("TryLease = %v, %v", ok, err)
+	}
+	done := make(chan error)
+	renewed := make(chan struct{}, 1)
+	go func() {
+		for {
+			ok, err := a.RenewLease(ctx, "l")
+			if !ok || err != nil {
+				done <- err
+				return
+			}
+			select {
+			case renewed <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	<-renewed
+	a.Close()
+	if err := <-done; err != nil && !errors.Is(err, auditevents.ErrClosed) {
+		t.Errorf("RenewLease during Close = %v, want false or ErrClosed", err)
+	}
+	if ok, err := b.TryLease(ctx, "l"); !ok || err != nil {
+		t.Errorf("TryLease after the holder closed = %v, %v; want true", ok, err)
+	}
+}
