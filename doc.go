@@ -67,6 +67,12 @@
 // periodically. cmd/auditevents is the auditor's command, and the httpapi
 // package serves the checkpoints, proofs and log.
 //
+// Two optional interfaces build on the sequences: [Positions], where a
+// reader of the log (the forward package's forwarder) keeps how far it has
+// got, and [Notifier], by which a store says when an account's events are
+// committed, so that a reader (the live tail of package httpapi) waits for
+// them rather than polling. store/memstore implements both.
+//
 // # CSV
 //
 // [WriteCSV] and [CSVWriter] stream events as RFC 4180 CSV with the columns

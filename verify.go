@@ -87,7 +87,8 @@ const (
 	// tree holds at Seq+Shift..: they were renumbered or swapped.
 	Moved
 	// RolledBack: the log is smaller (Seq) than a size it had already
-	// signed (Size): it was replaced by an older copy.
+	// signed (Size): it was replaced by an older copy. Seq is -1 when the
+	// log shrank while Verify read it, so that its size is not known.
 	RolledBack
 	// Forked: two signed checkpoints disagree: the one of size Size and
 	// the log (or the other checkpoint) of that size hash to different
@@ -139,6 +140,9 @@ func (p Problem) String() string {
 	case Moved:
 		return fmt.Sprintf("moved: %s signed at %s", eventsAt(p.Seq, p.Count), seqs(p.Seq+p.Shift, p.Count))
 	case RolledBack:
+		if p.Seq < 0 {
+			return fmt.Sprintf("rolled back: the log no longer reaches the size %d it had already signed", p.Size)
+		}
 		return fmt.Sprintf("rolled back: the log has %d sequences, below the size %d it had already signed", p.Seq, p.Size)
 	case Forked:
 		return fmt.Sprintf("forked: two different trees of size %d were signed; the log was rewritten after it was signed", p.Size)
@@ -312,9 +316,19 @@ const maxStrays = 100
 // it holds as many: it counts the log's events (reading on beyond the
 // checkpoint) and the store's, and only when the counts differ reads both
 // again to name the strays.
+//
+// It runs only on a log that verified, which reached the checkpoint's size
+// when it was read. Should the log no longer reach it when read on (the
+// store refuses to read from beyond its tree), it was rolled back since:
+// that is reported as RolledBack, not as an error reading the log.
 func (v *verifier) checkEvents(ctx context.Context, events iter.Seq2[AuditEvent, error]) error {
 	logged := v.rep.Events
 	for e, err := range v.log.Entries(ctx, v.size) {
+		var qe *QueryError
+		if errors.As(err, &qe) && qe.Param == "from" {
+			v.problem(Problem{Kind: RolledBack, Seq: -1, Size: v.size})
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("auditevents: reading the log beyond the checkpoint: %w", err)
 		}

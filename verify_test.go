@@ -7,10 +7,12 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/auditevents/auditevents"
+	"github.com/auditevents/auditevents/store/memstore"
 	"github.com/oklog/ulid/v2"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -355,5 +357,107 @@ func TestVerifyBadCheckpoint(t *testing.T) {
 		if _, err := auditevents.Verify(context.Background(), f, opts); !errors.Is(err, auditevents.ErrCheckpoint) {
 			t.Errorf("Verify = %v, want ErrCheckpoint", err)
 		}
+	}
+}
+
+// rolledBack is a store whose log of account "acme" holds only its first
+// size sequences, as a store does once its file or tables were replaced by
+// an older copy: like every store, it refuses to read the log from beyond
+// its tree or hashes beyond it. When shrink is positive, the log holds all
+// its sequences until a read of the whole log ends, and then only shrink:
+// a rollback done while Verify runs.
+type rolledBack struct {
+	*memstore.Store
+	size   atomic.Int64
+	shrink int64
+}
+
+func (r *rolledBack) TreeSize(ctx context.Context, account string) (int64, error) {
+	return r.size.Load(), nil
+}
+
+func (r *rolledBack) Entries(ctx context.Context, account string, from int64) iter.Seq2[auditevents.Entry, error] {
+	return func(yield func(auditevents.Entry, error) bool) {
+		size := r.size.Load()
+		if err := auditevents.CheckFrom(size, from); err != nil {
+			yield(auditevents.Entry{}, err)
+			return
+		}
+		for e, err := range r.Store.Entries(ctx, account, from) {
+			if err == nil && e.Seq >= size {
+				break
+			}
+			if !yield(e, err) || err != nil {
+				return
+			}
+		}
+		if from == 0 && r.shrink > 0 {
+			r.size.Store(r.shrink)
+		}
+	}
+}
+
+func (r *rolledBack) ReadHashes(ctx context.Context, account string, indexes []int64) ([]tlog.Hash, error) {
+	if err := auditevents.CheckIndexes(r.size.Load(), indexes); err != nil {
+		return nil, err
+	}
+	return r.Store.ReadHashes(ctx, account, indexes)
+}
+
+// A log rolled back below its checkpoint is reported as rolled back also
+// when Verify is given the store's events (VerifyOptions.Events), which
+// makes it read the log on from the checkpoint's size: before the
+// rollback or while Verify runs, never an error reading the log.
+func TestVerifyRolledBackWithEvents(t *testing.T) {
+	ctx := context.Background()
+	signer, verifier := testKeys(t)
+	events := testEvents(50, "acme")
+	for _, tt := range []struct {
+		name   string
+		size   int64 // what the log holds when Verify starts
+		shrink int64
+		want   auditevents.Problem
+		says   string
+	}{
+		{"replaced by an older copy", 40, 0,
+			auditevents.Problem{Kind: auditevents.RolledBack, Seq: 40, Size: 50},
+			"rolled back: the log has 40 sequences, below the size 50 it had already signed"},
+		{"replaced while Verify reads it", 50, 40,
+			auditevents.Problem{Kind: auditevents.RolledBack, Seq: -1, Size: 50},
+			"rolled back: the log no longer reaches the size 50 it had already signed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := memstore.New()
+			defer s.Close()
+			if err := s.Append(ctx, events...); err != nil {
+				t.Fatal(err)
+			}
+			cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", "acme", signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := &rolledBack{Store: s, shrink: tt.shrink}
+			l.size.Store(tt.size)
+			held := func(yield func(auditevents.AuditEvent, error) bool) { // the events the store holds
+				for _, e := range events[:tt.size] {
+					if !yield(e, nil) {
+						return
+					}
+				}
+			}
+			_, err = auditevents.Verify(ctx, auditevents.AccountLog(l, "acme"), auditevents.VerifyOptions{
+				Verifier: verifier, Origin: "example.com/audit/acme", Checkpoint: cp, Events: held,
+			})
+			var te *auditevents.TamperError
+			if !errors.As(err, &te) {
+				t.Fatalf("Verify = %v, want a TamperError", err)
+			}
+			if len(te.Problems) != 1 || te.Problems[0] != tt.want {
+				t.Fatalf("problems:\n%v\nwant:\n%v", te, &auditevents.TamperError{Problems: []auditevents.Problem{tt.want}})
+			}
+			if got := te.Problems[0].String(); got != tt.says {
+				t.Errorf("the problem says %q, want %q", got, tt.says)
+			}
+		})
 	}
 }

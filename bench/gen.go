@@ -5,10 +5,7 @@ import "github.com/auditevents/auditevents/store/storetest"
 // The benchmark's data is storetest's Generator's, the data every store of
 // this module is tested and benchmarked with; these names are its shape, as
 // the report states it.
-var (
-	genStart    = storetest.GeneratorStart
-	genAccounts = storetest.GeneratorAccounts()
-)
+var genAccounts = storetest.GeneratorAccounts()
 
 const (
 	genUsers          = storetest.GeneratorUsers

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/auditevents/auditevents"
+	"github.com/auditevents/auditevents/store/storetest"
 )
 
 type opKind int
@@ -86,44 +87,18 @@ func (op readOp) run(ctx context.Context, s Subject, fp bool) (int, fingerprint,
 	return f.rows, f, err
 }
 
-// readOps returns the query shapes of (d), their parameters picked from the
-// data, and the exports of (e).
+// readOps returns the query shapes of (d), storetest.QueryShapes, the ones
+// storetest.RunBenchmarks measures, their parameters picked from the data;
+// and the exports of (e).
 func readOps(data []auditevents.AuditEvent) []readOp {
-	mid := data[len(data)/2]
-	user := mid.User
-	day := genStart.AddDate(0, 0, 182)
-
-	// The configuration the user last touched at or before mid, and the 30
-	// days that end the day after, for the shape that combines a user, a
-	// configuration and a range.
-	userConfig, monthEnd := "", mid.Timestamp
-	for i := len(data) / 2; i >= 0 && userConfig == ""; i-- {
-		if e := &data[i]; e.User == user && e.Configuration != "" {
-			userConfig, _ = auditevents.SplitConfiguration(e.Configuration)
-			monthEnd = e.Timestamp.Truncate(24*time.Hour).AddDate(0, 0, 1)
-		}
+	var ops []readOp
+	for _, shape := range storetest.QueryShapes(data) {
+		ops = append(ops, readOp{id: "query:" + shape.Name, title: shape.Title, query: shape.Query})
 	}
-	monthStart := monthEnd.AddDate(0, 0, -30)
-	// A configuration with versions, for both forms of the filter.
-	var configName, configVersion string
-	for i := len(data) / 3; i < len(data) && configVersion == ""; i++ {
-		if name, version := auditevents.SplitConfiguration(data[i].Configuration); version != "" {
-			configName, configVersion = name, data[i].Configuration
-		}
-	}
-	globex := "globex"
-	return []readOp{
-		{id: "query:day", title: "one day's range", query: auditevents.Query{Since: day, Before: day.AddDate(0, 0, 1)}},
-		{id: "query:user", title: "one user over all time", query: auditevents.Query{User: user}},
-		{id: "query:user+config", title: "user + configuration over 30 days", query: auditevents.Query{User: user, Configuration: userConfig, Since: monthStart, Before: monthEnd}},
-		{id: "query:config", title: "a configuration by name, every version", query: auditevents.Query{Configuration: configName}},
-		{id: "query:config-version", title: "a configuration in one version", query: auditevents.Query{Configuration: configVersion}},
-		{id: "query:account-week", title: "one account over 7 days", query: auditevents.Query{Account: &globex, Since: monthEnd.AddDate(0, 0, -7), Before: monthEnd}},
-		{id: "query:page-first", title: "first page of 100", query: auditevents.Query{Limit: 100}},
-		{id: "query:page-deep", title: "a page of 100 deep in the results, by cursor", query: auditevents.Query{Limit: 100, After: mid.Cursor()}},
-		{id: "export", title: "full CSV export through the Store and the CSV writer", kind: opExport},
-		{id: "export-http", title: "full CSV export through the HTTP handler over loopback", kind: opHTTPExport},
-	}
+	return append(ops,
+		readOp{id: "export", title: "full CSV export through the Store and the CSV writer", kind: opExport},
+		readOp{id: "export-http", title: "full CSV export through the HTTP handler over loopback", kind: opHTTPExport},
+	)
 }
 
 // describe returns the parameters of a query shape, for the tables.

@@ -24,7 +24,7 @@ var benchStores = []struct {
 	new  func(tb testing.TB) auditevents.Store
 }{
 	{"memstore", func(tb testing.TB) auditevents.Store {
-		store, _ := newStore(tb, manyEvents(benchEvents))
+		store, _ := newStore(tb, generated(benchEvents))
 		return store
 	}},
 	{"boltstore", func(tb testing.TB) auditevents.Store {
@@ -33,7 +33,7 @@ var benchStores = []struct {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(func() { store.Close() })
-		mem, events := newStore(tb, manyEvents(benchEvents))
+		mem, events := newStore(tb, generated(benchEvents))
 		mem.Close()
 		if err := store.Append(context.Background(), events...); err != nil {
 			tb.Fatal(err)
@@ -98,7 +98,8 @@ func BenchmarkList(b *testing.B) {
 }
 
 // BenchmarkDownload compares the download endpoint, serving 10,000 events,
-// with its baseline: the store's query and the CSV writer alone.
+// with its baseline: the store's query and the CSV writer alone; and the
+// download as JSON Lines ("http-jsonl").
 func BenchmarkDownload(b *testing.B) {
 	for _, s := range benchStores {
 		store := s.new(b)
@@ -115,6 +116,9 @@ func BenchmarkDownload(b *testing.B) {
 		})
 		b.Run(s.name+"/http", func(b *testing.B) {
 			benchHandler(b, newHandler(b, store, nil).Download(), "/v1/audit-events/download")
+		})
+		b.Run(s.name+"/http-jsonl", func(b *testing.B) {
+			benchHandler(b, newHandler(b, store, nil).Download(), "/v1/audit-events/download?format=jsonl")
 		})
 	}
 }

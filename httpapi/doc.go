@@ -14,6 +14,11 @@
 // Both endpoints answer GET and HEAD (headers only, as GET would send them).
 // Events come newest first, in the order of [auditevents.Compare].
 //
+// Two extensions are opt-in: the verifiable log's endpoints
+// ([Options.Log]), and the live tail ([Options.Tail]):
+//
+//	GET /v1/audit-events/tail       new events as Server-Sent Events, as they are committed
+//
 // # Parameters
 //
 // Both endpoints take the same query parameters, each at most once. The
@@ -55,6 +60,83 @@
 // page that reaches MaxPageBytes ends before limit events, with a Link to
 // the rest, so follow Link rather than counting events. A response without
 // limit streams.
+//
+// # JSON Lines download
+//
+// The download serves JSON Lines instead of the CSV file when asked: with
+// the parameter format=jsonl ([ParamFormat]; format=csv is the default), or,
+// without it, with an Accept header that prefers application/x-ndjson (or
+// application/jsonl) to the CSV's application/octet-stream and text/csv:
+//
+//	curl -H 'Accept: application/x-ndjson' .../v1/audit-events/download
+//	curl '.../v1/audit-events/download?format=jsonl&user=alice'
+//
+// Each line is one event as the list endpoint writes it
+// ([encode.JSONLines]), newest first; the response is application/x-ndjson,
+// an attachment named audit-events-<time>.jsonl, streamed with flat memory
+// and ended by [CountTrailer], as the CSV is. A request without the
+// parameter and without such an Accept header (no Accept, */*,
+// application/octet-stream, application/json) gets the CSV file with the
+// same headers as before; the list endpoint refuses format as an unknown
+// parameter.
+//
+// # Live tail
+//
+// With [Options.Tail] set, GET Prefix+"/audit-events/tail" ([TailPath])
+// streams an account's events as Server-Sent Events (text/event-stream) as
+// they are committed, in the account's sequence order
+// ([auditevents.Ledger]); the store must implement auditevents.Ledger, as
+// every store of this module does, or [New] refuses the option. Each event
+// is one message whose id is the event's sequence in its account and whose
+// data is the event's JSON:
+//
+//	id: 42
+//	data: {"id":"01JGKRQ3M8V63QXKKD6T5A4P2B","timestamp":"...",...}
+//
+// Where the stream starts:
+//
+//   - with a Last-Event-ID header (which EventSource sends when it
+//     reconnects), right after that sequence: a client that reconnects
+//     gets every later event once, none lost, none repeated;
+//   - else with the parameter from=N ([ParamFrom]), at sequence N: from=0
+//     streams the account's whole log, then its new events;
+//   - else at the end of the log: only events committed after the request.
+//
+// The stream's first message is an id without data, the sequence before
+// its start (-1 before the first event), so that a client that reconnects
+// before any event resumes there. EventSource remembers such an id and
+// dispatches no event.
+//
+// The filters of the listing apply (configuration-name, user, min-date,
+// max-date, resource-kind, resource-name, action); limit and cursor are
+// refused. Ids stay the account's sequences, so they skip the events the
+// filters pass over; each heartbeat that follows such events carries the
+// id of the last one, so that a reconnect does not read them again.
+// Heartbeats are comment lines, ": heartbeat", every
+// [TailOptions.Heartbeat] (15 seconds by default).
+//
+// The account is the one [Options.Authorize] returns, and the parameter
+// account ([ParamAccount]) is then refused; without Authorize the account
+// parameter chooses it ("" by default). Bad parameters, a bad Last-Event-ID
+// and a from beyond the log get 400 in the specification's error shape, as
+// application/json; more than [TailOptions.MaxConns] tails at once get 503.
+//
+// A store that implements [auditevents.Notifier] (store/memstore) wakes each
+// tail at each commit of its account. Any other (store/boltstore and
+// store/pgstore, for now) is read every [TailOptions.PollInterval], a
+// second by default.
+//
+// A tail's memory is bounded: a buffer of 36 KiB (grown for one outsized
+// event, and given back after it) and the chunk the store reads the log in
+// (256 entries for memstore); it never holds the store's iterator open
+// while it writes. Each
+// write has its own deadline, Options.WriteTimeout, so a client that stops
+// reading is dropped within it, and no writer ever waits for a tail. A
+// stream ends when its client leaves, when it is dropped, or when the store
+// fails or is closed (the connection is then broken, and EventSource
+// reconnects), or cleanly when [TailOptions.Done] is closed.
+// http.Server.Shutdown does not end a stream, which is never idle: close
+// Done in the server's RegisterOnShutdown, as examples/server does.
 //
 // # Streaming
 //

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -136,4 +137,69 @@ func ExampleHandler_Routes() {
 	// Output:
 	// GET /v1/audit-events
 	// GET /v1/audit-events/download
+}
+
+// Follow an account's events as they are committed, and resume after the
+// last one received, as EventSource does when it reconnects.
+func ExampleHandler_Tail() {
+	store := memstore.New()
+	defer store.Close()
+	api, err := httpapi.New(store, &httpapi.Options{Tail: &httpapi.TailOptions{}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := httptest.NewServer(api.Tail())
+	defer srv.Close()
+
+	// from=0: the whole log, then what comes.
+	res, err := http.Get(srv.URL + "?from=0&action=Created")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer res.Body.Close()
+	for i, action := range []auditevents.Action{auditevents.ActionCreated, auditevents.ActionModified, auditevents.ActionCreated} {
+		err := store.Append(context.Background(), auditevents.AuditEvent{
+			ID:           fmt.Sprintf("01JP9ZMQCNABYZR1S1G9JMY5H%d", i),
+			Timestamp:    time.Date(2025, 3, 14, 9, 26, 53+i, 0, time.UTC),
+			User:         "alice",
+			Action:       action,
+			ResourceKind: auditevents.KindConfiguration,
+			ResourceName: "prod",
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	lines := bufio.NewScanner(res.Body)
+	for range 8 { // the start, then the two events created: ids -1, 0 and 2
+		lines.Scan()
+		fmt.Println(lines.Text())
+	}
+
+	// Reconnecting with the last id received resumes after it.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"?action=Created", nil)
+	req.Header.Set(httpapi.LastEventIDHeader, "0")
+	res2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer res2.Body.Close()
+	lines = bufio.NewScanner(res2.Body)
+	for range 4 {
+		lines.Scan()
+		fmt.Println(lines.Text())
+	}
+	// Output:
+	// id: -1
+	//
+	// id: 0
+	// data: {"id":"01JP9ZMQCNABYZR1S1G9JMY5H0","timestamp":"2025-03-14T09:26:53.000000Z","account":"","user":"alice","action":"Created","resourceKind":"Configuration","resourceName":"prod","configuration":"","description":""}
+	//
+	// id: 2
+	// data: {"id":"01JP9ZMQCNABYZR1S1G9JMY5H2","timestamp":"2025-03-14T09:26:55.000000Z","account":"","user":"alice","action":"Created","resourceKind":"Configuration","resourceName":"prod","configuration":"","description":""}
+	//
+	// id: 0
+	//
+	// id: 2
+	// data: {"id":"01JP9ZMQCNABYZR1S1G9JMY5H2","timestamp":"2025-03-14T09:26:55.000000Z","account":"","user":"alice","action":"Created","resourceKind":"Configuration","resourceName":"prod","configuration":"","description":""}
 }

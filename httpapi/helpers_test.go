@@ -19,6 +19,7 @@ import (
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/httpapi"
 	"github.com/auditevents/auditevents/store/memstore"
+	"github.com/auditevents/auditevents/store/storetest"
 )
 
 // t0 is the time of the oldest fixture event.
@@ -63,21 +64,11 @@ func newStore(tb testing.TB, events []auditevents.AuditEvent) (*memstore.Store, 
 	return store, all
 }
 
-// manyEvents returns n valid events without IDs, one microsecond apart.
-func manyEvents(n int) []auditevents.AuditEvent {
-	events := make([]auditevents.AuditEvent, n)
-	for i := range events {
-		events[i] = auditevents.AuditEvent{
-			Timestamp:     t0.Add(time.Duration(i) * time.Microsecond),
-			User:          "user" + string(rune('a'+i%26)),
-			Action:        auditevents.ActionModified,
-			ResourceKind:  auditevents.KindConfiguration,
-			ResourceName:  "config",
-			Configuration: "config:" + string(rune('1'+i%9)),
-			Description:   "changed the configuration's processors and destinations",
-		}
-	}
-	return events
+// generated returns n events of storetest's Generator (seed 1), oldest
+// first, spread over a year, with their IDs: the realistic data every
+// package of this module tests with.
+func generated(n int) []auditevents.AuditEvent {
+	return storetest.NewGenerator(1).Events(n)
 }
 
 func newHandler(tb testing.TB, store auditevents.Store, opts *httpapi.Options) *httpapi.Handler {

@@ -140,6 +140,12 @@ type Options struct {
 	// [CheckpointPath] and the paths beside it). The store must implement
 	// [auditevents.Ledger].
 	Log *LogOptions
+
+	// Tail, when set, serves the live tail: an account's events as
+	// Server-Sent Events as they are committed (see [TailPath]). The store
+	// must implement [auditevents.Ledger]; New refuses the option
+	// otherwise.
+	Tail *TailOptions
 }
 
 // A Mux registers a handler for a pattern. *http.ServeMux and the routers of
@@ -191,6 +197,7 @@ type Handler struct {
 
 	flushPanicked atomic.Bool   // a response writer's Flush has panicked; logged once
 	log           *logEndpoints // nil without Options.Log
+	tail          *tailEndpoint // nil without Options.Tail
 }
 
 // New returns a Handler that serves the events of store. opts may be nil.
@@ -248,6 +255,9 @@ func New(store auditevents.Store, opts *Options) (*Handler, error) {
 	if h.log, err = newLogEndpoints(h, o.Log); err != nil {
 		return nil, err
 	}
+	if h.tail, err = newTail(h, o.Tail); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -302,8 +312,8 @@ func cleanBaseURL(s string) (string, error) {
 
 // Register mounts every route of [Handler.Routes] on mux, at Prefix plus
 // its pattern: Prefix+"/audit-events" and Prefix+"/audit-events/download",
-// and, with [Options.Log], the log's endpoints below
-// Prefix+"/audit-events/log/".
+// with [Options.Log] the log's endpoints below Prefix+"/audit-events/log/",
+// and with [Options.Tail] the live tail, Prefix+"/audit-events/tail".
 // The patterns carry no method, so that they mean the same to every
 // router; the handlers answer methods other than GET and HEAD with 405
 // themselves. It never touches http.DefaultServeMux unless that is the mux
@@ -345,6 +355,9 @@ func (h *Handler) Routes() []Route {
 	}
 	if h.log != nil {
 		routes = append(routes, h.log.all...)
+	}
+	if h.tail != nil {
+		routes = append(routes, Route{Method: http.MethodGet, Pattern: TailPath, Handler: h.tail})
 	}
 	return routes
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/httpapi"
+	"github.com/auditevents/auditevents/store/storetest"
 )
 
 // TestParameters checks every filter on both endpoints: the list's JSON and
@@ -520,7 +521,14 @@ func TestAuthorize(t *testing.T) {
 // the pages together are the whole result, in order, with no page past the
 // last, and that each Link repeats the request's filters.
 func TestPagination(t *testing.T) {
-	store, all := newStore(t, manyEvents(23))
+	events := generated(23)
+	// One user acts in every fourth event: the filtered listing spans
+	// several pages, so its Links are checked too.
+	user := events[0].User
+	for i := 0; i < len(events); i += 4 {
+		events[i].User = user
+	}
+	store, all := newStore(t, events)
 	h := mux(newHandler(t, store, nil))
 	link := regexp.MustCompile(`^<(/v1/audit-events(?:/download)?\?[^>]+)>; rel="next"$`)
 
@@ -534,13 +542,13 @@ func TestPagination(t *testing.T) {
 		{"list by 1", "/v1/audit-events", "", 1},
 		{"list by 23, one page exactly", "/v1/audit-events", "", 23},
 		{"list by 50", "/v1/audit-events", "", 50},
-		{"list filtered by 2", "/v1/audit-events", "user=userb&", 2},
+		{"list filtered by 2", "/v1/audit-events", "user=" + url.QueryEscape(user) + "&", 2},
 		{"download by 4", "/v1/audit-events/download", "", 4},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var want []string
 			for _, e := range all {
-				if tt.filter == "" || e.User == "userb" {
+				if tt.filter == "" || e.User == user {
 					want = append(want, e.ID)
 				}
 			}
@@ -578,7 +586,7 @@ func TestPagination(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if q := u.Query(); q.Get("limit") != fmt.Sprint(tt.limit) || (tt.filter != "" && q.Get("user") != "userb") {
+					if q := u.Query(); q.Get("limit") != fmt.Sprint(tt.limit) || (tt.filter != "" && q.Get("user") != user) {
 						t.Errorf("Link %q: want the request's limit and filters", l)
 					}
 					next = m[1]
@@ -594,7 +602,7 @@ func TestPagination(t *testing.T) {
 	}
 
 	t.Run("pages end at MaxPageBytes", func(t *testing.T) {
-		events := manyEvents(20)
+		events := generated(20)
 		for i := range events {
 			events[i].Description = strings.Repeat("\x01", 10000) // 60,000 bytes of JSON each
 		}
@@ -626,7 +634,7 @@ func TestPagination(t *testing.T) {
 	})
 
 	t.Run("events appended between pages", func(t *testing.T) {
-		store, all := newStore(t, manyEvents(10))
+		store, all := newStore(t, generated(10))
 		h := mux(newHandler(t, store, nil))
 		res := do(t, h, http.MethodGet, "/v1/audit-events?limit=4")
 		first := ids(decodeEvents(t, res.Body.Bytes()))
@@ -660,7 +668,7 @@ func TestPagination(t *testing.T) {
 // TestStoreFailure checks that a store error before any byte of the body
 // gets a 500 with a generic message, the real error going to the log.
 func TestStoreFailure(t *testing.T) {
-	store, _ := newStore(t, manyEvents(10))
+	store, _ := newStore(t, generated(10))
 	for _, tt := range []struct {
 		name      string
 		failAfter int
@@ -694,7 +702,7 @@ func TestStoreFailure(t *testing.T) {
 	}
 
 	t.Run("closed store", func(t *testing.T) {
-		store, _ := newStore(t, manyEvents(1))
+		store, _ := newStore(t, generated(1))
 		store.Close()
 		logger, logs := newLogger(t)
 		h := mux(newHandler(t, store, &httpapi.Options{Logger: logger}))
@@ -714,7 +722,7 @@ func TestStoreFailure(t *testing.T) {
 // complete-looking body, and no count trailer. It holds too behind a
 // middleware that recovers the handler's panic.
 func TestStoreFailureMidStream(t *testing.T) {
-	store, _ := newStore(t, manyEvents(2000)) // far more than one flush
+	store, _ := newStore(t, generated(2000)) // far more than one flush
 	for _, path := range []string{"/v1/audit-events", "/v1/audit-events/download", "/v1/audit-events/download (recovered)", "/v1/audit-events (recovered)"} {
 		t.Run(path, func(t *testing.T) {
 			path, recovered := strings.CutSuffix(path, " (recovered)")
@@ -760,7 +768,7 @@ func TestStoreFailureMidStream(t *testing.T) {
 // store has yielded the last event: the store pauses after 1,000 events
 // until the client has read the start of the body.
 func TestStreaming(t *testing.T) {
-	store, _ := newStore(t, manyEvents(1200))
+	store, _ := newStore(t, generated(1200))
 	for _, path := range []string{"/v1/audit-events", "/v1/audit-events/download"} {
 		t.Run(path, func(t *testing.T) {
 			wrapped := newWrapStore(store)
@@ -805,7 +813,7 @@ func TestStreaming(t *testing.T) {
 // stops the store's query: the store yields far fewer events than match.
 func TestClientDisconnect(t *testing.T) {
 	const total = 200_000 // about 60 MB of JSON, 35 MB of CSV: more than socket buffers hold
-	store, _ := newStore(t, manyEvents(total))
+	store, _ := newStore(t, generated(total))
 	for _, path := range []string{"/v1/audit-events", "/v1/audit-events/download"} {
 		t.Run(path, func(t *testing.T) {
 			wrapped := newWrapStore(store)
@@ -843,7 +851,7 @@ func TestClientDisconnect(t *testing.T) {
 // whose context ends mid-response stops both the handler and the store, and
 // aborts the response.
 func TestContextCancelledMidStream(t *testing.T) {
-	store, _ := newStore(t, manyEvents(5000))
+	store, _ := newStore(t, generated(5000))
 	wrapped := newWrapStore(store)
 	h := newHandler(t, wrapped, nil)
 
@@ -1004,9 +1012,10 @@ func TestNewErrors(t *testing.T) {
 // TestConcurrentRequests serves many requests at once from one Handler
 // while events are appended, for the race detector.
 func TestConcurrentRequests(t *testing.T) {
-	store, _ := newStore(t, manyEvents(300))
+	g := storetest.NewGenerator(1)
+	store, all := newStore(t, g.Events(300))
 	h := mux(newHandler(t, store, &httpapi.Options{Envelope: true}))
-	targets := []string{"/v1/audit-events", "/v1/audit-events/download", "/v1/audit-events?limit=7", "/v1/audit-events?user=userc"}
+	targets := []string{"/v1/audit-events", "/v1/audit-events/download", "/v1/audit-events?limit=7", "/v1/audit-events?user=" + url.QueryEscape(all[0].User)}
 	errs := make(chan error, 4*len(targets))
 	for i := range 4 * len(targets) {
 		go func() {
@@ -1018,12 +1027,7 @@ func TestConcurrentRequests(t *testing.T) {
 			errs <- nil
 		}()
 	}
-	extra := manyEvents(50)
-	for i := range extra {
-		extra[i].ID = fmt.Sprintf("01JQ%022d", i)
-		extra[i].Timestamp = extra[i].Timestamp.Add(time.Hour)
-	}
-	for _, e := range extra {
+	for _, e := range g.After(50) { // newer events, recorded live
 		if err := store.Append(t.Context(), e); err != nil {
 			t.Fatal(err)
 		}
@@ -1053,11 +1057,12 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 }
 
 // TestMemoryFlat checks that a large response is streamed, not buffered:
-// serving 100,000 events allocates a small fraction of the body's size.
+// serving 100,000 events allocates a small fraction of the body's size, as
+// JSON, CSV and JSON Lines.
 func TestMemoryFlat(t *testing.T) {
-	store, _ := newStore(t, manyEvents(100_000))
+	store, _ := newStore(t, generated(100_000))
 	h := mux(newHandler(t, store, nil))
-	for _, path := range []string{"/v1/audit-events", "/v1/audit-events/download"} {
+	for _, path := range []string{"/v1/audit-events", "/v1/audit-events/download", "/v1/audit-events/download?format=jsonl"} {
 		t.Run(path, func(t *testing.T) {
 			req := httptest.NewRequest(http.MethodGet, path, nil)
 			w := &countingWriter{discardWriter: discardWriter{header: make(http.Header)}}
@@ -1080,7 +1085,7 @@ func TestMemoryFlat(t *testing.T) {
 // The remedy that Register's doc gives for a ServeMux with a method and
 // wildcard pattern works: both the host's route and the API answer.
 func TestMountWithMethodPatterns(t *testing.T) {
-	store, all := newStore(t, manyEvents(3))
+	store, all := newStore(t, generated(3))
 	h := newHandler(t, store, nil)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/{collection}", func(w http.ResponseWriter, r *http.Request) {

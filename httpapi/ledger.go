@@ -25,8 +25,8 @@ const (
 	HashesPath      = "/audit-events/log/hashes"
 )
 
-// contentJSONLines is the Content-Type of the entries endpoint.
-const contentJSONLines = "application/jsonl"
+// contentLogEntries is the Content-Type of the entries endpoint.
+const contentLogEntries = "application/jsonl"
 
 // MaxHashes is the most stored hashes one request of the hashes endpoint
 // reads.
@@ -179,7 +179,7 @@ func (le *logEndpoints) entries(ep *endpoint, w http.ResponseWriter, r *http.Req
 			return
 		}
 	}
-	lines := &endpoint{h: ep.h, errorType: ep.errorType, bodyType: contentJSONLines}
+	lines := &endpoint{h: ep.h, errorType: ep.errorType, bodyType: contentLogEntries}
 	sw := lines.newBodyWriter(w, r, true)
 	bw := bufio.NewWriterSize(sw, flushBytes)
 	var line []byte

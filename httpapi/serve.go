@@ -40,46 +40,27 @@ type endpoint struct {
 	errorType string // the Content-Type of error bodies, as the spec gives it
 	csv       bool   // the download: CSV rather than JSON
 	bodyType  string // when set, the Content-Type of a streamed body (ledger.go's entries)
+	jsonl     bool   // the download as JSON Lines (with csv): see negotiate
+	sse       bool   // the live tail: Server-Sent Events (see tail.go)
 }
 
 func (ep *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := ep.h
-	hdr := w.Header()
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Cache-Control", "no-store")
-
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		hdr.Set("Allow", "GET, HEAD")
-		ep.writeError(w, r, http.StatusMethodNotAllowed, msgMethod)
+	account, values, ok := ep.begin(w, r)
+	if !ok {
 		return
 	}
-	raw := r.URL.RawQuery
-	if h.maxQueryBytes > 0 && len(raw) > h.maxQueryBytes {
-		ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string is %d bytes long; at most %d bytes are accepted", len(raw), h.maxQueryBytes))
-		return
-	}
-	if n := countParams(raw); h.maxParams > 0 && n > h.maxParams {
-		ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string has %d parameters; at most %d are accepted", n, h.maxParams))
-		return
-	}
-
-	var account string
-	if h.authorize != nil {
+	parsed := values // what ParseQuery reads; values also names the next page
+	if ep.csv {
 		var err error
-		if account, err = h.authorize(r); err != nil {
-			ep.authError(w, r, err)
+		if ep, parsed, err = ep.negotiate(r, values); err != nil {
+			ep.queryFailed(w, r, false, err)
 			return
 		}
 	}
-
-	values, err := url.ParseQuery(raw)
+	q, err := auditevents.ParseQuery(parsed)
 	if err != nil {
-		ep.writeError(w, r, http.StatusBadRequest, "malformed query string: "+err.Error())
-		return
-	}
-	q, err := auditevents.ParseQuery(values)
-	if err != nil {
-		ep.queryFailed(w, r, false, err)
+		ep.queryFailed(w, r, false, ep.explain(err))
 		return
 	}
 	if q.Limit > h.maxLimit {
@@ -96,6 +77,49 @@ func (ep *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ep.serveStream(w, r, q)
 	}
+}
+
+// begin makes the checks that every request passes before its own
+// parameters are read: it sets the headers of every response, refuses
+// methods other than GET and HEAD, oversized query strings and too many
+// parameters, calls Options.Authorize, and parses the query string. It
+// returns the account Authorize gave ("" without Authorize) and the
+// parameters, or ok false once it has answered the request with an error.
+func (ep *endpoint) begin(w http.ResponseWriter, r *http.Request) (account string, values url.Values, ok bool) {
+	h := ep.h
+	hdr := w.Header()
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Cache-Control", "no-store")
+
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hdr.Set("Allow", "GET, HEAD")
+		ep.writeError(w, r, http.StatusMethodNotAllowed, msgMethod)
+		return "", nil, false
+	}
+	raw := r.URL.RawQuery
+	if h.maxQueryBytes > 0 && len(raw) > h.maxQueryBytes {
+		ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string is %d bytes long; at most %d bytes are accepted", len(raw), h.maxQueryBytes))
+		return "", nil, false
+	}
+	if n := countParams(raw); h.maxParams > 0 && n > h.maxParams {
+		ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string has %d parameters; at most %d are accepted", n, h.maxParams))
+		return "", nil, false
+	}
+
+	if h.authorize != nil {
+		var err error
+		if account, err = h.authorize(r); err != nil {
+			ep.authError(w, r, err)
+			return "", nil, false
+		}
+	}
+
+	values, err := url.ParseQuery(raw)
+	if err != nil {
+		ep.writeError(w, r, http.StatusBadRequest, "malformed query string: "+err.Error())
+		return "", nil, false
+	}
+	return account, values, true
 }
 
 // countParams counts the parameters of a raw query string as url.ParseQuery
@@ -226,6 +250,10 @@ func (ep *endpoint) link(r *http.Request) string {
 }
 
 func (ep *endpoint) setSuccessHeaders(hdr http.Header) {
+	if ep.sse {
+		setTailHeaders(hdr)
+		return
+	}
 	hdr.Add("Trailer", CountTrailer)
 	if ep.bodyType != "" {
 		hdr.Set("Content-Type", ep.bodyType)
@@ -235,8 +263,12 @@ func (ep *endpoint) setSuccessHeaders(hdr http.Header) {
 		hdr.Set("Content-Type", contentJSON)
 		return
 	}
-	hdr.Set("Content-Type", contentOctetStream)
-	name := "audit-events-" + ep.h.now().UTC().Format("20060102T150405Z") + ".csv"
+	ctype, ext := contentOctetStream, ".csv"
+	if ep.jsonl {
+		ctype, ext = contentJSONLines, ".jsonl"
+	}
+	hdr.Set("Content-Type", ctype)
+	name := "audit-events-" + ep.h.now().UTC().Format("20060102T150405Z") + ext
 	hdr.Set("Content-Disposition", `attachment; filename="`+name+`"`)
 }
 
@@ -445,6 +477,9 @@ type encoder interface {
 }
 
 func (ep *endpoint) newEncoder(w io.Writer) encoder {
+	if ep.jsonl {
+		return newLinesEncoder(w)
+	}
 	if ep.csv {
 		return csvEncoder{auditevents.NewCSVWriter(w, ep.h.csv)}
 	}

@@ -39,7 +39,7 @@ func baseURL(t *testing.T, cmds []string) string {
 // printed command for each.
 func TestBothShapes(t *testing.T) {
 	cmds := startServer(t, "-envelope-prefix", "/collector", "-seed", "20")
-	if got, want := len(cmds), 9; got != want {
+	if got, want := len(cmds), 12; got != want {
 		t.Fatalf("printed %d curl commands, want %d:\n%s", got, want, strings.Join(cmds, "\n"))
 	}
 	var collector string
@@ -117,10 +117,11 @@ func TestIdleConnectionsClosed(t *testing.T) {
 // version 1, the others modify it to versions 2 to n, none twice.
 func TestConcurrentChanges(t *testing.T) {
 	cmds := startServer(t, "-seed", "0")
-	put := cmds[4]
-	if !strings.Contains(put, "-X PUT") {
-		t.Fatalf("command 5 is %q, want the PUT", put)
+	i := slices.IndexFunc(cmds, func(c string) bool { return strings.Contains(c, "-X PUT") })
+	if i < 0 {
+		t.Fatalf("no PUT among the printed commands:\n%s", strings.Join(cmds, "\n"))
 	}
+	put := cmds[i]
 	target := baseURL(t, cmds) + "/v1/configurations/my-config"
 	key := strings.TrimSuffix(strings.Fields(put)[6], "'") // curl -s -X PUT -H 'X-Bindplane-Api-Key: KEY' URL
 	const n = 24

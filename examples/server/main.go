@@ -23,6 +23,22 @@
 //	-log-name   the verifiable log's name (default localhost/audit)
 //	-signer-key the file of the checkpoint signer key, from `auditevents keygen`
 //	            (default: a new key at each start, its verifier key logged)
+//	-forward    POST every account's events, as they are recorded, to this webhook URL
+//	-forward-secret  the webhook's HMAC-SHA256 secret (default: $AUDITEVENTS_FORWARD_SECRET)
+//	-forward-format  jsonl (default) or cloudevents
+//
+// It serves the live tail too, /v1/audit-events/tail: the caller's account's
+// new events as Server-Sent Events (curl -N, or EventSource in a browser).
+//
+// With -forward, a forwarder runs beside the store and delivers every
+// account's events to the webhook at least once, signed in the
+// Auditevents-Signature header when a secret is set (check it with
+// forward.VerifySignature). boltstore does not keep the forwarder's
+// positions yet, so they are kept in a file beside the bbolt file
+// (-db + ".positions"): after a restart, or a crash, forwarding resumes at
+// the first batch the webhook had not acknowledged. The positions are the
+// webhook's whatever its URL: delete the file to send every event again, to
+// a new receiver.
 //
 // Every request to /v1 carries an API key in the X-Bindplane-Api-Key header,
 // as Bindplane's clients send it. A key maps to an account; the caller sees
@@ -49,6 +65,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -82,7 +99,17 @@ type config struct {
 	idleTimeout    time.Duration
 	logName        string // the verifiable log's name
 	signerKey      string // the file of the checkpoint signer key; "" for a new key
+	// forward, when set, is the webhook URL the events are forwarded to,
+	// with forwardSecret and forwardFormat.
+	forward       string
+	forwardSecret string
+	forwardFormat string
 }
+
+// secretEnv names the variable that holds the webhook's secret when
+// -forward-secret is not given, so that it need not show in the process
+// list.
+const secretEnv = "AUDITEVENTS_FORWARD_SECRET"
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
@@ -98,6 +125,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "close a connection idle, or with a request half sent, after this long")
 	fs.StringVar(&c.logName, "log-name", "localhost/audit", "the verifiable log's name, which begins its checkpoints' origins")
 	fs.StringVar(&c.signerKey, "signer-key", "", "the file of the key that signs checkpoints (auditevents keygen); empty makes a new key at each start and logs its verifier key")
+	fs.StringVar(&c.forward, "forward", "", "POST every account's events to this webhook URL, as they are recorded")
+	fs.StringVar(&c.forwardSecret, "forward-secret", "", "the webhook's HMAC-SHA256 secret (default $"+secretEnv+")")
+	fs.StringVar(&c.forwardFormat, "forward-format", "jsonl", "the webhook's body: jsonl or cloudevents")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -119,6 +149,17 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if p := c.envelopePrefix; p != "" && (!strings.HasPrefix(p, "/") || strings.TrimRight(p, "/") == "") {
 		return c, fmt.Errorf("-envelope-prefix %q: want a path such as /collector", p)
+	}
+	if c.forwardSecret == "" { // read here, so that -h never prints it
+		c.forwardSecret = os.Getenv(secretEnv)
+	}
+	if c.forwardFormat != "jsonl" && c.forwardFormat != "cloudevents" {
+		return c, fmt.Errorf("-forward-format %q: want jsonl or cloudevents", c.forwardFormat)
+	}
+	if c.forward != "" {
+		if _, err := newWebhook(c); err != nil {
+			return c, fmt.Errorf("-forward: %w", err)
+		}
 	}
 	return c, nil
 }
@@ -188,6 +229,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 
 	srv := newServer(store, cfg.keys, logger)
+	if cfg.forward != "" {
+		stopForwarding, err := startForwarding(cfg, store, srv, logger)
+		if err != nil {
+			return err
+		}
+		defer stopForwarding() // before the store closes
+	}
 	if cfg.seed > 0 {
 		n, err := seed(ctx, store, cfg.keys, cfg.seed, time.Now())
 		if err != nil {
@@ -203,6 +251,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	mux := http.NewServeMux()
 	var viewerPath string
+	// Live tails never go idle: they end when the server shuts down.
+	tailsDone := make(chan struct{})
 	// The spec's arrays under /v1 (or the envelope with -envelope), and
 	// with -envelope-prefix the envelope under a second prefix too.
 	shapes := []struct {
@@ -220,14 +270,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if shape.prefix == "/v1" {
 			log = &httpapi.LogOptions{Name: cfg.logName, Signer: signer}
 		}
-		api, err := httpapi.New(store, &httpapi.Options{
+		opts := &httpapi.Options{
 			Prefix:       shape.prefix,
 			Authorize:    srv.authorizeRead,
 			Envelope:     shape.envelope,
 			Logger:       logger,
 			WriteTimeout: writeTimeout,
 			Log:          log,
-		})
+		}
+		if shape.prefix == "/v1" {
+			opts.Tail = &httpapi.TailOptions{Done: tailsDone}
+		}
+		api, err := httpapi.New(store, opts)
 		if err != nil {
 			return err
 		}
@@ -253,8 +307,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	hs.RegisterOnShutdown(func() { close(tailsDone) })
 	printViewer(stdout, "http://"+ln.Addr().String()+viewerPath, cfg)
-	printUsage(stdout, "http://"+ln.Addr().String(), cfg, time.Now())
+	printUsage(stdout, "http://"+ln.Addr().String(), cfg, time.Now(), lastSeq(ctx, store, cfg))
 
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
@@ -263,8 +318,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	// Stop accepting, let requests in flight (a long download, say) finish,
-	// then close the store (deferred above).
+	// Stop accepting, end the live tails, let requests in flight (a long
+	// download, say) finish, then stop forwarding and close the store
+	// (deferred above).
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -280,7 +336,7 @@ const writeTimeout = 30 * time.Second
 
 // printUsage prints the URL and curl commands that work as printed, and
 // which URL to give to which kind of client.
-func printUsage(w io.Writer, base string, cfg config, now time.Time) {
+func printUsage(w io.Writer, base string, cfg config, now time.Time, last int64) {
 	key, account := "", ""
 	for k, a := range cfg.keys {
 		if key == "" || k < key { // the same key every run
@@ -302,12 +358,17 @@ Filter by user and dates (YYYYMMDDHHMMSS, UTC):
   curl -s %s '%s/v1/audit-events?user=alice%%40example.com&min-date=%s&max-date=%s'
 Filter by configuration, every version or one:
   curl -s %s '%s/v1/audit-events?configuration-name=frontend'
-Download them as CSV (saved as the file the server names):
+Download them as CSV (saved as the file the server names), or as JSON Lines:
   curl -s -OJ %s '%s/v1/audit-events/download'
+  curl -s %s '%s/v1/audit-events/download?format=jsonl'
+Follow new events live, as Server-Sent Events (Ctrl-C to stop; ?from=0 replays the log first):
+  curl -sN %s '%s/v1/audit-events/tail'
+Resume after the id of the last event received (here the newest so far):
+  curl -sN %s -H 'Last-Event-ID: %d' '%s/v1/audit-events/tail'
 Record an event: create or modify a configuration, then delete it:
   curl -s -X PUT %s '%s/v1/configurations/my-config'
   curl -s -X DELETE %s '%s/v1/configurations/my-config'
-`, base, cfg.db, account, shape, h, base, h, base, from, to, h, base, h, base, h, base, h, base)
+`, base, cfg.db, account, shape, h, base, h, base, from, to, h, base, h, base, h, base, h, base, h, last, base, h, base, h, base)
 	fmt.Fprintf(w, `The signed checkpoint of the account's verifiable log (check it with go run ./cmd/auditevents verify):
   curl -s %s '%s/v1/audit-events/log/checkpoint'
 `, h, base)
@@ -325,6 +386,10 @@ Record an event: create or modify a configuration, then delete it:
 		fmt.Fprintf(w, "Bindplane's collector receiver reads these: give it the endpoint %s and the API key %s\n", base, key)
 	default:
 		fmt.Fprintln(w, "Bindplane's collector receiver needs {\"auditEvents\": [...]}: restart with -envelope-prefix /collector")
+	}
+	if cfg.forward != "" {
+		u, _ := url.Parse(cfg.forward) // checked by parseFlags
+		fmt.Fprintf(w, "Every account's events are forwarded to %s (%s)\n", u.Redacted(), cfg.forwardFormat)
 	}
 	fmt.Fprintf(w, `A bad key gets 401:
   curl -s -H 'X-Bindplane-Api-Key: wrong' '%s/v1/audit-events'

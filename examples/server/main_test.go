@@ -57,16 +57,16 @@ func startServer(t *testing.T, args ...string) []string {
 }
 
 // curl runs a printed curl command of the forms the server prints:
-// curl -s [-OJ] [-X METHOD] -H 'Name: value' 'URL'.
+// curl -s|-sN [-OJ] [-X METHOD] -H 'Name: value'... 'URL'.
 func curl(t *testing.T, cmd string) *http.Response {
 	t.Helper()
 	fields := strings.Fields(cmd)
 	method := http.MethodGet
-	var header [2]string
+	var header [][2]string
 	var url string
 	for i := 1; i < len(fields); i++ {
 		switch f := fields[i]; {
-		case f == "-s", f == "-OJ":
+		case f == "-s", f == "-sN", f == "-OJ":
 		case f == "-X":
 			i++
 			method = fields[i]
@@ -74,7 +74,7 @@ func curl(t *testing.T, cmd string) *http.Response {
 			// 'Name: value' spans two fields.
 			name := strings.TrimSuffix(strings.TrimPrefix(fields[i+1], "'"), ":")
 			value := strings.TrimSuffix(fields[i+2], "'")
-			header = [2]string{name, value}
+			header = append(header, [2]string{name, value})
 			i += 2
 		case strings.HasPrefix(f, "'http"):
 			url = strings.Trim(f, "'")
@@ -86,7 +86,9 @@ func curl(t *testing.T, cmd string) *http.Response {
 	if err != nil {
 		t.Fatalf("%s: %v", cmd, err)
 	}
-	req.Header.Set(header[0], header[1])
+	for _, h := range header {
+		req.Header.Set(h[0], h[1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s: %v", cmd, err)
@@ -97,18 +99,37 @@ func curl(t *testing.T, cmd string) *http.Response {
 
 func TestPrintedCommandsWork(t *testing.T) {
 	cmds := startServer(t)
-	want := []int{200, 200, 200, 200, 201, 200, 200, 401}
+	want := []int{200, 200, 200, 200, 200, 200, 200, 201, 200, 200, 401}
 	if len(cmds) != len(want) {
 		t.Fatalf("the server printed %d curl commands, want %d:\n%s", len(cmds), len(want), strings.Join(cmds, "\n"))
 	}
 	for i, cmd := range cmds {
 		resp := curl(t, cmd)
+		if strings.Contains(cmd, "/tail") {
+			// A live tail never ends: its first message says where it
+			// starts, an id without data.
+			line, err := bufio.NewReader(resp.Body).ReadString('\n')
+			if resp.StatusCode != want[i] || err != nil || !strings.HasPrefix(line, "id: ") {
+				t.Errorf("%s\n status %d, first line %q (%v); want 200 and an id", cmd, resp.StatusCode, line, err)
+			}
+			resp.Body.Close()
+			continue
+		}
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != want[i] {
 			t.Errorf("%s\n status %d, want %d: %s", cmd, resp.StatusCode, want[i], body)
 			continue
 		}
 		switch {
+		case strings.Contains(cmd, "format=jsonl"):
+			lines := strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
+			for _, line := range lines {
+				var e auditevents.AuditEvent
+				if err := json.Unmarshal([]byte(line), &e); err != nil {
+					t.Errorf("%s\n line %q is not an event: %v", cmd, line, err)
+					break
+				}
+			}
 		case strings.Contains(cmd, "/download"):
 			records, err := csv.NewReader(strings.NewReader(string(body))).ReadAll()
 			if err != nil || len(records) < 2 {
@@ -170,6 +191,9 @@ func TestParseFlags(t *testing.T) {
 		{"negative seed", []string{"-seed", "-1"}, false},
 		{"negative retention", []string{"-retention", "-1h"}, false},
 		{"stray argument", []string{"extra"}, false},
+		{"forward", []string{"-forward", "https://siem.example.com/audit", "-forward-format", "cloudevents"}, true},
+		{"forward not a URL", []string{"-forward", "siem.example.com"}, false},
+		{"forward format unknown", []string{"-forward", "https://siem.example.com/audit", "-forward-format", "xml"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

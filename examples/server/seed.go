@@ -15,6 +15,18 @@ import (
 // before now: the accounts of keys, a handful of users, configurations with
 // versions, and the kinds and actions a Bindplane-like host records. It
 // returns how many it appended: none when the store already holds events.
+//
+// It is not storetest's Generator, which the module's tests and benchmarks
+// take their data from, on purpose: these events are a demo that a person
+// browses in the viewer, and they read as one coherent history, which
+// TestSeedIsACoherentHistory checks (per account and configuration,
+// Created first and again after each Deleted, each Modified one version
+// up, every rollout and component naming a version that exists), over the
+// accounts of the server's keys and the 30 days before now. The Generator
+// makes test data over fixed accounts and a fixed year, and its histories
+// are not coherent in that sense (a rollout may name a version of a
+// deleted configuration, a configuration created again starts over at
+// version 1); and a program would import package testing with it.
 func seed(ctx context.Context, store auditevents.Store, keys map[string]string, n int, now time.Time) (int, error) {
 	for _, err := range store.Query(ctx, auditevents.Query{Limit: 1}) {
 		return 0, err // not empty (err is nil), or failing

@@ -3,7 +3,6 @@ package boltstore
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,14 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oklog/ulid/v2"
-
-	"github.com/auditevents/auditevents"
+	"github.com/auditevents/auditevents/store/storetest"
 )
 
-// The benchmarks of queries run on a store of benchEvents() events spread
-// over a year, built once and kept in the temporary directory for later
-// runs. Set AUDITEVENTS_BENCH_EVENTS to change its size (default 1,000,000).
+// The benchmarks of queries run on a store of benchEvents() events of
+// storetest's Generator (seed 1), spread over a year, built once and kept in
+// the temporary directory for later runs. Set AUDITEVENTS_BENCH_EVENTS to
+// change its size (default 1,000,000).
 //
 //	go test ./store/boltstore -run '^$' -bench . -benchtime 20x
 
@@ -30,85 +28,26 @@ func benchEvents() int {
 	return 1_000_000
 }
 
-// dataStart is when the generated data begins; it spans dataDays days.
-var dataStart = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-
-const (
-	dataDays    = 365
-	dataUsers   = 50
-	dataConfigs = 500
-)
-
-var dataAccounts = []string{"", "acme", "globex", "initech"}
-
-// generator makes a deterministic stream of realistic events.
-type generator struct {
-	rng   *rand.Rand
-	kinds []auditevents.Kind
-}
-
-func newGenerator(seed uint64) *generator {
-	return &generator{rng: rand.New(rand.NewPCG(seed, 42)), kinds: auditevents.Kinds()}
-}
-
-var dataActions = []auditevents.Action{
-	auditevents.ActionCreated, auditevents.ActionModified, auditevents.ActionModified,
-	auditevents.ActionModified, auditevents.ActionDeleted, auditevents.ActionStarted,
-}
-
-// event returns an event at t with a ULID of t's millisecond.
-func (g *generator) event(t time.Time) auditevents.AuditEvent {
-	id := ulid.ULID{}
-	_ = id.SetTime(ulid.Timestamp(t))
-	var entropy [10]byte
-	for i := range entropy {
-		entropy[i] = byte(g.rng.Uint32())
-	}
-	_ = id.SetEntropy(entropy[:])
-	user := fmt.Sprintf("user%02d@example.com", g.rng.IntN(dataUsers))
-	kind := g.kinds[g.rng.IntN(len(g.kinds))]
-	e := auditevents.AuditEvent{
-		ID:           id.String(),
-		Timestamp:    t,
-		Account:      dataAccounts[g.rng.IntN(len(dataAccounts))],
-		User:         user,
-		Action:       dataActions[g.rng.IntN(len(dataActions))],
-		ResourceKind: kind,
-		ResourceName: fmt.Sprintf("%s-%03d", kind, g.rng.IntN(1000)),
-	}
-	if g.rng.IntN(10) < 7 {
-		e.Configuration = fmt.Sprintf("config-%03d:%d", g.rng.IntN(dataConfigs), 1+g.rng.IntN(20))
-	}
-	if g.rng.IntN(10) < 7 {
-		e.Description = fmt.Sprintf("%s %s %s by %s", e.Action, kind, e.ResourceName, user)
-	}
-	return e
-}
-
-// events returns n events in time order over the data's year.
-func (g *generator) events(n int) []auditevents.AuditEvent {
-	step := dataDays * 24 * time.Hour / time.Duration(n)
-	out := make([]auditevents.AuditEvent, n)
-	for i := range out {
-		t := dataStart.Add(time.Duration(i)*step + time.Duration(g.rng.Int64N(int64(step))))
-		out[i] = g.event(t.Truncate(time.Microsecond))
-	}
-	return out
-}
-
 var (
-	benchOnce sync.Once
-	benchPath string
-	benchErr  error
+	benchOnce   sync.Once
+	benchPath   string
+	benchShapes []storetest.QueryShape
+	benchErr    error
 )
 
 // benchStore returns the path of the shared benchmark store, building it
-// on first use.
-func benchStore(b *testing.B) string {
+// on first use, and the query shapes of the benchmark program picked from
+// its events.
+func benchStore(b *testing.B) (string, []storetest.QueryShape) {
 	b.Helper()
 	benchOnce.Do(func() {
 		n := benchEvents()
-		benchPath = filepath.Join(os.TempDir(), fmt.Sprintf("auditevents-boltstore-bench-v%d-%d.db", formatVersion, n))
+		events := storetest.NewGenerator(1).Events(n)
+		benchShapes = storetest.QueryShapes(events)
+		// The name says what the file holds: a file of another format, or
+		// of another generator's data (as older versions of this benchmark
+		// kept under the name without "storetest"), is not reused.
+		benchPath = filepath.Join(os.TempDir(), fmt.Sprintf("auditevents-boltstore-bench-v%d-storetest-%d.db", formatVersion, n))
 		if _, err := os.Stat(benchPath); err == nil {
 			return
 		}
@@ -119,7 +58,6 @@ func benchStore(b *testing.B) string {
 			benchErr = err
 			return
 		}
-		events := newGenerator(1).events(n)
 		for i := 0; i < n; i += 1000 {
 			if benchErr = s.Append(context.Background(), events[i:min(i+1000, n)]...); benchErr != nil {
 				s.Close()
@@ -133,7 +71,7 @@ func benchStore(b *testing.B) string {
 	if benchErr != nil {
 		b.Fatalf("building the benchmark store: %v", benchErr)
 	}
-	return benchPath
+	return benchPath, benchShapes
 }
 
 func reportRate(b *testing.B, events int) {
@@ -149,7 +87,7 @@ func BenchmarkAppend(b *testing.B) {
 		}
 		b.Run("single/"+name, func(b *testing.B) {
 			s := openBench(b, &Options{NoSync: !durable})
-			events := newGenerator(2).events(b.N)
+			events := storetest.NewGenerator(2).Events(b.N)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
@@ -161,7 +99,7 @@ func BenchmarkAppend(b *testing.B) {
 		})
 		b.Run("batch1000/"+name, func(b *testing.B) {
 			s := openBench(b, &Options{NoSync: !durable})
-			events := newGenerator(3).events(b.N * 1000)
+			events := storetest.NewGenerator(3).Events(b.N * 1000)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
@@ -173,7 +111,7 @@ func BenchmarkAppend(b *testing.B) {
 		})
 		b.Run("concurrent64/"+name, func(b *testing.B) {
 			s := openBench(b, &Options{NoSync: !durable})
-			events := newGenerator(4).events(b.N)
+			events := storetest.NewGenerator(4).Events(b.N)
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ReportAllocs()
@@ -231,37 +169,18 @@ func openBench(b *testing.B, opts *Options) *Store {
 	return s
 }
 
-// benchQueries are the query shapes of the benchmark program.
-func benchQueries() []struct {
-	name string
-	q    auditevents.Query
-} {
-	mid := dataStart.Add(200 * 24 * time.Hour)
-	acme := "acme"
-	return []struct {
-		name string
-		q    auditevents.Query
-	}{
-		{"day", auditevents.Query{Since: mid, Before: mid.Add(24 * time.Hour)}},
-		{"user", auditevents.Query{User: "user07@example.com"}},
-		{"user+config/30days", auditevents.Query{User: "user07@example.com", Configuration: "config-123", Since: mid, Before: mid.Add(30 * 24 * time.Hour)}},
-		{"config", auditevents.Query{Configuration: "config-123"}},
-		{"config-version", auditevents.Query{Configuration: "config-123:7"}},
-		{"account/day", auditevents.Query{Account: &acme, Since: mid, Before: mid.Add(24 * time.Hour)}},
-		{"page100/first", auditevents.Query{Limit: 100}},
-		{"page100/deep", auditevents.Query{Limit: 100, After: auditevents.Cursor{Timestamp: mid, ID: "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"}}},
-		{"export", auditevents.Query{}},
-	}
-}
-
+// BenchmarkQuery measures the query shapes of the benchmark program
+// (storetest.QueryShapes) and a full export, each with the file in the page
+// cache (warm) and without it (cold).
 func BenchmarkQuery(b *testing.B) {
-	path := benchStore(b)
+	path, shapes := benchStore(b)
+	shapes = append(shapes, storetest.QueryShape{Name: "export", Title: "every event"})
 	ctx := context.Background()
-	for _, tt := range benchQueries() {
+	for _, tt := range shapes {
 		for _, cold := range []bool{false, true} {
-			name := tt.name + "/warm"
+			name := tt.Name + "/warm"
 			if cold {
-				name = tt.name + "/cold"
+				name = tt.Name + "/cold"
 			}
 			b.Run(name, func(b *testing.B) {
 				s, err := Open(path, nil)
@@ -270,7 +189,7 @@ func BenchmarkQuery(b *testing.B) {
 				}
 				defer func() { s.Close() }()
 				if !cold { // warm the page cache
-					for _, err := range s.Query(ctx, tt.q) {
+					for _, err := range s.Query(ctx, tt.Query) {
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -293,7 +212,7 @@ func BenchmarkQuery(b *testing.B) {
 						}
 						b.StartTimer()
 					}
-					for _, err := range s.Query(ctx, tt.q) {
+					for _, err := range s.Query(ctx, tt.Query) {
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -320,7 +239,7 @@ func dropFileCache(path string) error {
 // BenchmarkFileSize reports the size of the benchmark store's file per
 // event.
 func BenchmarkFileSize(b *testing.B) {
-	path := benchStore(b)
+	path, _ := benchStore(b)
 	fi, err := os.Stat(path)
 	if err != nil {
 		b.Fatal(err)
@@ -335,7 +254,7 @@ func BenchmarkFileSize(b *testing.B) {
 // file in the page cache and without: Open reads the header, the branch
 // pages of every bucket and the dictionary.
 func BenchmarkOpen(b *testing.B) {
-	path := benchStore(b)
+	path, _ := benchStore(b)
 	for _, cold := range []bool{false, true} {
 		name := "warm"
 		if cold {
@@ -380,7 +299,7 @@ func BenchmarkLedgerCost(b *testing.B) {
 			with := openBench(b, &Options{NoSync: !durable})
 			without := openBench(b, &Options{NoSync: !durable, noLog: true})
 			const batch, rounds = 1000, 10
-			events := newGenerator(5).events(b.N * batch)
+			events := storetest.NewGenerator(5).Events(b.N * batch)
 			var spent, cpu [2]time.Duration
 			b.ResetTimer()
 			for r := range rounds {

@@ -37,6 +37,15 @@ var ErrReadOnly = errors.New("boltstore: store is open read-only")
 // shows in the parts it reads, and by any other method that meets damaged
 // data. Nothing is written to a file found damaged while opening it.
 // [Store.Check] looks at every page.
+//
+// A file whose parts were changed outside the store, with bbolt directly,
+// so that they no longer agree is damaged in this sense: an Append onto a
+// log's tree changed so fails with ErrCorrupt and writes nothing, rather
+// than extend a tree that no longer matches the events.
+// [auditevents.Verify], against a checkpoint signed before the change,
+// names what changed. ErrCorrupt does not wrap [auditevents.ErrTampered],
+// Verify's verdict against signed checkpoints: the store holds none, and
+// cannot tell an attack from damage.
 var ErrCorrupt = errors.New("boltstore: file is corrupted")
 
 func corruptf(format string, args ...any) error {

@@ -17,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/auditevents/auditevents"
+	"github.com/auditevents/auditevents/store/storetest"
 )
 
 // checkQueries checks that each query returns from s what the naive model,
@@ -57,7 +58,7 @@ func openInternal(tb testing.TB, path string, opts *Options) *Store {
 func TestBackgroundRetention(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.db")
 	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
-	events := newGenerator(5).events(100) // over 2025, in time order
+	events := storetest.NewGenerator(5).Events(100) // over 2025, in time order
 	s := openInternal(t, path, nil)
 	if err := s.Append(context.Background(), events...); err != nil {
 		t.Fatal(err)
@@ -104,7 +105,7 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.db")
 	s := openInternal(t, path, nil)
 	ctx := context.Background()
-	events := newGenerator(6).events(50)
+	events := storetest.NewGenerator(6).Events(50)
 	if err := s.Append(ctx, events...); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestKindTableGrowsAndUnknownCodesFail(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	e := newGenerator(7).events(1)[0]
+	e := storetest.NewGenerator(7).Events(1)[0]
 	e.ResourceKind = auditevents.KindAgent // names[1], so code 9 in the file
 	s = openInternal(t, path, nil)
 	if err := s.Append(ctx, e); err != nil {
@@ -188,7 +189,7 @@ func TestKindTableGrowsAndUnknownCodesFail(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	c := codec{kinds: newCodeTable(kindNames()), actions: newCodeTable(documentedActions), dict: newDict()}
-	for _, e := range newGenerator(8).events(5) {
+	for _, e := range storetest.NewGenerator(8).Events(5) {
 		v, err := c.appendValue(nil, &e)
 		if err != nil {
 			f.Fatal(err)
@@ -225,7 +226,7 @@ func TestIndexesAgainstModel(t *testing.T) {
 	const sealAfter = 250
 	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{sealAfter: sealAfter})
 	ctx := context.Background()
-	events := newGenerator(9).events(3000) // over a year
+	events := storetest.NewGenerator(9).Events(3000) // over a year
 	var stored []auditevents.AuditEvent
 	acme := "acme"
 	check := func(step string) {
@@ -307,7 +308,7 @@ func TestIndexesAgainstModel(t *testing.T) {
 	}
 	stored = slices.DeleteFunc(stored, func(e auditevents.AuditEvent) bool { return e.Timestamp.Before(cut) })
 	check("after a prune")
-	more := newGenerator(14).events(400)
+	more := storetest.NewGenerator(14).Events(400)
 	for i := range more {
 		more[i].Timestamp = events[len(events)-1].Timestamp.Add(time.Duration(i+1) * time.Minute)
 	}
@@ -327,9 +328,9 @@ func TestAppendAtChunkBoundarySeen(t *testing.T) {
 	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{NoSync: true})
 	ctx := context.Background()
 	n := chunkScanned + 9
-	events := newGenerator(11).events(n)
+	events := storetest.NewGenerator(11).Events(n)
 	for i := range events {
-		events[i].Timestamp = dataStart.Add(time.Duration(i) * 2 * time.Second)
+		events[i].Timestamp = storetest.GeneratorStart.Add(time.Duration(i) * 2 * time.Second)
 		events[i].ResourceName = "other"
 	}
 	events[n-1].ResourceName = "wanted" // the newest, in the first chunk
@@ -339,7 +340,7 @@ func TestAppendAtChunkBoundarySeen(t *testing.T) {
 	// The first chunk looks at events n-1 down to n-chunkScanned; add one
 	// just after the next, older one.
 	next := events[n-chunkScanned-1]
-	added := newGenerator(12).events(1)[0]
+	added := storetest.NewGenerator(12).Events(1)[0]
 	added.Timestamp = next.Timestamp.Add(time.Second)
 	added.ResourceName = "wanted"
 
@@ -382,7 +383,7 @@ func TestBugIsNotCorruption(t *testing.T) {
 		t.Fatalf("the error does not keep the panic value and the stack:\n%v", err)
 	}
 	// The store still works.
-	if err := s.Append(context.Background(), newGenerator(13).events(1)...); err != nil {
+	if err := s.Append(context.Background(), storetest.NewGenerator(13).Events(1)...); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -431,7 +432,7 @@ func TestPrefetchColdIndexQuery(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.db")
 	s := openInternal(t, path, &Options{NoSync: true})
 	ctx := context.Background()
-	events := newGenerator(15).events(15000)
+	events := storetest.NewGenerator(15).Events(15000)
 	for i := range events {
 		if i%150 == 0 {
 			events[i].User = "rare@example.com"
@@ -476,14 +477,14 @@ func TestFullDictionary(t *testing.T) {
 	s := openInternal(t, path, &Options{NoSync: true})
 	ctx := context.Background()
 	n := maxDictEntries + 300
-	events := newGenerator(16).events(n)
+	events := storetest.NewGenerator(16).Events(n)
 	for i := range events {
 		events[i].User = fmt.Sprintf("user-%06d", i)
 		events[i].ResourceName = fmt.Sprintf("resource-%06d", i)
 		events[i].Configuration = ""
 	}
 	late := events[n-1]
-	late.ID = newGenerator(17).events(1)[0].ID
+	late.ID = storetest.NewGenerator(17).Events(1)[0].ID
 	late.Configuration = "config-after-the-others:2" // a new value of a field with room
 	events = append(events, late)
 	for i := 0; i < len(events); i += 1000 {

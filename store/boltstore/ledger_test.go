@@ -227,6 +227,50 @@ func TestLedgerTamper(t *testing.T) {
 	})
 }
 
+// An append onto a tree that was changed outside the store fails with
+// ErrCorrupt and writes nothing, rather than extend a tree that no longer
+// matches the events, as in pgstore (ErrInconsistent there). account-0
+// holds every third event.
+func TestLedgerAppendAfterTamper(t *testing.T) {
+	ctx := context.Background()
+	events := testEvents(301)
+	orig := filepath.Join(t.TempDir(), "audit.db")
+	writeStore(t, orig, events[:300]) // account-0's last leaf tile, 6, holds sequences 96 to 99
+	tileKey := binary.BigEndian.AppendUint64([]byte("account-0\x00l"), 6)
+	for _, tt := range []struct {
+		name string
+		edit func(tx *bolt.Tx) error
+	}{
+		{"the last leaf tile deleted", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("log")).Delete(tileKey)
+		}},
+		{"the last leaf tile cut short, its checksum made right", func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte("log"))
+			v := slices.Clone(b.Get(tileKey))
+			v = v[:len(v)-32]
+			binary.BigEndian.PutUint32(v, crc32.Checksum(v[4:], crc32.MakeTable(crc32.Castagnoli)))
+			return b.Put(tileKey, v)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.db")
+			copyFile(t, orig, path)
+			tamper(t, path, tt.edit)
+			s, err := boltstore.Open(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Append(ctx, events[300]); !errors.Is(err, boltstore.ErrCorrupt) {
+				t.Errorf("Append onto the changed tree: %v, want ErrCorrupt", err)
+			}
+			if n, err := s.TreeSize(ctx, "account-0"); err != nil || n != 100 {
+				t.Errorf("TreeSize after the failed append = %d, %v; want 100", n, err)
+			}
+		})
+	}
+}
+
 // A file of format 2, made before the verifiable log, is upgraded on open:
 // its events get sequences in their stored order and the tree is built.
 func TestUpgradeFormat2(t *testing.T) {

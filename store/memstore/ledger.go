@@ -157,3 +157,39 @@ func (s *Store) ReadHashes(ctx context.Context, account string, indexes []int64)
 	}
 	return s.logs[account].ReadHashes(indexes)
 }
+
+// Appended returns a channel that is closed at the account's next commit,
+// or when the store is closed, as [auditevents.Notifier] describes.
+func (s *Store) Appended(account string) <-chan struct{} {
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	if s.waiters == nil { // closed
+		return closedChan
+	}
+	ch := s.waiters[account]
+	if ch == nil {
+		ch = make(chan struct{})
+		s.waiters[account] = ch
+	}
+	return ch
+}
+
+// closedChan is what Appended returns once the store is closed.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// notify closes the channels of the accounts that grew, once their events
+// are visible to readers.
+func (s *Store) notify(accounts []string) {
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	for _, a := range accounts {
+		if ch := s.waiters[a]; ch != nil {
+			close(ch)
+			delete(s.waiters, a)
+		}
+	}
+}

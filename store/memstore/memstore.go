@@ -27,8 +27,9 @@ import (
 )
 
 var (
-	_ auditevents.Store  = (*Store)(nil)
-	_ auditevents.Ledger = (*Store)(nil)
+	_ auditevents.Store    = (*Store)(nil)
+	_ auditevents.Ledger   = (*Store)(nil)
+	_ auditevents.Notifier = (*Store)(nil)
 )
 
 // Store is an in-memory [auditevents.Store]. The zero value is not usable:
@@ -42,6 +43,13 @@ type Store struct {
 	logs   map[string]*accountLog                  // by account
 	// positions holds consumers' positions; nil until the first is set.
 	positions map[positionKey]int64
+
+	// notifyMu guards waiters: the channels [Store.Appended] handed out,
+	// by account, each closed and removed at the account's next commit.
+	// waiters is nil once the store is closed. notifyMu is taken inside
+	// mu, never the other way round.
+	notifyMu sync.Mutex
+	waiters  map[string]chan struct{}
 }
 
 // ref locates a stored event in its account's log.
@@ -82,7 +90,7 @@ func indexKey(k indexKind, e *auditevents.AuditEvent) string {
 
 // New returns an empty Store.
 func New() *Store {
-	s := &Store{byID: make(map[string]ref), logs: make(map[string]*accountLog)}
+	s := &Store{byID: make(map[string]ref), logs: make(map[string]*accountLog), waiters: make(map[string]chan struct{})}
 	for i := range s.index {
 		s.index[i] = make(map[string][]*auditevents.AuditEvent)
 	}
@@ -126,9 +134,11 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 			return &auditevents.DuplicateIDError{ID: e.ID}
 		}
 	}
-	if err := s.appendLogs(prepared); err != nil {
+	accounts, err := s.appendLogs(prepared)
+	if err != nil {
 		return err
 	}
+	defer s.notify(accounts) // under mu, after the indexes below
 	s.all = insertSorted(s.all, add)
 	for k := range s.index {
 		if len(add) == 1 {
@@ -149,9 +159,10 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 }
 
 // appendLogs gives the batch's events their sequences, in batch order, and
-// appends them and their hashes to their accounts' logs. It fails, changing
-// nothing, only if the tree cannot be extended, which would be a bug.
-func (s *Store) appendLogs(batch []auditevents.AuditEvent) error {
+// appends them and their hashes to their accounts' logs; it returns the
+// accounts that grew. It fails, changing nothing, only if the tree cannot be
+// extended, which would be a bug.
+func (s *Store) appendLogs(batch []auditevents.AuditEvent) ([]string, error) {
 	type grown struct {
 		log    *accountLog
 		events []*auditevents.AuditEvent
@@ -180,9 +191,10 @@ func (s *Store) appendLogs(batch []auditevents.AuditEvent) error {
 		var err error
 		hashes[i], err = auditevents.TreeAppend(int64(len(log.events)), g.leaves, log)
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
+	accounts := make([]string, len(groups))
 	for i, g := range groups {
 		log := g.log
 		for _, e := range g.events {
@@ -191,8 +203,9 @@ func (s *Store) appendLogs(batch []auditevents.AuditEvent) error {
 		}
 		log.hashes = append(log.hashes, hashes[i]...)
 		s.logs[g.events[0].Account] = log
+		accounts[i] = g.events[0].Account
 	}
-	return nil
+	return accounts, nil
 }
 
 // ReadHashes reads stored hashes for [auditevents.TreeAppend], within the
@@ -402,6 +415,12 @@ func (s *Store) Close() error {
 	defer s.mu.Unlock()
 	s.closed = true
 	s.all, s.byID, s.logs, s.positions = nil, nil, nil, nil
+	s.notifyMu.Lock()
+	for _, ch := range s.waiters {
+		close(ch)
+	}
+	s.waiters = nil
+	s.notifyMu.Unlock()
 	for i := range s.index {
 		s.index[i] = nil
 	}

@@ -112,7 +112,8 @@
 // leaf. A batch of several accounts locks their heads in ascending order,
 // so two batches never wait for each other. A tile is extended only when it
 // holds exactly the hashes before the new ones; an append onto a tree that
-// was changed outside the store fails rather than extend it.
+// was changed outside the store fails with [ErrInconsistent] rather than
+// extend it.
 //
 // [Store.Entries] reads chunks of [Options.PageSize] events by the (account,
 // seq) index, each chunk one statement that also reads the pruned runs and

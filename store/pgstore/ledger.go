@@ -324,7 +324,7 @@ type frontierReader struct {
 // ReadHashes returns the hashes of the right edge at indexes.
 func (r frontierReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	if len(r.frontier) != bits.OnesCount64(uint64(r.n))*tlog.HashSize {
-		return nil, fmt.Errorf("%w: account %s: the right edge of tree size %d has %d bytes", errTree, quoteAccount(r.account), r.n, len(r.frontier))
+		return nil, fmt.Errorf("%w: account %s: the right edge of tree size %d has %d bytes", ErrInconsistent, quoteAccount(r.account), r.n, len(r.frontier))
 	}
 	out := make([]tlog.Hash, len(indexes))
 	for i, x := range indexes {
@@ -368,7 +368,7 @@ func (g *growth) grow(w *tileWrites) error {
 	// TreeAppend returns, for each record m, its leaf and then the hashes
 	// that m completes: one per trailing 1 bit of m, at levels 1, 2 ….
 	if len(g.partial) != int(g.size%tileWidth)*tlog.HashSize {
-		return fmt.Errorf("%w: account %s: the last leaf tile of tree size %d has %d bytes", errTree, quoteAccount(g.account), g.size, len(g.partial))
+		return fmt.Errorf("%w: account %s: the last leaf tile of tree size %d has %d bytes", ErrInconsistent, quoteAccount(g.account), g.size, len(g.partial))
 	}
 	tile := g.partial
 	i := 0
@@ -475,7 +475,7 @@ func (s *Store) writeLog(ctx context.Context, tx pgx.Tx, w *tileWrites) error {
 // check compares the rows writeLog changed with those w meant to.
 func (w *tileWrites) check(heads, grown, added int) error {
 	if heads != len(w.headAccount) {
-		return fmt.Errorf("%w: %d of the %d head rows of the batch's accounts were found; the table was changed outside the store", errTree, heads, len(w.headAccount))
+		return fmt.Errorf("%w: %d of the %d head rows of the batch's accounts were found; the table was changed outside the store", ErrInconsistent, heads, len(w.headAccount))
 	}
 	extend := 0
 	for _, p := range w.pos {
@@ -484,7 +484,7 @@ func (w *tileWrites) check(heads, grown, added int) error {
 		}
 	}
 	if grown != extend || added != len(w.pos)-extend {
-		return fmt.Errorf("%w: extending the tree: %d of %d tiles were at the expected size; the tree's table was changed outside the store", errTree, grown, extend)
+		return fmt.Errorf("%w: extending the tree: %d of %d tiles were at the expected size; the tree's table was changed outside the store", ErrInconsistent, grown, extend)
 	}
 	return nil
 }
@@ -500,14 +500,10 @@ func (s *Store) logConflict(err error) error {
 		return nil
 	}
 	if pgErr.ConstraintName == s.opt.Table+"_seq_idx" || pgErr.TableName == s.opt.Table+"_log_tree" {
-		return fmt.Errorf("pgstore: append: %w: %s holds a row for a sequence or tree hash that the log had not given yet (%s); the table was written outside the store", errTree, pgErr.TableName, pgErr.Detail)
+		return fmt.Errorf("pgstore: append: %w: %s holds a row for a sequence or tree hash that the log had not given yet (%s); the table was written outside the store", ErrInconsistent, pgErr.TableName, pgErr.Detail)
 	}
 	return nil
 }
-
-// errTree is wrapped by errors that say the tree's tables do not hold what
-// the log needs.
-var errTree = errors.New("the log's tree is inconsistent")
 
 // tileReader reads stored hashes from tiles already read: a tlog.HashReader.
 type tileReader struct {
@@ -566,7 +562,7 @@ func (r *tileReader) at(level int, k int64) (tlog.Hash, error) {
 	t, ok := r.tiles[tileKey{int16(level), k >> tileBits}]
 	off := int(k&(tileWidth-1)) * tlog.HashSize
 	if !ok || off+tlog.HashSize > len(t) {
-		return tlog.Hash{}, fmt.Errorf("%w: account %s lacks the hash of level %d index %d", errTree, quoteAccount(r.account), level, k)
+		return tlog.Hash{}, fmt.Errorf("%w: account %s lacks the hash of level %d index %d", ErrInconsistent, quoteAccount(r.account), level, k)
 	}
 	return tlog.Hash(t[off : off+tlog.HashSize]), nil
 }

@@ -26,7 +26,7 @@ type benchmark struct {
 // fixture is the store the read workloads share, and its query shapes.
 type fixture struct {
 	store  auditevents.Store
-	shapes []benchQuery
+	shapes []QueryShape
 }
 
 // benchmarks are the workloads RunBenchmarks measures, in order. A new
@@ -42,21 +42,21 @@ var benchmarks = []benchmark{
 }
 
 // RunBenchmarks measures stores made by newStore on the standard workloads,
-// the ones this module's benchmark program compares stores with:
+// those of this module's benchmark program in the form of Go benchmarks:
 //
-//   - Append/batch=N: appending batches of 1, 100 and 1000 events to an
-//     empty store, one after the other; reports events/s.
+//   - Append/batch=N: appending batches of N = 1, 100 and 1000 events to an
+//     empty store, one batch after another; reports events/s. The
+//     program's single-event appends and its batched ingest are batch=1 and
+//     batch=1000.
 //   - AppendConcurrent: single-event appends from GOMAXPROCS goroutines at
-//     once (b.SetParallelism raises it), as the handlers of a busy host
-//     make them; each Append returns only once its event is stored as
-//     durably as the store ever stores it. Reports events/s.
-//   - Query/<shape>: the query shapes of the benchmark program (one day, one
-//     user over all time, a user and a configuration over 30 days, a
-//     configuration in every version and in one, an account over a week,
-//     the first page of 100 and a page of 100 deep by cursor) on a store of
+//     once (the -cpu flag sets it; the program uses 64 goroutines), as the
+//     handlers of a busy host make them, each Append returning once its
+//     event is stored; reports events/s. A store that commits concurrent
+//     appends together shows it here.
+//   - Query/<name>: each shape of [QueryShapes] on a store of
 //     [BenchmarkEvents] events; reports the events each query returns.
-//   - Export: every event of that store through the CSV writer; reports
-//     events/s.
+//   - Export: every event of that store through the CSV writer
+//     ([auditevents.WriteCSV]); reports events/s.
 //
 // A third party's store compares itself with this module's in three lines:
 //
@@ -72,7 +72,7 @@ func RunBenchmarks(b *testing.B, newStore NewStore) {
 	data := func() *fixture {
 		if shared == nil {
 			events := NewGenerator(1).Events(BenchmarkEvents)
-			shared = &fixture{store: newStore(b), shapes: benchQueryShapes(events)}
+			shared = &fixture{store: newStore(b), shapes: QueryShapes(events)}
 			for i := 0; i < len(events); i += 1000 {
 				if err := shared.store.Append(context.Background(), events[i:min(i+1000, len(events))]...); err != nil {
 					b.Fatalf("filling the store: %v", err)
@@ -128,15 +128,44 @@ func benchAppendConcurrent(b *testing.B, newStore NewStore) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
-// benchQuery is one query shape of the query benchmarks.
-type benchQuery struct {
-	name string
-	q    auditevents.Query
+// QueryShape is one shape of query that the benchmarks measure, as
+// [QueryShapes] makes it.
+type QueryShape struct {
+	// Name names the shape in benchmark names: [RunBenchmarks] reports it
+	// as Query/<Name>, the benchmark program as query:<Name>.
+	Name string
+	// Title says in a few words what the query asks for, for reports.
+	Title string
+	// Query is the query, its parameters picked from the data.
+	Query auditevents.Query
 }
 
-// benchQueryShapes returns the query shapes of the benchmark program, with
-// parameters picked from events (in timestamp order) as it picks them.
-func benchQueryShapes(events []auditevents.AuditEvent) []benchQuery {
+// QueryShapes returns the query shapes that [RunBenchmarks] and this
+// module's benchmark program measure, so that both measure the same
+// queries. Their parameters are picked from events, which must be in
+// timestamp order, oldest first, as [Generator.Events] returns them; mid
+// is the event at the middle of events:
+//
+//   - day: the 183rd day of the year a [Generator] fills (from
+//     [GeneratorStart]).
+//   - user: every event of mid's user.
+//   - user+config: mid's user and the configuration (by name) that the
+//     user last touched at or before mid, over the 30 days that end at
+//     midnight after that event.
+//   - config: a configuration by name, every version: the first event with
+//     a versioned configuration from a third of events on.
+//   - config-version: the same configuration in that event's version.
+//   - account-week: the account "globex" over the 7 days that end where
+//     user+config ends.
+//   - page-first: the newest 100 events.
+//   - page-deep: the 100 events that follow mid in the result order
+//     (older ones), by cursor.
+//
+// It returns nil when events is empty.
+func QueryShapes(events []auditevents.AuditEvent) []QueryShape {
+	if len(events) == 0 {
+		return nil
+	}
 	mid := events[len(events)/2]
 	user := mid.User
 	day := GeneratorStart.AddDate(0, 0, 182)
@@ -157,29 +186,29 @@ func benchQueryShapes(events []auditevents.AuditEvent) []benchQuery {
 		}
 	}
 	globex := "globex"
-	return []benchQuery{
-		{"day", auditevents.Query{Since: day, Before: day.AddDate(0, 0, 1)}},
-		{"user", auditevents.Query{User: user}},
-		{"user+config", auditevents.Query{User: user, Configuration: userConfig, Since: monthStart, Before: monthEnd}},
-		{"config", auditevents.Query{Configuration: configName}},
-		{"config-version", auditevents.Query{Configuration: configVersion}},
-		{"account-week", auditevents.Query{Account: &globex, Since: monthEnd.AddDate(0, 0, -7), Before: monthEnd}},
-		{"page-first", auditevents.Query{Limit: 100}},
-		{"page-deep", auditevents.Query{Limit: 100, After: mid.Cursor()}},
+	return []QueryShape{
+		{"day", "one day's range", auditevents.Query{Since: day, Before: day.AddDate(0, 0, 1)}},
+		{"user", "one user over all time", auditevents.Query{User: user}},
+		{"user+config", "user + configuration over 30 days", auditevents.Query{User: user, Configuration: userConfig, Since: monthStart, Before: monthEnd}},
+		{"config", "a configuration by name, every version", auditevents.Query{Configuration: configName}},
+		{"config-version", "a configuration in one version", auditevents.Query{Configuration: configVersion}},
+		{"account-week", "one account over 7 days", auditevents.Query{Account: &globex, Since: monthEnd.AddDate(0, 0, -7), Before: monthEnd}},
+		{"page-first", "first page of 100", auditevents.Query{Limit: 100}},
+		{"page-deep", "a page of 100 deep in the results, by cursor", auditevents.Query{Limit: 100, After: mid.Cursor()}},
 	}
 }
 
 func benchQueries(b *testing.B, data func() *fixture) {
 	f := data()
-	for _, bq := range f.shapes {
-		b.Run(bq.name, func(b *testing.B) {
+	for _, shape := range f.shapes {
+		b.Run(shape.Name, func(b *testing.B) {
 			s := f.store
 			ctx := context.Background()
 			b.ReportAllocs()
 			var n int
 			for b.Loop() {
 				n = 0
-				for _, err := range s.Query(ctx, bq.q) {
+				for _, err := range s.Query(ctx, shape.Query) {
 					if err != nil {
 						b.Fatal(err)
 					}

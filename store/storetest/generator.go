@@ -55,17 +55,19 @@ var kindWeights = map[auditevents.Kind]int{
 }
 
 // Generator makes realistic audit events, deterministically: two Generators
-// made with the same seed make the same events, IDs included. Its events
-// are what a Bindplane-like host records: users acting on configurations
-// that gain versions and are deleted and created again, rollouts of those
-// versions, agents, components, logins, users and API keys; every [Kind]
-// occurs, most events carry a configuration as "name:version" and some as a
-// bare name, descriptions hold commas, quotes, line breaks and text a
-// spreadsheet would run as a formula.
+// made with the same seed and called the same way make the same events, IDs
+// included. Its events are what a Bindplane-like host records: users acting
+// on configurations that gain versions and are deleted and created again,
+// rollouts of those versions, agents, components, logins, users and API
+// keys. Every [auditevents.Kind] occurs (the rarest about twice in a
+// thousand events); most events (about three in four) carry a configuration
+// as "name:version" and a few as a bare name; descriptions hold commas,
+// quotes, line breaks and text a spreadsheet would run as a formula. The
+// events are valid for [auditevents.Store.Append], and their IDs unique.
 //
-// Every package of this module that needs test or benchmark data takes it
-// from a Generator, and so can a third party's store. A Generator is not safe
-// for concurrent use.
+// It makes the data of [RunBenchmarks], of this module's benchmark program
+// and of most tests of its stores and HTTP API, and a third party's store
+// can test with it too. A Generator is not safe for concurrent use.
 type Generator struct {
 	rng     *rand.Rand
 	entropy *rand.ChaCha8 // the random part of IDs
@@ -169,8 +171,12 @@ func (g *Generator) pick(cdf []float64) int {
 // [GeneratorEnd], more of them in working hours, in timestamp order (the
 // order they would have been recorded in). About one event in a hundred
 // shares its timestamp with the one before, as events of one bulk operation
-// do, so the ID tiebreak of the result order is exercised.
+// do, so the ID tiebreak of the result order is exercised. It returns
+// none for an n of 0 or less.
 func (g *Generator) Events(n int) []auditevents.AuditEvent {
+	if n <= 0 {
+		return nil
+	}
 	span := GeneratorEnd.Sub(GeneratorStart)
 	times := make([]time.Time, n)
 	for i := range times {
@@ -196,8 +202,11 @@ func (g *Generator) Events(n int) []auditevents.AuditEvent {
 
 // After returns n events that follow the last one made (and
 // [GeneratorEnd]), one to three milliseconds apart, as new events recorded
-// live.
+// live. It returns none for an n of 0 or less.
 func (g *Generator) After(n int) []auditevents.AuditEvent {
+	if n <= 0 {
+		return nil
+	}
 	out := make([]auditevents.AuditEvent, n)
 	t := GeneratorEnd
 	if g.lastTS.After(t) {
@@ -220,8 +229,9 @@ var (
 	}
 )
 
-// Event returns one valid event at t, with a new ID whose time part is t's
-// millisecond (clamped to the range a ULID can hold).
+// Event returns one event at t, with a new ID whose time part is t's
+// millisecond (clamped to the range a ULID can hold); it is valid unless t
+// is the zero time.
 func (g *Generator) Event(t time.Time) auditevents.AuditEvent {
 	g.lastTS = t
 	u := g.users[g.pick(g.userCDF)]

@@ -78,3 +78,31 @@ func TestGeneratorEventAnyTime(t *testing.T) {
 		}
 	}
 }
+
+// A count of 0 or less makes no events, and no query shapes come from no
+// events, rather than a panic in a caller's test.
+func TestGeneratorNoEvents(t *testing.T) {
+	g := NewGenerator(1)
+	for _, n := range []int{0, -1} {
+		if got := g.Events(n); len(got) != 0 {
+			t.Errorf("Events(%d) made %d events, want none", n, len(got))
+		}
+		if got := g.After(n); len(got) != 0 {
+			t.Errorf("After(%d) made %d events, want none", n, len(got))
+		}
+	}
+	if got := QueryShapes(nil); got != nil {
+		t.Errorf("QueryShapes(nil) = %v, want nil", got)
+	}
+}
+
+// Every query shape of the benchmarks selects some of the events it was
+// picked from, so that no benchmark measures an empty answer by mistake.
+func TestQueryShapesSelectEvents(t *testing.T) {
+	events := NewGenerator(1).Events(20000)
+	for _, shape := range QueryShapes(events) {
+		if got := expect(events, shape.Query); len(got) == 0 {
+			t.Errorf("query shape %s (%s) selects no event", shape.Name, describe(shape.Query))
+		}
+	}
+}

@@ -15,9 +15,10 @@ import (
 )
 
 // runLedger checks the [auditevents.Ledger] contract when the store
-// implements it: sequences, the Merkle tree, proofs and retention. Expected
-// roots come from a naive recursive RFC 6962 hash of the model's leaves,
-// not from tlog or the store.
+// implements it, which it learns from one store made and closed at once:
+// sequences, the Merkle tree, proofs and retention, each area with a fresh
+// store. Expected roots come from a naive recursive RFC 6962 hash of the
+// model's leaves, not from tlog or the store.
 func runLedger(t *testing.T, newStore NewStore) {
 	t.Helper()
 	probe := newStore(t)
@@ -42,9 +43,27 @@ func runLedger(t *testing.T, newStore NewStore) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t)
 			t.Cleanup(func() { s.Close() })
+			t.Cleanup(func() {
+				if c, ok := ledgerContracts[tt.name]; ok && t.Failed() {
+					t.Logf("the contract: %s", c)
+				}
+			})
 			tt.fn(t, s.(auditevents.Ledger), s)
 		})
 	}
+}
+
+// ledgerContracts says, for each area of the Ledger contract, what it
+// checks and why users rely on it; Run logs it when the area fails, as it
+// logs the contract of each area of the Store.
+var ledgerContracts = map[string]string{
+	"LedgerSequences":         "each account's events get sequences from 0, without gaps, in commit order and batch order (not timestamp order), and Lookup and Accounts agree with them: users read a log in the order it was written and resume from a position",
+	"LedgerTree":              "the tree's root is RFC 6962's over the events' leaves, its inclusion and consistency proofs check with tlog, and hashes beyond the tree are refused: what a client of the proof endpoints and an auditor rely on",
+	"LedgerEntriesFrom":       "Entries resumes from any sequence up to the tree size and refuses one outside it with a QueryError, as a reader that stopped and comes back needs",
+	"LedgerBatchAtomic":       "a batch that fails takes no sequence, so the log stays gapless and verifies",
+	"LedgerConcurrentAppends": "writers appending to one account at once get distinct, gapless sequences, each batch's consecutive and in batch order",
+	"LedgerPrune":             "Prune deletes events but keeps the tree: pruned sequences come as pruned runs, and the size, the root and the proofs do not change, so a verifier tells retention from tampering",
+	"LedgerClosed":            "after Close the Ledger's methods return ErrClosed, as the Store's do",
 }
 
 // accountCorpus returns the varied events of corpus, all in account acme.
@@ -73,11 +92,12 @@ func naiveRoot(leaves []tlog.Hash) tlog.Hash {
 	return sha256.Sum256(append(append([]byte{1}, l[:]...), r[:]...))
 }
 
-// modelLeaves returns the leaves of events appended in this order.
+// modelLeaves returns the leaves of events appended in this order, as
+// the model stores them.
 func modelLeaves(events []auditevents.AuditEvent) []tlog.Hash {
 	out := make([]tlog.Hash, len(events))
 	for i := range events {
-		e := auditevents.Normalize(events[i])
+		e := stored(events[i])
 		out[i] = auditevents.LeafHash(int64(i), &e)
 	}
 	return out
@@ -108,7 +128,7 @@ func sameLog(tb testing.TB, l auditevents.Ledger, account string, want []auditev
 		if e.Seq != int64(i) || e.Pruned != 0 {
 			tb.Fatalf("account %q: entry %d has sequence %d (pruned %d), want sequence %d", account, i, e.Seq, e.Pruned, i)
 		}
-		sameEvent(tb, e.Event, auditevents.Normalize(want[i]))
+		sameEvent(tb, e.Event, stored(want[i]))
 	}
 	size, root, err := auditevents.TreeHead(context.Background(), l, account)
 	if err != nil {
@@ -389,6 +409,8 @@ func testLedgerPrune(t *testing.T, l auditevents.Ledger, s auditevents.Store) {
 	}
 }
 
+// After Close, the Ledger's methods fail with ErrClosed as the Store's do,
+// rather than read a store that is gone.
 func testLedgerClosed(t *testing.T, l auditevents.Ledger, s auditevents.Store) {
 	ctx := context.Background()
 	appendAll(t, s, event(NewGenerator(45), base))

@@ -13,10 +13,15 @@
 // atomicity, validation, retention (and the count a stopped Prune returns),
 // cancellation, constant memory for a large result, concurrent appends and
 // queries (run it with -race), unicode, empty and very long values, and use
-// after Close. A store that implements [auditevents.Ledger] is also checked
-// for its sequences, its Merkle tree, its proofs and its retention, and one
-// that implements [auditevents.Positions] for the positions a forwarder
-// keeps in it (position.go).
+// after Close. A store that also implements [auditevents.Ledger] is checked
+// for that contract too: sequences per account, from 0, gapless and in
+// commit order (also under concurrent appends and after failed batches),
+// Entries from any sequence, the Merkle tree and its proofs, retention that
+// keeps the tree, and use after Close. One that implements
+// [auditevents.Positions] is checked for the positions a forwarder keeps in
+// it: unknown ones read 0, each (consumer, account) is independent, invalid
+// ones are refused as [auditevents.CheckPosition] says, concurrent use, and
+// use after Close (position.go).
 //
 // # How results are checked
 //
@@ -24,14 +29,19 @@
 // scan over every event appended, with the filter semantics of
 // [auditevents.Query] spelled out plainly. It calls none of the code it
 // checks (neither Query.Matches nor any store), so a bug shared by every
-// store still fails the suite. The suite's own tests run it against
-// deliberately broken stores and expect each to fail.
+// store still fails the suite. The expected roots of a Ledger's trees come
+// from RFC 6962's recursive definition, computed here over the leaves, not
+// from tlog or the store; the leaves are those of [auditevents.LeafHash],
+// the canonical encoding that the root package checks against its golden
+// file. The suite's own tests run it against deliberately broken stores and
+// expect each to fail.
 //
 // # Data and benchmarks
 //
-// [Generator] makes realistic events deterministically from a seed; the
-// benchmarks of this module and its benchmark program use it. [RunBenchmarks]
-// measures a store on the standard workloads, so that a third party compares
+// [Generator] makes realistic events deterministically from a seed: the data
+// of [RunBenchmarks], of this module's benchmark program and of most of its
+// tests. [RunBenchmarks] measures a store on the standard workloads, the
+// query shapes of [QueryShapes] among them, so that a third party compares
 // its store with this module's in the same three lines.
 package storetest
 
@@ -46,15 +56,18 @@ import (
 	"github.com/auditevents/auditevents"
 )
 
-// NewStore returns a new, empty store for one subtest. The suite closes it
-// when the subtest ends; register anything else to release (a temporary
-// file, a database schema) with tb.Cleanup.
+// NewStore returns a new, empty store for one subtest of [Run] or one
+// benchmark of [RunBenchmarks], which close it when they end; register
+// anything else to release (a temporary file, a database schema) with
+// tb.Cleanup. It may fail the test with tb.Fatal.
 type NewStore func(tb testing.TB) auditevents.Store
 
 // Run runs the conformance suite against stores made by newStore: one
-// subtest per area of the contract, each with a fresh store. Subtests do not
-// run in parallel (one of them measures the heap). A failing subtest logs
-// what the contract it checks promises, and why users rely on it.
+// subtest per area of the Store contract, each with a fresh store, then,
+// when the stores implement [auditevents.Ledger] (Run makes one more store
+// to find out), one subtest per area of that contract. Subtests do not run
+// in parallel (one of them measures the heap). A failing subtest logs what
+// the contract it checks promises, and why users rely on it.
 func Run(t *testing.T, newStore NewStore) {
 	t.Helper()
 	for _, a := range areas {
@@ -89,7 +102,7 @@ var areas = []area{
 	{"RoundTrip", "an appended event comes back field for field, its timestamp in UTC: an audit trail that changes what it was told is worthless", testRoundTrip},
 	{"Normalization", "IDs are kept in canonical upper case and timestamps in UTC to the microsecond, so a lower-case ID is the same ID and results never depend on the time zone of the writer", testNormalization},
 	{"EmptyAppend", "appending no events succeeds and stores nothing, so callers need not special-case an empty batch", testEmptyAppend},
-	{"Validation", "an invalid event fails with an *EventError naming its index and field, and nothing of its batch is stored: the HTTP layer maps it to 400, and a batch is all or nothing", testValidation},
+	{"Validation", "an invalid event fails with an *EventError naming its index and field, and nothing of its batch is stored: the host can tell its caller which event is wrong and why, and a batch is all or nothing", testValidation},
 	{"DuplicateIDs", "an ID already stored, or twice in a batch, fails with ErrDuplicateID naming the ID and stores nothing of the batch, so that retrying a batch never records an event twice", testDuplicateIDs},
 	{"Order", "results come newest first, ties broken by descending ID, whatever order events were appended in: paging depends on one total order", testOrder},
 	{"OrderByTimestampNotID", "order follows the timestamp, not the time in the ID, so imported events sort where they happened", testOrderByTimestampNotID},
