@@ -9,8 +9,10 @@ import (
 // the events, how far each consumer of an account's log has got: the
 // sequence it reads next. The forward package's forwarder keeps each sink's
 // progress with it, so that after a restart (or a kill -9) a sink resumes at
-// the first batch it had not acknowledged. store/memstore implements it; a
-// third party's store opts in by implementing these methods too.
+// the first batch it had not acknowledged. store/memstore (in memory),
+// store/boltstore and store/pgstore (durably) implement it; a third party's
+// store opts in by implementing these methods too, and store/storetest
+// checks them.
 //
 // A position is a sequence of the account's log (see [Ledger]): 0 before any
 // event, the tree size once every event has been consumed. Every method is

@@ -46,20 +46,19 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// crashHost is a host that forwards the events of a bbolt store to a webhook
-// and, in mode "append", records events meanwhile, printing the IDs of each
+// crashHost is a host that forwards the events of a bbolt store to a webhook,
+// keeping its position in the store's file, and, in mode "append", records events meanwhile, printing the IDs of each
 // batch once the store has acknowledged it. It runs until it is killed.
 func crashHost(mode, db, url string) error {
 	bolt, err := boltstore.Open(db, nil)
 	if err != nil {
 		return err
 	}
-	store := &boltWithPositions{Store: bolt, positions: &filePositions{path: db + ".positions"}}
 	hook, err := forward.NewWebhook(url, &forward.WebhookOptions{Secret: crashSecret})
 	if err != nil {
 		return err
 	}
-	f, err := forward.New(store, []forward.Route{{Name: "hook", Sink: hook}}, &forward.Options{
+	f, err := forward.New(bolt, []forward.Route{{Name: "hook", Sink: hook}}, &forward.Options{
 		BatchSize: crashBatch, PollInterval: 5 * time.Millisecond,
 		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 	})
@@ -94,90 +93,6 @@ func crashHost(mode, db, url string) error {
 }
 
 var crashSecret = []byte("0123456789abcdef0123456789abcdef")
-
-// boltWithPositions is a bbolt store with its forwarder's positions in a file
-// of their own, written durably: boltstore does not keep positions yet.
-type boltWithPositions struct {
-	*boltstore.Store
-	positions *filePositions
-}
-
-func (s *boltWithPositions) Position(ctx context.Context, consumer, account string) (int64, error) {
-	return s.positions.get(consumer + "\x00" + account)
-}
-
-func (s *boltWithPositions) SetPosition(ctx context.Context, consumer, account string, position int64) error {
-	size, err := s.TreeSize(ctx, account)
-	if err != nil {
-		return err
-	}
-	if err := auditevents.CheckPosition(consumer, position, size); err != nil {
-		return err
-	}
-	return s.positions.set(consumer+"\x00"+account, position)
-}
-
-// filePositions keeps positions in a JSON file, replaced atomically and
-// synced on every change.
-type filePositions struct {
-	path string
-	mu   sync.Mutex
-}
-
-func (p *filePositions) load() (map[string]int64, error) {
-	m := map[string]int64{}
-	data, err := os.ReadFile(p.path)
-	if os.IsNotExist(err) {
-		return m, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return m, json.Unmarshal(data, &m)
-}
-
-func (p *filePositions) get(key string) (int64, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	m, err := p.load()
-	return m[key], err
-}
-
-func (p *filePositions) set(key string, v int64) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	m, err := p.load()
-	if err != nil {
-		return err
-	}
-	m[key] = v
-	data, _ := json.Marshal(m)
-	tmp := p.path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p.path); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(p.path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
-}
 
 // crashReceiver is the webhook receiver of the test: it authenticates each
 // request, counts every event ID it receives, and fails one request in five

@@ -24,4 +24,21 @@
 //
 // Receivers de-duplicate by event ID: a batch may be delivered more than
 // once, when an acknowledgement is lost.
+//
+// # Stores, positions and replicas
+//
+// Each route's positions are kept by the store, through
+// [auditevents.Positions]: store/memstore keeps them in memory (they go with
+// the process, and a new one starts every route from the first event);
+// store/boltstore in a bucket of its file, each position a synced
+// transaction; store/pgstore in the table "<table>_positions", each
+// position a committed upsert. A third party's store opts in by
+// implementing Positions; store/storetest checks it.
+//
+// Replicas of a host that share one database may each run a Forwarder with
+// the same routes: a store that implements [Leaser] (store/pgstore, with
+// session advisory locks) lets one replica at a time forward each route, and
+// another take over, from the stored positions, when it stops or dies. See
+// [Forwarder] and [Leaser]. store/memstore and store/boltstore are used by
+// one process at a time, and need no lease.
 package forward

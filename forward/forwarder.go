@@ -67,6 +67,11 @@ type Options struct {
 	// [*RetryError] asks for. 0 means DefaultMinBackoff and
 	// DefaultMaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
+	// LeaseInterval is how often a route on standby tries to take its
+	// lease, when the store is a [Leaser]: the longest a route goes
+	// unforwarded after the replica that held it stopped or died. 0
+	// means DefaultLeaseInterval.
+	LeaseInterval time.Duration
 	// OnError, when set, is called with each failure of a route (a Send
 	// that failed, a store that failed), from the route's goroutine; it
 	// must not block for long. The failure is also in [Forwarder.Metrics].
@@ -102,6 +107,18 @@ type Options struct {
 // refuses the route's position (an [*auditevents.QueryError]); any other
 // failure of the store is retried like a failed batch.
 //
+// When the store is a [Leaser] (store/pgstore), a route forwards only while
+// its Forwarder holds the route's lease, named [LeasePrefix] and the route's
+// name: it renews the lease before each pass, and while another replica
+// holds it the route is on standby ([RouteMetrics].Standby) and tries to
+// take it every LeaseInterval. A route lets its lease go when it stops. So
+// the replicas of a host may all run a Forwarder with the same routes: one
+// forwards each route, and when it stops or dies (its database session ends
+// with it) another takes over within LeaseInterval, from the positions the
+// first stored: the batch that was in flight is sent again, nothing is
+// lost. The stores that one process holds at a time (store/memstore,
+// store/boltstore) need no lease.
+//
 // A Forwarder is safe for concurrent use; Run runs once at a time.
 type Forwarder struct {
 	store   Store
@@ -116,6 +133,7 @@ type route struct {
 	kinds   map[auditevents.Kind]bool
 	actions map[auditevents.Action]bool
 	buf     []auditevents.AuditEvent
+	leased  bool // the route holds its lease (lease.go); only its goroutine uses it
 
 	mu        sync.Mutex
 	metrics   RouteMetrics
@@ -149,6 +167,10 @@ type RouteMetrics struct {
 	LastErrorAt time.Time
 	// Stopped says the route stopped, on LastError (see [Forwarder]).
 	Stopped bool
+	// Standby says that the store is a [Leaser] and another replica
+	// (another store value) holds the route's lease: this Forwarder
+	// waits to take over, and its Delivered and lag stay as they were.
+	Standby bool
 }
 
 // New returns a Forwarder of store's events to routes. opts may be nil. It
@@ -168,13 +190,14 @@ func New(store Store, routes []Route, opts *Options) (*Forwarder, error) {
 		f.opts = *opts
 	}
 	o := &f.opts
-	if o.BatchSize < 0 || o.PollInterval < 0 || o.MinBackoff < 0 || o.MaxBackoff < 0 {
-		return nil, fmt.Errorf("%w: BatchSize, PollInterval, MinBackoff and MaxBackoff must not be negative", ErrInvalidOptions)
+	if o.BatchSize < 0 || o.PollInterval < 0 || o.MinBackoff < 0 || o.MaxBackoff < 0 || o.LeaseInterval < 0 {
+		return nil, fmt.Errorf("%w: BatchSize, PollInterval, MinBackoff, MaxBackoff and LeaseInterval must not be negative", ErrInvalidOptions)
 	}
 	o.BatchSize = cmp(o.BatchSize, DefaultBatchSize)
 	o.PollInterval = cmp(o.PollInterval, DefaultPollInterval)
 	o.MinBackoff = cmp(o.MinBackoff, DefaultMinBackoff)
 	o.MaxBackoff = cmp(o.MaxBackoff, DefaultMaxBackoff)
+	o.LeaseInterval = cmp(o.LeaseInterval, DefaultLeaseInterval)
 	if o.MinBackoff > o.MaxBackoff {
 		return nil, fmt.Errorf("%w: MinBackoff %v is above MaxBackoff %v", ErrInvalidOptions, o.MinBackoff, o.MaxBackoff)
 	}
@@ -288,8 +311,20 @@ func (f *Forwarder) Metrics() []RouteMetrics {
 // runRoute runs passes of r until ctx is done (nil) or the sink fails
 // permanently (the error).
 func (f *Forwarder) runRoute(ctx context.Context, r *route) error {
+	defer f.releaseLease(ctx, r)
 	for {
-		progressed, err := f.pass(ctx, r)
+		held, err := f.holdLease(ctx, r)
+		progressed := false
+		switch {
+		case err == nil && !held:
+			// Another replica forwards the route: try again later.
+			if f.opts.Wait(ctx, f.opts.LeaseInterval) != nil {
+				return nil
+			}
+			continue
+		case err == nil:
+			progressed, err = f.pass(ctx, r)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/forward"
+	"github.com/auditevents/auditevents/store/boltstore"
 )
 
 // receiver is a webhook receiver as a host writes one: it checks each
@@ -111,7 +111,8 @@ func runServer(t *testing.T, args ...string) (string, func() error) {
 
 // TestForward checks -forward: the seeded events and the ones recorded
 // later reach a webhook receiver, signed with the secret from the
-// environment, and a restart resumes from the positions file: the events
+// environment, and a restart resumes from the positions in the bbolt file
+// (every account's at its tree size after a clean stop): the events
 // acknowledged before the last batch are not sent again. (The last batch
 // may be: the stop can land between the receiver's reading of it and its
 // acknowledgement reaching the forwarder, and receivers de-duplicate.)
@@ -136,9 +137,7 @@ func TestForward(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if _, err := os.Stat(db + ".positions"); err != nil {
-		t.Errorf("positions file: %v", err)
-	}
+	caughtUp(t, db, "webhook")
 
 	// Restarted, the forwarder sends only what it had not sent.
 	base, stop = runServer(t, "-db", db, "-seed", "0", "-forward", hook.URL)
@@ -194,5 +193,34 @@ func TestTailEndsOnShutdown(t *testing.T) {
 	}
 	if _, err := io.ReadAll(res.Body); err != nil {
 		t.Errorf("the tail ended with %v, want a clean end", err)
+	}
+}
+
+// caughtUp fails the test unless the forwarder's positions of route, in
+// the bbolt file at db, are at every account's tree size.
+func caughtUp(t *testing.T, db, route string) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := boltstore.Open(db, &boltstore.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	accounts := 0
+	for account, err := range s.Accounts(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		accounts++
+		pos, err := s.Position(ctx, route, account)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size, err := s.TreeSize(ctx, account); err != nil || pos != size {
+			t.Errorf("account %q: the forwarder's position is %d, want the tree size %d (%v)", account, pos, size, err)
+		}
+	}
+	if accounts == 0 {
+		t.Error("the store has no account")
 	}
 }

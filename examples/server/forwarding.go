@@ -32,14 +32,15 @@ func startForwarding(cfg config, store auditevents.Store, srv *server, logger *s
 	if err != nil {
 		return nil, err
 	}
-	fstore, err := forwardStore(store, cfg.db+".positions")
-	if err != nil {
-		return nil, err
+	// boltstore keeps the forwarder's positions in its file.
+	fstore, ok := store.(forward.Store)
+	if !ok {
+		return nil, errors.New("-forward: the store keeps no positions (auditevents.Ledger and auditevents.Positions)")
 	}
 	if cfg.forwardSecret == "" {
 		logger.Warn("forwarding without a signature: set -forward-secret or " + secretEnv + " so that the receiver can check the events are ours")
 	}
-	f, err := forward.New(fstore, []forward.Route{{Name: "webhook", Sink: hook}}, &forward.Options{
+	f, err := forward.New(fstore, []forward.Route{{Name: cfg.forwardName, Sink: hook}}, &forward.Options{
 		OnError: func(route string, err error) {
 			logger.Warn("forwarding to the webhook failed", "route", route, "err", err)
 		},

@@ -26,6 +26,7 @@
 //	-forward    POST every account's events, as they are recorded, to this webhook URL
 //	-forward-secret  the webhook's HMAC-SHA256 secret (default: $AUDITEVENTS_FORWARD_SECRET)
 //	-forward-format  jsonl (default) or cloudevents
+//	-forward-name    the name the forwarder keeps its positions under (default: webhook)
 //
 // It serves the live tail too, /v1/audit-events/tail: the caller's account's
 // new events as Server-Sent Events (curl -N, or EventSource in a browser).
@@ -33,12 +34,11 @@
 // With -forward, a forwarder runs beside the store and delivers every
 // account's events to the webhook at least once, signed in the
 // Auditevents-Signature header when a secret is set (check it with
-// forward.VerifySignature). boltstore does not keep the forwarder's
-// positions yet, so they are kept in a file beside the bbolt file
-// (-db + ".positions"): after a restart, or a crash, forwarding resumes at
-// the first batch the webhook had not acknowledged. The positions are the
-// webhook's whatever its URL: delete the file to send every event again, to
-// a new receiver.
+// forward.VerifySignature). The forwarder keeps its positions in the bbolt
+// file (boltstore implements auditevents.Positions): after a restart, or a
+// crash, forwarding resumes at the first batch the webhook had not
+// acknowledged. The positions are kept under -forward-name whatever the
+// URL: start with a new name to send every event again, to a new receiver.
 //
 // Every request to /v1 carries an API key in the X-Bindplane-Api-Key header,
 // as Bindplane's clients send it. A key maps to an account; the caller sees
@@ -104,6 +104,7 @@ type config struct {
 	forward       string
 	forwardSecret string
 	forwardFormat string
+	forwardName   string // the forwarder's route: its positions' name
 }
 
 // secretEnv names the variable that holds the webhook's secret when
@@ -128,6 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.forward, "forward", "", "POST every account's events to this webhook URL, as they are recorded")
 	fs.StringVar(&c.forwardSecret, "forward-secret", "", "the webhook's HMAC-SHA256 secret (default $"+secretEnv+")")
 	fs.StringVar(&c.forwardFormat, "forward-format", "jsonl", "the webhook's body: jsonl or cloudevents")
+	fs.StringVar(&c.forwardName, "forward-name", "webhook", "the name the forwarder keeps its positions under, in the bbolt file; a new name sends every event again")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -155,6 +157,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.forwardFormat != "jsonl" && c.forwardFormat != "cloudevents" {
 		return c, fmt.Errorf("-forward-format %q: want jsonl or cloudevents", c.forwardFormat)
+	}
+	if err := auditevents.CheckPosition(c.forwardName, 0, 0); err != nil {
+		return c, fmt.Errorf("-forward-name: %w", err)
 	}
 	if c.forward != "" {
 		if _, err := newWebhook(c); err != nil {

@@ -194,6 +194,8 @@ func TestParseFlags(t *testing.T) {
 		{"forward", []string{"-forward", "https://siem.example.com/audit", "-forward-format", "cloudevents"}, true},
 		{"forward not a URL", []string{"-forward", "siem.example.com"}, false},
 		{"forward format unknown", []string{"-forward", "https://siem.example.com/audit", "-forward-format", "xml"}, false},
+		{"forward name", []string{"-forward", "https://siem.example.com/audit", "-forward-name", "siem"}, true},
+		{"forward name empty", []string{"-forward", "https://siem.example.com/audit", "-forward-name", ""}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -282,13 +282,13 @@ func readMeta(tx *bolt.Tx, loadDict bool) (c codec, fresh bool, err error) {
 		return c, false, fmt.Errorf("%w: format version 0", ErrNotStore)
 	case version > formatVersion:
 		return c, false, fmt.Errorf("%w: the file has format version %d; this version of the package reads format version %d", ErrNewerFormat, version, formatVersion)
-	case version == upgradableVersion:
-		c.upgrade = true
+	case version >= oldestUpgradable && version < formatVersion:
+		c.upgrade = version
 	case version < formatVersion:
-		return c, false, fmt.Errorf("%w: the file has format version %d; this version of the package reads format version %d and upgrades format version %d", ErrOlderFormat, version, formatVersion, upgradableVersion)
+		return c, false, fmt.Errorf("%w: the file has format version %d; this version of the package reads format version %d and upgrades format versions %d to %d", ErrOlderFormat, version, formatVersion, oldestUpgradable, formatVersion-1)
 	}
 	for _, name := range allBuckets {
-		if tx.Bucket(name) == nil && !(c.upgrade && string(name) == string(bucketLog)) {
+		if tx.Bucket(name) == nil && !(c.upgrade > 0 && c.upgrade < bucketSince(name)) {
 			return c, false, corruptf("bucket %q is missing", name)
 		}
 	}
@@ -352,9 +352,9 @@ func (s *Store) init() error {
 			return nil
 		})
 	})
-	if err == nil && c.upgrade {
+	if err == nil && c.upgrade > 0 {
 		if s.readOnly {
-			err = fmt.Errorf("%w: the file has format version %d; open it once without ReadOnly to upgrade it to format version %d", ErrOlderFormat, upgradableVersion, formatVersion)
+			err = fmt.Errorf("%w: the file has format version %d; open it once without ReadOnly to upgrade it to format version %d", ErrOlderFormat, c.upgrade, formatVersion)
 		} else {
 			err = s.upgrade(&c)
 		}

@@ -85,6 +85,13 @@
 // auditor without writing to it. FORMAT.md, in this package's directory,
 // describes the bytes.
 //
+// It is also an [auditevents.Positions]: the forward package's forwarder
+// keeps each route's position in the file, in a bucket of its own, each
+// [Store.SetPosition] a small transaction synced like an Append's commit, so
+// a forwarder killed at any moment resumes at its first unacknowledged
+// batch. One process holds the file, so one forwarder forwards each route;
+// it needs no lease.
+//
 // # Format version and damaged files
 //
 // The file carries a format version from its creation. [Open] refuses, with
@@ -92,7 +99,8 @@
 // event store ([ErrNotStore]), one written in a newer format
 // ([ErrNewerFormat]) or in an older format than version 2
 // ([ErrOlderFormat]); a file of version 2, from before the verifiable log,
-// is upgraded in place by a writable Open, and one whose header, page tree or first and last
+// or of version 3, from before positions, is upgraded in place by a
+// writable Open, and one whose header, page tree or first and last
 // events are damaged ([ErrCorrupt]); a file too short to be a bbolt file
 // is [ErrNotStore]. Damage that Open does not read is reported as
 // [ErrCorrupt] by the call that meets it, never as a panic; [Store.Check]

@@ -13,7 +13,7 @@ import (
 // formatVersion is the version of the file format this package writes and
 // reads. A file of another version is refused: ErrNewerFormat for a newer
 // one, ErrOlderFormat for an older one.
-const formatVersion = 3
+const formatVersion = 4
 
 // The file holds these top-level buckets.
 var (
@@ -29,7 +29,7 @@ var (
 
 // allBuckets lists the buckets of a store file, in the order Open creates
 // them.
-var allBuckets = [][]byte{bucketEvents, bucketIDs, bucketDict, bucketByUser, bucketByConfiguration, bucketByAccount, bucketLog}
+var allBuckets = [][]byte{bucketEvents, bucketIDs, bucketDict, bucketByUser, bucketByConfiguration, bucketByAccount, bucketLog, bucketPositions}
 
 // Keys of the meta bucket.
 var (

@@ -107,6 +107,7 @@ func TestFormatPinned(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	setGoldenPositions(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -8,21 +8,44 @@ import (
 	"github.com/auditevents/auditevents"
 )
 
-// upgradableVersion is the older format that Open upgrades in place: format
-// 2, the format before the verifiable log.
-const upgradableVersion = 2
+// oldestUpgradable is the oldest format that Open upgrades in place: format
+// 2, the format before the verifiable log. Format 3, before the positions
+// bucket, is upgraded too.
+const oldestUpgradable = 2
+
+// bucketSince returns the format version that added the bucket: Open of an
+// older file that it upgrades does not expect it.
+func bucketSince(name []byte) uint32 {
+	switch string(name) {
+	case string(bucketLog):
+		return 3
+	case string(bucketPositions):
+		return 4
+	}
+	return 1
+}
 
 // upgradeChunk is how many events the upgrade stages at a time.
 const upgradeChunk = 8192
 
-// upgrade turns a file of format 2 into the current format, in one
-// transaction: it creates the log bucket and gives the stored events their
-// sequences in their stored order (by timestamp, then ID, as the events
-// bucket holds them), builds each account's tree, and writes the new
-// version. A crash during the upgrade leaves the file as it was.
+// upgrade turns a file of format 2 or 3 into the current format, in one
+// transaction. From format 2 it creates the log bucket and gives the stored
+// events their sequences in their stored order (by timestamp, then ID, as
+// the events bucket holds them), and builds each account's tree; from
+// either it creates the positions bucket (position.go), empty; then it
+// writes the new version. A crash during the upgrade leaves the file as it
+// was.
 func (s *Store) upgrade(c *codec) error {
 	err := guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
+			if c.upgrade < bucketSince(bucketPositions) {
+				if _, err := tx.CreateBucket(bucketPositions); err != nil {
+					return err
+				}
+			}
+			if c.upgrade >= bucketSince(bucketLog) {
+				return tx.Bucket(bucketMeta).Put(metaFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
+			}
 			if _, err := tx.CreateBucket(bucketLog); err != nil {
 				return err
 			}
@@ -52,6 +75,6 @@ func (s *Store) upgrade(c *codec) error {
 	if err != nil {
 		return err
 	}
-	c.upgrade = false
+	c.upgrade = 0
 	return nil
 }

@@ -78,7 +78,7 @@ func (t *codeTable) name(c uint64) (string, bool) {
 type codec struct {
 	kinds, actions *codeTable
 	dict           *dict
-	upgrade        bool // the file is of format version 2, which Open upgrades (upgrade.go)
+	upgrade        uint32 // the format version of an older file that Open upgrades (upgrade.go); 0 when current
 }
 
 // The value of an event is, in order: a CRC-32C of the rest; the kind's

@@ -27,7 +27,8 @@
 // advisory lock, so replicas that start at once are safe. The user needs the
 // right to create the schema the first time, and afterwards to insert,
 // select and delete in the tables, and to update the log's
-// "<table>_log_heads", "<table>_log_tree" and "<table>_log_pruned".
+// "<table>_log_heads", "<table>_log_tree" and "<table>_log_pruned" and the
+// positions' "<table>_positions".
 //
 // # How events are kept
 //
@@ -140,6 +141,29 @@
 // other replicas wait for it at Open. Replicas of the release before keep running until restarted,
 // but their appends then fail (the sequence column is NOT NULL): upgrade
 // them together.
+//
+// # Positions and leases
+//
+// A Store is an [auditevents.Positions]: the forward package's forwarder
+// keeps each route's position per account in "<table>_positions" (consumer,
+// account, position; schema migration 3), one upsert per acknowledged batch
+// that also checks the position against the account's tree size, so every
+// replica reads what another stored.
+//
+// It also implements the forward package's Leaser, so that replicas that
+// each run a forwarder with the same routes forward each route from one
+// replica at a time. A lease is a session-level advisory lock
+// (pg_try_advisory_lock, keyed by a 64-bit hash of the schema, the table and
+// the lease's name) taken on a pooled connection, which the Store then takes
+// out of the pool and keeps for as long as it holds the lease: a Store
+// holds one connection per lease beyond its pool's. The lock lives as long
+// as that session, so when the holder's process dies, or its connection is
+// lost, the server lets it go and another replica's next try takes it; no
+// expiry needs tuning. RenewLease is a round trip on that connection, which
+// finds a session the server ended. [Store.Close] lets the Store's leases
+// go. Behind a connection pooler in transaction mode (PgBouncer) session
+// locks do not hold: connect the Store to the server, or to a pooler in
+// session mode.
 //
 // # Costs
 //

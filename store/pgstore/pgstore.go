@@ -141,6 +141,7 @@ type Store struct {
 	opt     Options
 	sql     statements
 	closed  atomic.Bool
+	leases  leases // lease.go
 }
 
 // Open connects to the PostgreSQL server that dsn names, creates or migrates
@@ -218,13 +219,14 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, opt Options, own bool) (*
 	return s, nil
 }
 
-// Close marks the store closed and, when Open made its pool, closes the pool,
-// waiting for connections in use to be released. Calling it again returns
-// nil.
+// Close marks the store closed, lets the leases it holds go (closing their
+// connections) and, when Open made its pool, closes the pool, waiting for
+// connections in use to be released. Calling it again returns nil.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.closeLeases()
 	if s.ownPool {
 		s.pool.Close()
 	}

@@ -48,6 +48,7 @@ CREATE INDEX {{name_configuration_idx}} ON {{table}} (configuration_name, ts, id
 CREATE INDEX {{name_account_idx}} ON {{table}} (account, ts, id);
 `, nil},
 	{2, "the verifiable log: sequences, tree hashes, pruned runs", logMigration, (*Store).buildLog},
+	{3, "the positions of the log's consumers", positionsMigration, nil}, // position.go
 }
 
 // migrate creates the schema and applies the migrations the database lacks,
@@ -161,6 +162,7 @@ type statements struct {
 	firstExisting string
 	prune         string
 	log           logStatements
+	positions     positionStatements
 }
 
 // eventColumns are the columns a query reads, in the order readPage scans.
@@ -186,6 +188,7 @@ WHERE EXISTS (SELECT 1 FROM ` + t + ` e WHERE e.id = b.id) ORDER BY b.n LIMIT 1`
 gone AS (DELETE FROM ` + t + ` WHERE ctid = ANY(ARRAY(SELECT ctid FROM doomed)) RETURNING account, seq)
 SELECT (SELECT count(*) FROM doomed), (SELECT count(*) FROM gone),
 	ARRAY(SELECT account FROM gone ORDER BY account, seq), ARRAY(SELECT seq FROM gone ORDER BY account, seq)`,
-		log: newLogStatements(schema, table),
+		log:       newLogStatements(schema, table),
+		positions: newPositionStatements(schema, table),
 	}
 }

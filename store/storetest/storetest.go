@@ -17,7 +17,11 @@
 // for that contract too: sequences per account, from 0, gapless and in
 // commit order (also under concurrent appends and after failed batches),
 // Entries from any sequence, the Merkle tree and its proofs, retention that
-// keeps the tree, and use after Close.
+// keeps the tree, and use after Close. One that implements
+// [auditevents.Positions] is checked for the positions a forwarder keeps in
+// it: unknown ones read 0, each (consumer, account) is independent, invalid
+// ones are refused as [auditevents.CheckPosition] says, concurrent use, and
+// use after Close (position.go).
 //
 // # How results are checked
 //
@@ -79,6 +83,7 @@ func Run(t *testing.T, newStore NewStore) {
 		})
 	}
 	runLedger(t, newStore)
+	runPositions(t, newStore)
 }
 
 // area is one part of the Store contract, checked against a fresh store.
