@@ -204,7 +204,7 @@ type txWriter struct {
 	scratch []byte
 	log     []logEvent // the events in commit order, for their accounts' logs (ledger.go)
 	lw      logWriter  // writes them
-	noLog   bool       // Options.noLog
+	noLog   bool       // Options.NoLog
 
 	through   int64 // the sealed time
 	hot       int   // events with hot index entries before this transaction; -1: unknown

@@ -378,7 +378,7 @@ func BenchmarkLedgerCost(b *testing.B) {
 		b.Run("batch1000/"+name, func(b *testing.B) {
 			ctx := context.Background()
 			with := openBench(b, &Options{NoSync: !durable})
-			without := openBench(b, &Options{NoSync: !durable, noLog: true})
+			without := openBench(b, &Options{NoSync: !durable, NoLog: true})
 			const batch, rounds = 1000, 10
 			events := newGenerator(5).events(b.N * batch)
 			var spent, cpu [2]time.Duration

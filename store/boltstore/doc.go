@@ -92,7 +92,8 @@
 // event store ([ErrNotStore]), one written in a newer format
 // ([ErrNewerFormat]) or in an older format than version 2
 // ([ErrOlderFormat]); a file of version 2, from before the verifiable log,
-// is upgraded in place by a writable Open, and one whose header, page tree or first and last
+// is upgraded in place by a writable Open (unless [Options.NoLog] keeps it
+// as it is, without the log), and one whose header, page tree or first and last
 // events are damaged ([ErrCorrupt]); a file too short to be a bbolt file
 // is [ErrNotStore]. Damage that Open does not read is reported as
 // [ErrCorrupt] by the call that meets it, never as a panic; [Store.Check]

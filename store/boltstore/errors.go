@@ -33,6 +33,11 @@ var ErrOlderFormat = errors.New("boltstore: file was written in an older format"
 // [Options.ReadOnly].
 var ErrReadOnly = errors.New("boltstore: store is open read-only")
 
+// ErrNoLog is returned by the methods of [auditevents.Ledger] (TreeSize,
+// ReadHashes, Lookup, Accounts, Entries) of a store opened with
+// [Options.NoLog], which keeps no verifiable log to read.
+var ErrNoLog = errors.New("boltstore: store is open without the verifiable log (Options.NoLog)")
+
 // ErrCorrupt is returned when the file is damaged: by [Open] when the damage
 // shows in the parts it reads, and by any other method that meets damaged
 // data. Nothing is written to a file found damaged while opening it.

@@ -474,6 +474,9 @@ func (s *Store) TreeSize(ctx context.Context, account string) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if s.noLog {
+		return 0, ErrNoLog
+	}
 	var n int64
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
@@ -489,6 +492,9 @@ func (s *Store) TreeSize(ctx context.Context, account string) (int64, error) {
 func (s *Store) ReadHashes(ctx context.Context, account string, indexes []int64) ([]tlog.Hash, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if s.noLog {
+		return nil, ErrNoLog
 	}
 	var out []tlog.Hash
 	err := s.view(func(tx *bolt.Tx) error {
@@ -511,6 +517,9 @@ func (s *Store) ReadHashes(ctx context.Context, account string, indexes []int64)
 func (s *Store) Lookup(ctx context.Context, id string) (auditevents.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return auditevents.Entry{}, err
+	}
+	if s.noLog {
+		return auditevents.Entry{}, ErrNoLog
 	}
 	u, err := ulid.ParseStrict(strings.ToUpper(id))
 	if err != nil {
@@ -542,6 +551,10 @@ func (s *Store) Lookup(ctx context.Context, id string) (auditevents.Entry, error
 // order, as [auditevents.Ledger] describes.
 func (s *Store) Accounts(ctx context.Context) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
+		if s.noLog {
+			yield("", ErrNoLog)
+			return
+		}
 		var after []byte // the last account yielded, then 0 and 0xff
 		for {
 			if err := ctx.Err(); err != nil {
@@ -591,6 +604,10 @@ const entriesChunk = 4096
 // gone without being pruned is skipped, so a verifier reports it removed.
 func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Seq2[auditevents.Entry, error] {
 	return func(yield func(auditevents.Entry, error) bool) {
+		if s.noLog {
+			yield(auditevents.Entry{}, ErrNoLog)
+			return
+		}
 		var (
 			next    = from
 			pending auditevents.Entry // a pruned run not yet yielded
@@ -713,6 +730,9 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // recompute the tree: auditevents.Verify does, against a signed checkpoint.
 func checkLog(ctx context.Context, tx *bolt.Tx) error {
 	b := tx.Bucket(bucketLog)
+	if b == nil {
+		return nil // a file of format 2, kept without the log (Options.NoLog)
+	}
 	events := tx.Bucket(bucketEvents)
 	ids := tx.Bucket(bucketIDs)
 	var named int64 // sequences that name an event
