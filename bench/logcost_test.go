@@ -13,9 +13,9 @@ func TestLogCosts(t *testing.T) {
 	ads := []Adapter{{Name: "s"}, {Name: "s no-log", LogOf: "s"}, {Name: "other"}}
 	b := &bench{used: map[string]int64{"s": 3000, "s no-log": 2000}}
 	ms := time.Millisecond
-	b.add(&result{store: "s", op: "ingest", phase: "write", rows: 1000,
+	b.add(&result{store: "s", op: opLogCost, phase: "write", rows: 1000,
 		times: sample{2 * time.Second, 4 * time.Second, 3 * time.Second}, cpu: sample{3 * ms, 5 * ms, 4 * ms}})
-	b.add(&result{store: "s no-log", op: "ingest", phase: "write", rows: 1000,
+	b.add(&result{store: "s no-log", op: opLogCost, phase: "write", rows: 1000,
 		times: sample{time.Second, 2 * time.Second, 3 * time.Second}, cpu: sample{1 * ms, 4 * ms, 2 * ms}})
 	costs := b.logCosts(ads)
 	if len(costs) != 1 {

@@ -157,8 +157,8 @@ type bench struct {
 	untimed    time.Duration // what a repetition spent outside the measurement
 	untimedCPU time.Duration // the CPU time of untimed
 	lastCPU    time.Duration // the CPU time of the last repetition timed, less untimedCPU
-	// The pages in use of the stores in a log-cost pair, after the last
-	// batched ingest, by store.
+	// The bytes in use of the stores of the log's cost measurement after
+	// its last round, by store.
 	used map[string]int64
 
 	// The most bytes of a store's files still cached when a cold read
@@ -443,7 +443,7 @@ func (b *bench) measureAll(ctx context.Context, ads []Adapter) {
 			}
 		}
 	}
-	b.measureUsed(subs)
+	b.measureLogCost(ctx, subs)
 	for _, sub := range live(subs, false) {
 		if st, ok := sub.s.(interface{ Settle(context.Context) error }); ok {
 			if err := st.Settle(ctx); err != nil {

@@ -109,34 +109,3 @@ func spread(r, best *result, rate bool) (lo, hi float64) {
 	}
 	return lo, hi
 }
-
-// measureUsed records, after the batched ingest, the bytes in use of the
-// stores of each log-cost pair (a store and its adapter without the log),
-// closing and reopening each.
-func (b *bench) measureUsed(subs []*subject) {
-	pair := map[string]bool{}
-	for _, sub := range subs {
-		if sub.ad.LogOf != "" {
-			pair[sub.ad.Name], pair[sub.ad.LogOf] = true, true
-		}
-	}
-	for _, sub := range live(subs, false) {
-		if !pair[sub.ad.Name] || sub.ad.Used == nil {
-			continue
-		}
-		if err := sub.s.Close(); err != nil {
-			b.failStore(sub, fmt.Errorf("closing: %w", err))
-			sub.s = nil
-			continue
-		}
-		n, err := sub.ad.Used(sub.dir)
-		if err != nil {
-			b.note(fmt.Sprintf("%s: bytes in use not measured: %v", sub.ad.Name, err))
-		} else {
-			b.used[sub.ad.Name] = n
-		}
-		if sub.s, err = sub.ad.Open(sub.dir); err != nil {
-			b.failStore(sub, fmt.Errorf("reopening: %w", err))
-		}
-	}
-}
