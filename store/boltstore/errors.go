@@ -19,8 +19,9 @@ var ErrLocked = errors.New("boltstore: file is locked by another process")
 var ErrNotStore = errors.New("boltstore: file is not an audit event store")
 
 // ErrNewerFormat is returned by [Open] when the file was written by a newer
-// version of this package, in a format this version cannot read. The file
-// is left as it was.
+// version of this package, in a format this version cannot read, or, with
+// [Options.NoLog], when the file has the verifiable log (format 3), which
+// NoLog would leave out of step. The file is left as it was.
 var ErrNewerFormat = errors.New("boltstore: file was written in a newer format")
 
 // ErrOlderFormat is returned by [Open] when the file was written in an
