@@ -364,8 +364,8 @@ func BenchmarkOpen(b *testing.B) {
 
 // BenchmarkLedgerCost measures what the verifiable log costs ingest: the
 // same batches of 1,000 events appended to a store that writes the log and
-// to one that does not (a mode that exists only for this benchmark), in
-// interleaved rounds so that both see the same machine. It reports both
+// to one that does not (Options.NoLog), in interleaved rounds so that both
+// see the same machine. It reports both
 // rates and their ratio (a ratio of 0.9 means the log keeps 90% of the
 // rate), the same for the process's CPU time, which a machine shared with
 // other work disturbs less, and the file's bytes per event of each.
