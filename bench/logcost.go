@@ -96,6 +96,8 @@ func (b *bench) logCostRound(ctx context.Context, pair [2]Adapter, round int, la
 		}
 		lo = hi
 	}
+	fmt.Fprintf(b.errOut, "bench:     with the log %s (CPU %s), without %s (CPU %s)\n",
+		wall[0].Round(time.Millisecond), cpu[0].Round(time.Millisecond), wall[1].Round(time.Millisecond), cpu[1].Round(time.Millisecond))
 	for k, ad := range pair {
 		r := b.find(ad.Name, opLogCost, "write")
 		if r == nil {
