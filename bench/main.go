@@ -153,8 +153,13 @@ type bench struct {
 	notes   []string
 	failed  []string
 
-	start   time.Time
-	untimed time.Duration // what a repetition spent outside the measurement
+	start      time.Time
+	untimed    time.Duration // what a repetition spent outside the measurement
+	untimedCPU time.Duration // the CPU time of untimed
+	lastCPU    time.Duration // the CPU time of the last repetition timed, less untimedCPU
+	// The bytes in use of the stores of the log's cost measurement after
+	// its last round, by store.
+	used map[string]int64
 
 	// The most bytes of a store's files still cached when a cold read
 	// began, and the files' size.
@@ -168,7 +173,7 @@ type bench struct {
 // the exit status: 0, or 1 when a store returned a result different from
 // memstore's or failed.
 func run(ctx context.Context, cfg config, all []Adapter, out, errOut io.Writer) (int, error) {
-	b := &bench{cfg: cfg, out: out, errOut: errOut, ref: map[string]fingerprint{}, sizes: map[string]int64{}, memory: map[string]*exportMemory{},
+	b := &bench{cfg: cfg, out: out, errOut: errOut, ref: map[string]fingerprint{}, sizes: map[string]int64{}, memory: map[string]*exportMemory{}, used: map[string]int64{},
 		stillCached: map[string]int64{}, cachedOf: map[string]int64{}, syncRates: map[string][]float64{}}
 	ads, err := selectAdapters(all, cfg.stores)
 	if err != nil {
@@ -261,12 +266,13 @@ func (b *bench) timed(store, op, phase string, round int, fn func() error) (time
 		return 0, err
 	}
 	runtime.GC()
-	b.untimed = 0
-	start := time.Now()
+	b.untimed, b.untimedCPU = 0, 0
+	start, startCPU := time.Now(), cpuTime()
 	if err := fn(); err != nil {
 		return 0, err
 	}
 	d := time.Since(start) - b.untimed
+	b.lastCPU = cpuTime() - startCPU - b.untimedCPU
 	if profiling && phase == "warm" {
 		extra := 0
 		for spent := d; spent < 3*time.Second; extra++ {
@@ -422,9 +428,10 @@ func (b *bench) measureAll(ctx context.Context, ads []Adapter) {
 				}
 				events := make([]auditevents.AuditEvent, 0, batch)
 				for i := 0; i < b.data.Len(); i += batch {
-					decoding := time.Now()
+					decoding, decodingCPU := time.Now(), cpuTime()
 					events = b.data.decode(i, min(i+batch, b.data.Len()), events[:0])
 					b.untimed += time.Since(decoding)
+					b.untimedCPU += cpuTime() - decodingCPU
 					if err := sub.s.Append(ctx, events...); err != nil {
 						return fmt.Errorf("batched ingest: %w", err)
 					}
@@ -436,6 +443,7 @@ func (b *bench) measureAll(ctx context.Context, ads []Adapter) {
 			}
 		}
 	}
+	b.measureLogCost(ctx, subs)
 	for _, sub := range live(subs, false) {
 		if st, ok := sub.s.(interface{ Settle(context.Context) error }); ok {
 			if err := st.Settle(ctx); err != nil {
@@ -576,6 +584,7 @@ func (b *bench) round(store, op, phase string, rows, round int, fn func() error)
 	}
 	if err == nil {
 		r.times = append(r.times, d)
+		r.cpu = append(r.cpu, b.lastCPU)
 	}
 	return err
 }

@@ -41,6 +41,7 @@ type result struct {
 	phase string // "write", "warm" or "cold"
 	rows  int    // events per repetition
 	times sample
+	cpu   sample // the process's CPU time of each repetition, for writes
 	note  string // why there is no sample, when there is none
 	// readBytes is what each cold repetition read from disk, from
 	// getrusage's ru_inblock; -1 where it cannot be measured.

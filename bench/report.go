@@ -180,6 +180,7 @@ func (b *bench) report(ads []Adapter) {
 			return " " + fmtSpread(r, b.find(ad.Name, "append-1", "write"), true) + " |"
 		}, " x its own one-goroutine rate |")
 	writeTable(fmt.Sprintf("(c) Batched ingest of %s events, 1,000 per Append", thousands(int64(b.cfg.n))), "ingest", true, nil, "")
+	b.logCostTable(ads)
 
 	for _, op := range b.ops {
 		if op.kind == opHTTPExport && !httpAvailable {
@@ -324,6 +325,23 @@ func (b *bench) summary(ads []Adapter) {
 	row(fmt.Sprintf("%d concurrent durable single appends vs best SQLite FULL", b.cfg.workers), ours("append-64", "write"), b.best(ads, "append-64", "write", true), true, 10)
 	row(fmt.Sprintf("%d concurrent durable single appends vs its own one-goroutine rate", b.cfg.workers), ours("append-64", "write"), ours("append-1", "write"), true, 10)
 	row("batched ingest vs best SQLite FULL", ours("ingest", "write"), b.best(ads, "ingest", "write", true), true, 1.5)
+	for _, c := range b.logCosts(ads) {
+		if c.store != target {
+			continue
+		}
+		row("batched ingest with the verifiable log vs without it, same run", c.with, c.without, true, 0.9)
+		perEvent := func(what string, got, want float64, unit string) {
+			v := "pass"
+			if math.IsNaN(got) {
+				v = "not measured"
+			} else if got > want {
+				v = fmt.Sprintf("MISS by %.2fx", got/want)
+			}
+			fmt.Fprintf(w, "| %s: at most %s %s | %s %s | | %s |\n", what, sig3(want), unit, sig3(got), unit, v)
+		}
+		perEvent("the verifiable log's CPU per event in batched ingest", c.cpu, 2, "µs")
+		perEvent("the verifiable log's bytes on disk per event", c.bytes, 64, "bytes")
+	}
 	for _, op := range b.ops {
 		if op.kind == opQuery {
 			row("query "+op.title+", warm, latency", ours(op.id, "warm"), b.best(ads, op.id, "warm", false), false, 0.5)
@@ -489,4 +507,68 @@ func bytesIEC(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// logCost is what the verifiable log costs a store's batched ingest,
+// against its adapter without the log, measured in the same run.
+type logCost struct {
+	store         string
+	with, without *result
+	cpuWith       float64 // median CPU µs per event, with the log
+	cpuWithout    float64
+	cpu           float64 // the log's: the median over rounds of the difference
+	bytesWith     float64 // bytes in use per event, with the log; NaN if unknown
+	bytesWithout  float64
+	bytes         float64 // the log's
+}
+
+// logCosts returns the log's cost for each store that has an adapter
+// without its log in this run.
+func (b *bench) logCosts(ads []Adapter) []logCost {
+	var out []logCost
+	for _, ad := range ads {
+		if ad.LogOf == "" {
+			continue
+		}
+		c := logCost{store: ad.LogOf, with: b.find(ad.LogOf, opLogCost, "write"), without: b.find(ad.Name, opLogCost, "write")}
+		if c.with == nil || c.without == nil || len(c.with.times) == 0 || len(c.with.cpu) != len(c.without.cpu) {
+			continue
+		}
+		n := float64(c.with.rows)
+		perEvent := func(d time.Duration) float64 { return d.Seconds() * 1e6 / n }
+		c.cpuWith, c.cpuWithout = perEvent(c.with.cpu.median()), perEvent(c.without.cpu.median())
+		diff := make(sample, len(c.with.cpu))
+		for i := range diff {
+			diff[i] = c.with.cpu[i] - c.without.cpu[i]
+		}
+		c.cpu = perEvent(diff.median())
+		c.bytesWith, c.bytesWithout, c.bytes = math.NaN(), math.NaN(), math.NaN()
+		if u, ok := b.used[ad.LogOf]; ok {
+			c.bytesWith = float64(u) / n
+		}
+		if u, ok := b.used[ad.Name]; ok {
+			c.bytesWithout = float64(u) / n
+		}
+		c.bytes = c.bytesWith - c.bytesWithout
+		out = append(out, c)
+	}
+	return out
+}
+
+// logCostTable reports what the verifiable log costs batched ingest.
+func (b *bench) logCostTable(ads []Adapter) {
+	costs := b.logCosts(ads)
+	if len(costs) == 0 {
+		return
+	}
+	w := b.out
+	fmt.Fprintf(w, "\n## (c') What the verifiable log costs batched ingest\n\n")
+	fmt.Fprintf(w, "Each store with its verifiable log (sequences, Merkle tree) against the same store without it, each ingesting all the events, 1,000 per Append, into a new store, %d rounds. Within a round the two alternate every %s events (each first in turn), so that both see the same seconds of the shared machine; a round's time of each is the sum of its Appends, the decoding of the generated events left out. The ratio is events per second with the log over without (higher is better), of the medians, then the range of the rounds' ratios. CPU is the process's user and system time of the Appends per event, and the log's CPU the median over rounds of the difference: process-wide, so the garbage collector's work for one store may land in the other's Appends, and on a loaded machine it is rough (a CPU profile attributes it better). Bytes are the pages in use per event after the last round.\n\n", b.cfg.ingestReps, thousands(logCostChunk))
+	fmt.Fprintf(w, "| store | events/s with the log | without | x without | CPU µs/event with | without | the log's | bytes/event with | without | the log's |\n")
+	fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, c := range costs {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.store,
+			rate(c.with.rate(c.with.times.median())), rate(c.without.rate(c.without.times.median())), fmtSpread(c.with, c.without, true),
+			sig3(c.cpuWith), sig3(c.cpuWithout), sig3(c.cpu), sig3(c.bytesWith), sig3(c.bytesWithout), sig3(c.bytes))
+	}
 }

@@ -43,12 +43,20 @@ type Adapter struct {
 	// Persistent says whether reopening dir gives back the data; when false,
 	// the store is opened once and cold reads do not apply.
 	Persistent bool
+	// LogOf names the store this one is, without its verifiable log: its
+	// batched ingest, interleaved with that store's in the same run, is
+	// the baseline of what the log costs.
+	LogOf string
+	// Used returns the bytes in use of the store's files in dir, with the
+	// store closed, when the files' size would round them up (bbolt grows
+	// its file in steps of 16 MiB); nil means the files' size.
+	Used func(dir string) (int64, error)
 }
 
 // adapters returns every store this build can measure.
 func adapters() []Adapter {
 	var out []Adapter
-	out = append(out, memstoreAdapter(), boltstoreAdapter())
+	out = append(out, memstoreAdapter(), boltstoreAdapter(), boltstoreNoLogAdapter())
 	out = append(out, pgstoreAdapter()...)
 	out = append(out, sqliteAdapters()...)
 	return out

@@ -203,7 +203,8 @@ type txWriter struct {
 	index   [numIndexes][]entry // index entries
 	scratch []byte
 	log     []logEvent // the events in commit order, for their accounts' logs (ledger.go)
-	noLog   bool       // Options.noLog
+	lw      logWriter  // writes them
+	noLog   bool       // Options.NoLog
 
 	through   int64 // the sealed time
 	hot       int   // events with hot index entries before this transaction; -1: unknown
@@ -243,6 +244,7 @@ func (w *txWriter) reset(tx *bolt.Tx, c *codec, sealAfter int, recount bool) err
 		w.index[k] = w.index[k][:0]
 	}
 	w.events, w.idKeys, w.scratch, w.log = w.events[:0], w.idKeys[:0], w.scratch[:0], w.log[:0]
+	w.lw.reset()
 	return nil
 }
 
@@ -318,7 +320,7 @@ func (w *txWriter) flush() error {
 				return err
 			}
 		}
-	} else if err := appendLog(w.tx, w.log); err != nil { // puts the ids with their sequences
+	} else if err := w.lw.appendLog(w.tx, w.log); err != nil { // puts the ids with their sequences
 		return err
 	}
 	if err := addEvents(w.tx, len(w.events)); err != nil {

@@ -283,8 +283,8 @@ func BenchmarkOpen(b *testing.B) {
 
 // BenchmarkLedgerCost measures what the verifiable log costs ingest: the
 // same batches of 1,000 events appended to a store that writes the log and
-// to one that does not (a mode that exists only for this benchmark), in
-// interleaved rounds so that both see the same machine. It reports both
+// to one that does not (Options.NoLog), in interleaved rounds so that both
+// see the same machine. It reports both
 // rates and their ratio (a ratio of 0.9 means the log keeps 90% of the
 // rate), the same for the process's CPU time, which a machine shared with
 // other work disturbs less, and the file's bytes per event of each.
@@ -297,7 +297,7 @@ func BenchmarkLedgerCost(b *testing.B) {
 		b.Run("batch1000/"+name, func(b *testing.B) {
 			ctx := context.Background()
 			with := openBench(b, &Options{NoSync: !durable})
-			without := openBench(b, &Options{NoSync: !durable, noLog: true})
+			without := openBench(b, &Options{NoSync: !durable, NoLog: true})
 			const batch, rounds = 1000, 10
 			events := storetest.NewGenerator(5).Events(b.N * batch)
 			var spent, cpu [2]time.Duration

@@ -67,9 +67,21 @@ type Options struct {
 	// writable Open upgrades, is refused with [ErrOlderFormat].
 	ReadOnly bool
 
+	// NoLog opens the store without the verifiable log, for a host that
+	// needs no proofs: appends write neither sequences nor tree hashes,
+	// and the methods of [auditevents.Ledger] return [ErrNoLog]. The file
+	// is kept in format 2, the format before the log, which a new file is
+	// created in and the previous release of this package reads too.
+	// Opening the file later without NoLog upgrades it to the current
+	// format once and for good: the stored events get their sequences in
+	// stored order and each account's tree is built. A file that already
+	// has the log is refused with [ErrNewerFormat], since events appended
+	// outside the log would break its proofs. NoLog may be combined with
+	// ReadOnly, which then opens a format 2 file as it is.
+	NoLog bool
+
 	afterRun  func(pruned int, err error) // called after each background prune; for tests
 	sealAfter int                         // 0: defaultSealAfter; for tests
-	noLog     bool                        // write no verifiable log: only for the benchmark of its cost
 }
 
 const (
@@ -98,7 +110,7 @@ type Store struct {
 	logger   *slog.Logger
 	afterRun func(pruned int, err error) // called after each background prune; for tests
 	readOnly bool                        // Options.ReadOnly
-	noLog    bool                        // Options.noLog
+	noLog    bool                        // Options.NoLog: the file is and stays of format 2
 
 	sealAfter int         // hot events the writer lets accumulate before it seals them
 	hotStale  atomic.Bool // set by Prune: the writer counts the hot events again
@@ -160,13 +172,13 @@ func Open(path string, opts *Options) (*Store, error) {
 		logger:     o.Logger,
 		afterRun:   o.afterRun,
 		readOnly:   o.ReadOnly,
-		noLog:      o.noLog,
+		noLog:      o.NoLog,
 		sealAfter:  o.sealAfter,
 	}
 	if s.sealAfter <= 0 {
 		s.sealAfter = defaultSealAfter
 	}
-	if err := s.init(); err != nil {
+	if err := s.init(o.NoLog); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: opening %s: %w", path, err)
 	}
@@ -326,14 +338,16 @@ func pair(k, v []byte) [2][]byte { return [2][]byte{k, v} }
 
 // init creates the buckets of a fresh file, adds to an existing file's kind
 // table the kinds this version knows and it lacks, and loads the tables.
-func (s *Store) init() error {
+// With noLog, it creates a fresh file in format 2, without the log, and
+// refuses a file that has the log.
+func (s *Store) init(noLog bool) error {
 	var (
 		c      codec
 		update bool
+		fresh  bool
 	)
 	err := guard(func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
-			var fresh bool
 			var err error
 			c, fresh, err = readMeta(tx, true)
 			if err != nil {
@@ -352,7 +366,14 @@ func (s *Store) init() error {
 			return nil
 		})
 	})
-	if err == nil && c.upgrade > 0 {
+	if err == nil && noLog && !fresh && c.upgrade != oldestUpgradable {
+		version := c.upgrade
+		if version == 0 {
+			version = formatVersion
+		}
+		err = fmt.Errorf("%w: the file has format version %d, with the verifiable log; a store opened with NoLog keeps format version %d, without it: open the file without NoLog", ErrNewerFormat, version, oldestUpgradable)
+	}
+	if err == nil && c.upgrade > 0 && !noLog {
 		if s.readOnly {
 			err = fmt.Errorf("%w: the file has format version %d; open it once without ReadOnly to upgrade it to format version %d", ErrOlderFormat, c.upgrade, formatVersion)
 		} else {
@@ -376,6 +397,9 @@ func (s *Store) init() error {
 			if meta.Get(metaFormat) == nil {
 				var v [4]byte
 				binary.BigEndian.PutUint32(v[:], formatVersion)
+				if noLog {
+					binary.BigEndian.PutUint32(v[:], oldestUpgradable)
+				}
 				if err := meta.Put(metaFormat, v[:]); err != nil {
 					return err
 				}
@@ -387,6 +411,9 @@ func (s *Store) init() error {
 				return err
 			}
 			for _, name := range allBuckets {
+				if noLog && bucketSince(name) > oldestUpgradable {
+					continue // format 2 has no log and no positions
+				}
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return err
 				}

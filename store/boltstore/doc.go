@@ -100,7 +100,7 @@
 // ([ErrNewerFormat]) or in an older format than version 2
 // ([ErrOlderFormat]); a file of version 2, from before the verifiable log,
 // or of version 3, from before positions, is upgraded in place by a
-// writable Open, and one whose header, page tree or first and last
+// writable Open (unless [Options.NoLog] keeps a version 2 file as it is), and one whose header, page tree or first and last
 // events are damaged ([ErrCorrupt]); a file too short to be a bbolt file
 // is [ErrNotStore]. Damage that Open does not read is reported as
 // [ErrCorrupt] by the call that meets it, never as a panic; [Store.Check]

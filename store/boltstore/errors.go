@@ -19,8 +19,9 @@ var ErrLocked = errors.New("boltstore: file is locked by another process")
 var ErrNotStore = errors.New("boltstore: file is not an audit event store")
 
 // ErrNewerFormat is returned by [Open] when the file was written by a newer
-// version of this package, in a format this version cannot read. The file
-// is left as it was.
+// version of this package, in a format this version cannot read, or, with
+// [Options.NoLog], when the file has the verifiable log (format 3 or later), which
+// NoLog would leave out of step. The file is left as it was.
 var ErrNewerFormat = errors.New("boltstore: file was written in a newer format")
 
 // ErrOlderFormat is returned by [Open] when the file was written in an
@@ -32,6 +33,12 @@ var ErrOlderFormat = errors.New("boltstore: file was written in an older format"
 // ErrReadOnly is returned by Append and Prune of a store opened with
 // [Options.ReadOnly].
 var ErrReadOnly = errors.New("boltstore: store is open read-only")
+
+// ErrNoLog is returned by the methods of [auditevents.Ledger] (TreeSize,
+// ReadHashes, Lookup, Accounts, Entries) and of [auditevents.Positions]
+// (positions are sequences of the log) of a store opened with
+// [Options.NoLog], which keeps no verifiable log.
+var ErrNoLog = errors.New("boltstore: store is open without the verifiable log (Options.NoLog)")
 
 // ErrCorrupt is returned when the file is damaged: by [Open] when the damage
 // shows in the parts it reads, and by any other method that meets damaged

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"hash/crc32"
@@ -193,12 +194,30 @@ type logEvent struct {
 	key []byte // its event key
 }
 
+// logWriter writes the staged events' part of the log (appendLog). It
+// keeps its buffers from one transaction to the next: what it puts lives in
+// its arena, which bbolt reads until the transaction ends, so reset, which
+// lets the arena be written again, is called only between transactions.
+type logWriter struct {
+	arena   arena
+	groups  map[string]int // an account's index in counts
+	counts  []int          // staged events per account, then offsets in grouped
+	grouped []logEvent     // the staged events by account, in commit order within one
+	leaves  []tlog.Hash
+	ids     []idValue
+}
+
+// reset lets the arena be written again; the transaction that used it must
+// have ended.
+func (lw *logWriter) reset() { lw.arena.reset() }
+
 // appendLog gives the staged events their sequences, in order, and writes
 // their leaves, tree hashes, sequence tiles and their entries in the ids
-// bucket, with their sequences. It is called by
-// txWriter.flush and by the upgrade of an older file, in the transaction
-// that writes the events.
-func appendLog(tx *bolt.Tx, staged []logEvent) error {
+// bucket, with their sequences. It is called by txWriter.flush and by the
+// upgrade of an older file, in the transaction that writes the events. Each
+// tile and each account's size is put once per call, whatever the number of
+// the account's events in it.
+func (lw *logWriter) appendLog(tx *bolt.Tx, staged []logEvent) error {
 	if len(staged) == 0 {
 		return nil
 	}
@@ -206,107 +225,196 @@ func appendLog(tx *bolt.Tx, staged []logEvent) error {
 	b.FillPercent = fillPercent
 	ids := tx.Bucket(bucketIDs)
 	ids.FillPercent = fillPercent
-	idValues := make([]idValue, 0, len(staged))
-	var order []string
-	byAccount := make(map[string][]logEvent)
-	for _, s := range staged {
-		if _, ok := byAccount[s.e.Account]; !ok {
-			order = append(order, s.e.Account)
-		}
-		byAccount[s.e.Account] = append(byAccount[s.e.Account], s)
+
+	// Group the staged events by account, keeping commit order within
+	// each account and the order of the accounts' first events.
+	if lw.groups == nil {
+		lw.groups = make(map[string]int)
 	}
-	for _, account := range order {
-		group := byAccount[account]
-		n, err := treeSize(b, account)
-		if err != nil {
-			return err
+	clear(lw.groups)
+	lw.counts = lw.counts[:0]
+	idx := make([]int32, len(staged)) // each staged event's account
+	for i := range staged {
+		g, ok := lw.groups[staged[i].e.Account]
+		if !ok {
+			g = len(lw.counts)
+			lw.groups[staged[i].e.Account] = g
+			lw.counts = append(lw.counts, 0)
 		}
-		leaves := make([]tlog.Hash, len(group))
-		seqs := make([]byte, 0, len(group)*keyLen)
-		for i, s := range group {
-			seq := n + int64(i)
-			leaves[i] = auditevents.LeafHash(seq, s.e)
-			seqs = append(seqs, s.key...)
-			iv := idValue{id: s.key[8:]}
-			copy(iv.value[:8], s.key[:8])
-			binary.BigEndian.PutUint64(iv.value[8:], uint64(seq))
-			idValues = append(idValues, iv)
-		}
-		hashes, err := auditevents.TreeAppend(n, leaves, newTreeReader(b, account))
-		if err != nil {
-			return err
-		}
-		base := tlog.StoredHashCount(n)
-		for i, h := range hashes {
-			if level, _ := tlog.SplitStoredHashIndex(base + int64(i)); level >= storedLevel {
-				if err := b.Put(logKey(account, logNode, uint64(base+int64(i))), sealValue(h[:])); err != nil {
-					return err
-				}
-			}
-		}
-		leafBytes := make([]byte, 0, len(leaves)*tlog.HashSize)
-		for _, h := range leaves {
-			leafBytes = append(leafBytes, h[:]...)
-		}
-		if err := appendTiles(b, account, logLeaves, n, leafBytes, tlog.HashSize); err != nil {
-			return err
-		}
-		if err := appendTiles(b, account, logSeqs, n, seqs, keyLen); err != nil {
-			return err
-		}
-		size := binary.BigEndian.AppendUint64(nil, uint64(n+int64(len(group))))
-		if err := b.Put(logKey(account, logSize, 0), sealValue(size)); err != nil {
+		idx[i] = int32(g)
+		lw.counts[g]++
+	}
+	off := 0
+	for g, c := range lw.counts {
+		lw.counts[g] = off
+		off += c
+	}
+	lw.grouped = slices.Grow(lw.grouped[:0], len(staged))[:len(staged)]
+	for i := range staged {
+		g := idx[i]
+		lw.grouped[lw.counts[g]] = staged[i]
+		lw.counts[g]++
+	}
+
+	lw.ids = slices.Grow(lw.ids[:0], len(staged))
+	for rest := lw.grouped; len(rest) > 0; {
+		account := rest[0].e.Account
+		end := lw.counts[lw.groups[account]] - (len(lw.grouped) - len(rest))
+		group := rest[:end]
+		rest = rest[end:]
+		if err := lw.appendAccount(b, account, group); err != nil {
 			return err
 		}
 	}
 	// In key order, consecutive puts land on the same pages.
-	slices.SortFunc(idValues, func(a, b idValue) int { return bytes.Compare(a.id, b.id) })
-	for _, iv := range idValues {
-		if err := ids.Put(iv.id, iv.value[:]); err != nil {
+	slices.SortFunc(lw.ids, func(a, b idValue) int {
+		if c := cmp.Compare(binary.BigEndian.Uint64(a.id[:8]), binary.BigEndian.Uint64(b.id[:8])); c != 0 {
+			return c
+		}
+		return cmp.Compare(binary.BigEndian.Uint64(a.id[8:]), binary.BigEndian.Uint64(b.id[8:]))
+	})
+	for i := range lw.ids {
+		iv := &lw.ids[i]
+		if err := ids.Put(iv.id, iv.value); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// appendAccount appends one account's staged events to its log, and
+// stages their ids entries in lw.ids.
+func (lw *logWriter) appendAccount(b *bolt.Bucket, account string, group []logEvent) error {
+	n, err := treeSize(b, account)
+	if err != nil {
+		return err
+	}
+	lw.leaves = slices.Grow(lw.leaves[:0], len(group))[:len(group)]
+	for i, s := range group {
+		seq := n + int64(i)
+		lw.leaves[i] = auditevents.LeafHash(seq, s.e)
+		value := lw.arena.alloc(16)
+		copy(value[:8], s.key[:8])
+		binary.BigEndian.PutUint64(value[8:], uint64(seq))
+		lw.ids = append(lw.ids, idValue{id: s.key[8:keyLen], value: value})
+	}
+	hashes, err := auditevents.TreeAppend(n, lw.leaves, newTreeReader(b, account))
+	if err != nil {
+		return err
+	}
+	base := tlog.StoredHashCount(n)
+	for i := range hashes {
+		if level, _ := tlog.SplitStoredHashIndex(base + int64(i)); level >= storedLevel {
+			key := lw.logKey(account, logNode, uint64(base+int64(i)))
+			if err := b.Put(key, lw.sealValue(hashes[i][:])); err != nil {
+				return err
+			}
+		}
+	}
+	leaf := func(i int) []byte { return lw.leaves[i][:] }
+	if err := lw.appendTiles(b, account, logLeaves, n, len(group), tlog.HashSize, leaf); err != nil {
+		return err
+	}
+	seqKey := func(i int) []byte { return group[i].key }
+	if err := lw.appendTiles(b, account, logSeqs, n, len(group), keyLen, seqKey); err != nil {
+		return err
+	}
+	var size [8]byte
+	binary.BigEndian.PutUint64(size[:], uint64(n+int64(len(group))))
+	return b.Put(lw.logKey(account, logSize, 0), lw.sealValue(size[:]))
 }
 
 // idValue is an entry of the ids bucket: the ULID, and the timestamp of
 // the event's key and its sequence.
 type idValue struct {
-	id    []byte
-	value [16]byte
+	id    []byte // 16 bytes
+	value []byte // 16 bytes
 }
 
-// appendTiles appends items of width bytes, for sequences from n on, to the
-// account's tiles of the given kind.
-func appendTiles(b *bolt.Bucket, account string, kind byte, n int64, items []byte, width int) error {
-	for len(items) > 0 {
+// appendTiles appends count items of width bytes, item(i) for sequence n+i,
+// to the account's tiles of the given kind, putting each tile once.
+func (lw *logWriter) appendTiles(b *bolt.Bucket, account string, kind byte, n int64, count, width int, item func(i int) []byte) error {
+	for i := 0; i < count; {
 		t := n / tileWidth
-		key := logKey(account, kind, uint64(t))
-		var content []byte
-		if n%tileWidth != 0 {
-			v := b.Get(key)
-			if v == nil {
+		key := lw.logKey(account, kind, uint64(t))
+		have := int(n % tileWidth)
+		take := min(count-i, tileWidth-have)
+		v := lw.arena.alloc(4 + (have+take)*width)
+		content := v[4:4]
+		if have != 0 {
+			old := b.Get(key)
+			if old == nil {
 				return corruptf("tile %c%d of account %s is missing", kind, t, quoteAccount(account))
 			}
-			c, err := tileItems(v, width, "tile "+string(kind)+itoa(t)+" of account "+quoteAccount(account))
+			c, err := tileItems(old, width, "tile "+string(kind)+itoa(t)+" of account "+quoteAccount(account))
 			if err != nil {
 				return err
 			}
-			if int64(len(c)/width) != n%tileWidth {
-				return corruptf("tile %c%d of account %s holds %d items, want %d", kind, t, quoteAccount(account), len(c)/width, n%tileWidth)
+			if len(c)/width != have {
+				return corruptf("tile %c%d of account %s holds %d items, want %d", kind, t, quoteAccount(account), len(c)/width, have)
 			}
 			content = append(content, c...)
 		}
-		take := min(len(items)/width, int(tileWidth-n%tileWidth))
-		content = append(content, items[:take*width]...)
-		if err := b.Put(key, sealValue(content)); err != nil {
+		for j := range take {
+			content = append(content, item(i+j)...)
+		}
+		binary.BigEndian.PutUint32(v, crc32.Checksum(content, castagnoli))
+		if err := b.Put(key, v); err != nil {
 			return err
 		}
-		items = items[take*width:]
+		i += take
 		n += int64(take)
 	}
 	return nil
 }
+
+// logKey returns logKey(account, kind, n) in the arena.
+func (lw *logWriter) logKey(account string, kind byte, n uint64) []byte {
+	size := len(account) + 2
+	if kind != logSize {
+		size += 8
+	}
+	k := lw.arena.alloc(size)[:0]
+	k = append(k, account...)
+	k = append(k, 0, kind)
+	if kind != logSize {
+		k = binary.BigEndian.AppendUint64(k, n)
+	}
+	return k
+}
+
+// sealValue returns sealValue(b) in the arena.
+func (lw *logWriter) sealValue(b []byte) []byte {
+	v := lw.arena.alloc(4 + len(b))
+	binary.BigEndian.PutUint32(v, crc32.Checksum(b, castagnoli))
+	copy(v[4:], b)
+	return v
+}
+
+// arena hands out byte slices from large chunks, so that the many small
+// keys and values of a commit cost few allocations. A slice stays valid
+// until reset; a chunk is never moved, only replaced by a new one when
+// full.
+type arena struct {
+	chunk []byte
+}
+
+// arenaChunk is the size of an arena's chunks, unless a slice needs more.
+const arenaChunk = 64 << 10
+
+// alloc returns n bytes of the arena, with capacity n.
+func (a *arena) alloc(n int) []byte {
+	if cap(a.chunk)-len(a.chunk) < n {
+		a.chunk = make([]byte, 0, max(n, arenaChunk))
+	}
+	l := len(a.chunk)
+	a.chunk = a.chunk[:l+n]
+	return a.chunk[l : l+n : l+n]
+}
+
+// reset makes the current chunk's bytes available again, and lets the
+// older chunks go.
+func (a *arena) reset() { a.chunk = a.chunk[:0] }
 
 // prunedEvent is an event that Prune deletes: its account and sequence.
 type prunedEvent struct {
@@ -366,6 +474,9 @@ func (s *Store) TreeSize(ctx context.Context, account string) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if s.noLog {
+		return 0, ErrNoLog
+	}
 	var n int64
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
@@ -381,6 +492,9 @@ func (s *Store) TreeSize(ctx context.Context, account string) (int64, error) {
 func (s *Store) ReadHashes(ctx context.Context, account string, indexes []int64) ([]tlog.Hash, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if s.noLog {
+		return nil, ErrNoLog
 	}
 	var out []tlog.Hash
 	err := s.view(func(tx *bolt.Tx) error {
@@ -403,6 +517,9 @@ func (s *Store) ReadHashes(ctx context.Context, account string, indexes []int64)
 func (s *Store) Lookup(ctx context.Context, id string) (auditevents.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return auditevents.Entry{}, err
+	}
+	if s.noLog {
+		return auditevents.Entry{}, ErrNoLog
 	}
 	u, err := ulid.ParseStrict(strings.ToUpper(id))
 	if err != nil {
@@ -434,6 +551,10 @@ func (s *Store) Lookup(ctx context.Context, id string) (auditevents.Entry, error
 // order, as [auditevents.Ledger] describes.
 func (s *Store) Accounts(ctx context.Context) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
+		if s.noLog {
+			yield("", ErrNoLog)
+			return
+		}
 		var after []byte // the last account yielded, then 0 and 0xff
 		for {
 			if err := ctx.Err(); err != nil {
@@ -483,6 +604,10 @@ const entriesChunk = 4096
 // gone without being pruned is skipped, so a verifier reports it removed.
 func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Seq2[auditevents.Entry, error] {
 	return func(yield func(auditevents.Entry, error) bool) {
+		if s.noLog {
+			yield(auditevents.Entry{}, ErrNoLog)
+			return
+		}
 		var (
 			next    = from
 			pending auditevents.Entry // a pruned run not yet yielded
@@ -605,6 +730,9 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // recompute the tree: auditevents.Verify does, against a signed checkpoint.
 func checkLog(ctx context.Context, tx *bolt.Tx) error {
 	b := tx.Bucket(bucketLog)
+	if b == nil {
+		return nil // a file of format 2, kept without the log (Options.NoLog)
+	}
 	events := tx.Bucket(bucketEvents)
 	ids := tx.Bucket(bucketIDs)
 	var named int64 // sequences that name an event

@@ -55,6 +55,9 @@ func (s *Store) Position(ctx context.Context, consumer, account string) (int64, 
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if s.noLog {
+		return 0, ErrNoLog
+	}
 	var pos int64
 	err := s.view(func(tx *bolt.Tx) error {
 		k := positionKey(consumer, account)
@@ -77,6 +80,9 @@ func (s *Store) Position(ctx context.Context, consumer, account string) (int64, 
 func (s *Store) SetPosition(ctx context.Context, consumer, account string, position int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if s.noLog {
+		return ErrNoLog
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -106,6 +112,9 @@ func (s *Store) SetPosition(ctx context.Context, consumer, account string, posit
 // within its account's tree.
 func checkPositions(tx *bolt.Tx) error {
 	log := tx.Bucket(bucketLog)
+	if tx.Bucket(bucketPositions) == nil {
+		return nil // a file of format 2, kept without the log (Options.NoLog)
+	}
 	return tx.Bucket(bucketPositions).ForEach(func(k, v []byte) error {
 		pos, err := readPosition(k, v)
 		if err != nil {

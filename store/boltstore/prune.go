@@ -82,15 +82,17 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				}
 			}
 			ids := tx.Bucket(bucketIDs)
-			pruned := make([]prunedEvent, len(keys))
-			for i, k := range keys {
-				if pruned[i].seq, err = idSeq(ids, k); err != nil {
+			if !s.noLog { // Options.NoLog: no log to mark the pruned in
+				pruned := make([]prunedEvent, len(keys))
+				for i, k := range keys {
+					if pruned[i].seq, err = idSeq(ids, k); err != nil {
+						return err
+					}
+					pruned[i].account = accounts[i]
+				}
+				if err := pruneLog(tx, pruned); err != nil {
 					return err
 				}
-				pruned[i].account = accounts[i]
-			}
-			if err := pruneLog(tx, pruned); err != nil {
-				return err
 			}
 			for _, k := range keys {
 				if err := ids.Delete(k[8:]); err != nil {

@@ -49,6 +49,7 @@ func (s *Store) upgrade(c *codec) error {
 			if _, err := tx.CreateBucket(bucketLog); err != nil {
 				return err
 			}
+			var lw logWriter // never reset: the transaction holds what it puts
 			staged := make([]logEvent, 0, upgradeChunk)
 			events := make([]auditevents.AuditEvent, upgradeChunk)
 			cur := tx.Bucket(bucketEvents).Cursor()
@@ -60,13 +61,13 @@ func (s *Store) upgrade(c *codec) error {
 				events[len(staged)] = e
 				staged = append(staged, logEvent{e: &events[len(staged)], key: append([]byte(nil), k...)})
 				if len(staged) == upgradeChunk {
-					if err := appendLog(tx, staged); err != nil {
+					if err := lw.appendLog(tx, staged); err != nil {
 						return err
 					}
 					staged = staged[:0]
 				}
 			}
-			if err := appendLog(tx, staged); err != nil {
+			if err := lw.appendLog(tx, staged); err != nil {
 				return err
 			}
 			return tx.Bucket(bucketMeta).Put(metaFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
