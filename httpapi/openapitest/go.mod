@@ -3,7 +3,7 @@ module github.com/auditevents/auditevents/httpapi/openapitest
 go 1.26.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0-20261130170335-76a171c67b0c
+	github.com/auditevents/auditevents v0.0.0-20261130170406-153ed87934a5
 	github.com/getkin/kin-openapi v0.152.0
 	golang.org/x/mod v0.43.0
 )

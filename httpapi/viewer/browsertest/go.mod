@@ -3,7 +3,7 @@ module github.com/auditevents/auditevents/httpapi/viewer/browsertest
 go 1.26.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0-20261130170335-76a171c67b0c
+	github.com/auditevents/auditevents v0.0.0-20261130170406-153ed87934a5
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 )
