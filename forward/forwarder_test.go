@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/encode"
@@ -365,6 +367,129 @@ func TestForwarderRetriesUntilTheSinkRecovers(t *testing.T) {
 	if m.Failures != 0 || !errors.Is(m.LastError, down) || m.Delivered != 1000 || m.Batches != 10 {
 		t.Errorf("metrics %+v", m)
 	}
+}
+
+// While the sink is down, events keep being appended and the route keeps
+// retrying, yet the forwarder's heap does not grow with the backlog: the
+// store is the buffer. Once the sink is back, every event arrives once, in
+// order. Users rely on this to leave a forwarder running through a long
+// outage of the receiver.
+//
+// The heap is measured (after a GC) around each retry, with the forwarder
+// parked in its backoff before and after, so the store's own growth from
+// the appends is left out. The bound is a sixteenth of what holding the
+// backlog's events would take (their structs alone, the strings being
+// shared with the store): a forwarder that kept the backlog, or merely an
+// ID per pending event, exceeds it, while one batch of BatchSize events
+// stays well within it.
+func TestForwarderHeapStaysFlatWhileTheSinkIsDown(t *testing.T) {
+	const (
+		rounds    = 6
+		perRound  = 10_000
+		batchSize = 100
+	)
+	store := memstore.New()
+	want := appendEvents(t, store, "acme", 1000)
+	snk := &flakySink{}
+	snk.down.Store(true)
+
+	// The route parks in every wait: the test lets it go one retry at a
+	// time, so the heap is measured while it waits.
+	waits := make(chan time.Duration)
+	resume := make(chan struct{})
+	wait := func(ctx context.Context, d time.Duration) error {
+		select {
+		case waits <- d:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case <-resume:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	parked := func() time.Duration {
+		t.Helper()
+		select {
+		case d := <-waits:
+			return d
+		case <-time.After(30 * time.Second): // a watchdog, not a wait for a result
+			t.Fatal("the route did not come back to a wait")
+			return 0
+		}
+	}
+	f, err := forward.New(store, []forward.Route{{Name: "hook", Sink: snk}}, &forward.Options{
+		BatchSize: batchSize, PollInterval: pollInterval, Wait: wait,
+		Rand: func() float64 { return 0.5 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := start(t, f)
+	if d := parked(); d == pollInterval {
+		t.Fatal("the route went idle with the sink down")
+	}
+
+	var ms runtime.MemStats
+	heap := func() int64 {
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	var growth int64 // the heap's growth across the retries
+	for range rounds {
+		want = append(want, appendEvents(t, store, "acme", perRound)...)
+		before := heap()
+		resume <- struct{}{}
+		if d := parked(); d == pollInterval {
+			t.Fatal("the route went idle with the sink down")
+		}
+		growth += heap() - before
+	}
+	backlog := int64(len(want))
+	bound := backlog * int64(unsafe.Sizeof(auditevents.AuditEvent{})) / 16
+	if growth > bound {
+		t.Errorf("the forwarder's heap grew by %d bytes over %d retries with %d events waiting, want at most %d", growth, rounds, backlog, bound)
+	}
+	t.Logf("heap growth over %d retries with %d events waiting: %d bytes (bound %d)", rounds, backlog, growth, bound)
+	if m := f.Metrics()[0]; m.Delivered != 0 || m.LagEvents != backlog || m.Failures != rounds+1 {
+		t.Errorf("metrics while down: %+v, want nothing delivered, a lag of %d events and %d failures", m, backlog, rounds+1)
+	}
+
+	// The sink recovers: the route catches up and goes idle.
+	snk.down.Store(false)
+	resume <- struct{}{}
+	if parked() != pollInterval {
+		t.Fatal("the route retried after the sink recovered")
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := snk.delivered; !slices.Equal(got, ids(want)) {
+		t.Errorf("delivered %d events, want the %d appended, once each, in order", len(got), len(want))
+	}
+	if m := f.Metrics()[0]; m.Delivered != backlog || m.LagEvents != 0 || m.Failures != 0 {
+		t.Errorf("metrics after recovery: %+v", m)
+	}
+}
+
+// flakySink fails while down is set, without keeping anything, and records
+// the IDs it acknowledges otherwise.
+type flakySink struct {
+	down      atomic.Bool
+	delivered []string // only the route's goroutine appends
+}
+
+func (s *flakySink) Send(_ context.Context, events []auditevents.AuditEvent) error {
+	if s.down.Load() {
+		return errors.New("receiver down")
+	}
+	for i := range events {
+		s.delivered = append(s.delivered, events[i].ID)
+	}
+	return nil
 }
 
 // A permanent error stops its route, at the batch that failed, while the
