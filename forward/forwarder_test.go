@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/encode"
 	"github.com/auditevents/auditevents/forward"
+	"github.com/auditevents/auditevents/store/boltstore"
 	"github.com/auditevents/auditevents/store/memstore"
 )
 
@@ -154,8 +156,16 @@ func appendEvents(tb testing.TB, s *memstore.Store, account string, n int) []aud
 	return events
 }
 
+// polled hides the store's Notifier, if any, from a forwarder: its routes
+// then wake only when the tests' clock or Notify says so.
+type polled struct{ forward.Store }
+
+// newForwarder returns a forwarder of s whose waits are c's, and whose
+// routes never learn of commits from the store itself (see polled), so
+// that each test decides when a caught-up route reads again.
 func newForwarder(tb testing.TB, s forward.Store, routes []forward.Route, c *clock, opts *forward.Options) *forward.Forwarder {
 	tb.Helper()
+	s = polled{s}
 	if opts == nil {
 		opts = &forward.Options{}
 	}
@@ -702,6 +712,68 @@ func TestForwarderNotify(t *testing.T) {
 	c.awaitIdle(t, 1)
 	if got := ids(snk.delivered()); !slices.Equal(got, ids(want)) {
 		t.Errorf("delivered %v, want %v", got, ids(want))
+	}
+}
+
+// With a store that is a Notifier, a route that has caught up wakes at the
+// next commit of one of its accounts, with no Notify and no poll: the
+// route's poll wait here never ends by itself. Hosts rely on it to forward
+// at once without wiring Append to Notify.
+func TestForwarderWakesAtCommit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(tb testing.TB) forward.Store
+	}{
+		{"memstore", func(testing.TB) forward.Store { return memstore.New() }},
+		{"boltstore", func(tb testing.TB) forward.Store {
+			s, err := boltstore.Open(filepath.Join(tb.TempDir(), "audit.db"), &boltstore.Options{NoSync: true})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() { s.Close() })
+			return s
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := tc.open(t)
+			add := func(n int) []auditevents.AuditEvent {
+				events := make([]auditevents.AuditEvent, n)
+				for i := range events {
+					c := idCounter.Add(1)
+					events[i] = auditevents.AuditEvent{
+						ID:        fmt.Sprintf("01JGKRQ3M8V63QXKKD%08d", c),
+						Timestamp: time.Date(2025, 1, 2, 15, 0, 0, 0, time.UTC).Add(time.Duration(c) * time.Second),
+						Account:   "acme", User: "alice", Action: auditevents.ActionCreated,
+						ResourceKind: auditevents.KindAgent, ResourceName: "r",
+					}
+				}
+				if err := store.(auditevents.Store).Append(t.Context(), events...); err != nil {
+					t.Fatal(err)
+				}
+				return events
+			}
+			want := add(3)
+			c := newClock()
+			snk := &sink{}
+			f, err := forward.New(store, []forward.Route{{Name: "hook", Sink: snk}}, &forward.Options{
+				PollInterval: pollInterval, Wait: c.wait,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := start(t, f)
+			c.awaitIdle(t, 1)
+			for range 3 {
+				want = append(want, add(4)...)
+				c.awaitIdle(t, 1) // no wakeAll, no Notify: only the commit ends the wait
+				if got := ids(snk.delivered()); !slices.Equal(got, ids(want)) {
+					t.Fatalf("delivered %d events, want the %d appended", len(got), len(want))
+				}
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
