@@ -49,13 +49,19 @@ func (c *clock) wait(ctx context.Context, d time.Duration) error {
 	c.mu.Lock()
 	wake := c.wake
 	c.mu.Unlock()
+	return park(ctx, c.idle, "idle", wake)
+}
+
+// park sends v on out, then waits for resume; it returns ctx's error if ctx
+// ends first.
+func park[T any](ctx context.Context, out chan<- T, v T, resume <-chan struct{}) error {
 	select {
-	case c.idle <- "idle":
+	case out <- v:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	select {
-	case <-wake:
+	case <-resume:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -407,19 +413,7 @@ func TestForwarderHeapStaysFlatWhileTheSinkIsDown(t *testing.T) {
 	// time, so the heap is measured while it waits.
 	waits := make(chan time.Duration)
 	resume := make(chan struct{})
-	wait := func(ctx context.Context, d time.Duration) error {
-		select {
-		case waits <- d:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		select {
-		case <-resume:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	wait := func(ctx context.Context, d time.Duration) error { return park(ctx, waits, d, resume) }
 	parked := func() time.Duration {
 		t.Helper()
 		select {
