@@ -140,7 +140,7 @@ var idCounter atomic.Int64
 
 // appendEvents appends n events to the account, alternating kinds and
 // actions, in batches of 7, and returns them in append order.
-func appendEvents(tb testing.TB, s *memstore.Store, account string, n int) []auditevents.AuditEvent {
+func appendEvents(tb testing.TB, s auditevents.Store, account string, n int) []auditevents.AuditEvent {
 	tb.Helper()
 	kinds := []auditevents.Kind{auditevents.KindConfiguration, auditevents.KindAgent, auditevents.KindUser}
 	actions := []auditevents.Action{auditevents.ActionCreated, auditevents.ActionModified, auditevents.ActionDeleted, "Rolled back"}
@@ -731,20 +731,7 @@ func TestForwarderWakesAtCommit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			store := tc.open(t)
 			add := func(n int) []auditevents.AuditEvent {
-				events := make([]auditevents.AuditEvent, n)
-				for i := range events {
-					c := idCounter.Add(1)
-					events[i] = auditevents.AuditEvent{
-						ID:        fmt.Sprintf("01JGKRQ3M8V63QXKKD%08d", c),
-						Timestamp: time.Date(2025, 1, 2, 15, 0, 0, 0, time.UTC).Add(time.Duration(c) * time.Second),
-						Account:   "acme", User: "alice", Action: auditevents.ActionCreated,
-						ResourceKind: auditevents.KindAgent, ResourceName: "r",
-					}
-				}
-				if err := store.(auditevents.Store).Append(t.Context(), events...); err != nil {
-					t.Fatal(err)
-				}
-				return events
+				return appendEvents(t, store.(auditevents.Store), "acme", n)
 			}
 			want := add(3)
 			c := newClock()
