@@ -71,7 +71,8 @@
 // reader of the log (the forward package's forwarder) keeps how far it has
 // got, and [Notifier], by which a store says when an account's events are
 // committed, so that a reader (the live tail of package httpapi) waits for
-// them rather than polling. store/memstore implements both.
+// them rather than polling. store/memstore and store/boltstore implement
+// both; store/pgstore implements Positions, and its readers poll.
 //
 // # CSV
 //

@@ -2,9 +2,10 @@ package auditevents
 
 // Notifier is implemented by a [Ledger] that says when it commits events, so
 // that a reader of an account's log (the live tail of package httpapi) waits
-// for the next commit instead of polling. store/memstore implements it;
-// store/boltstore and store/pgstore do not yet, and their readers poll
-// [Ledger.Entries] at an interval. A third party's store opts in by
+// for the next commit instead of polling. store/memstore and
+// store/boltstore implement it. store/pgstore does not: a commit by another
+// replica would need LISTEN/NOTIFY to reach this process, so its readers
+// poll [Ledger.Entries] at an interval. A third party's store opts in by
 // implementing this method too.
 //
 // A reader takes the channel before it reads the log and waits on it once it

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,9 @@ type Options struct {
 	// DefaultBatchSize.
 	BatchSize int
 	// PollInterval is how long a route that has forwarded everything
-	// waits before it reads the store again. 0 means DefaultPollInterval.
+	// waits before it reads the store again, unless a commit of one of
+	// its accounts wakes it first (see [Forwarder]). 0 means
+	// DefaultPollInterval.
 	PollInterval time.Duration
 	// MinBackoff and MaxBackoff bound the wait before a failed batch is
 	// sent again: about MinBackoff after the first failure, twice as long
@@ -99,6 +102,13 @@ type Options struct {
 // ones, are passed over. A route holds one batch in memory, whatever the
 // backlog: while a sink is down, the store is the buffer.
 //
+// A route that has forwarded everything waits for new events: when the
+// store is an [auditevents.Notifier] (store/memstore, store/boltstore), until
+// the next commit of one of the accounts it read; otherwise (store/pgstore)
+// PollInterval, or less when the host calls [Forwarder.Notify]. A route of
+// every account finds the first events of a new account within
+// PollInterval, or at the next Notify, either way.
+//
 // A failed batch is sent again after a backoff (see [Options]). A permanent
 // error of the sink ([IsPermanent]) stops the route, with its position at
 // the batch that failed, so nothing is lost: the failure is reported to
@@ -121,10 +131,11 @@ type Options struct {
 //
 // A Forwarder is safe for concurrent use; Run runs once at a time.
 type Forwarder struct {
-	store   Store
-	routes  []*route
-	opts    Options
-	running atomic.Bool
+	store    Store
+	notifier auditevents.Notifier // the store, when it says when it commits; else nil
+	routes   []*route
+	opts     Options
+	running  atomic.Bool
 }
 
 // route is a Route with its state and metrics.
@@ -134,6 +145,10 @@ type route struct {
 	actions map[auditevents.Action]bool
 	buf     []auditevents.AuditEvent
 	leased  bool // the route holds its lease (lease.go); only its goroutine uses it
+	// appended holds the channels of the Notifier for the accounts of
+	// the route's last pass, each taken before the account was read;
+	// only the route's goroutine uses it.
+	appended []<-chan struct{}
 
 	mu        sync.Mutex
 	metrics   RouteMetrics
@@ -186,6 +201,7 @@ func New(store Store, routes []Route, opts *Options) (*Forwarder, error) {
 		return nil, fmt.Errorf("%w: no routes", ErrInvalidOptions)
 	}
 	f := &Forwarder{store: store}
+	f.notifier, _ = store.(auditevents.Notifier)
 	if opts != nil {
 		f.opts = *opts
 	}
@@ -345,8 +361,9 @@ func (f *Forwarder) runRoute(ctx context.Context, r *route) error {
 	}
 }
 
-// idle waits PollInterval, or less when [Forwarder.Notify] is called, and
-// reports whether ctx is still live.
+// idle waits PollInterval, or less when [Forwarder.Notify] is called or
+// the store commits events of an account of r's last pass, and reports
+// whether ctx is still live.
 func (f *Forwarder) idle(ctx context.Context, r *route) bool {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -358,6 +375,19 @@ func (f *Forwarder) idle(ctx context.Context, r *route) bool {
 	}
 	r.wake = cancel
 	r.mu.Unlock()
+	// reflect.Select takes at most 65,536 cases: one is wctx's.
+	for chans := range slices.Chunk(r.appended, 1<<16-1) {
+		cases := make([]reflect.SelectCase, 0, len(chans)+1)
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(wctx.Done())})
+		for _, ch := range chans {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+		}
+		go func() {
+			if chosen, _, _ := reflect.Select(cases); chosen > 0 {
+				cancel() // a commit: read the store now
+			}
+		}()
+	}
 	f.opts.Wait(wctx, f.opts.PollInterval)
 	r.mu.Lock()
 	r.wake, r.notified = nil, false
@@ -367,9 +397,11 @@ func (f *Forwarder) idle(ctx context.Context, r *route) bool {
 
 // Notify tells the routes that events were appended, so that a route that
 // has caught up reads the store now rather than at its next poll. A host
-// calls it after Append to forward with little delay; without it, a route
-// finds new events within PollInterval. It is safe to call at any time, and
-// cheap.
+// whose store is not an [auditevents.Notifier] (store/pgstore) calls it
+// after Append to forward with little delay; without it, a route finds new
+// events within PollInterval. A Notifier store wakes the routes at each
+// commit by itself, except for the first events of an account a route has
+// not read yet. It is safe to call at any time, and cheap.
 func (f *Forwarder) Notify() {
 	for _, r := range f.routes {
 		r.mu.Lock()
@@ -435,7 +467,13 @@ func (f *Forwarder) pass(ctx context.Context, r *route) (progressed bool, err er
 			accounts = append(accounts, a)
 		}
 	}
+	r.appended = r.appended[:0]
 	for _, account := range accounts {
+		if f.notifier != nil {
+			// Taken before the account is read, so that a commit
+			// after the read wakes the route's idle wait.
+			r.appended = append(r.appended, f.notifier.Appended(account))
+		}
 		var moved bool
 		if moved, err = f.forwardAccount(ctx, r, account); err != nil {
 			break

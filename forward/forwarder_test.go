@@ -7,16 +7,20 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/encode"
 	"github.com/auditevents/auditevents/forward"
+	"github.com/auditevents/auditevents/store/boltstore"
 	"github.com/auditevents/auditevents/store/memstore"
 )
 
@@ -45,13 +49,19 @@ func (c *clock) wait(ctx context.Context, d time.Duration) error {
 	c.mu.Lock()
 	wake := c.wake
 	c.mu.Unlock()
+	return park(ctx, c.idle, "idle", wake)
+}
+
+// park sends v on out, then waits for resume; it returns ctx's error if ctx
+// ends first.
+func park[T any](ctx context.Context, out chan<- T, v T, resume <-chan struct{}) error {
 	select {
-	case c.idle <- "idle":
+	case out <- v:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	select {
-	case <-wake:
+	case <-resume:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -130,7 +140,7 @@ var idCounter atomic.Int64
 
 // appendEvents appends n events to the account, alternating kinds and
 // actions, in batches of 7, and returns them in append order.
-func appendEvents(tb testing.TB, s *memstore.Store, account string, n int) []auditevents.AuditEvent {
+func appendEvents(tb testing.TB, s auditevents.Store, account string, n int) []auditevents.AuditEvent {
 	tb.Helper()
 	kinds := []auditevents.Kind{auditevents.KindConfiguration, auditevents.KindAgent, auditevents.KindUser}
 	actions := []auditevents.Action{auditevents.ActionCreated, auditevents.ActionModified, auditevents.ActionDeleted, "Rolled back"}
@@ -152,8 +162,16 @@ func appendEvents(tb testing.TB, s *memstore.Store, account string, n int) []aud
 	return events
 }
 
+// polled hides the store's Notifier, if any, from a forwarder: its routes
+// then wake only when the tests' clock or Notify says so.
+type polled struct{ forward.Store }
+
+// newForwarder returns a forwarder of s whose waits are c's, and whose
+// routes never learn of commits from the store itself (see polled), so
+// that each test decides when a caught-up route reads again.
 func newForwarder(tb testing.TB, s forward.Store, routes []forward.Route, c *clock, opts *forward.Options) *forward.Forwarder {
 	tb.Helper()
+	s = polled{s}
 	if opts == nil {
 		opts = &forward.Options{}
 	}
@@ -367,6 +385,117 @@ func TestForwarderRetriesUntilTheSinkRecovers(t *testing.T) {
 	}
 }
 
+// While the sink is down, events keep being appended and the route keeps
+// retrying, yet the forwarder's heap does not grow with the backlog: the
+// store is the buffer. Once the sink is back, every event arrives once, in
+// order. Users rely on this to leave a forwarder running through a long
+// outage of the receiver.
+//
+// The heap is measured (after a GC) around each retry, with the forwarder
+// parked in its backoff before and after, so the store's own growth from
+// the appends is left out. The bound is a sixteenth of what holding the
+// backlog's events would take (their structs alone, the strings being
+// shared with the store): a forwarder that kept the backlog, or merely an
+// ID per pending event, exceeds it, while one batch of BatchSize events
+// stays well within it.
+func TestForwarderHeapStaysFlatWhileTheSinkIsDown(t *testing.T) {
+	const (
+		rounds    = 6
+		perRound  = 10_000
+		batchSize = 100
+	)
+	store := memstore.New()
+	want := appendEvents(t, store, "acme", 1000)
+	snk := &flakySink{}
+	snk.down.Store(true)
+
+	// The route parks in every wait: the test lets it go one retry at a
+	// time, so the heap is measured while it waits.
+	waits := make(chan time.Duration)
+	resume := make(chan struct{})
+	wait := func(ctx context.Context, d time.Duration) error { return park(ctx, waits, d, resume) }
+	parked := func() time.Duration {
+		t.Helper()
+		select {
+		case d := <-waits:
+			return d
+		case <-time.After(30 * time.Second): // a watchdog, not a wait for a result
+			t.Fatal("the route did not come back to a wait")
+			return 0
+		}
+	}
+	f, err := forward.New(store, []forward.Route{{Name: "hook", Sink: snk}}, &forward.Options{
+		BatchSize: batchSize, PollInterval: pollInterval, Wait: wait,
+		Rand: func() float64 { return 0.5 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := start(t, f)
+	if d := parked(); d == pollInterval {
+		t.Fatal("the route went idle with the sink down")
+	}
+
+	var ms runtime.MemStats
+	heap := func() int64 {
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	var growth int64 // the heap's growth across the retries
+	for range rounds {
+		want = append(want, appendEvents(t, store, "acme", perRound)...)
+		before := heap()
+		resume <- struct{}{}
+		if d := parked(); d == pollInterval {
+			t.Fatal("the route went idle with the sink down")
+		}
+		growth += heap() - before
+	}
+	backlog := int64(len(want))
+	bound := backlog * int64(unsafe.Sizeof(auditevents.AuditEvent{})) / 16
+	if growth > bound {
+		t.Errorf("the forwarder's heap grew by %d bytes over %d retries with %d events waiting, want at most %d", growth, rounds, backlog, bound)
+	}
+	t.Logf("heap growth over %d retries with %d events waiting: %d bytes (bound %d)", rounds, backlog, growth, bound)
+	if m := f.Metrics()[0]; m.Delivered != 0 || m.LagEvents != backlog || m.Failures != rounds+1 {
+		t.Errorf("metrics while down: %+v, want nothing delivered, a lag of %d events and %d failures", m, backlog, rounds+1)
+	}
+
+	// The sink recovers: the route catches up and goes idle.
+	snk.down.Store(false)
+	resume <- struct{}{}
+	if parked() != pollInterval {
+		t.Fatal("the route retried after the sink recovered")
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := snk.delivered; !slices.Equal(got, ids(want)) {
+		t.Errorf("delivered %d events, want the %d appended, once each, in order", len(got), len(want))
+	}
+	if m := f.Metrics()[0]; m.Delivered != backlog || m.LagEvents != 0 || m.Failures != 0 {
+		t.Errorf("metrics after recovery: %+v", m)
+	}
+}
+
+// flakySink fails while down is set, without keeping anything, and records
+// the IDs it acknowledges otherwise.
+type flakySink struct {
+	down      atomic.Bool
+	delivered []string // only the route's goroutine appends
+}
+
+func (s *flakySink) Send(_ context.Context, events []auditevents.AuditEvent) error {
+	if s.down.Load() {
+		return errors.New("receiver down")
+	}
+	for i := range events {
+		s.delivered = append(s.delivered, events[i].ID)
+	}
+	return nil
+}
+
 // A permanent error stops its route, at the batch that failed, while the
 // other routes go on; the next Run starts it again from there.
 func TestForwarderStopsARouteOnAPermanentError(t *testing.T) {
@@ -577,6 +706,55 @@ func TestForwarderNotify(t *testing.T) {
 	c.awaitIdle(t, 1)
 	if got := ids(snk.delivered()); !slices.Equal(got, ids(want)) {
 		t.Errorf("delivered %v, want %v", got, ids(want))
+	}
+}
+
+// With a store that is a Notifier, a route that has caught up wakes at the
+// next commit of one of its accounts, with no Notify and no poll: the
+// route's poll wait here never ends by itself. Hosts rely on it to forward
+// at once without wiring Append to Notify.
+func TestForwarderWakesAtCommit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(tb testing.TB) forward.Store
+	}{
+		{"memstore", func(testing.TB) forward.Store { return memstore.New() }},
+		{"boltstore", func(tb testing.TB) forward.Store {
+			s, err := boltstore.Open(filepath.Join(tb.TempDir(), "audit.db"), &boltstore.Options{NoSync: true})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() { s.Close() })
+			return s
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := tc.open(t)
+			add := func(n int) []auditevents.AuditEvent {
+				return appendEvents(t, store.(auditevents.Store), "acme", n)
+			}
+			want := add(3)
+			c := newClock()
+			snk := &sink{}
+			f, err := forward.New(store, []forward.Route{{Name: "hook", Sink: snk}}, &forward.Options{
+				PollInterval: pollInterval, Wait: c.wait,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := start(t, f)
+			c.awaitIdle(t, 1)
+			for range 3 {
+				want = append(want, add(4)...)
+				c.awaitIdle(t, 1) // no wakeAll, no Notify: only the commit ends the wait
+				if got := ids(snk.delivered()); !slices.Equal(got, ids(want)) {
+					t.Fatalf("delivered %d events, want the %d appended", len(got), len(want))
+				}
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

@@ -121,10 +121,10 @@
 // and a from beyond the log get 400 in the specification's error shape, as
 // application/json; more than [TailOptions.MaxConns] tails at once get 503.
 //
-// A store that implements [auditevents.Notifier] (store/memstore) wakes each
-// tail at each commit of its account. Any other (store/boltstore and
-// store/pgstore, for now) is read every [TailOptions.PollInterval], a
-// second by default.
+// A store that implements [auditevents.Notifier] (store/memstore,
+// store/boltstore) wakes each tail at each commit of its account. Any other
+// (store/pgstore, whose commits may come from another replica) is read
+// every [TailOptions.PollInterval], a second by default.
 //
 // A tail's memory is bounded: a buffer of 36 KiB (grown for one outsized
 // event, and given back after it) and the chunk the store reads the log in

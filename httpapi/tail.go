@@ -62,8 +62,8 @@ type TailOptions struct {
 
 	// PollInterval is how often the tail reads the log for new events
 	// when the store does not implement [auditevents.Notifier]
-	// (store/boltstore and store/pgstore, for now); a store that does
-	// (store/memstore) wakes the tail at each commit instead, and is
+	// (store/pgstore); a store that does (store/memstore,
+	// store/boltstore) wakes the tail at each commit instead, and is
 	// never polled. Zero means [DefaultTailPoll].
 	PollInterval time.Duration
 

@@ -112,8 +112,8 @@ func runServer(t *testing.T, args ...string) (string, func() error) {
 // TestForward checks -forward: the seeded events and the ones recorded
 // later reach a webhook receiver, signed with the secret from the
 // environment, and a restart resumes from the positions in the bbolt file
-// (every account's at its tree size after a clean stop): the events
-// acknowledged before the last batch are not sent again. (The last batch
+// (every account's at its tree size after a clean stop, but for the last
+// batch): the events acknowledged before the last batch are not sent again. (The last batch
 // may be: the stop can land between the receiver's reading of it and its
 // acknowledgement reaching the forwarder, and receivers de-duplicate.)
 func TestForward(t *testing.T) {
@@ -137,7 +137,7 @@ func TestForward(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	caughtUp(t, db, "webhook")
+	caughtUp(t, db, "webhook", "demo", 1) // the PUT's event may be unacknowledged
 
 	// Restarted, the forwarder sends only what it had not sent.
 	base, stop = runServer(t, "-db", db, "-seed", "0", "-forward", hook.URL)
@@ -197,8 +197,10 @@ func TestTailEndsOnShutdown(t *testing.T) {
 }
 
 // caughtUp fails the test unless the forwarder's positions of route, in
-// the bbolt file at db, are at every account's tree size.
-func caughtUp(t *testing.T, db, route string) {
+// the bbolt file at db, are at every account's tree size, except that the
+// position of account last may stop short of it by the lastBatch events
+// that the stop may have left unacknowledged.
+func caughtUp(t *testing.T, db, route, last string, lastBatch int64) {
 	t.Helper()
 	ctx := context.Background()
 	s, err := boltstore.Open(db, &boltstore.Options{ReadOnly: true})
@@ -216,8 +218,12 @@ func caughtUp(t *testing.T, db, route string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if size, err := s.TreeSize(ctx, account); err != nil || pos != size {
-			t.Errorf("account %q: the forwarder's position is %d, want the tree size %d (%v)", account, pos, size, err)
+		size, err := s.TreeSize(ctx, account)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pos != size && (account != last || pos != size-lastBatch) {
+			t.Errorf("account %q: the forwarder's position is %d, want the tree size %d", account, pos, size)
 		}
 	}
 	if accounts == 0 {

@@ -24,10 +24,11 @@ func newWebhook(cfg config) (*forward.Webhook, error) {
 }
 
 // startForwarding starts a forwarder of every account's events to the
-// webhook of -forward, beside the store, and has the server wake it at each
-// event it records. The function it returns stops the forwarder and waits
-// for it, so that the store is closed only afterwards.
-func startForwarding(cfg config, store auditevents.Store, srv *server, logger *slog.Logger) (stop func(), err error) {
+// webhook of -forward, beside the store; boltstore wakes it at each commit
+// (auditevents.Notifier), so the webhook gets each event at once. The
+// function it returns stops the forwarder and waits for it, so that the
+// store is closed only afterwards.
+func startForwarding(cfg config, store auditevents.Store, logger *slog.Logger) (stop func(), err error) {
 	hook, err := newWebhook(cfg)
 	if err != nil {
 		return nil, err
@@ -48,7 +49,6 @@ func startForwarding(cfg config, store auditevents.Store, srv *server, logger *s
 	if err != nil {
 		return nil, err
 	}
-	srv.appended = f.Notify
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -235,7 +235,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	srv := newServer(store, cfg.keys, logger)
 	if cfg.forward != "" {
-		stopForwarding, err := startForwarding(cfg, store, srv, logger)
+		stopForwarding, err := startForwarding(cfg, store, logger)
 		if err != nil {
 			return err
 		}

@@ -23,9 +23,6 @@ type server struct {
 	rec    *auditevents.Recorder
 	keys   map[string]string // API key -> account
 	logger *slog.Logger
-	// appended, when set, is called after each event is recorded: the
-	// forwarder's Notify, so the webhook gets it at once.
-	appended func()
 
 	// mu guards configs, each configuration's version counter, and
 	// nothing else: the store's Append runs outside it, so concurrent
@@ -160,9 +157,6 @@ func (s *server) changeConfiguration(w http.ResponseWriter, r *http.Request, del
 		s.logger.Error("recording an audit event", "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
 		return
-	}
-	if s.appended != nil {
-		s.appended()
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -178,6 +178,7 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 		})
 	})
 	s.codec.dict.endTx(err == nil)
+	s.waiters.committed(taken, outcome, err) // wakes Appended's waiters before the Appends return (notify.go)
 	if err != nil {
 		w.hot = -1 // count again
 	}

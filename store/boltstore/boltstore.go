@@ -112,6 +112,8 @@ type Store struct {
 	readOnly bool                        // Options.ReadOnly
 	noLog    bool                        // Options.NoLog: the file is and stays of format 2
 
+	waiters waiters // the channels of Appended (notify.go)
+
 	sealAfter int         // hot events the writer lets accumulate before it seals them
 	hotStale  atomic.Bool // set by Prune: the writer counts the hot events again
 }
@@ -439,6 +441,7 @@ func (s *Store) Close() error {
 	close(s.stop)
 	s.mu.Unlock()
 	<-s.writerDone
+	s.waiters.close()
 	s.bg.Wait()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: closing: %w", err)

@@ -92,6 +92,11 @@
 // batch. One process holds the file, so one forwarder forwards each route;
 // it needs no lease.
 //
+// And it is an [auditevents.Notifier]: [Store.Appended] hands out a channel
+// that the next commit of an account closes, before the Appends it holds
+// return, so a live tail (package httpapi) learns of new events at commit
+// instead of polling.
+//
 // # Format version and damaged files
 //
 // The file carries a format version from its creation. [Open] refuses, with

@@ -21,3 +21,11 @@ func SetSealAfter(o *Options, n int) { o.sealAfter = n }
 // CheckQueries checks that each query returns from s what a plain scan of
 // events returns.
 var CheckQueries = checkQueries
+
+// Waiting returns how many accounts have a channel of Appended that no
+// commit has closed yet.
+func Waiting(s *Store) int {
+	s.waiters.mu.Lock()
+	defer s.waiters.mu.Unlock()
+	return len(s.waiters.chans)
+}

@@ -150,6 +150,12 @@
 // that also checks the position against the account's tree size, so every
 // replica reads what another stored.
 //
+// A Store is not an [auditevents.Notifier]: events may be committed by
+// another replica, which only LISTEN/NOTIFY would make known to this
+// process. So a live tail (package httpapi) on it reads the log every
+// TailOptions.PollInterval, and a forwarder every Options.PollInterval or
+// when the host calls its Notify.
+//
 // It also implements the forward package's Leaser, so that replicas that
 // each run a forwarder with the same routes forward each route from one
 // replica at a time. A lease is a session-level advisory lock
