@@ -97,6 +97,10 @@ func (cw *CSVWriter) Flush() error {
 	return cw.w.Flush()
 }
 
+// Buffered returns how many bytes of the rows written so far have not yet
+// been written to the underlying writer.
+func (cw *CSVWriter) Buffered() int { return cw.w.Buffered() }
+
 func (cw *CSVWriter) appendHeader(b []byte) []byte {
 	cw.headerDone = true
 	return append(b, csvHeaderRow...)

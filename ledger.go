@@ -11,9 +11,9 @@ import (
 
 // Ledger is implemented by a [Store] that keeps each account's events in a
 // verifiable log: an append order and a Merkle tree per account.
-// store/memstore and store/boltstore implement it; store/storetest detects
-// it and checks it. A third party's store opts in by implementing these
-// methods too.
+// store/memstore, store/boltstore and store/pgstore implement it;
+// store/storetest detects it and checks it. A third party's store opts in
+// by implementing these methods too.
 //
 // # Sequences
 //

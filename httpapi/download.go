@@ -120,6 +120,8 @@ func (l *linesEncoder) write(e *auditevents.AuditEvent) error {
 	return l.flush()
 }
 
+func (l *linesEncoder) buffered() int { return len(l.buf) }
+
 // close writes what remains, also nothing: an empty body still gets the
 // success headers.
 func (l *linesEncoder) close() error { return l.flush() }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -235,7 +236,7 @@ func New(store auditevents.Store, opts *Options) (*Handler, error) {
 		csv:           o.CSV,
 		maxQueryBytes: orDefault(o.MaxQueryBytes, DefaultMaxQueryBytes),
 		maxParams:     orDefault(o.MaxParams, DefaultMaxParams),
-		maxLimit:      orDefault(o.MaxLimit, DefaultMaxLimit),
+		maxLimit:      min(orDefault(o.MaxLimit, DefaultMaxLimit), math.MaxInt-1), // a page reads one event more
 		maxPageBytes:  orDefault(o.MaxPageBytes, DefaultMaxPageBytes),
 		writeTimeout:  o.WriteTimeout,
 		baseURL:       baseURL,

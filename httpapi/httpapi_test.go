@@ -633,6 +633,25 @@ func TestPagination(t *testing.T) {
 		}
 	})
 
+	t.Run("small events end a page at a small MaxPageBytes", func(t *testing.T) {
+		// Events far smaller than the encoder's buffer: the bound counts
+		// what is buffered, not only what has reached the page.
+		store, all := newStore(t, generated(200))
+		const maxPage = 2000
+		h := mux(newHandler(t, store, &httpapi.Options{MaxPageBytes: maxPage}))
+		res := do(t, h, http.MethodGet, "/v1/audit-events?limit=100")
+		page := decodeEvents(t, res.Body.Bytes())
+		if len(page) == 0 || len(page) == 100 || res.Header().Get("Link") == "" {
+			t.Fatalf("a page of %d bytes holds %d events with Link %q; want it cut near %d bytes, with a Link", res.Body.Len(), len(page), res.Header().Get("Link"), maxPage)
+		}
+		if one := res.Body.Len() / len(page); res.Body.Len() > maxPage+2*one {
+			t.Errorf("page of %d bytes, over MaxPageBytes %d by more than one event of ~%d bytes", res.Body.Len(), maxPage, one)
+		}
+		if g, w := ids(page), ids(all[:len(page)]); strings.Join(g, " ") != strings.Join(w, " ") {
+			t.Errorf("the page is not the first events of the result")
+		}
+	})
+
 	t.Run("events appended between pages", func(t *testing.T) {
 		store, all := newStore(t, generated(10))
 		h := mux(newHandler(t, store, nil))

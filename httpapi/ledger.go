@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/auditevents/auditevents"
 	"golang.org/x/mod/sumdb/note"
@@ -98,10 +101,10 @@ func newLogEndpoints(h *Handler, o *LogOptions) (*logEndpoints, error) {
 	le := &logEndpoints{h: h, ledger: l, opts: *o}
 	le.all = []Route{
 		{Method: http.MethodGet, Pattern: CheckpointPath, Handler: le.handler(le.checkpoint)},
-		{Method: http.MethodGet, Pattern: EntriesPath, Handler: le.handler(le.entries)},
-		{Method: http.MethodGet, Pattern: InclusionPath, Handler: le.handler(le.inclusion)},
-		{Method: http.MethodGet, Pattern: ConsistencyPath, Handler: le.handler(le.consistency)},
-		{Method: http.MethodGet, Pattern: HashesPath, Handler: le.handler(le.hashes)},
+		{Method: http.MethodGet, Pattern: EntriesPath, Handler: le.handler(le.entries, "from")},
+		{Method: http.MethodGet, Pattern: InclusionPath, Handler: le.handler(le.inclusion, "id", "size")},
+		{Method: http.MethodGet, Pattern: ConsistencyPath, Handler: le.handler(le.consistency, "from", "to")},
+		{Method: http.MethodGet, Pattern: HashesPath, Handler: le.handler(le.hashes, "index")},
 	}
 	return le, nil
 }
@@ -109,7 +112,14 @@ func newLogEndpoints(h *Handler, o *LogOptions) (*logEndpoints, error) {
 // handler wraps a log endpoint with the checks every endpoint makes: the
 // method, the size of the query, authorization and parsing. The account is
 // the one Authorize returns; without Authorize, the "account" parameter.
-func (le *logEndpoints) handler(serve func(ep *endpoint, w http.ResponseWriter, r *http.Request, account string, v url.Values)) http.Handler {
+//
+// Every endpoint also takes "account", and params are the others it takes:
+// an unknown parameter, or one given twice ("index" excepted), is a 400, as
+// on the listing. Without Authorize, "account" names the account (UTF-8
+// without NUL, at most [auditevents.MaxNameBytes] bytes); with Authorize it
+// may only repeat the account the credentials give, so that a client such
+// as `auditevents verify -account` is told when it asks for another.
+func (le *logEndpoints) handler(serve func(ep *endpoint, w http.ResponseWriter, r *http.Request, account string, v url.Values), params ...string) http.Handler {
 	ep := &endpoint{h: le.h, errorType: contentJSON}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hdr := w.Header()
@@ -137,11 +147,42 @@ func (le *logEndpoints) handler(serve func(ep *endpoint, w http.ResponseWriter, 
 			ep.writeError(w, r, http.StatusBadRequest, "malformed query string: "+err.Error())
 			return
 		}
+		if err := checkLogParams(v, le.h.authorize != nil, account, params); err != nil {
+			ep.queryFailed(w, r, false, err)
+			return
+		}
 		if le.h.authorize == nil {
 			account = v.Get("account")
 		}
 		serve(ep, w, r, account, v)
 	})
+}
+
+// checkLogParams refuses what a log endpoint does not take: a parameter
+// other than "account" and params, one given twice ("index" excepted), an
+// "account" that no event can hold, or, with Authorize, an "account" other
+// than the authorized one.
+func checkLogParams(v url.Values, authorized bool, account string, params []string) error {
+	for k, vs := range v {
+		if k != "account" && !slices.Contains(params, k) {
+			accepted := append([]string{"account"}, params...)
+			return &auditevents.QueryError{Param: "parameter", Value: k, Reason: "unknown parameter; this endpoint accepts " + strings.Join(accepted, ", ")}
+		}
+		if len(vs) > 1 && k != "index" {
+			return &auditevents.QueryError{Param: k, Value: vs[1], Reason: "given more than once; give it once"}
+		}
+	}
+	if !v.Has("account") {
+		return nil
+	}
+	a := v.Get("account")
+	if len(a) > auditevents.MaxNameBytes || !utf8.ValidString(a) || strings.IndexByte(a, 0) >= 0 {
+		return &auditevents.QueryError{Param: "account", Value: a, Reason: fmt.Sprintf("expected an account's name: UTF-8 without NUL, at most %d bytes", auditevents.MaxNameBytes)}
+	}
+	if authorized && a != account {
+		return &auditevents.QueryError{Param: "account", Value: a, Reason: "is not the account these credentials may read"}
+	}
+	return nil
 }
 
 // intParam parses a non-negative decimal parameter.
@@ -224,6 +265,9 @@ func (le *logEndpoints) inclusion(ep *endpoint, w http.ResponseWriter, r *http.R
 		return
 	}
 	size, err := le.size(ep, r, account, v, "size")
+	if err == nil && size <= entry.Seq {
+		err = &auditevents.QueryError{Param: "size", Value: strconv.FormatInt(size, 10), Reason: fmt.Sprintf("the event has sequence %d, so it is in trees of size %d and more", entry.Seq, entry.Seq+1)}
+	}
 	if err != nil {
 		ep.queryFailed(w, r, false, err)
 		return

@@ -169,3 +169,101 @@ func TestLogOptionsNeedALedger(t *testing.T) {
 		t.Errorf("New with Log over a plain Store = %v, want ErrInvalidOptions", err)
 	}
 }
+
+// An entries response cut short on the way, at a line boundary and without
+// its count trailer, is an I/O error for the verifier, never a verdict that
+// the log was tampered with: an honest log must not fail because a proxy
+// dropped the end of a response.
+func TestLogClientRefusesACutEntriesResponse(t *testing.T) {
+	srv, _, verifier := logServer(t)
+	ctx := context.Background()
+	cut := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if err != nil || !strings.HasSuffix(r.URL.Path, httpapi.EntriesPath) {
+			return resp, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		lines := strings.SplitAfter(string(body), "\n")
+		resp.Body = io.NopCloser(strings.NewReader(strings.Join(lines[:len(lines)/2], "")))
+		resp.Trailer = nil
+		return resp, nil
+	})}
+	c := &httpapi.LogClient{BaseURL: srv.URL + "/v1", Header: http.Header{"X-Account": {"acme"}}, Client: cut}
+	cp, err := c.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = auditevents.Verify(ctx, c, auditevents.VerifyOptions{Verifier: verifier, Origin: "example.com/audit/acme", Checkpoint: cp})
+	if err == nil || errors.Is(err, auditevents.ErrTampered) || !strings.Contains(err.Error(), "incomplete") {
+		t.Fatalf("Verify over a cut entries response = %v; want an error saying the response is incomplete, not ErrTampered", err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// The log's endpoints take only their own parameters, each once, and an
+// account parameter only when it is the caller's own: a misspelled or
+// repeated parameter, or a request for another account's log, is a 400
+// naming it, never an answer about something else.
+func TestLogEndpointsRefuseParameters(t *testing.T) {
+	srv, s, _ := logServer(t)
+	entry, err := s.Lookup(context.Background(), idAt(t, s, "acme", 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, query, param string
+	}{
+		{"unknown", "/audit-events/log/checkpoint?acount=acme", "parameter"},
+		{"not this endpoint's", "/audit-events/log/checkpoint?from=1", "parameter"},
+		{"repeated", "/audit-events/log/entries?from=1&from=2", "from"},
+		{"another account", "/audit-events/log/checkpoint?account=other", "account"},
+		{"an account no event can hold", "/audit-events/log/checkpoint?account=%00", "account"},
+		{"inclusion in a tree too small", fmt.Sprintf("/audit-events/log/inclusion?id=%s&size=%d", entry.Event.ID, entry.Seq), "size"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1"+tt.query, nil)
+			req.Header.Set("X-Account", "acme")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct{ Errors []string }
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode != http.StatusBadRequest || len(body.Errors) != 1 || !strings.HasPrefix(body.Errors[0], "invalid "+tt.param+" ") {
+				t.Errorf("GET %s = %d %q; want 400 naming %s", tt.query, resp.StatusCode, body.Errors, tt.param)
+			}
+		})
+	}
+	// The caller's own account is accepted.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/audit-events/log/checkpoint?account=acme", nil)
+	req.Header.Set("X-Account", "acme")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("checkpoint?account=acme with acme's credentials = %d, want 200", resp.StatusCode)
+	}
+}
+
+// idAt returns the ID of the account's event at sequence seq.
+func idAt(t *testing.T, s *memstore.Store, account string, seq int64) string {
+	t.Helper()
+	for e, err := range s.Entries(context.Background(), account, seq) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Event.ID
+	}
+	t.Fatalf("no event at sequence %d", seq)
+	return ""
+}

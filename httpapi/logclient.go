@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -30,14 +31,29 @@ type LogClient struct {
 	Header http.Header
 	// Client sends the requests; nil means http.DefaultClient.
 	Client *http.Client
+	// Account, when not empty, is sent as the "account" parameter of
+	// every request: it names the account on a server without
+	// Options.Authorize. A server with Authorize reads the account from
+	// the credentials and refuses the parameter.
+	Account string
 }
 
 var _ auditevents.LogReader = (*LogClient)(nil)
+
+// maxHashesQuery bounds the query string of one request for hashes, well
+// below the default Options.MaxQueryBytes.
+const maxHashesQuery = 2048
 
 // get sends a GET for path with the query and returns the response, or an
 // error naming the status and the server's error message.
 func (c *LogClient) get(ctx context.Context, path string, q url.Values) (*http.Response, error) {
 	u := c.BaseURL + path
+	if c.Account != "" {
+		if q == nil {
+			q = url.Values{}
+		}
+		q.Set("account", c.Account)
+	}
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
@@ -106,18 +122,26 @@ func (c *LogClient) Entries(ctx context.Context, from int64) iter.Seq2[auditeven
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		lines := 0
 		for sc.Scan() {
 			e, err := decodeEntryLine(sc.Bytes())
 			if err != nil {
 				yield(auditevents.Entry{}, fmt.Errorf("reading the log's entries: %w", err))
 				return
 			}
+			lines++
 			if !yield(e, nil) {
 				return
 			}
 		}
 		if err := sc.Err(); err != nil {
 			yield(auditevents.Entry{}, fmt.Errorf("reading the log's entries: %w", err))
+			return
+		}
+		// A body that ends without the count trailer, or with another
+		// count, was cut short on the way: it says nothing about the log.
+		if got := resp.Trailer.Get(CountTrailer); got != strconv.Itoa(lines) {
+			yield(auditevents.Entry{}, fmt.Errorf("reading the log's entries: the response ended after %d lines without its %s trailer (%q): it is incomplete", lines, CountTrailer, got))
 		}
 	}
 }
@@ -128,14 +152,22 @@ func (c *LogClient) Entries(ctx context.Context, from int64) iter.Seq2[auditeven
 func (c *LogClient) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, 0, len(indexes))
 	for len(indexes) > 0 {
-		n := min(len(indexes), MaxHashes)
+		// At most MaxHashes indexes, and a query short enough for a
+		// server's default MaxQueryBytes.
+		n, qlen := 0, 0
 		q := url.Values{}
-		for _, x := range indexes[:n] {
-			q.Add("index", strconv.FormatInt(x, 10))
+		for _, x := range indexes {
+			v := strconv.FormatInt(x, 10)
+			if n == MaxHashes || (n > 0 && qlen+len("&index=")+len(v) > maxHashesQuery) {
+				break
+			}
+			q.Add("index", v)
+			qlen += len("&index=") + len(v)
+			n++
 		}
 		resp, err := c.get(ctx, HashesPath, q)
 		var se *statusError
-		if errors.As(err, &se) && se.code == http.StatusBadRequest {
+		if errors.As(err, &se) && se.code == http.StatusBadRequest && strings.HasPrefix(se.msg, "invalid index") {
 			// An index beyond the server's tree, as a store says it.
 			return nil, &auditevents.QueryError{Param: "index", Value: strconv.FormatInt(indexes[0], 10), Reason: se.Error()}
 		}

@@ -185,7 +185,7 @@ func (ep *endpoint) serveStream(w http.ResponseWriter, r *http.Request, q audite
 // ends a stream, so that clients check every response the same way.
 func (ep *endpoint) servePage(w http.ResponseWriter, r *http.Request, q auditevents.Query, values url.Values) {
 	limit := q.Limit
-	q.Limit++
+	q.Limit++ // New keeps MaxLimit below math.MaxInt, so this cannot wrap
 	var (
 		body bytes.Buffer
 		enc  = ep.newEncoder(&body)
@@ -199,7 +199,7 @@ func (ep *endpoint) servePage(w http.ResponseWriter, r *http.Request, q auditeve
 			ep.queryFailed(w, r, false, err)
 			return
 		}
-		if n == limit || (n > 0 && body.Len() >= ep.h.maxPageBytes) {
+		if n == limit || (n > 0 && body.Len()+enc.buffered() >= ep.h.maxPageBytes) {
 			more = true
 			break
 		}
@@ -474,6 +474,8 @@ func (b *bodyWriter) finish(n int) {
 type encoder interface {
 	write(e *auditevents.AuditEvent) error
 	close() error
+	// buffered is how many bytes written have not reached the writer.
+	buffered() int
 }
 
 func (ep *endpoint) newEncoder(w io.Writer) encoder {
@@ -514,6 +516,8 @@ func (j *jsonEncoder) write(e *auditevents.AuditEvent) error {
 	return err
 }
 
+func (j *jsonEncoder) buffered() int { return len(j.buf) }
+
 func (j *jsonEncoder) close() error {
 	j.buf = append(j.buf, ']')
 	if j.envelope {
@@ -529,3 +533,4 @@ type csvEncoder struct{ cw *auditevents.CSVWriter }
 
 func (c csvEncoder) write(e *auditevents.AuditEvent) error { return c.cw.Write(e) }
 func (c csvEncoder) close() error                          { return c.cw.Flush() }
+func (c csvEncoder) buffered() int                         { return c.cw.Buffered() }

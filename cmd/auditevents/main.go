@@ -141,7 +141,9 @@ func (src source) client() (*httpapi.LogClient, error) {
 	if *src.url == "" {
 		return nil, errors.New("-url or -file is required")
 	}
-	c := &httpapi.LogClient{BaseURL: strings.TrimRight(*src.url, "/"), Header: http.Header{}}
+	// The account is sent too: a server without Authorize reads it, one
+	// with Authorize refuses an account its credentials may not read.
+	c := &httpapi.LogClient{BaseURL: strings.TrimRight(*src.url, "/"), Header: http.Header{}, Account: *src.account}
 	if key := *src.key; key != "" {
 		if http.CanonicalHeaderKey(*src.header) == "Authorization" {
 			key = "Bearer " + key
@@ -229,6 +231,8 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	opts := auditevents.VerifyOptions{Verifier: verifier}
 	if *src.log != "" {
 		opts.Origin = auditevents.Origin(*src.log, *src.account)
+	} else if *src.account != "" {
+		return errors.New("-account needs -log, the log's name: the checkpoint's origin names the log and the account, and is what says whose log was verified")
 	}
 	var log auditevents.LogReader
 	if *src.file != "" {

@@ -66,8 +66,12 @@ func serve(t testing.TB, skeyFile string, n int, edit func(string) string) strin
 		}
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, r)
+		// A tampering server sends a body that looks complete: the count
+		// trailer comes along.
+		w.Header().Set("Trailer", httpapi.CountTrailer)
 		w.WriteHeader(rec.Code)
 		w.Write([]byte(edit(rec.Body.String())))
+		w.Header().Set(httpapi.CountTrailer, rec.Result().Trailer.Get(httpapi.CountTrailer))
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL + "/v1"

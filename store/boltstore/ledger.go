@@ -72,6 +72,11 @@ func openValue(v []byte, what string) ([]byte, error) {
 
 // treeSize returns the size of an account's tree.
 func treeSize(b *bolt.Bucket, account string) (int64, error) {
+	if strings.IndexByte(account, 0) >= 0 {
+		// No event holds such an account (Validate refuses NUL), and its
+		// key could name another account's tile: its tree is empty.
+		return 0, nil
+	}
 	v := b.Get(logKey(account, logSize, 0))
 	if v == nil {
 		return 0, nil

@@ -205,7 +205,17 @@ func (s *Store) closeLeases() {
 	held := s.leases.held
 	s.leases.held, s.leases.closed = nil, true
 	s.leases.mu.Unlock()
-	for _, l := range held {
+	// Unlock first, as ReleaseLease does, so that another replica can
+	// take each lease as soon as Close returns, not only once the server
+	// has ended the session.
+	for name, l := range held {
+		l.mu.Lock()
+		if !l.closed {
+			ctx, cancel := context.WithTimeout(context.Background(), leaseCloseTimeout)
+			l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", leaseKey(s.opt.Schema, s.opt.Table, name)) //nolint:errcheck // closing the session lets it go all the same
+			cancel()
+		}
+		l.mu.Unlock()
 		l.close()
 	}
 }
