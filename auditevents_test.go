@@ -188,7 +188,7 @@ func TestJSON(t *testing.T) {
 		t.Errorf("timestamp %s after a round trip, want %s", back.Timestamp, e.Timestamp)
 	}
 	back.Timestamp = e.Timestamp
-	if back != e {
+	if !back.Equal(&e) {
 		t.Errorf("round trip\n got  %+v\n want %+v", back, e)
 	}
 }
