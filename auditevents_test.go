@@ -33,6 +33,16 @@ func sample() auditevents.AuditEvent {
 	}
 }
 
+// actorSample is sample with every actor field set.
+func actorSample() auditevents.AuditEvent {
+	e := sample()
+	e.IPAddress = "2001:db8::7"
+	e.UserAgent = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+	e.RequestID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	e.Metadata = map[string]string{"region": "eu-west-1", "session": "s-42", "client.version": "1.2.3"}
+	return e
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name   string
