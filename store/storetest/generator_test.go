@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,44 @@ func TestGeneratorMakesRealisticData(t *testing.T) {
 	}
 	if sharedTimestamps == 0 {
 		t.Error("no two events share a timestamp; want some, to exercise the ID tiebreak")
+	}
+}
+
+// A realistic share of the events carries actor context: most, not all, with
+// both address families, and some with metadata; the events of one bulk
+// operation share their request ID.
+func TestGeneratorActorFields(t *testing.T) {
+	const n = 20000
+	data := NewGenerator(1).Events(n)
+	var actor, v6, metadata, sharedRequest int
+	requests := map[string]int{}
+	for i, e := range data {
+		if !e.HasActor() {
+			continue
+		}
+		actor++
+		if strings.Contains(e.IPAddress, ":") {
+			v6++
+		}
+		if len(e.Metadata) > 0 {
+			metadata++
+		}
+		requests[e.RequestID]++
+		if i > 0 && e.Timestamp.Equal(data[i-1].Timestamp) && data[i-1].RequestID != "" && e.RequestID == data[i-1].RequestID {
+			sharedRequest++
+		}
+	}
+	if actor < n*6/10 || actor > n*8/10 {
+		t.Errorf("%d of %d events carry actor context, want about 7 in 10", actor, n)
+	}
+	if v6 < actor/5 || v6 > actor/2 {
+		t.Errorf("%d of %d addresses are IPv6, want about 1 in 3", v6, actor)
+	}
+	if metadata < actor/8 || metadata > actor/3 {
+		t.Errorf("%d of %d events with actor context carry metadata, want about 1 in 5", metadata, actor)
+	}
+	if sharedRequest == 0 {
+		t.Error("no bulk operation shares its request ID")
 	}
 }
 
