@@ -253,7 +253,10 @@ func TestLeafCoversActorFields(t *testing.T) {
 		{"userAgent", func(e *auditevents.AuditEvent) { e.UserAgent += " " }},
 		{"requestId", func(e *auditevents.AuditEvent) { e.RequestID = strings.ToUpper(e.RequestID) }},
 		{"metadata value", func(e *auditevents.AuditEvent) { e.Metadata["region"] = "eu-west-2" }},
-		{"metadata key", func(e *auditevents.AuditEvent) { e.Metadata["Region"] = e.Metadata["region"]; delete(e.Metadata, "region") }},
+		{"metadata key", func(e *auditevents.AuditEvent) {
+			e.Metadata["Region"] = e.Metadata["region"]
+			delete(e.Metadata, "region")
+		}},
 		{"metadata entry added", func(e *auditevents.AuditEvent) { e.Metadata["z"] = "" }},
 		{"metadata entry removed", func(e *auditevents.AuditEvent) { delete(e.Metadata, "region") }},
 		{"metadata removed", func(e *auditevents.AuditEvent) { e.Metadata = nil }},
