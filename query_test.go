@@ -229,6 +229,11 @@ func FuzzParseQuery(f *testing.F) {
 		"max-date=2025-01-01T12:00:00.123456789-07:00&user=a&configuration-name=x:3",
 		"limit=10&cursor=1735732800000000_01JGFJJZ000000000000000000",
 		"resource-kind=Rollout&user=a&user=b",
+		"ip-address=192.0.2.0%2F24&request-id=4bf92f3577b34da6a3ce929d0e0e4736",
+		"ip-address=2001:db8::1&request-id=r%00",
+		"ip-address=::ffff:192.0.2.0/120",
+		"ip-address=192.0.2.7/24",
+		"ip-address=fe80::1%25eth0",
 	} {
 		f.Add(s)
 	}
@@ -250,13 +255,18 @@ func FuzzParseQuery(f *testing.F) {
 		if err := q.Validate(); err != nil {
 			t.Fatalf("ParseQuery(%q) returned a query that does not validate: %v", raw, err)
 		}
-		for _, v := range []string{q.User, q.Configuration, q.ResourceName, string(q.Action)} {
+		for _, v := range []string{q.User, q.Configuration, q.ResourceName, string(q.Action), q.RequestID} {
 			if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
 				t.Fatalf("ParseQuery(%q) accepted the filter %q, which no event can hold", raw, v)
 			}
 		}
 		if !q.Since.IsZero() && !q.Before.IsZero() && !q.Since.Before(q.Before) {
 			t.Fatalf("ParseQuery(%q): empty range %s..%s", raw, q.Since, q.Before)
+		}
+		// An accepted network is one an event's address can lie in: its
+		// host bits zero, no zone, IPv4 written as IPv4.
+		if p := q.IPAddress; p.IsValid() && (p != p.Masked() || p.Addr().Zone() != "" || p.Addr().Is4In6()) {
+			t.Fatalf("ParseQuery(%q) accepted the network %s", raw, p)
 		}
 	})
 }
