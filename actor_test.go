@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"net/netip"
@@ -705,5 +706,22 @@ func TestRedactorLeavesStoredEvent(t *testing.T) {
 	want := auditevents.Normalize(actorSample())
 	if err != nil || len(got) != 1 || !got[0].Equal(&want) {
 		t.Errorf("the stored event after a reader redacted its copy: %+v, %v; want %+v", got, err, want)
+	}
+}
+
+// The encoders the HTTP layer streams with allocate nothing per event, actor
+// fields and metadata included, once their buffers have grown.
+func TestActorEncodingAllocatesNothing(t *testing.T) {
+	e := actorSample()
+	buf := make([]byte, 0, 4096)
+	if n := testing.AllocsPerRun(100, func() { buf = e.AppendJSON(buf[:0]) }); n != 0 {
+		t.Errorf("AppendJSON of an event with actor context: %v allocations, want 0", n)
+	}
+	cw := auditevents.NewCSVWriter(io.Discard, &auditevents.CSVOptions{ActorColumns: true})
+	if n := testing.AllocsPerRun(100, func() { cw.Write(&e) }); n != 0 {
+		t.Errorf("CSVWriter.Write with actor columns: %v allocations, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { auditevents.LeafHash(1, &e) }); n != 0 {
+		t.Errorf("LeafHash of an event with actor context: %v allocations, want 0", n)
 	}
 }

@@ -71,6 +71,7 @@ type CSVWriter struct {
 	actorColumns  bool
 	headerDone    bool
 	buf           []byte
+	metadata      []byte // the metadata cell's JSON, reused from row to row
 }
 
 // NewCSVWriter returns a CSVWriter that writes to w. opts may be nil.
@@ -107,7 +108,17 @@ func (cw *CSVWriter) Write(e *AuditEvent) error {
 		}
 		b = append(b, ',')
 		if len(e.Metadata) > 0 {
-			b = cw.appendCell(b, string(AppendMetadataJSON(nil, e.Metadata)))
+			// A JSON object starts with '{', never a formula, and
+			// holds quotes: it is always quoted, its quotes doubled.
+			cw.metadata = AppendMetadataJSON(cw.metadata[:0], e.Metadata)
+			b = append(b, '"')
+			for _, c := range cw.metadata {
+				if c == '"' {
+					b = append(b, '"')
+				}
+				b = append(b, c)
+			}
+			b = append(b, '"')
 		}
 	}
 	b = append(b, '\r', '\n')

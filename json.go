@@ -1,7 +1,6 @@
 package auditevents
 
 import (
-	"maps"
 	"slices"
 
 	"github.com/auditevents/auditevents/internal/jsonstr"
@@ -71,8 +70,9 @@ func (e *AuditEvent) appendActorJSON(dst []byte) []byte {
 // order, as encoding/json writes a map[string]string, and returns the
 // extended buffer. CSV and the other encodings write metadata this way.
 func AppendMetadataJSON(dst []byte, m map[string]string) []byte {
+	var keys [MaxMetadataEntries]string
 	dst = append(dst, '{')
-	for i, k := range slices.Sorted(maps.Keys(m)) {
+	for i, k := range sortedKeys(keys[:0], m) {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
@@ -81,4 +81,16 @@ func AppendMetadataJSON(dst []byte, m map[string]string) []byte {
 		dst = jsonstr.Append(dst, m[k])
 	}
 	return append(dst, '}')
+}
+
+// sortedKeys appends the keys of m to buf and returns them sorted. With buf
+// on the caller's stack and room for [MaxMetadataEntries] keys, as every
+// valid event's metadata has, it allocates nothing: the encoders call it
+// once per event.
+func sortedKeys(buf []string, m map[string]string) []string {
+	for k := range m {
+		buf = append(buf, k)
+	}
+	slices.Sort(buf)
+	return buf
 }

@@ -3,8 +3,6 @@ package auditevents
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"maps"
-	"slices"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -97,7 +95,8 @@ func AppendLeaf(dst []byte, seq int64, e *AuditEvent) []byte {
 	dst = appendLeafText(dst, e.UserAgent)
 	dst = appendLeafText(dst, e.RequestID)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(e.Metadata)))
-	for _, k := range slices.Sorted(maps.Keys(e.Metadata)) {
+	var keys [MaxMetadataEntries]string
+	for _, k := range sortedKeys(keys[:0], e.Metadata) {
 		dst = appendLeafText(dst, k)
 		dst = appendLeafText(dst, e.Metadata[k])
 	}

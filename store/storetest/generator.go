@@ -67,11 +67,12 @@ var kindWeights = map[auditevents.Kind]int{
 // do: the user's usual IP address (IPv4 for two users in three, IPv6 for
 // the others; another address about one time in ten), the user's browser
 // or tool as the user agent, and a request ID that the events of one bulk
-// operation share; one in five of those also carries metadata (a session,
-// sometimes a region and a client version). The rest, as those recorded by
-// jobs, carry none. The actor fields come from a random stream of their own,
-// so the other fields are those a Generator made before they existed. The
-// events are valid for [auditevents.Store.Append], and their IDs unique.
+// operation share; a third of the logins among them also carry metadata
+// (the identity provider and its session), about one event in sixty. The
+// rest, as those recorded by jobs, carry none. The actor fields come from a
+// random stream of their own, so the other fields are those a Generator
+// made before they existed. The events are valid for
+// [auditevents.Store.Append], and their IDs unique.
 //
 // It makes the data of [RunBenchmarks], of this module's benchmark program
 // and of most tests of its stores and HTTP API, and a third party's store
@@ -379,13 +380,14 @@ func (g *Generator) setActor(e *auditevents.AuditEvent, u genUser) {
 		g.lastRequest = fmt.Sprintf("%016x%016x", g.actor.Uint64(), g.actor.Uint64())
 	}
 	e.RequestID = g.lastRequest
-	if g.actor.IntN(5) == 0 {
-		e.Metadata = map[string]string{"session": fmt.Sprintf("s-%06d", g.actor.IntN(1000000))}
-		if g.actor.IntN(2) == 0 {
-			e.Metadata["region"] = []string{"eu-west-1", "us-east-1", "ap-south-1"}[g.actor.IntN(3)]
+	if e.ResourceKind == auditevents.KindLogin && g.actor.IntN(3) == 0 {
+		// A login through an identity provider records its session.
+		e.Metadata = map[string]string{
+			"idp":     []string{"okta", "google", "azure-ad"}[g.actor.IntN(3)],
+			"session": fmt.Sprintf("s-%06d", g.actor.IntN(1000000)),
 		}
 		if g.actor.IntN(4) == 0 {
-			e.Metadata["client.version"] = fmt.Sprintf("1.%d.%d", 80+g.actor.IntN(5), g.actor.IntN(10))
+			e.Metadata["mfa"] = "totp"
 		}
 	}
 }

@@ -96,8 +96,8 @@ func TestGeneratorActorFields(t *testing.T) {
 	if v6 < actor/5 || v6 > actor/2 {
 		t.Errorf("%d of %d addresses are IPv6, want about 1 in 3", v6, actor)
 	}
-	if metadata < actor/8 || metadata > actor/3 {
-		t.Errorf("%d of %d events with actor context carry metadata, want about 1 in 5", metadata, actor)
+	if metadata < n/100 || metadata > n/40 {
+		t.Errorf("%d of %d events carry metadata, want about 1 in 60", metadata, n)
 	}
 	if sharedRequest == 0 {
 		t.Error("no bulk operation shares its request ID")
