@@ -75,24 +75,31 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := sample()
 			tt.mutate(&e)
-			err := e.Validate()
-			if tt.field == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			var ee *auditevents.EventError
-			if !errors.As(err, &ee) || !errors.Is(err, auditevents.ErrInvalidEvent) {
-				t.Fatalf("Validate() = %v, want an *EventError", err)
-			}
-			if got, want := ee.Field, tt.field; got != want {
-				t.Errorf("Field = %q, want %q", got, want)
-			}
-			if !strings.Contains(err.Error(), tt.field) || len(err.Error()) > 2000 {
-				t.Errorf("message %.200q does not name %q, or is too long", err.Error(), tt.field)
-			}
+			checkValidate(t, &e, tt.field)
 		})
+	}
+}
+
+// checkValidate fails unless e.Validate() returns nil when field is empty,
+// or an *EventError naming field, with a message that names it too.
+func checkValidate(tb testing.TB, e *auditevents.AuditEvent, field string) {
+	tb.Helper()
+	err := e.Validate()
+	if field == "" {
+		if err != nil {
+			tb.Fatalf("Validate() = %v, want nil", err)
+		}
+		return
+	}
+	var ee *auditevents.EventError
+	if !errors.As(err, &ee) || !errors.Is(err, auditevents.ErrInvalidEvent) {
+		tb.Fatalf("Validate() = %v, want an *EventError", err)
+	}
+	if got, want := ee.Field, field; got != want {
+		tb.Errorf("Field = %q, want %q", got, want)
+	}
+	if !strings.Contains(err.Error(), field) || len(err.Error()) > 2000 {
+		tb.Errorf("message %.200q does not name %q, or is too long", err.Error(), field)
 	}
 }
 

@@ -213,19 +213,28 @@ func writeFileWith(tb testing.TB, path string, n int, actor bool) {
 	}
 }
 
+// verifiedFile makes a key, writes the file audit.db of n events of account
+// acme (see writeFileWith), saves a checkpoint of it, checks that it
+// verifies, and returns the arguments of that verify.
+func verifiedFile(tb testing.TB, n int, actor bool) []string {
+	tb.Helper()
+	runCmd(tb, "keygen", "-name", "example.com/audit")
+	writeFileWith(tb, "audit.db", n, actor)
+	if code, _, errOut := runCmd(tb, "checkpoint", "-file", "audit.db", "-skey", "example.com-audit.key", "-log", "example.com/audit", "-account", "acme", "-out", "saved.ckpt"); code != 0 {
+		tb.Fatalf("checkpoint -file = %d: %s", code, errOut)
+	}
+	verify := []string{"verify", "-file", "audit.db", "-checkpoint", "saved.ckpt", "-vkey", "example.com-audit.pub", "-log", "example.com/audit", "-account", "acme"}
+	if code, out, errOut := runCmd(tb, verify...); code != 0 || !strings.Contains(out, fmt.Sprintf("%d events verified", n)) {
+		tb.Fatalf("verify -file = %d, %q %q", code, out, errOut)
+	}
+	return verify
+}
+
 // A bbolt file is verified read-only against a checkpoint signed for it,
 // and an event deleted from it with bbolt is named.
 func TestVerifyFile(t *testing.T) {
 	t.Chdir(t.TempDir())
-	runCmd(t, "keygen", "-name", "example.com/audit")
-	writeFile(t, "audit.db", 300)
-	if code, _, errOut := runCmd(t, "checkpoint", "-file", "audit.db", "-skey", "example.com-audit.key", "-log", "example.com/audit", "-account", "acme", "-out", "saved.ckpt"); code != 0 {
-		t.Fatalf("checkpoint -file = %d: %s", code, errOut)
-	}
-	verify := []string{"verify", "-file", "audit.db", "-checkpoint", "saved.ckpt", "-vkey", "example.com-audit.pub", "-log", "example.com/audit", "-account", "acme"}
-	if code, out, errOut := runCmd(t, verify...); code != 0 || !strings.Contains(out, "300 events verified") {
-		t.Fatalf("verify -file = %d, %q %q", code, out, errOut)
-	}
+	verify := verifiedFile(t, 300, false)
 	db, err := bolt.Open("audit.db", 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -270,15 +279,7 @@ func TestVerifyFileActor(t *testing.T) {
 		t.Skip("this boltstore does not keep the actor fields")
 	}
 
-	runCmd(t, "keygen", "-name", "example.com/audit")
-	writeFileWith(t, "audit.db", 300, true)
-	if code, _, errOut := runCmd(t, "checkpoint", "-file", "audit.db", "-skey", "example.com-audit.key", "-log", "example.com/audit", "-account", "acme", "-out", "saved.ckpt"); code != 0 {
-		t.Fatalf("checkpoint -file = %d: %s", code, errOut)
-	}
-	verify := []string{"verify", "-file", "audit.db", "-checkpoint", "saved.ckpt", "-vkey", "example.com-audit.pub", "-log", "example.com/audit", "-account", "acme"}
-	if code, out, errOut := runCmd(t, verify...); code != 0 || !strings.Contains(out, "300 events verified") {
-		t.Fatalf("verify -file = %d, %q %q", code, out, errOut)
-	}
+	verify := verifiedFile(t, 300, true)
 	// Change the request ID of event 123 in the file, keeping its length:
 	// the store decodes the event, and its leaf no longer matches.
 	db, err := bolt.Open("audit.db", 0o600, nil)
