@@ -1,6 +1,9 @@
 package auditevents
 
 import (
+	"maps"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +40,32 @@ type AuditEvent struct {
 	Configuration string `json:"configuration"`
 	// Description is a readable description of the event. Often empty.
 	Description string `json:"description"`
+
+	// The actor context: where the action came from. These fields extend
+	// the spec's model; each is optional, and JSON and CSV carry it only
+	// when set (see [AuditEvent.AppendJSON] and [CSVOptions.ActorColumns]),
+	// so an event without them is exactly the spec's model.AuditEvent.
+	// [Recorder.RecordWithActor] fills them from a request's context.
+
+	// IPAddress is the address of the client that caused the event, such as
+	// "192.0.2.1" or "2001:db8::1", without a zone. [Normalize] writes it as
+	// [netip.Addr.String] does, an IPv4-mapped IPv6 address as IPv4, so that
+	// one client always has one spelling. JSON "ipAddress".
+	IPAddress string `json:"ipAddress,omitempty"`
+	// UserAgent is the User-Agent the client sent, at most [MaxNameBytes].
+	// JSON "userAgent".
+	UserAgent string `json:"userAgent,omitempty"`
+	// RequestID identifies the request, or the trace, that caused the
+	// event, so that it can be found in the host's other logs. At most
+	// [MaxNameBytes]. JSON "requestId".
+	RequestID string `json:"requestId,omitempty"`
+	// Metadata holds facts of the host's own about the event, such as a
+	// session or a tenant's region: at most [MaxMetadataEntries] entries,
+	// each key 1 to [MaxMetadataKeyBytes] of ASCII letters, digits, '.',
+	// '_' and '-', each value at most [MaxNameBytes] of text. [Normalize]
+	// copies the map, and a nil or empty map is no metadata. JSON
+	// "metadata", an object with its keys in sorted order.
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // Action is what was done to a resource. The constants are the actions the
@@ -73,6 +102,11 @@ const (
 	MaxNameBytes = 1 << 10
 	// MaxDescriptionBytes bounds description.
 	MaxDescriptionBytes = 64 << 10
+	// MaxMetadataEntries bounds the number of entries of metadata.
+	MaxMetadataEntries = 16
+	// MaxMetadataKeyBytes bounds each key of metadata. Values are bounded
+	// by MaxNameBytes, as are userAgent and requestId.
+	MaxMetadataKeyBytes = 64
 )
 
 // Timestamps must lie within the years 1 to 9999, the range RFC 3339 can
@@ -87,7 +121,9 @@ var (
 // or one outside the years 1 to 9999, an empty user or action, a resource
 // kind that is not one of [Kinds], or a text field that is not valid UTF-8,
 // holds a NUL byte or is longer than [MaxNameBytes] ([MaxDescriptionBytes]
-// for the description).
+// for the description), an ipAddress that is not an IP address without a
+// zone, or metadata beyond its limits (the field is then named
+// "metadata" for the map or a key, "metadata.KEY" for a value).
 func (e *AuditEvent) Validate() error {
 	if _, err := ulid.ParseStrict(e.ID); err != nil {
 		return &EventError{Field: "id", Value: e.ID, Reason: "must be a ULID (26 Crockford base32 characters)"}
@@ -117,12 +153,53 @@ func (e *AuditEvent) Validate() error {
 		{"resourceName", e.ResourceName, MaxNameBytes},
 		{"configuration", e.Configuration, MaxNameBytes},
 		{"description", e.Description, MaxDescriptionBytes},
+		{"userAgent", e.UserAgent, MaxNameBytes},
+		{"requestId", e.RequestID, MaxNameBytes},
 	} {
 		if reason := checkText(f.value, f.max); reason != "" {
 			return &EventError{Field: f.name, Value: f.value, Reason: reason}
 		}
 	}
+	if e.IPAddress != "" {
+		if a, err := netip.ParseAddr(e.IPAddress); err != nil || a.Zone() != "" {
+			return &EventError{Field: "ipAddress", Value: e.IPAddress, Reason: "must be an IPv4 or IPv6 address without a zone, such as 192.0.2.1 or 2001:db8::1"}
+		}
+	}
+	return checkMetadata(e.Metadata)
+}
+
+// checkMetadata returns an [*EventError] for metadata beyond the limits
+// that [AuditEvent.Metadata] documents, or nil.
+func checkMetadata(m map[string]string) error {
+	if len(m) > MaxMetadataEntries {
+		return &EventError{Field: "metadata", Value: strconv.Itoa(len(m)) + " entries", Reason: "must have at most " + strconv.Itoa(MaxMetadataEntries) + " entries"}
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) { // the same error for the same map every time
+		if !validMetadataKey(k) {
+			return &EventError{Field: "metadata", Value: k, Reason: "keys must be 1 to " + strconv.Itoa(MaxMetadataKeyBytes) + " bytes of ASCII letters, digits, '.', '_' and '-'"}
+		}
+		if reason := checkText(m[k], MaxNameBytes); reason != "" {
+			return &EventError{Field: "metadata." + k, Value: m[k], Reason: reason}
+		}
+	}
 	return nil
+}
+
+// validMetadataKey reports whether k can be a key of [AuditEvent.Metadata].
+// Keys are restricted so that every output (CSV, CEF, OpenTelemetry
+// attributes) can name them without escaping.
+func validMetadataKey(k string) bool {
+	if k == "" || len(k) > MaxMetadataKeyBytes {
+		return false
+	}
+	for _, c := range []byte(k) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // checkText returns why s cannot be stored in a field of at most max bytes,
@@ -139,13 +216,43 @@ func checkText(s string, max int) string {
 	return ""
 }
 
-// Normalize returns e as stores keep it: the ID in canonical upper case and
-// the timestamp in UTC, truncated to the microsecond (the precision every
-// store keeps, PostgreSQL's included). It does not validate e.
+// Normalize returns e as stores keep it: the ID in canonical upper case, the
+// timestamp in UTC, truncated to the microsecond (the precision every store
+// keeps, PostgreSQL's included), the IP address in its canonical form, and
+// a copy of the metadata (nil when empty), so that the caller's map and the
+// stored event never share changes. It does not validate e, and leaves a
+// malformed IP address as it is.
 func Normalize(e AuditEvent) AuditEvent {
 	e.ID = strings.ToUpper(e.ID)
 	e.Timestamp = e.Timestamp.UTC().Truncate(time.Microsecond)
+	if e.IPAddress != "" {
+		if a, err := netip.ParseAddr(e.IPAddress); err == nil {
+			e.IPAddress = a.Unmap().String()
+		}
+	}
+	if len(e.Metadata) == 0 {
+		e.Metadata = nil
+	} else {
+		e.Metadata = maps.Clone(e.Metadata)
+	}
 	return e
+}
+
+// HasActor reports whether e carries any of the actor context fields:
+// IPAddress, UserAgent, RequestID or Metadata.
+func (e *AuditEvent) HasActor() bool {
+	return e.IPAddress != "" || e.UserAgent != "" || e.RequestID != "" || len(e.Metadata) > 0
+}
+
+// Equal reports whether e and o are the same event field for field, their
+// metadata compared as maps (nil equal to empty) and their timestamps as
+// instants. AuditEvent holds a map, so == does not compile for it.
+func (e *AuditEvent) Equal(o *AuditEvent) bool {
+	return e.ID == o.ID && e.Timestamp.Equal(o.Timestamp) && e.Account == o.Account &&
+		e.User == o.User && e.Action == o.Action && e.ResourceKind == o.ResourceKind &&
+		e.ResourceName == o.ResourceName && e.Configuration == o.Configuration &&
+		e.Description == o.Description && e.IPAddress == o.IPAddress &&
+		e.UserAgent == o.UserAgent && e.RequestID == o.RequestID && maps.Equal(e.Metadata, o.Metadata)
 }
 
 // PrepareBatch validates and normalizes a batch for [Store.Append]: it is the

@@ -15,8 +15,15 @@ var csvColumns = [...]string{
 	"resourceKind", "resourceName", "configuration", "description",
 }
 
-// csvHeaderRow is the header row, written once per export.
-var csvHeaderRow = strings.Join(csvColumns[:], ",") + "\r\n"
+// csvActorColumns are the columns CSVOptions.ActorColumns adds, in order.
+var csvActorColumns = [...]string{"ipAddress", "userAgent", "requestId", "metadata"}
+
+// csvHeaderRow and csvActorHeaderRow are the header rows, written once per
+// export.
+var (
+	csvHeaderRow      = strings.Join(csvColumns[:], ",") + "\r\n"
+	csvActorHeaderRow = strings.Join(append(csvColumns[:], csvActorColumns[:]...), ",") + "\r\n"
+)
 
 // CSVColumns returns the columns of the CSV export, in order: id, timestamp,
 // account, user, action, resourceKind, resourceName, configuration,
@@ -25,6 +32,13 @@ var csvHeaderRow = strings.Join(csvColumns[:], ",") + "\r\n"
 // major version, never moved or removed silently. The caller may modify the
 // returned slice.
 func CSVColumns() []string { return slices.Clone(csvColumns[:]) }
+
+// CSVActorColumns returns the columns that [CSVOptions.ActorColumns] adds
+// after those of [CSVColumns], in order: ipAddress, userAgent, requestId,
+// metadata. The metadata cell is a JSON object with its keys sorted
+// ([AppendMetadataJSON]), empty when the event has none. The order is fixed
+// as CSVColumns' is. The caller may modify the returned slice.
+func CSVActorColumns() []string { return slices.Clone(csvActorColumns[:]) }
 
 // CSVOptions configures a [CSVWriter]. The zero value, like a nil
 // *CSVOptions, means the defaults given for each field.
@@ -36,6 +50,10 @@ type CSVOptions struct {
 	// guidance on CSV injection recommends. Set it only when the file is
 	// read by programs, never opened in a spreadsheet.
 	AllowFormulas bool
+	// ActorColumns adds the columns of [CSVActorColumns] after the spec's,
+	// carrying the actor context. By default the export has the spec's
+	// columns only, whatever the events hold.
+	ActorColumns bool
 }
 
 // CSVWriter writes events as CSV (RFC 4180): a header row of [CSVColumns],
@@ -50,8 +68,10 @@ type CSVOptions struct {
 type CSVWriter struct {
 	w             *bufio.Writer
 	allowFormulas bool
+	actorColumns  bool
 	headerDone    bool
 	buf           []byte
+	metadata      []byte // the metadata cell's JSON, reused from row to row
 }
 
 // NewCSVWriter returns a CSVWriter that writes to w. opts may be nil.
@@ -59,6 +79,7 @@ func NewCSVWriter(w io.Writer, opts *CSVOptions) *CSVWriter {
 	cw := &CSVWriter{w: bufio.NewWriterSize(w, 64<<10), buf: make([]byte, 0, 512)}
 	if opts != nil {
 		cw.allowFormulas = opts.AllowFormulas
+		cw.actorColumns = opts.ActorColumns
 	}
 	return cw
 }
@@ -79,6 +100,26 @@ func (cw *CSVWriter) Write(e *AuditEvent) error {
 	} {
 		b = append(b, ',')
 		b = cw.appendCell(b, s)
+	}
+	if cw.actorColumns {
+		for _, s := range [...]string{e.IPAddress, e.UserAgent, e.RequestID} {
+			b = append(b, ',')
+			b = cw.appendCell(b, s)
+		}
+		b = append(b, ',')
+		if len(e.Metadata) > 0 {
+			// A JSON object starts with '{', never a formula, and
+			// holds quotes: it is always quoted, its quotes doubled.
+			cw.metadata = AppendMetadataJSON(cw.metadata[:0], e.Metadata)
+			b = append(b, '"')
+			for _, c := range cw.metadata {
+				if c == '"' {
+					b = append(b, '"')
+				}
+				b = append(b, c)
+			}
+			b = append(b, '"')
+		}
 	}
 	b = append(b, '\r', '\n')
 	cw.buf = b
@@ -103,6 +144,9 @@ func (cw *CSVWriter) Buffered() int { return cw.w.Buffered() }
 
 func (cw *CSVWriter) appendHeader(b []byte) []byte {
 	cw.headerDone = true
+	if cw.actorColumns {
+		return append(b, csvActorHeaderRow...)
+	}
 	return append(b, csvHeaderRow...)
 }
 

@@ -3,6 +3,7 @@ package auditevents_test
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -136,11 +137,18 @@ func FuzzCSV(f *testing.F) {
 	f.Fuzz(func(t *testing.T, user, description, configuration string, allow bool) {
 		e := sample()
 		e.User, e.Description, e.Configuration = user, description, configuration
+		// With the actor columns, the user agent and request ID hold the
+		// same text, and a metadata value too.
+		actor := len(user)%2 == 1
+		if actor {
+			e.UserAgent, e.RequestID = user, configuration
+			e.Metadata = map[string]string{"note": description}
+		}
 		if e.Validate() != nil {
 			return // stores never hold such an event
 		}
 		var buf bytes.Buffer
-		if _, err := auditevents.WriteCSV(&buf, seqOf([]auditevents.AuditEvent{e}), &auditevents.CSVOptions{AllowFormulas: allow}); err != nil {
+		if _, err := auditevents.WriteCSV(&buf, seqOf([]auditevents.AuditEvent{e}), &auditevents.CSVOptions{AllowFormulas: allow, ActorColumns: actor}); err != nil {
 			t.Fatal(err)
 		}
 		r := csv.NewReader(&buf)
@@ -153,8 +161,16 @@ func FuzzCSV(f *testing.F) {
 			t.Fatalf("%d records, want 2", len(records))
 		}
 		row := records[1]
-		for i, cell := range []string{e.User, e.Configuration, e.Description} {
-			got := row[[]int{3, 7, 8}[i]]
+		cells, columns := []string{e.User, e.Configuration, e.Description}, []int{3, 7, 8}
+		if actor {
+			cells, columns = append(cells, e.UserAgent, e.RequestID), append(columns, 10, 11)
+			var m map[string]string
+			if err := json.Unmarshal([]byte(row[12]), &m); err != nil || m["note"] != description {
+				t.Fatalf("metadata cell %q decodes to %q, %v; want the note %q", row[12], m, err, description)
+			}
+		}
+		for i, cell := range cells {
+			got := row[columns[i]]
 			// The prefix is added exactly to the cells that would run as
 			// formulas, unless formulas are allowed.
 			want := cell

@@ -26,10 +26,24 @@
 //		Configuration: name + ":" + version,
 //	})
 //
+// # Actor context and redaction
+//
+// An event may also say where the action came from: the client's
+// [AuditEvent.IPAddress], [AuditEvent.UserAgent], a [AuditEvent.RequestID]
+// and the host's own [AuditEvent.Metadata]. They extend the spec's model and
+// appear in JSON only when set. [Recorder.RecordWithActor] fills them from
+// the [Actor] that [ContextWithActor] (or httpapi's middleware) put in a
+// request's context.
+//
+// A [Redactor] removes or masks fields of an event for one output, such as
+// the IP addresses for one audience ([MaskIPAddress], [RedactFields],
+// [ChainRedactors]), on that output's own copy: stored events never change.
+//
 // # Queries
 //
 // A [Query] selects events by user, configuration (every version, or one),
-// time range, resource kind, resource name and action, within an account
+// time range, resource kind, resource name, action, client IP address (or
+// network) and request ID, within an account
 // scope that the host sets from the caller's credentials. [ParseQuery] builds
 // one from the API's URL parameters, and accepts the dates of every client
 // that exists: the spec's YYYYMMDDHHMMSS, RFC 3339, and the
@@ -77,7 +91,8 @@
 // # CSV
 //
 // [WriteCSV] and [CSVWriter] stream events as RFC 4180 CSV with the columns
-// of [CSVColumns], neutralising cells that a spreadsheet would run as a
+// of [CSVColumns] (and, with [CSVOptions].ActorColumns, those of
+// [CSVActorColumns]), neutralising cells that a spreadsheet would run as a
 // formula.
 //
 // # Errors

@@ -1,6 +1,7 @@
 package auditevents
 
 import (
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -45,6 +46,16 @@ type Query struct {
 	// Action matches events with exactly this action. Parameter "action".
 	Action Action
 
+	// IPAddress, when valid, matches events whose IP address lies within
+	// this prefix: 192.0.2.0/24 matches every address of that network, and
+	// a whole address (192.0.2.7/32, which the parameter may write as
+	// 192.0.2.7) that one address. An IPv4 prefix never matches an IPv6
+	// address, nor the other way round. Parameter "ip-address".
+	IPAddress netip.Prefix
+	// RequestID matches events whose request ID is exactly this. Parameter
+	// "request-id".
+	RequestID string
+
 	// Limit, when positive, is the most events the query returns.
 	// Parameter "limit".
 	Limit int
@@ -74,11 +85,14 @@ const (
 	ParamAction            = "action"
 	ParamLimit             = "limit"
 	ParamCursor            = "cursor"
+	ParamIPAddress         = "ip-address"
+	ParamRequestID         = "request-id"
 )
 
 var params = []string{
 	ParamConfigurationName, ParamUser, ParamMinDate, ParamMaxDate,
 	ParamResourceKind, ParamResourceName, ParamAction, ParamLimit, ParamCursor,
+	ParamIPAddress, ParamRequestID,
 }
 
 // Params returns the names of the URL parameters that [ParseQuery] accepts,
@@ -91,15 +105,15 @@ const dateFormats = `expected YYYYMMDDHHMMSS (UTC), RFC 3339 such as 2025-01-02T
 // ParseQuery builds a Query from URL query values, such as r.URL.Query().
 //
 // It accepts the spec's parameters configuration-name, user, min-date and
-// max-date, and the extensions resource-kind, resource-name, action, limit
-// and cursor. An empty value is the same as no value. Dates are read by
+// max-date, and the extensions resource-kind, resource-name, action, limit,
+// cursor, ip-address (an address or a CIDR prefix) and request-id. An empty value is the same as no value. Dates are read by
 // [ParseDate]; min-date is inclusive, and max-date includes the whole unit
 // written, to the second or to the last fractional digit given.
 //
 // It returns a [*QueryError] for an unknown parameter (listing the accepted
 // ones), a parameter given more than once, a malformed value, or a min-date
 // after max-date (a min-date within max-date's unit is fine). A text filter
-// (configuration-name, user, resource-name, action) that no event could
+// (configuration-name, user, resource-name, action, request-id) that no event could
 // hold is malformed: one that is not valid UTF-8, holds a NUL byte or is
 // longer than [MaxNameBytes], as [AuditEvent.Validate] refuses them. The
 // account scope is never read from values.
@@ -126,7 +140,7 @@ func ParseQuery(values url.Values) (Query, error) {
 	}
 	// A value that no event can hold matches nothing: refuse it, as
 	// Append refuses it, rather than answer with an empty result.
-	for _, k := range [...]string{ParamConfigurationName, ParamUser, ParamResourceName, ParamAction} {
+	for _, k := range [...]string{ParamConfigurationName, ParamUser, ParamResourceName, ParamAction, ParamRequestID} {
 		if v := get(k); v != "" {
 			if reason := checkText(v, MaxNameBytes); reason != "" {
 				return Query{}, &QueryError{Param: k, Value: v, Reason: reason}
@@ -137,6 +151,14 @@ func ParseQuery(values url.Values) (Query, error) {
 	q.Configuration = get(ParamConfigurationName)
 	q.ResourceName = get(ParamResourceName)
 	q.Action = Action(get(ParamAction))
+	q.RequestID = get(ParamRequestID)
+	if v := get(ParamIPAddress); v != "" {
+		p, err := parseIPFilter(v)
+		if err != nil {
+			return Query{}, err
+		}
+		q.IPAddress = p
+	}
 
 	minRaw, maxRaw := get(ParamMinDate), get(ParamMaxDate)
 	if minRaw != "" {
@@ -184,7 +206,8 @@ func ParseQuery(values url.Values) (Query, error) {
 }
 
 // Validate reports whether a store can run q: it returns a [*QueryError] for
-// a negative limit, an unknown resource kind, a Since after Before, or a
+// a negative limit, an unknown resource kind, a Since after Before, an
+// IPAddress prefix with host bits set (or a zone, or IPv4-mapped), or a
 // malformed cursor (one whose ID is not a ULID in canonical upper case, as
 // [AuditEvent.Cursor] and [ParseCursor] make it). Every store calls it
 // before running a query.
@@ -197,6 +220,9 @@ func (q *Query) Validate() error {
 	}
 	if !q.Since.IsZero() && !q.Before.IsZero() && q.Since.After(q.Before) {
 		return &QueryError{Param: ParamMinDate, Value: q.Since.Format(time.RFC3339Nano), Reason: "is after the end of the range " + q.Before.Format(time.RFC3339Nano)}
+	}
+	if q.IPAddress.IsValid() && (q.IPAddress != q.IPAddress.Masked() || q.IPAddress.Addr().Is4In6() || q.IPAddress.Addr().Zone() != "") {
+		return &QueryError{Param: ParamIPAddress, Value: q.IPAddress.String(), Reason: "must be a network's first address with its length, without a zone or an IPv4-mapped address, such as 192.0.2.0/24"}
 	}
 	if !q.After.IsZero() {
 		// Stores compare IDs as strings, so the ID must be in the
@@ -222,10 +248,47 @@ func (q *Query) Matches(e *AuditEvent) bool {
 		!q.Since.IsZero() && e.Timestamp.Before(q.Since),
 		!q.Before.IsZero() && !e.Timestamp.Before(q.Before),
 		q.Configuration != "" && !ConfigurationMatches(q.Configuration, e.Configuration),
+		q.RequestID != "" && q.RequestID != e.RequestID,
+		q.IPAddress.IsValid() && !IPAddressMatches(q.IPAddress, e.IPAddress),
 		!q.After.IsZero() && !q.After.Precedes(e):
 		return false
 	}
 	return true
+}
+
+// parseIPFilter reads the ip-address parameter: an address without a zone,
+// or a CIDR prefix whose host bits are zero.
+func parseIPFilter(v string) (netip.Prefix, error) {
+	bad := &QueryError{Param: ParamIPAddress, Value: v, Reason: "expected an IP address such as 192.0.2.7 or 2001:db8::7, or a network such as 192.0.2.0/24 or 2001:db8::/32"}
+	if strings.Contains(v, "/") {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return netip.Prefix{}, bad
+		}
+		if p.Addr().Is4In6() {
+			return netip.Prefix{}, &QueryError{Param: ParamIPAddress, Value: v, Reason: "an IPv4-mapped prefix matches nothing; write the IPv4 network, such as 192.0.2.0/24"}
+		}
+		if p != p.Masked() {
+			return netip.Prefix{}, &QueryError{Param: ParamIPAddress, Value: v, Reason: "has bits set after the prefix length; expected the network's first address, " + p.Masked().String()}
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, bad
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// IPAddressMatches reports whether an event's IP address matches the
+// ip-address filter p: whether it is an address within p.
+func IPAddressMatches(p netip.Prefix, ipAddress string) bool {
+	if ipAddress == "" {
+		return false
+	}
+	a, err := netip.ParseAddr(ipAddress)
+	return err == nil && p.Contains(a.Unmap())
 }
 
 // ConfigurationMatches reports whether an event's configuration matches the

@@ -2,6 +2,7 @@ package auditevents_test
 
 import (
 	"errors"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -89,6 +90,19 @@ func TestParseQuery(t *testing.T) {
 		{"the longest name an event can hold, in UTF-8 with control characters", "user=" + url.QueryEscape("Zoë\t東京"+strings.Repeat("x", auditevents.MaxNameBytes-11)),
 			auditevents.Query{User: "Zoë\t東京" + strings.Repeat("x", auditevents.MaxNameBytes-11)}},
 		{"min-date within max-date's second", "min-date=2025-01-01T12:00:00.5Z&max-date=20250101120000", auditevents.Query{Since: at.Add(500 * time.Millisecond), Before: at.Add(time.Second)}},
+		{"IPv4 address", "ip-address=192.0.2.7", auditevents.Query{IPAddress: prefix("192.0.2.7/32")}},
+		{"IPv4 network, escaped", "ip-address=192.0.2.0%2F24", auditevents.Query{IPAddress: prefix("192.0.2.0/24")}},
+		{"every IPv4 address", "ip-address=0.0.0.0/0", auditevents.Query{IPAddress: prefix("0.0.0.0/0")}},
+		{"IPv6 address", "ip-address=2001:db8::7", auditevents.Query{IPAddress: prefix("2001:db8::7/128")}},
+		{"IPv6 address, long form", "ip-address=2001:DB8:0:0::7", auditevents.Query{IPAddress: prefix("2001:db8::7/128")}},
+		{"IPv6 network", "ip-address=2001:db8::/32", auditevents.Query{IPAddress: prefix("2001:db8::/32")}},
+		{"every IPv6 address", "ip-address=::/0", auditevents.Query{IPAddress: prefix("::/0")}},
+		{"IPv4-mapped address, as Normalize stores it", "ip-address=::ffff:192.0.2.7", auditevents.Query{IPAddress: prefix("192.0.2.7/32")}},
+		{"request-id", "request-id=4bf92f3577b34da6a3ce929d0e0e4736", auditevents.Query{RequestID: "4bf92f3577b34da6a3ce929d0e0e4736"}},
+		{"request-id with spaces and unicode", "request-id=" + url.QueryEscape("req ✓/1"), auditevents.Query{RequestID: "req ✓/1"}},
+		{"the longest request-id", "request-id=" + strings.Repeat("r", auditevents.MaxNameBytes), auditevents.Query{RequestID: strings.Repeat("r", auditevents.MaxNameBytes)}},
+		{"empty actor filters", "ip-address=&request-id=", auditevents.Query{}},
+		{"actor filters with others", "ip-address=192.0.2.0/24&request-id=r&user=alice", auditevents.Query{IPAddress: prefix("192.0.2.0/24"), RequestID: "r", User: "alice"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,9 +120,15 @@ func TestParseQuery(t *testing.T) {
 			if got.Account != nil {
 				t.Errorf("ParseQuery set an account scope")
 			}
+			if err := got.Validate(); err != nil {
+				t.Errorf("the parsed query does not validate: %v", err)
+			}
 		})
 	}
 }
+
+// prefix parses a network for the tables.
+func prefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 func sameQuery(a, b auditevents.Query) bool {
 	if !a.Since.Equal(b.Since) || !a.Before.Equal(b.Before) || !a.After.Timestamp.Equal(b.After.Timestamp) {
@@ -146,6 +166,21 @@ func TestParseQueryErrors(t *testing.T) {
 		{"resource-name not UTF-8", "resource-name=a%C0", "resource-name", []string{"must be valid UTF-8"}},
 		{"action with NUL", "action=Created%00", "action", []string{"NUL"}},
 		{"user longer than a stored name", "user=" + strings.Repeat("a", auditevents.MaxNameBytes+1), "user", []string{"at most 1024 bytes"}},
+		{"ip-address not an address", "ip-address=example.com", "ip-address", []string{`"example.com"`, "192.0.2.7", "192.0.2.0/24"}},
+		{"ip-address with a port", "ip-address=192.0.2.1:80", "ip-address", []string{"expected an IP address"}},
+		{"ip-address with a zone", "ip-address=fe80::1%25eth0", "ip-address", []string{`"fe80::1%eth0"`, "expected an IP address"}},
+		{"ip-address network with a zone", "ip-address=fe80::%25eth0/64", "ip-address", []string{"expected an IP address"}},
+		{"ip-address prefix too long", "ip-address=192.0.2.0/33", "ip-address", []string{"192.0.2.0/24"}},
+		{"ip-address negative prefix", "ip-address=192.0.2.0/-1", "ip-address", []string{"expected"}},
+		{"ip-address host bits set", "ip-address=192.0.2.7/24", "ip-address", []string{"bits set after the prefix length", "192.0.2.0/24"}},
+		{"ip-address IPv6 host bits set", "ip-address=2001:db8::1/32", "ip-address", []string{"2001:db8::/32"}},
+		{"ip-address IPv4-mapped network", "ip-address=::ffff:192.0.2.0/120", "ip-address", []string{"IPv4-mapped", "192.0.2.0/24"}},
+		{"ip-address with leading zeros", "ip-address=192.0.2.07", "ip-address", []string{"expected"}},
+		{"ip-address repeated", "ip-address=192.0.2.1&ip-address=192.0.2.2", "ip-address", []string{"more than once"}},
+		{"request-id longer than an event holds", "request-id=" + strings.Repeat("r", auditevents.MaxNameBytes+1), "request-id", []string{"at most 1024 bytes"}},
+		{"request-id with NUL", "request-id=r%00", "request-id", []string{"NUL"}},
+		{"request-id not UTF-8", "request-id=%FF", "request-id", []string{"valid UTF-8"}},
+		{"request-id repeated", "request-id=a&request-id=b", "request-id", []string{"more than once"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,6 +264,11 @@ func FuzzParseQuery(f *testing.F) {
 		"max-date=2025-01-01T12:00:00.123456789-07:00&user=a&configuration-name=x:3",
 		"limit=10&cursor=1735732800000000_01JGFJJZ000000000000000000",
 		"resource-kind=Rollout&user=a&user=b",
+		"ip-address=192.0.2.0%2F24&request-id=4bf92f3577b34da6a3ce929d0e0e4736",
+		"ip-address=2001:db8::1&request-id=r%00",
+		"ip-address=::ffff:192.0.2.0/120",
+		"ip-address=192.0.2.7/24",
+		"ip-address=fe80::1%25eth0",
 	} {
 		f.Add(s)
 	}
@@ -250,13 +290,18 @@ func FuzzParseQuery(f *testing.F) {
 		if err := q.Validate(); err != nil {
 			t.Fatalf("ParseQuery(%q) returned a query that does not validate: %v", raw, err)
 		}
-		for _, v := range []string{q.User, q.Configuration, q.ResourceName, string(q.Action)} {
+		for _, v := range []string{q.User, q.Configuration, q.ResourceName, string(q.Action), q.RequestID} {
 			if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
 				t.Fatalf("ParseQuery(%q) accepted the filter %q, which no event can hold", raw, v)
 			}
 		}
 		if !q.Since.IsZero() && !q.Before.IsZero() && !q.Since.Before(q.Before) {
 			t.Fatalf("ParseQuery(%q): empty range %s..%s", raw, q.Since, q.Before)
+		}
+		// An accepted network is one an event's address can lie in: its
+		// host bits zero, no zone, IPv4 written as IPv4.
+		if p := q.IPAddress; p.IsValid() && (p != p.Masked() || p.Addr().Zone() != "" || p.Addr().Is4In6()) {
+			t.Fatalf("ParseQuery(%q) accepted the network %s", raw, p)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package encode
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/auditevents/auditevents"
 )
@@ -24,7 +25,19 @@ import (
 //	cs2Label=resourceKind cs2         the resource kind
 //	cs3Label=resourceName cs3         the resource name
 //	cs4Label=configuration cs4        the configuration
+//	src                               the IP address, when it is IPv4
+//	c6a2Label=Source IPv6 Address c6a2
+//	                                  the IP address, when it is IPv6: CEF's
+//	                                  src holds IPv4 only, and c6a2 is its
+//	                                  custom field for a source IPv6 address
+//	requestClientApplication          the user agent
+//	cs5Label=requestId cs5            the request ID
+//	cs6Label=metadata cs6             the metadata, as a JSON object with its
+//	                                  keys sorted
 //	msg                               the description
+//
+// The actor fields (src to cs6) appear only when set, so an event without
+// actor context is encoded exactly as it was before they existed.
 //
 // Escaping follows the CEF specification (ArcSight, "Implementing ArcSight
 // Common Event Format (CEF)", version 25). In the header, a backslash is
@@ -85,12 +98,30 @@ func (c CEF) AppendEvent(dst []byte, e *auditevents.AuditEvent) []byte {
 	dst = appendCEFCustom(dst, "cs2", "resourceKind", string(e.ResourceKind))
 	dst = appendCEFCustom(dst, "cs3", "resourceName", e.ResourceName)
 	dst = appendCEFCustom(dst, "cs4", "configuration", e.Configuration)
+	if e.HasActor() {
+		dst = appendCEFActor(dst, e)
+	}
 	return appendCEFPair(dst, "msg", e.Description)
 }
 
 // AppendBatch appends one line per event, each ended by a line feed.
 func (c CEF) AppendBatch(dst []byte, events []auditevents.AuditEvent) []byte {
 	return appendLines(dst, events, c.AppendEvent)
+}
+
+// appendCEFActor appends the actor fields of e that are set.
+func appendCEFActor(dst []byte, e *auditevents.AuditEvent) []byte {
+	if strings.Contains(e.IPAddress, ":") { // stores keep IPv4 as IPv4, never mapped
+		dst = appendCEFCustom(dst, "c6a2", "Source IPv6 Address", e.IPAddress)
+	} else {
+		dst = appendCEFPair(dst, "src", e.IPAddress)
+	}
+	dst = appendCEFPair(dst, "requestClientApplication", e.UserAgent)
+	dst = appendCEFCustom(dst, "cs5", "requestId", e.RequestID)
+	if len(e.Metadata) > 0 {
+		dst = appendCEFCustom(dst, "cs6", "metadata", string(auditevents.AppendMetadataJSON(nil, e.Metadata)))
+	}
+	return dst
 }
 
 // appendCEFPair appends " key=value", value escaped, or nothing when value

@@ -33,7 +33,8 @@ const (
 //	subject          the resource name, omitted when empty
 //	time             the event's timestamp, RFC 3339 in UTC to the microsecond
 //	datacontenttype  "application/json"
-//	data             the event as the JSON API returns it (model.AuditEvent)
+//	data             the event as the JSON API returns it (model.AuditEvent,
+//	                 with the actor fields that are set)
 //
 // A batch is a JSON array of such events, the JSON batch format that the
 // CloudEvents HTTP binding sends in batched content mode

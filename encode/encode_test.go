@@ -26,8 +26,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 const hostile = "a\nb\r\nc|d=e\\f\"g\th\x1bi\x7fj<k>&l\u2028m\u2029 n CEF:0|x|y| suser=root é日本"
 
 // testEvents returns the events of the golden files: the documented actions,
-// an event with empty optional fields, a host's own action, and an event
-// whose every text field is hostile. Each is valid, as stores keep them.
+// an event with empty optional fields, a host's own action, an event whose
+// every text field is hostile, then events with actor context (every field
+// with IPv4, hostile values with IPv6, metadata alone). Each is valid, as
+// stores keep them.
 func testEvents(tb testing.TB) []auditevents.AuditEvent {
 	tb.Helper()
 	ts := time.Date(2025, 1, 2, 15, 4, 5, 123456000, time.UTC)
@@ -53,6 +55,22 @@ func testEvents(tb testing.TB) []auditevents.AuditEvent {
 		ID: "01JGKRQ3M8V63QXKKD6T5AR6KM", Timestamp: ts.Add(5 * time.Second), Account: hostile, User: hostile,
 		Action: hostile, ResourceKind: auditevents.KindUser, ResourceName: hostile,
 		Configuration: hostile + ":7", Description: hostile,
+	}, {
+		ID: "01JGKRQ3M8V63QXKKD6T5AR6KN", Timestamp: ts.Add(6 * time.Second), Account: "acme", User: "erin",
+		Action: auditevents.ActionModified, ResourceKind: auditevents.KindConfiguration, ResourceName: "nginx",
+		Configuration: "nginx:2", Description: "Changed from the UI",
+		IPAddress: "192.0.2.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+		RequestID: "4bf92f3577b34da6a3ce929d0e0e4736",
+		Metadata:  map[string]string{"session": "s-42", "region": "eu-west-1", "client.version": "1.84.0"},
+	}, {
+		ID: "01JGKRQ3M8V63QXKKD6T5AR6KP", Timestamp: ts.Add(7 * time.Second), User: "frank",
+		Action: auditevents.ActionDeleted, ResourceKind: auditevents.KindAgent, ResourceName: "agent-1",
+		IPAddress: "2001:db8::7", UserAgent: hostile, RequestID: hostile,
+		Metadata: map[string]string{"note": hostile, "k.v": "a|b=c\\d"},
+	}, {
+		ID: "01JGKRQ3M8V63QXKKD6T5AR6KQ", Timestamp: ts.Add(8 * time.Second), User: "grace",
+		Action: auditevents.ActionCreated, ResourceKind: auditevents.KindAPIKey,
+		Metadata: map[string]string{"job": "nightly"},
 	}}
 	for i := range events {
 		if err := events[i].Validate(); err != nil {
@@ -160,7 +178,7 @@ func TestJSONLinesRoundTrip(t *testing.T) {
 		if err := json.Unmarshal(line, &got); err != nil {
 			t.Fatalf("line %d: %v", i, err)
 		}
-		if want := auditevents.Normalize(events[i]); got != want {
+		if want := auditevents.Normalize(events[i]); !got.Equal(&want) {
 			t.Errorf("line %d = %+v, want %+v", i, got, want)
 		}
 	}
@@ -206,7 +224,7 @@ func TestCloudEventsAttributes(t *testing.T) {
 				if !ce.Time.Equal(e.Timestamp) {
 					t.Errorf("event %d: time %v, want %v", i, ce.Time, e.Timestamp)
 				}
-				if ce.Data != e {
+				if !ce.Data.Equal(&e) {
 					t.Errorf("event %d: data %+v, want %+v", i, ce.Data, e)
 				}
 				switch {
@@ -292,6 +310,22 @@ func TestOCSFMapping(t *testing.T) {
 			resources = append(resources, cfg)
 		}
 		want["resources"] = resources
+		if e.IPAddress != "" {
+			want["src_endpoint"].(map[string]any)["ip"] = e.IPAddress
+		}
+		if e.UserAgent != "" {
+			want["http_request"] = map[string]any{"user_agent": e.UserAgent}
+		}
+		if e.RequestID != "" {
+			want["api"].(map[string]any)["request"] = map[string]any{"uid": e.RequestID}
+		}
+		if len(e.Metadata) > 0 {
+			m := map[string]any{}
+			for k, v := range e.Metadata {
+				m[k] = v
+			}
+			want["unmapped"] = map[string]any{"metadata": m}
+		}
 		gotJSON, _ := json.Marshal(got)
 		wantJSON, _ := json.Marshal(want)
 		if !bytes.Equal(gotJSON, wantJSON) {
@@ -325,6 +359,7 @@ func TestCEFParses(t *testing.T) {
 		for _, f := range []struct{ n, label, v string }{
 			{"cs1", "account", e.Account}, {"cs3", "resourceName", e.ResourceName},
 			{"cs4", "configuration", e.Configuration}, {"msg", "", e.Description},
+			{"requestClientApplication", "", e.UserAgent}, {"cs5", "requestId", e.RequestID},
 		} {
 			if f.v == "" {
 				continue
@@ -332,6 +367,19 @@ func TestCEFParses(t *testing.T) {
 			want[f.n] = extText(f.v)
 			if f.label != "" {
 				want[f.n+"Label"] = f.label
+			}
+		}
+		switch {
+		case strings.Contains(e.IPAddress, "."):
+			want["src"] = e.IPAddress
+		case e.IPAddress != "":
+			want["c6a2Label"], want["c6a2"] = "Source IPv6 Address", e.IPAddress
+		}
+		if len(e.Metadata) > 0 {
+			want["cs6Label"], want["cs6"] = "metadata", extText(string(auditevents.AppendMetadataJSON(nil, e.Metadata)))
+			var m map[string]string
+			if err := json.Unmarshal([]byte(ext["cs6"]), &m); err != nil || len(m) != len(e.Metadata) {
+				t.Errorf("event %d: cs6 %q does not decode to the metadata: %v", i, ext["cs6"], err)
 			}
 		}
 		gotJSON, _ := json.Marshal(ext)
@@ -529,6 +577,10 @@ func FuzzEncode(f *testing.F) {
 			Account: account, User: user, Action: auditevents.Action(action), ResourceKind: auditevents.KindAgent,
 			ResourceName: name, Configuration: configuration, Description: description,
 		}
+		if len(name)%2 == 1 { // half the inputs with actor context, its text from the same strings
+			e.IPAddress, e.UserAgent, e.RequestID = "2001:db8::1", user, description
+			e.Metadata = map[string]string{"note": account}
+		}
 		if e.Validate() != nil {
 			return
 		}
@@ -538,11 +590,11 @@ func FuzzEncode(f *testing.F) {
 			}
 		}
 		var got auditevents.AuditEvent
-		if err := json.Unmarshal(encode.JSONLines{}.AppendEvent(nil, &e), &got); err != nil || got != e {
+		if err := json.Unmarshal(encode.JSONLines{}.AppendEvent(nil, &e), &got); err != nil || !got.Equal(&e) {
 			t.Fatalf("JSON Lines decodes to %+v, %v", got, err)
 		}
 		var ce cloudEvent
-		if err := json.Unmarshal(encode.CloudEvents{}.AppendEvent(nil, &e), &ce); err != nil || ce.Data != e {
+		if err := json.Unmarshal(encode.CloudEvents{}.AppendEvent(nil, &e), &ce); err != nil || !ce.Data.Equal(&e) {
 			t.Fatalf("CloudEvents data %+v, %v", ce.Data, err)
 		}
 		var ocsf map[string]any
@@ -552,6 +604,9 @@ func FuzzEncode(f *testing.F) {
 		header, ext := parseCEF(t, string(encode.CEF{}.AppendEvent(nil, &e)))
 		if header[4] != headerText("Agent:"+action) || ext["suser"] != extText(user) || ext["msg"] != extText(description) || ext["cs1"] != extText(account) {
 			t.Fatalf("CEF header %q extension %q", header, ext)
+		}
+		if e.HasActor() && (ext["requestClientApplication"] != extText(user) || ext["cs5"] != extText(description) || ext["c6a2"] != e.IPAddress) {
+			t.Fatalf("CEF actor fields in extension %q", ext)
 		}
 	})
 }

@@ -2,8 +2,9 @@ package encode
 
 import "github.com/auditevents/auditevents"
 
-// JSONLines writes each event as the spec's model.AuditEvent, exactly as the
-// JSON API returns it ([auditevents.AuditEvent.AppendJSON]), one event per
+// JSONLines writes each event as the spec's model.AuditEvent, with the actor
+// fields that are set after the spec's, exactly as the JSON API returns it
+// ([auditevents.AuditEvent.AppendJSON]), one event per
 // line (JSON Lines, also known as NDJSON). JSON escapes every control
 // character, so an event is always one line whatever its fields hold.
 //

@@ -47,9 +47,25 @@ const OCSFVersion = "1.3.0"
 //	                          [auditevents.SplitConfiguration] (version
 //	                          omitted when there is none)
 //	src_endpoint.svc_name     Product: the class requires a source endpoint,
-//	                          and an event records no network address, so
-//	                          the endpoint names the service the action went
-//	                          through
+//	                          and an event need not record a network
+//	                          address, so the endpoint always names the
+//	                          service the action went through
+//
+// The actor context is written where the class has a place for it, each
+// attribute only when the event's field is set:
+//
+//	src_endpoint.ip           the IP address
+//	http_request.user_agent   the user agent
+//	api.request.uid           the request ID: the class's own identifier of
+//	                          the API request (where OCSF's AWS CloudTrail
+//	                          mapping puts CloudTrail's requestID)
+//	unmapped.metadata         the metadata, an object with its keys sorted:
+//	                          OCSF has no attribute for a host's own facts,
+//	                          and "unmapped" is where the schema keeps
+//	                          source fields it does not define
+//
+// An event without actor context is encoded exactly as it was before these
+// fields existed.
 //
 // Strings are escaped as encoding/json escapes them, so an event is always
 // one line.
@@ -132,7 +148,18 @@ func (o OCSF) AppendEvent(dst []byte, e *auditevents.AuditEvent) []byte {
 	dst = jsonstr.Append(dst, e.User)
 	dst = append(dst, `}},"api":{"operation":`...)
 	dst = jsonstr.Append(dst, string(e.Action))
-	dst = append(dst, `},"resources":[{"type":`...)
+	if e.RequestID != "" {
+		dst = append(dst, `,"request":{"uid":`...)
+		dst = jsonstr.Append(dst, e.RequestID)
+		dst = append(dst, '}')
+	}
+	dst = append(dst, '}')
+	if e.UserAgent != "" {
+		dst = append(dst, `,"http_request":{"user_agent":`...)
+		dst = jsonstr.Append(dst, e.UserAgent)
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `,"resources":[{"type":`...)
 	dst = jsonstr.Append(dst, string(e.ResourceKind))
 	if e.ResourceName != "" {
 		dst = append(dst, `,"name":`...)
@@ -149,9 +176,21 @@ func (o OCSF) AppendEvent(dst []byte, e *auditevents.AuditEvent) []byte {
 		}
 		dst = append(dst, '}')
 	}
-	dst = append(dst, `],"src_endpoint":{"svc_name":`...)
+	dst = append(dst, `],"src_endpoint":{`...)
+	if e.IPAddress != "" {
+		dst = append(dst, `"ip":`...)
+		dst = jsonstr.Append(dst, e.IPAddress)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"svc_name":`...)
 	dst = jsonstr.Append(dst, product)
-	return append(dst, `}}`...)
+	dst = append(dst, '}')
+	if len(e.Metadata) > 0 {
+		dst = append(dst, `,"unmapped":{"metadata":`...)
+		dst = auditevents.AppendMetadataJSON(dst, e.Metadata)
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
 }
 
 // AppendBatch appends one line per event, each ended by a line feed.

@@ -9,6 +9,14 @@
 // SDK, lives in the nested module forward/otlp; a host writes its own sink
 // (a Kafka topic, a file) by implementing Sink.
 //
+// # Redaction
+//
+// A route may keep fields from its sink: [Route].Redact, an
+// [auditevents.Redactor], removes or masks fields of each event (the IP
+// address for a receiver outside the organisation, say, with
+// [auditevents.MaskIPAddress]) on the route's own copy, before the Sink sees
+// it. The stored events and the other routes are unaffected.
+//
 // # Sinks and errors
 //
 // A Sink acknowledges a batch by returning nil. Any error means the batch was

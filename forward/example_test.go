@@ -118,3 +118,70 @@ func ExampleForwarder() {
 	// delivered: 3
 	// position: 4
 }
+
+// ipSink prints the address of each event it receives, and calls done after
+// the last event it expects.
+type ipSink struct {
+	name string
+	left int
+	done func()
+}
+
+func (s *ipSink) Send(_ context.Context, events []auditevents.AuditEvent) error {
+	for _, e := range events {
+		fmt.Printf("%s: %s %q %v\n", s.name, e.IPAddress, e.UserAgent, e.Metadata)
+	}
+	if s.left -= len(events); s.left == 0 {
+		s.done()
+	}
+	return nil
+}
+
+// A route to a receiver outside the organisation masks the clients'
+// addresses to their networks and drops the user agent and the session;
+// the route to the organisation's own SIEM gets the events as stored.
+func ExampleRoute_redact() {
+	store := memstore.New()
+	defer store.Close()
+	ctx := context.Background()
+	rec := auditevents.NewRecorder(store, nil)
+	ctx = auditevents.ContextWithActor(ctx, auditevents.Actor{
+		IPAddress: "192.0.2.77", UserAgent: "curl/8.5.0",
+		Metadata: map[string]string{"session": "s-42", "region": "eu-west-1"},
+	})
+	if err := rec.RecordWithActor(ctx, auditevents.AuditEvent{User: "alice", Action: auditevents.ActionDeleted, ResourceKind: auditevents.KindAPIKey}); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	mask, err := auditevents.MaskIPAddress(24, 48)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	drop, err := auditevents.RedactFields("userAgent", "metadata.session")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Each route's Run ends when its sink has its event.
+	for _, route := range []forward.Route{
+		{Name: "siem"},
+		{Name: "partner", Redact: auditevents.ChainRedactors(mask, drop)},
+	} {
+		runCtx, cancel := context.WithCancel(context.Background())
+		route.Sink = &ipSink{name: route.Name, left: 1, done: cancel}
+		f, err := forward.New(store, []forward.Route{route}, nil)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if err := f.Run(runCtx); err != nil {
+			fmt.Println(err)
+		}
+		cancel()
+	}
+	// Output:
+	// siem: 192.0.2.77 "curl/8.5.0" map[region:eu-west-1 session:s-42]
+	// partner: 192.0.2.0 "" map[region:eu-west-1]
+}

@@ -50,6 +50,16 @@ type Route struct {
 	// Actions, when not empty, limits the route to events of these
 	// actions.
 	Actions []auditevents.Action
+	// Redact, when set, removes or masks fields of every event of the
+	// route before its Sink sees it, such as the IP addresses for a sink
+	// outside the host's organisation ([auditevents.MaskIPAddress],
+	// [auditevents.RedactFields]). It is applied to the route's own copy
+	// of each event ([auditevents.Redactor.Apply]), after Kinds and
+	// Actions have chosen the event by its stored fields, each time the
+	// event is read (a batch sent again is redacted again), with the
+	// context of [Forwarder.Run]. The stored events, and what other routes
+	// send, do not change. Nil sends events as stored.
+	Redact auditevents.Redactor
 }
 
 // Options configures a [Forwarder]. The zero value, like a nil *Options,
@@ -561,7 +571,7 @@ func (f *Forwarder) read(ctx context.Context, r *route, account string, pos int6
 			next = entry.Seq + entry.Pruned
 		} else {
 			if r.wants(&entry.Event) {
-				batch = append(batch, entry.Event)
+				batch = append(batch, r.Redact.Apply(ctx, entry.Event))
 			}
 			next = entry.Seq + 1
 		}

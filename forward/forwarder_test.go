@@ -781,3 +781,89 @@ func TestForwarderStopsOnARefusedPosition(t *testing.T) {
 type shortLog struct{ *memstore.Store }
 
 func (s *shortLog) Position(context.Context, string, string) (int64, error) { return 99, nil }
+
+// A route's Redact changes what its sink receives, and nothing else: the
+// other route gets the events as stored, the store keeps them whole, and a
+// batch sent again after a failure is redacted again. The redactor here
+// also writes into the metadata map it is given, which is the route's own
+// copy.
+func TestForwarderRedactsPerRoute(t *testing.T) {
+	store := memstore.New()
+	events := make([]auditevents.AuditEvent, 12)
+	for i := range events {
+		events[i] = auditevents.AuditEvent{
+			ID:        fmt.Sprintf("01JGKRQ3M8V63QXKKR%08d", i),
+			Timestamp: time.Date(2025, 1, 2, 15, 0, i, 0, time.UTC),
+			Account:   "acme", User: "alice", Action: auditevents.ActionModified,
+			ResourceKind: auditevents.KindConfiguration, ResourceName: "nginx",
+			IPAddress: fmt.Sprintf("192.0.2.%d", 10+i), UserAgent: "curl/8.5.0", RequestID: fmt.Sprintf("req-%d", i),
+			Metadata: map[string]string{"session": "s-1", "region": "eu-west-1"},
+		}
+		if i%3 == 0 {
+			events[i].IPAddress = fmt.Sprintf("2001:db8:1:2::%x", i)
+		}
+	}
+	if err := store.Append(t.Context(), events...); err != nil {
+		t.Fatal(err)
+	}
+	mask, err := auditevents.MaskIPAddress(24, 48)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop, err := auditevents.RedactFields("userAgent", "metadata.session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := func(_ context.Context, e *auditevents.AuditEvent) { e.Metadata["redacted"] = "yes" }
+	internal := &sink{}
+	external := &sink{fail: func(_ context.Context, n int) error {
+		if n == 1 {
+			return errors.New("receiver unavailable")
+		}
+		return nil
+	}}
+	c := newClock()
+	f := newForwarder(t, store, []forward.Route{
+		{Name: "internal", Sink: internal},
+		{Name: "external", Sink: external, Redact: auditevents.ChainRedactors(mask, drop, mark)},
+	}, c, &forward.Options{BatchSize: 5})
+	start(t, f)
+	c.awaitIdle(t, 2)
+
+	stored, err := auditevents.Collect(store.Query(t.Context(), auditevents.Query{}))
+	if err != nil || len(stored) != len(events) {
+		t.Fatalf("store holds %d events, %v", len(stored), err)
+	}
+	for _, e := range stored {
+		if e.IPAddress == "" || e.UserAgent == "" || e.Metadata["session"] != "s-1" || e.Metadata["redacted"] != "" {
+			t.Errorf("stored event changed by a route's redaction: %+v", e)
+		}
+	}
+	got := internal.delivered()
+	if len(got) != len(events) {
+		t.Fatalf("internal route delivered %d events, want %d", len(got), len(events))
+	}
+	for i := range got {
+		want := auditevents.Normalize(events[i])
+		if !got[i].Equal(&want) {
+			t.Errorf("internal route got\n%+v\nwant the event as stored\n%+v", got[i], want)
+		}
+	}
+	got = external.delivered()
+	if len(got) != len(events) {
+		t.Fatalf("external route delivered %d events, want %d", len(got), len(events))
+	}
+	for i, e := range got {
+		wantIP := "192.0.2.0"
+		if i%3 == 0 {
+			wantIP = "2001:db8:1::"
+		}
+		if e.IPAddress != wantIP || e.UserAgent != "" || e.RequestID != events[i].RequestID ||
+			e.Metadata["session"] != "" || e.Metadata["region"] != "eu-west-1" || e.Metadata["redacted"] != "yes" {
+			t.Errorf("external route got %+v: want the address masked to %s, no user agent, no session, marked", e, wantIP)
+		}
+	}
+	if len(external.tried) < 2 || !slices.Equal(external.tried[0], external.tried[1]) {
+		t.Errorf("the failed batch was not sent again: %v", external.tried)
+	}
+}

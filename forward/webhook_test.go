@@ -129,7 +129,7 @@ func TestWebhookDeliversSignedJSONLines(t *testing.T) {
 		t.Fatalf("%d events received, want %d", len(got), len(events))
 	}
 	for i := range got {
-		if got[i] != events[i] {
+		if !got[i].Equal(&events[i]) {
 			t.Errorf("event %d = %+v, want %+v", i, got[i], events[i])
 		}
 	}
@@ -162,7 +162,7 @@ func TestWebhookCloudEventsBatch(t *testing.T) {
 	if err := json.Unmarshal(req.body, &batch); err != nil {
 		t.Fatal(err)
 	}
-	if len(batch) != 2 || batch[0].ID != events[0].ID || batch[1].Data != events[1] || batch[0].Source != "https://bindplane.example.com" {
+	if len(batch) != 2 || batch[0].ID != events[0].ID || !batch[1].Data.Equal(&events[1]) || batch[0].Source != "https://bindplane.example.com" {
 		t.Errorf("batch %+v", batch)
 	}
 }

@@ -24,9 +24,23 @@
 //	auditevents.resource.kind  resourceKind
 //	auditevents.resource.name  resourceName
 //	auditevents.configuration  configuration, as "name" or "name:version"
+//	attribute client.address   ipAddress (semantic conventions: the address
+//	                           of the client that made the request)
+//	attribute user_agent.original
+//	                           userAgent (semantic conventions: the value of
+//	                           the client's User-Agent, as it sent it)
+//	auditevents.request.id     requestId: the conventions name no attribute
+//	                           for an application's request ID (trace IDs
+//	                           are the record's TraceId, which a request ID
+//	                           need not be)
+//	auditevents.metadata.KEY   each metadata entry, KEY its key (metadata
+//	                           keys are letters, digits, '.', '_' and '-',
+//	                           as attribute names may be)
 //
 // Attributes whose value would be empty (account, resource name,
-// configuration) are left out. Every attribute is a string. The resource is
+// configuration, and the actor fields) are left out, so an event without
+// actor context makes the record it made before those fields existed.
+// Every attribute is a string. The resource is
 // [Options].Resource, by default service.name "auditevents"; the
 // instrumentation scope is this package's import path.
 //
@@ -45,8 +59,10 @@ package otlp
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,6 +91,12 @@ const (
 	AttrResourceKind  = "auditevents.resource.kind"
 	AttrResourceName  = "auditevents.resource.name"
 	AttrConfiguration = "auditevents.configuration"
+	AttrIPAddress     = "client.address"
+	AttrUserAgent     = "user_agent.original"
+	AttrRequestID     = "auditevents.request.id"
+	// AttrMetadataPrefix starts the key of each metadata entry's
+	// attribute: "auditevents.metadata.session" for the key "session".
+	AttrMetadataPrefix = "auditevents.metadata."
 )
 
 // Options configures a [Sink]. The zero value, like a nil *Options, means
@@ -248,10 +270,16 @@ func logRecord(e *auditevents.AuditEvent, observed time.Time) otellog.Record {
 		{AttrAccount, e.Account},
 		{AttrResourceName, e.ResourceName},
 		{AttrConfiguration, e.Configuration},
+		{AttrIPAddress, e.IPAddress},
+		{AttrUserAgent, e.UserAgent},
+		{AttrRequestID, e.RequestID},
 	} {
 		if a.value != "" {
 			r.AddAttributes(attribute.String(a.key, a.value))
 		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(e.Metadata)) {
+		r.AddAttributes(attribute.String(AttrMetadataPrefix+k, e.Metadata[k]))
 	}
 	return r
 }

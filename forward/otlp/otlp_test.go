@@ -28,8 +28,9 @@ import (
 // characters and non-ASCII text.
 const hostile = "a\nb\r\"c\\d|e=f\tg\x1bh<i>&j\u2028k é日本"
 
-// testEvents returns valid events: one with every field, one with the
-// optional fields empty, one hostile.
+// testEvents returns valid events: one with every field of the spec, one
+// with the optional fields empty, one hostile, one with every actor field
+// and one with an address only.
 func testEvents(tb testing.TB) []auditevents.AuditEvent {
 	tb.Helper()
 	ts := time.Date(2025, 1, 2, 15, 4, 5, 123456000, time.UTC)
@@ -44,6 +45,15 @@ func testEvents(tb testing.TB) []auditevents.AuditEvent {
 		ID: "01JGKRQ3M8V63QXKKD6T5AR6KH", Timestamp: ts.Add(2 * time.Second), Account: hostile, User: hostile,
 		Action: hostile, ResourceKind: auditevents.KindUser, ResourceName: hostile,
 		Configuration: hostile, Description: hostile,
+	}, {
+		ID: "01JGKRQ3M8V63QXKKD6T5AR6KJ", Timestamp: ts.Add(3 * time.Second), Account: "acme", User: "carol",
+		Action: auditevents.ActionCreated, ResourceKind: auditevents.KindConfiguration, ResourceName: "redis",
+		IPAddress: "2001:db8::7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+		RequestID: "4bf92f3577b34da6a3ce929d0e0e4736",
+		Metadata:  map[string]string{"session": "s-42", "region": "eu-west-1", "client.version": hostile},
+	}, {
+		ID: "01JGKRQ3M8V63QXKKD6T5AR6KK", Timestamp: ts.Add(4 * time.Second), User: "dave",
+		Action: auditevents.ActionDeleted, ResourceKind: auditevents.KindAgent, IPAddress: "192.0.2.7",
 	}}
 	for i := range events {
 		if err := events[i].Validate(); err != nil {
@@ -212,10 +222,16 @@ func checkRecord(tb testing.TB, i int, r *logspb.LogRecord, e auditevents.AuditE
 		"auditevents.account":       e.Account,
 		"auditevents.resource.name": e.ResourceName,
 		"auditevents.configuration": e.Configuration,
+		"client.address":            e.IPAddress,
+		"user_agent.original":       e.UserAgent,
+		"auditevents.request.id":    e.RequestID,
 	} {
 		if v != "" {
 			want[k] = v
 		}
+	}
+	for k, v := range e.Metadata {
+		want["auditevents.metadata."+k] = v
 	}
 	if got := stringAttrs(tb, r.Attributes); !equalMaps(got, want) {
 		tb.Errorf("record %d: attributes\n got %q\nwant %q", i, got, want)

@@ -81,7 +81,7 @@ func (s *Store) entriesLocked(account string, next int64, buf []auditevents.Entr
 	}
 	for next < int64(len(log.events)) && len(buf) < chunkEvents {
 		if e := log.events[next]; e != nil {
-			buf = append(buf, auditevents.Entry{Seq: next, Event: *e})
+			buf = append(buf, auditevents.Entry{Seq: next, Event: copyEvent(e)})
 			next++
 			continue
 		}
@@ -110,7 +110,7 @@ func (s *Store) Lookup(ctx context.Context, id string) (auditevents.Entry, error
 	if !ok {
 		return auditevents.Entry{}, auditevents.ErrNotFound
 	}
-	return auditevents.Entry{Seq: r.seq, Event: *r.log.events[r.seq]}, nil
+	return auditevents.Entry{Seq: r.seq, Event: copyEvent(r.log.events[r.seq])}, nil
 }
 
 // Accounts streams the accounts that have a non-empty tree, in ascending

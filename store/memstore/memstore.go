@@ -17,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -353,13 +354,21 @@ func scan(list []*auditevents.AuditEvent, q *auditevents.Query, resume *auditeve
 		}
 		e := list[i]
 		if q.Matches(e) {
-			buf = append(buf, *e)
+			buf = append(buf, copyEvent(e))
 			if len(buf) == want {
 				return buf, e, i == lo
 			}
 		}
 	}
 	return buf, nil, true
+}
+
+// copyEvent returns a copy of the stored event e with its own metadata map,
+// so that a reader changing what it was given cannot change the store.
+func copyEvent(e *auditevents.AuditEvent) auditevents.AuditEvent {
+	out := *e
+	out.Metadata = maps.Clone(e.Metadata)
+	return out
 }
 
 // Prune deletes the events older than before and returns how many it

@@ -62,8 +62,17 @@ var kindWeights = map[auditevents.Kind]int{
 // keys. Every [auditevents.Kind] occurs (the rarest about twice in a
 // thousand events); most events (about three in four) carry a configuration
 // as "name:version" and a few as a bare name; descriptions hold commas,
-// quotes, line breaks and text a spreadsheet would run as a formula. The
-// events are valid for [auditevents.Store.Append], and their IDs unique.
+// quotes, line breaks and text a spreadsheet would run as a formula. About
+// seven events in ten carry actor context, as those recorded from a request
+// do: the user's usual IP address (IPv4 for two users in three, IPv6 for
+// the others; another address about one time in ten), the user's browser
+// or tool as the user agent, and a request ID that the events of one bulk
+// operation share; a third of the logins among them also carry metadata
+// (the identity provider and its session), about one event in sixty. The
+// rest, as those recorded by jobs, carry none. The actor fields come from a
+// random stream of their own, so the other fields are those a Generator
+// made before they existed. The events are valid for
+// [auditevents.Store.Append], and their IDs unique.
 //
 // It makes the data of [RunBenchmarks], of this module's benchmark program
 // and of most tests of its stores and HTTP API, and a third party's store
@@ -71,6 +80,9 @@ var kindWeights = map[auditevents.Kind]int{
 type Generator struct {
 	rng     *rand.Rand
 	entropy *rand.ChaCha8 // the random part of IDs
+	actor   *rand.Rand    // the actor fields' choices, apart so the others stay as they were
+
+	lastRequest string // the request ID of the last event, for a bulk operation's next
 
 	users      []genUser
 	userCDF    []float64
@@ -82,8 +94,10 @@ type Generator struct {
 }
 
 type genUser struct {
-	name    string
-	account string
+	name      string
+	account   string
+	ip        string // the address the user usually works from
+	userAgent string
 }
 
 type genConfig struct {
@@ -103,6 +117,7 @@ func NewGenerator(seed uint64) *Generator {
 	g := &Generator{
 		rng:        rand.New(rand.NewPCG(seed, 0x5eed)),
 		entropy:    rand.NewChaCha8(key),
+		actor:      rand.New(rand.NewPCG(seed, 0xac7)),
 		agentCount: 2000,
 	}
 	first := []string{"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yvonne"}
@@ -114,8 +129,10 @@ func NewGenerator(seed uint64) *Generator {
 			name += strconv.Itoa(i / len(first))
 		}
 		g.users = append(g.users, genUser{
-			name:    name + "@example.com",
-			account: genAccounts[g.pickAccount()],
+			name:      name + "@example.com",
+			account:   genAccounts[g.pickAccount()],
+			ip:        g.address(),
+			userAgent: userAgents[g.actor.IntN(len(userAgents))],
 		})
 		weights = append(weights, 0.5+g.rng.Float64()) // some users are busier than others
 	}
@@ -233,7 +250,6 @@ var (
 // millisecond (clamped to the range a ULID can hold); it is valid unless t
 // is the zero time.
 func (g *Generator) Event(t time.Time) auditevents.AuditEvent {
-	g.lastTS = t
 	u := g.users[g.pick(g.userCDF)]
 	kind := g.kinds[g.pick(g.kindCDF)]
 	e := auditevents.AuditEvent{
@@ -243,6 +259,8 @@ func (g *Generator) Event(t time.Time) auditevents.AuditEvent {
 		User:         u.name,
 		ResourceKind: kind,
 	}
+	g.setActor(&e, u)
+	g.lastTS = t
 	switch kind {
 	case auditevents.KindConfiguration:
 		c := &g.configs[g.rng.IntN(len(g.configs))]
@@ -323,6 +341,55 @@ func (g *Generator) Event(t time.Time) auditevents.AuditEvent {
 		}
 	}
 	return e
+}
+
+// userAgents are the clients the users of a Generator work with.
+var userAgents = []string{
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+	"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+	"bindplane-cli/1.84.0 (linux/amd64)",
+	"terraform-provider-bindplane/1.6.2",
+	"curl/8.5.0",
+	"Go-http-client/2.0",
+}
+
+// address returns a client address: IPv4 from the documentation networks
+// two times in three, else IPv6 from 2001:db8::/32.
+func (g *Generator) address() string {
+	if g.actor.IntN(3) > 0 {
+		nets := []string{"192.0.2.", "198.51.100.", "203.0.113."}
+		return nets[g.actor.IntN(len(nets))] + strconv.Itoa(1+g.actor.IntN(254))
+	}
+	return fmt.Sprintf("2001:db8:%x:%x::%x", g.actor.IntN(4), g.actor.IntN(16), 1+g.actor.IntN(0xfffe))
+}
+
+// setActor gives e the actor context of a request by u, or none, as
+// [Generator] describes.
+func (g *Generator) setActor(e *auditevents.AuditEvent, u genUser) {
+	bulk := e.Timestamp.Equal(g.lastTS) && g.lastRequest != ""
+	if !bulk && g.actor.IntN(10) >= 7 {
+		g.lastRequest = ""
+		return // recorded by a job
+	}
+	e.IPAddress, e.UserAgent = u.ip, u.userAgent
+	if g.actor.IntN(10) == 0 {
+		e.IPAddress = g.address() // travelling, or another network
+	}
+	if !bulk {
+		g.lastRequest = fmt.Sprintf("%016x%016x", g.actor.Uint64(), g.actor.Uint64())
+	}
+	e.RequestID = g.lastRequest
+	if e.ResourceKind == auditevents.KindLogin && g.actor.IntN(3) == 0 {
+		// A login through an identity provider records its session.
+		e.Metadata = map[string]string{
+			"idp":     []string{"okta", "google", "azure-ad"}[g.actor.IntN(3)],
+			"session": fmt.Sprintf("s-%06d", g.actor.IntN(1000000)),
+		}
+		if g.actor.IntN(4) == 0 {
+			e.Metadata["mfa"] = "totp"
+		}
+	}
 }
 
 // id returns a new ULID for an event at t.

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,11 +12,11 @@ import (
 func TestGeneratorIsDeterministic(t *testing.T) {
 	a := NewGenerator(7).Events(2000)
 	b := NewGenerator(7).Events(2000)
-	if !slices.Equal(a, b) {
+	if !slices.EqualFunc(a, b, equalEvents) {
 		t.Fatal("two generators with seed 7 made different events")
 	}
 	c := NewGenerator(8).Events(2000)
-	if slices.Equal(a, c) {
+	if slices.EqualFunc(a, c, equalEvents) {
 		t.Fatal("seeds 7 and 8 made the same events")
 	}
 }
@@ -65,6 +66,44 @@ func TestGeneratorMakesRealisticData(t *testing.T) {
 	}
 }
 
+// A realistic share of the events carries actor context: most, not all, with
+// both address families, and some with metadata; the events of one bulk
+// operation share their request ID.
+func TestGeneratorActorFields(t *testing.T) {
+	const n = 20000
+	data := NewGenerator(1).Events(n)
+	var actor, v6, metadata, sharedRequest int
+	requests := map[string]int{}
+	for i, e := range data {
+		if !e.HasActor() {
+			continue
+		}
+		actor++
+		if strings.Contains(e.IPAddress, ":") {
+			v6++
+		}
+		if len(e.Metadata) > 0 {
+			metadata++
+		}
+		requests[e.RequestID]++
+		if i > 0 && e.Timestamp.Equal(data[i-1].Timestamp) && data[i-1].RequestID != "" && e.RequestID == data[i-1].RequestID {
+			sharedRequest++
+		}
+	}
+	if actor < n*6/10 || actor > n*8/10 {
+		t.Errorf("%d of %d events carry actor context, want about 7 in 10", actor, n)
+	}
+	if v6 < actor/5 || v6 > actor/2 {
+		t.Errorf("%d of %d addresses are IPv6, want about 1 in 3", v6, actor)
+	}
+	if metadata < n/100 || metadata > n/40 {
+		t.Errorf("%d of %d events carry metadata, want about 1 in 60", metadata, n)
+	}
+	if sharedRequest == 0 {
+		t.Error("no bulk operation shares its request ID")
+	}
+}
+
 func TestGeneratorEventAnyTime(t *testing.T) {
 	g := NewGenerator(1)
 	for _, ts := range []time.Time{
@@ -106,3 +145,5 @@ func TestQueryShapesSelectEvents(t *testing.T) {
 		}
 	}
 }
+
+func equalEvents(a, b auditevents.AuditEvent) bool { return a.Equal(&b) }

@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"iter"
+	"maps"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -44,6 +46,9 @@ const (
 	bugStoppedPruneCountsNil bug = "StoppedPruneCountsNone" // a stopped Prune returns 0
 	bugRemembersPrunedIDs    bug = "RemembersPrunedIDs"     // refuses the ID of a pruned event
 	bugUsableAfterClose      bug = "UsableAfterClose"       // keeps working after Close
+	bugDropsMetadata         bug = "DropsMetadata"          // stores events without their metadata
+	bugIPPrefixIgnored       bug = "IPPrefixIgnored"        // matches the ip-address filter by its address only, ignoring its length
+	bugSharesMetadata        bug = "SharesMetadata"         // keeps the caller's metadata map and hands it to readers
 )
 
 func newNaive(b bug) *naive { return &naive{bug: b, ids: map[string]bool{}} }
@@ -75,7 +80,14 @@ func (s *naive) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 			}
 			return err
 		}
+		m := e.Metadata
 		e = stored(e)
+		switch s.bug {
+		case bugDropsMetadata:
+			e.Metadata = nil
+		case bugSharesMetadata:
+			e.Metadata = m
+		}
 		if s.ids[e.ID] || seen[e.ID] {
 			if s.bug == bugPartialBatch {
 				s.insert(batch)
@@ -174,7 +186,11 @@ func (s *naive) chunks(ctx context.Context, q auditevents.Query) iter.Seq2[audit
 			end := min(i+naiveChunk, len(s.events))
 			for ; i < end; i++ {
 				if s.matches(q, s.events[i]) {
-					chunk = append(chunk, s.events[i])
+					e := s.events[i]
+					if s.bug != bugSharesMetadata {
+						e.Metadata = maps.Clone(e.Metadata)
+					}
+					chunk = append(chunk, e)
 				}
 			}
 			if i > 0 {
@@ -209,6 +225,10 @@ func (s *naive) matches(q auditevents.Query, e auditevents.AuditEvent) bool {
 		return strings.HasPrefix(e.Configuration, c) && selects(q, e)
 	case s.bug == bugCursorInclusive && !q.After.IsZero() && e.ID == q.After.ID:
 		q.After = auditevents.Cursor{}
+	case s.bug == bugIPPrefixIgnored && q.IPAddress.IsValid():
+		a := q.IPAddress.Addr().String()
+		q.IPAddress = netip.Prefix{}
+		return e.IPAddress == a && selects(q, e)
 	}
 	return selects(q, e)
 }

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"maps"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -12,7 +14,8 @@ import (
 // computed by a linear scan over every event appended, with the contract of
 // [auditevents.Query] written out plainly. It deliberately calls none of the
 // code it checks (not Query.Matches, ConfigurationMatches, Compare,
-// SplitConfiguration, Normalize, nor any store's code), so that a bug there
+// SplitConfiguration, IPAddressMatches, Normalize, nor any store's code), so
+// that a bug there
 // shows up as a difference instead of being copied into the expectation.
 
 // expect returns the events of all that a correct store returns for q, in
@@ -33,11 +36,22 @@ func expect(all []auditevents.AuditEvent, q auditevents.Query) []auditevents.Aud
 }
 
 // stored returns e as a store keeps it: the ID in upper case (ULIDs are
-// case-insensitive, and stores keep the canonical form) and the timestamp in
-// UTC, cut to the microsecond, the precision every store keeps.
+// case-insensitive, and stores keep the canonical form), the timestamp in
+// UTC, cut to the microsecond, the precision every store keeps, the IP
+// address in the one spelling net/netip gives it (an IPv4-mapped IPv6
+// address as IPv4), and the metadata in a map of its own, nil when it has
+// no entry.
 func stored(e auditevents.AuditEvent) auditevents.AuditEvent {
 	e.ID = strings.ToUpper(e.ID)
 	e.Timestamp = e.Timestamp.UTC().Truncate(time.Microsecond)
+	if a, err := netip.ParseAddr(e.IPAddress); err == nil {
+		e.IPAddress = a.Unmap().String()
+	}
+	if len(e.Metadata) == 0 {
+		e.Metadata = nil
+	} else {
+		e.Metadata = maps.Clone(e.Metadata)
+	}
 	return e
 }
 
@@ -72,6 +86,14 @@ func selects(q auditevents.Query, e auditevents.AuditEvent) bool {
 		return false
 	}
 	if q.Configuration != "" && !configurationSelects(q.Configuration, e.Configuration) {
+		return false
+	}
+	// The request ID matches exactly; the IP address filter is a network
+	// that admits the addresses of its own family only.
+	if q.RequestID != "" && e.RequestID != q.RequestID {
+		return false
+	}
+	if q.IPAddress.IsValid() && !ipSelects(q.IPAddress, e.IPAddress) {
 		return false
 	}
 	// A cursor admits only the events after it in result order: older than
@@ -120,6 +142,28 @@ func cutVersion(configuration string) (name string, hasVersion bool) {
 		}
 	}
 	return configuration[:colon], true
+}
+
+// ipSelects reports whether an event whose stored IP address is ip lies in
+// the network p: an address of the same family (IPv4 or IPv6) whose first
+// p.Bits() bits are those of p's address. An event without an address is
+// in no network.
+func ipSelects(p netip.Prefix, ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	want, got := p.Addr().AsSlice(), a.AsSlice()
+	if len(want) != len(got) {
+		return false // 4 bytes against 16: another family
+	}
+	for i := range p.Bits() {
+		mask := byte(0x80) >> (i % 8)
+		if want[i/8]&mask != got[i/8]&mask {
+			return false
+		}
+	}
+	return true
 }
 
 // newerFirst reports whether a comes before b in result order: newest

@@ -61,6 +61,9 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		{bugStoppedPruneCountsNil, []string{"PruneStopped"}},
 		{bugRemembersPrunedIDs, []string{"PrunedIDs"}},
 		{bugUsableAfterClose, []string{"Closed"}},
+		{bugDropsMetadata, []string{"ActorRoundTrip", "MetadataNotShared"}},
+		{bugIPPrefixIgnored, []string{"ActorFilters"}},
+		{bugSharesMetadata, []string{"MetadataNotShared"}},
 	}
 	failLine := regexp.MustCompile(`(?m)^\s*--- FAIL: TestBrokenStore/([^/\s]+)`)
 	for _, tt := range tests {
