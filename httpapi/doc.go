@@ -42,6 +42,10 @@
 //	action          the action, exactly, such as Created
 //	limit           the most events in the response, 1 to Options.MaxLimit
 //	cursor          where the previous page ended
+//	ip-address      the actor's IP address: an address (192.0.2.7,
+//	                2001:db8::7) or a network (192.0.2.0/24), whose host
+//	                bits must be zero; an IPv4 filter never matches IPv6
+//	request-id      the actor's request ID, exactly
 //
 // With limit, a response that is not the last page carries an RFC 8288
 // header naming the next one:
@@ -108,8 +112,8 @@
 // dispatches no event.
 //
 // The filters of the listing apply (configuration-name, user, min-date,
-// max-date, resource-kind, resource-name, action); limit and cursor are
-// refused. Ids stay the account's sequences, so they skip the events the
+// max-date, resource-kind, resource-name, action, ip-address, request-id);
+// limit and cursor are refused. Ids stay the account's sequences, so they skip the events the
 // filters pass over; each heartbeat that follows such events carries the
 // id of the last one, so that a reconnect does not read them again.
 // Heartbeats are comment lines, ": heartbeat", every

@@ -308,6 +308,11 @@ func TestBadRequests(t *testing.T) {
 		{"query too long", "user=" + strings.Repeat("a", 196), "query string is 201 bytes long; at most 200 bytes are accepted"},
 		{"too many parameters", "a&b&c&d&e&f", "query string has 6 parameters; at most 5 are accepted"},
 		{"unicode value", "user=" + url.QueryEscape("東京") + "&min-date=" + url.QueryEscape("２０２５"), `invalid min-date "２０２５"`},
+		{"ip-address not an address", "ip-address=example.com", `invalid ip-address "example.com": expected an IP address such as 192.0.2.7`},
+		{"ip-address with host bits", "ip-address=192.0.2.7/24", `invalid ip-address "192.0.2.7/24": has bits set after the prefix length; expected the network's first address, 192.0.2.0/24`},
+		{"ip-address with a zone", "ip-address=" + url.QueryEscape("fe80::1%eth0"), `invalid ip-address "fe80::1%eth0"`},
+		{"request-id with NUL", "request-id=a%00b", `invalid request-id "a\x00b"`},
+		{"request-id repeated", "request-id=a&request-id=b", `invalid request-id "a,b": given more than once`},
 		{"long value cut in the message", "resource-kind=" + strings.Repeat("x", 150), `invalid resource-kind "` + strings.Repeat("x", 64) + `"…`},
 	}
 	for _, tt := range tests {
