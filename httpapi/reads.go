@@ -133,7 +133,10 @@ func (rd *Read) Event() auditevents.AuditEvent {
 			target = target[:cut] + "…"
 		}
 	}
-	desc := target + ": status " + strconv.Itoa(rd.Status) + ", " + strconv.Itoa(rd.Events) + " events"
+	desc := target + ": status " + strconv.Itoa(rd.Status) + ", " + strconv.Itoa(rd.Events) + " event"
+	if rd.Events != 1 {
+		desc += "s"
+	}
 	if rd.Format != "" {
 		desc += " as " + rd.Format
 	}
