@@ -150,9 +150,11 @@ type collectorEvent struct {
 // TestCollectorPolling polls as Bindplane's collector receiver does: the API
 // key in X-Bindplane-Api-Key, min-date set to the newest timestamp seen plus
 // a microsecond in the collector's layout, and the body decoded as the
-// envelope object. Each poll gets exactly the events it has not seen.
+// envelope object. Each poll gets exactly the events it has not seen, the
+// events with actor fields (extension fields the receiver does not know)
+// among them.
 func TestCollectorPolling(t *testing.T) {
-	store, all := newStore(t, fixture())
+	store, all := newStore(t, actorFixture())
 	h := newHandler(t, store, &httpapi.Options{
 		Envelope: true,
 		Authorize: func(r *http.Request) (string, error) {
