@@ -1,16 +1,19 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/httpapi"
@@ -357,4 +360,29 @@ func testSigner(tb testing.TB) note.Signer {
 		tb.Fatal(err)
 	}
 	return signer
+}
+
+// TestOnReadLeavesResponsesAlone checks that observing the reads changes
+// no byte of any response: a spec-shaped request gets the same status,
+// headers, body and trailer with OnRead as without.
+func TestOnReadLeavesResponsesAlone(t *testing.T) {
+	store, _ := newStore(t, generated(300))
+	now := func() time.Time { return t0 }
+	plain := mux(newHandler(t, store, &httpapi.Options{Now: now}))
+	observed := mux(newHandler(t, store, &httpapi.Options{Now: now, OnRead: func(context.Context, httpapi.Read) {}}))
+	for _, target := range []string{
+		"/v1/audit-events",
+		"/v1/audit-events?user=alice&min-date=20250101000000",
+		"/v1/audit-events?limit=7",
+		"/v1/audit-events/download",
+		"/v1/audit-events/download?format=jsonl",
+		"/v1/audit-events?usr=alice",
+		"/v1/audit-events/download?min-date=yesterday",
+	} {
+		want := do(t, plain, http.MethodGet, target)
+		got := do(t, observed, http.MethodGet, target)
+		if got.Code != want.Code || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) || !reflect.DeepEqual(got.Header(), want.Header()) {
+			t.Errorf("%s: with OnRead %d %v %q\nwithout %d %v %q", target, got.Code, got.Header(), truncate(got.Body.Bytes()), want.Code, want.Header(), truncate(want.Body.Bytes()))
+		}
+	}
 }
