@@ -42,6 +42,10 @@
 //	action          the action, exactly, such as Created
 //	limit           the most events in the response, 1 to Options.MaxLimit
 //	cursor          where the previous page ended
+//	ip-address      the actor's IP address: an address (192.0.2.7,
+//	                2001:db8::7) or a network (192.0.2.0/24), whose host
+//	                bits must be zero; an IPv4 filter never matches IPv6
+//	request-id      the actor's request ID, exactly
 //
 // With limit, a response that is not the last page carries an RFC 8288
 // header naming the next one:
@@ -108,8 +112,8 @@
 // dispatches no event.
 //
 // The filters of the listing apply (configuration-name, user, min-date,
-// max-date, resource-kind, resource-name, action); limit and cursor are
-// refused. Ids stay the account's sequences, so they skip the events the
+// max-date, resource-kind, resource-name, action, ip-address, request-id);
+// limit and cursor are refused. Ids stay the account's sequences, so they skip the events the
 // filters pass over; each heartbeat that follows such events carries the
 // id of the last one, so that a reconnect does not read them again.
 // Heartbeats are comment lines, ": heartbeat", every
@@ -209,6 +213,42 @@
 // to the account of Options.Authorize, or without it to the "account"
 // parameter; a bad parameter or a size beyond the tree is a 400 in the
 // spec's error shape. [LogClient] reads them, for [auditevents.Verify].
+//
+// # Actor context
+//
+// Events may carry the actor's context: the client's IP address, its user
+// agent, a request ID and host metadata (see [auditevents.AuditEvent]).
+// The listing, the JSON Lines download and the tail write them as the
+// extension fields ipAddress, userAgent, requestId and metadata, only when
+// set, so an event without them is exactly the specification's model; the
+// CSV download adds their columns only with Options.CSV's ActorColumns.
+//
+// [ActorMiddleware] fills that context for the host's own handlers: wrap
+// the host's mux in it, and [auditevents.Recorder.RecordWithActor] copies
+// the client's address, user agent and request ID into the events a
+// handler records. The address is the connection's peer; X-Forwarded-For
+// (or Forwarded) is read only when the peer is one of
+// [ActorOptions.TrustedProxies], and then only as far as those proxies
+// wrote it. Never trust the header otherwise: any client can send it.
+//
+// # Redaction
+//
+// [Options.Redact] gives each endpoint that serves events a
+// [auditevents.Redactor], the type the forwarder's routes take too, that
+// removes or masks fields of each event's copy before it is encoded, with
+// the request's context to tell audiences apart (see [Redaction] and its
+// example). Stored events never change. The verifiable log's endpoints are
+// never redacted: a redacted entry would not match its leaf.
+//
+// # Auditing the readers
+//
+// [Options.OnRead] is called once after every request to an endpoint,
+// refused ones included, with a [Read]: who asked (the account, whether
+// Authorize accepted them, and the request itself), the endpoint and
+// query, the status, the number of events served, whether the response
+// was complete, and how long it took. [Read.Event] makes of it an event of
+// the kind AuditTrail that the host records as its own; since the hook
+// runs once per request, at its end, recording reads never loops.
 //
 // # Security
 //

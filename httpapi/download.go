@@ -57,6 +57,7 @@ func (ep *endpoint) negotiate(r *http.Request, values url.Values) (*endpoint, ur
 	}
 	jl := *ep
 	jl.jsonl = true
+	jl.redact = ep.h.redact.JSONLines
 	return &jl, parsed, nil
 }
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -92,7 +93,9 @@ type Options struct {
 
 	// CSV configures the download's CSV writer; nil means the defaults of
 	// [auditevents.CSVOptions], which neutralise cells that a spreadsheet
-	// would run as formulas.
+	// would run as formulas, and write the specification's columns only.
+	// Set its ActorColumns for the download to carry the actor's columns
+	// too ([auditevents.CSVActorColumns], after the specification's).
 	CSV *auditevents.CSVOptions
 
 	// MaxQueryBytes is the longest raw query string accepted; a longer one
@@ -147,6 +150,34 @@ type Options struct {
 	// must implement [auditevents.Ledger]; New refuses the option
 	// otherwise.
 	Tail *TailOptions
+
+	// Redact holds a [auditevents.Redactor] per endpoint (the listing,
+	// the CSV and JSON Lines downloads, the tail), applied to each event's
+	// copy before it is encoded; stored events never change, and the
+	// verifiable log's endpoints are never redacted (see [Redaction]).
+	// The zero value redacts nothing, and responses are the events as
+	// stored.
+	Redact Redaction
+
+	// OnRead, when set, is called exactly once after each request to an
+	// endpoint of the Handler (the listing, the download, the tail and the
+	// log's endpoints), refused ones included (405, 400, 401, 403, 503),
+	// with what the request asked and got: see [Read]. It lets the host
+	// audit the readers of its audit trail, by recording each read as an
+	// event of its own, with [Read.Event] (see the package's example).
+	// ctx is the request's context without its cancellation, so that it
+	// still serves to record after the client has gone, and carries what
+	// middleware put in it.
+	//
+	// It is called before the handler returns, after the body's last byte
+	// has been written but before the server ends the response (and, for
+	// a response cut short, while its panic unwinds), so keep it quick:
+	// the client waits for it. A listing's or a tail's OnRead runs once
+	// per request, at its end, never per event, so an event it records is
+	// read by later requests only, and no request can loop on the events
+	// of its own reads. It must be safe for concurrent use. Nil (the
+	// default) observes nothing, and adds nothing to the endpoints' cost.
+	OnRead func(ctx context.Context, rd Read)
 }
 
 // A Mux registers a handler for a pattern. *http.ServeMux and the routers of
@@ -193,6 +224,8 @@ type Handler struct {
 	writeTimeout  time.Duration
 	baseURL       string
 	now           func() time.Time
+	redact        Redaction
+	onRead        func(context.Context, Read)
 
 	list, download *endpoint
 
@@ -241,6 +274,8 @@ func New(store auditevents.Store, opts *Options) (*Handler, error) {
 		writeTimeout:  o.WriteTimeout,
 		baseURL:       baseURL,
 		now:           o.Now,
+		redact:        o.Redact,
+		onRead:        o.OnRead,
 	}
 	if h.writeTimeout == 0 {
 		h.writeTimeout = DefaultWriteTimeout
@@ -251,8 +286,8 @@ func New(store auditevents.Store, opts *Options) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	h.list = &endpoint{h: h, pattern: ListPath, errorType: contentJSON}
-	h.download = &endpoint{h: h, pattern: DownloadPath, errorType: contentOctetStream, csv: true}
+	h.list = &endpoint{h: h, pattern: ListPath, errorType: contentJSON, redact: o.Redact.List}
+	h.download = &endpoint{h: h, pattern: DownloadPath, errorType: contentOctetStream, csv: true, redact: o.Redact.CSV}
 	if h.log, err = newLogEndpoints(h, o.Log); err != nil {
 		return nil, err
 	}

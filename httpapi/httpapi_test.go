@@ -150,9 +150,11 @@ type collectorEvent struct {
 // TestCollectorPolling polls as Bindplane's collector receiver does: the API
 // key in X-Bindplane-Api-Key, min-date set to the newest timestamp seen plus
 // a microsecond in the collector's layout, and the body decoded as the
-// envelope object. Each poll gets exactly the events it has not seen.
+// envelope object. Each poll gets exactly the events it has not seen, the
+// events with actor fields (extension fields the receiver does not know)
+// among them.
 func TestCollectorPolling(t *testing.T) {
-	store, all := newStore(t, fixture())
+	store, all := newStore(t, actorFixture())
 	h := newHandler(t, store, &httpapi.Options{
 		Envelope: true,
 		Authorize: func(r *http.Request) (string, error) {
@@ -308,6 +310,11 @@ func TestBadRequests(t *testing.T) {
 		{"query too long", "user=" + strings.Repeat("a", 196), "query string is 201 bytes long; at most 200 bytes are accepted"},
 		{"too many parameters", "a&b&c&d&e&f", "query string has 6 parameters; at most 5 are accepted"},
 		{"unicode value", "user=" + url.QueryEscape("東京") + "&min-date=" + url.QueryEscape("２０２５"), `invalid min-date "２０２５"`},
+		{"ip-address not an address", "ip-address=example.com", `invalid ip-address "example.com": expected an IP address such as 192.0.2.7`},
+		{"ip-address with host bits", "ip-address=192.0.2.7/24", `invalid ip-address "192.0.2.7/24": has bits set after the prefix length; expected the network's first address, 192.0.2.0/24`},
+		{"ip-address with a zone", "ip-address=" + url.QueryEscape("fe80::1%eth0"), `invalid ip-address "fe80::1%eth0"`},
+		{"request-id with NUL", "request-id=a%00b", `invalid request-id "a\x00b"`},
+		{"request-id repeated", "request-id=a&request-id=b", `invalid request-id "a,b": given more than once`},
 		{"long value cut in the message", "resource-kind=" + strings.Repeat("x", 150), `invalid resource-kind "` + strings.Repeat("x", 64) + `"…`},
 	}
 	for _, tt := range tests {

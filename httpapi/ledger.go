@@ -100,11 +100,11 @@ func newLogEndpoints(h *Handler, o *LogOptions) (*logEndpoints, error) {
 	}
 	le := &logEndpoints{h: h, ledger: l, opts: *o}
 	le.all = []Route{
-		{Method: http.MethodGet, Pattern: CheckpointPath, Handler: le.handler(le.checkpoint)},
-		{Method: http.MethodGet, Pattern: EntriesPath, Handler: le.handler(le.entries, "from")},
-		{Method: http.MethodGet, Pattern: InclusionPath, Handler: le.handler(le.inclusion, "id", "size")},
-		{Method: http.MethodGet, Pattern: ConsistencyPath, Handler: le.handler(le.consistency, "from", "to")},
-		{Method: http.MethodGet, Pattern: HashesPath, Handler: le.handler(le.hashes, "index")},
+		{Method: http.MethodGet, Pattern: CheckpointPath, Handler: le.handler(CheckpointPath, le.checkpoint)},
+		{Method: http.MethodGet, Pattern: EntriesPath, Handler: le.handler(EntriesPath, le.entries, "from")},
+		{Method: http.MethodGet, Pattern: InclusionPath, Handler: le.handler(InclusionPath, le.inclusion, "id", "size")},
+		{Method: http.MethodGet, Pattern: ConsistencyPath, Handler: le.handler(ConsistencyPath, le.consistency, "from", "to")},
+		{Method: http.MethodGet, Pattern: HashesPath, Handler: le.handler(HashesPath, le.hashes, "index")},
 	}
 	return le, nil
 }
@@ -119,43 +119,58 @@ func newLogEndpoints(h *Handler, o *LogOptions) (*logEndpoints, error) {
 // without NUL, at most [auditevents.MaxNameBytes] bytes); with Authorize it
 // may only repeat the account the credentials give, so that a client such
 // as `auditevents verify -account` is told when it asks for another.
-func (le *logEndpoints) handler(serve func(ep *endpoint, w http.ResponseWriter, r *http.Request, account string, v url.Values), params ...string) http.Handler {
-	ep := &endpoint{h: le.h, errorType: contentJSON}
+//
+// Its entries are never redacted (Options.Redact): each is proven against
+// its leaf, which hashes the whole event.
+func (le *logEndpoints) handler(pattern string, serve func(ep *endpoint, w http.ResponseWriter, r *http.Request, account string, v url.Values), params ...string) http.Handler {
+	ep := &endpoint{h: le.h, pattern: pattern, errorType: contentJSON}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hdr := w.Header()
-		hdr.Set("X-Content-Type-Options", "nosniff")
-		hdr.Set("Cache-Control", "no-store")
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			hdr.Set("Allow", "GET, HEAD")
-			ep.writeError(w, r, http.StatusMethodNotAllowed, msgMethod)
-			return
-		}
-		if n := len(r.URL.RawQuery); le.h.maxQueryBytes > 0 && n > le.h.maxQueryBytes {
-			ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string is %d bytes long; at most %d bytes are accepted", n, le.h.maxQueryBytes))
-			return
-		}
-		var account string
-		if le.h.authorize != nil { // before the parameters are read, as for the list
-			var err error
-			if account, err = le.h.authorize(r); err != nil {
-				ep.authError(w, r, err)
-				return
-			}
-		}
-		v, err := url.ParseQuery(r.URL.RawQuery)
-		if err != nil {
-			ep.writeError(w, r, http.StatusBadRequest, "malformed query string: "+err.Error())
-			return
-		}
-		if err := checkLogParams(v, le.h.authorize != nil, account, params); err != nil {
-			ep.queryFailed(w, r, false, err)
-			return
-		}
-		if le.h.authorize == nil {
-			account = v.Get("account")
-		}
-		serve(ep, w, r, account, v)
+		le.h.observe(pattern, w, r, func(w http.ResponseWriter, r *http.Request) { le.serve(ep, serve, params, w, r) })
 	})
+}
+
+// serve makes the checks of handler, then serves the request.
+func (le *logEndpoints) serve(ep *endpoint, serve func(ep *endpoint, w http.ResponseWriter, r *http.Request, account string, v url.Values), params []string, w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Cache-Control", "no-store")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hdr.Set("Allow", "GET, HEAD")
+		ep.writeError(w, r, http.StatusMethodNotAllowed, msgMethod)
+		return
+	}
+	if n := len(r.URL.RawQuery); le.h.maxQueryBytes > 0 && n > le.h.maxQueryBytes {
+		ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string is %d bytes long; at most %d bytes are accepted", n, le.h.maxQueryBytes))
+		return
+	}
+	var account string
+	if le.h.authorize != nil { // before the parameters are read, as for the list
+		var err error
+		if account, err = le.h.authorize(r); err != nil {
+			ep.authError(w, r, err)
+			return
+		}
+	}
+	rd := readOf(w)
+	if rd != nil {
+		rd.Authorized, rd.Account = true, account
+	}
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		ep.writeError(w, r, http.StatusBadRequest, "malformed query string: "+err.Error())
+		return
+	}
+	if err := checkLogParams(v, le.h.authorize != nil, account, params); err != nil {
+		ep.queryFailed(w, r, false, err)
+		return
+	}
+	if le.h.authorize == nil {
+		account = v.Get("account")
+	}
+	if rd != nil {
+		rd.Account = account
+	}
+	serve(ep, w, r, account, v)
 }
 
 // checkLogParams refuses what a log endpoint does not take: a parameter
@@ -205,6 +220,9 @@ func (le *logEndpoints) checkpoint(ep *endpoint, w http.ResponseWriter, r *http.
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
+	if rd := readOf(w); rd != nil {
+		rd.Complete = true
+	}
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(msg)
 	}
@@ -225,6 +243,9 @@ func (le *logEndpoints) entries(ep *endpoint, w http.ResponseWriter, r *http.Req
 	bw := bufio.NewWriterSize(sw, flushBytes)
 	var line []byte
 	n := 0
+	if rd := readOf(w); rd != nil {
+		defer func() { rd.Events = n }() // also when the response is aborted
+	}
 	for e, err := range le.ledger.Entries(r.Context(), account, from) {
 		if err != nil {
 			ep.queryFailed(w, r, sw.started, err)
@@ -342,6 +363,9 @@ func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 	}
 	w.Header().Set("Content-Type", contentJSON)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if rd := readOf(w); rd != nil {
+		rd.Complete = true
+	}
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
 	}

@@ -42,20 +42,33 @@ type endpoint struct {
 	bodyType  string // when set, the Content-Type of a streamed body (ledger.go's entries)
 	jsonl     bool   // the download as JSON Lines (with csv): see negotiate
 	sse       bool   // the live tail: Server-Sent Events (see tail.go)
+	// redact is the Options.Redact entry of this endpoint and format.
+	redact auditevents.Redactor
 }
 
 func (ep *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ep.h.observe(ep.pattern, w, r, ep.serve)
+}
+
+func (ep *endpoint) serve(w http.ResponseWriter, r *http.Request) {
 	h := ep.h
 	account, values, ok := ep.begin(w, r)
 	if !ok {
 		return
 	}
+	rd := readOf(w)
 	parsed := values // what ParseQuery reads; values also names the next page
 	if ep.csv {
 		var err error
 		if ep, parsed, err = ep.negotiate(r, values); err != nil {
 			ep.queryFailed(w, r, false, err)
 			return
+		}
+		if rd != nil {
+			rd.Format = FormatCSV
+			if ep.jsonl {
+				rd.Format = FormatJSONLines
+			}
 		}
 	}
 	q, err := auditevents.ParseQuery(parsed)
@@ -70,6 +83,9 @@ func (ep *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.authorize != nil {
 		q = q.InAccount(account)
+	}
+	if rd != nil {
+		rd.Query = q
 	}
 
 	if q.Limit > 0 {
@@ -112,6 +128,9 @@ func (ep *endpoint) begin(w http.ResponseWriter, r *http.Request) (account strin
 			ep.authError(w, r, err)
 			return "", nil, false
 		}
+	}
+	if rd := readOf(w); rd != nil {
+		rd.Authorized, rd.Account = true, account
 	}
 
 	values, err := url.ParseQuery(raw)
@@ -157,12 +176,18 @@ func (ep *endpoint) serveStream(w http.ResponseWriter, r *http.Request, q audite
 	enc := ep.newEncoder(out)
 	var cur auditevents.AuditEvent // one variable, so the encoder's pointer allocates once
 	n := 0
+	if rd := readOf(w); rd != nil {
+		defer func() { rd.Events = n }() // also when the response is aborted
+	}
 	for e, err := range ep.h.store.Query(r.Context(), q) {
 		if err != nil {
 			ep.queryFailed(w, r, out.started, err)
 			return
 		}
 		cur = e
+		if ep.redact != nil {
+			cur = ep.redact.Apply(r.Context(), e)
+		}
 		if err := enc.write(&cur); err != nil {
 			ep.writeFailed(w, r, out.started, err)
 			return
@@ -204,9 +229,15 @@ func (ep *endpoint) servePage(w http.ResponseWriter, r *http.Request, q auditeve
 			break
 		}
 		cur = e
+		if ep.redact != nil {
+			cur = ep.redact.Apply(r.Context(), e)
+		}
 		_ = enc.write(&cur) // a bytes.Buffer does not fail
 		n++
-		last = cur.Cursor()
+		last = e.Cursor() // the stored event's: a Redactor may change anything
+	}
+	if rd := readOf(w); rd != nil {
+		rd.Events = n
 	}
 	_ = enc.close()
 
@@ -279,6 +310,7 @@ func (ep *endpoint) setSuccessHeaders(hdr http.Header) {
 // the client sees as a truncated transfer rather than a complete-looking
 // body that misses events.
 func (ep *endpoint) queryFailed(w http.ResponseWriter, r *http.Request, started bool, err error) {
+	noteErr(w, err)
 	gone := r.Context().Err() != nil
 	if gone {
 		ep.h.logger.LogAttrs(r.Context(), slog.LevelDebug, "auditevents: request ended before its response",
@@ -304,6 +336,7 @@ func (ep *endpoint) queryFailed(w http.ResponseWriter, r *http.Request, started 
 // that has begun is aborted, so that whatever still listens never takes it
 // for complete.
 func (ep *endpoint) writeFailed(w http.ResponseWriter, r *http.Request, started bool, err error) {
+	noteErr(w, err)
 	ep.h.logger.LogAttrs(r.Context(), slog.LevelDebug, "auditevents: response not written; the client went away",
 		slog.String("path", r.URL.Path), slog.Bool("responseStarted", started), slog.Any("error", err))
 	if started {
@@ -314,6 +347,7 @@ func (ep *endpoint) writeFailed(w http.ResponseWriter, r *http.Request, started 
 
 // authError answers a request that Options.Authorize refused.
 func (ep *endpoint) authError(w http.ResponseWriter, r *http.Request, err error) {
+	noteErr(w, err)
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		if ep.h.challenge != "" {
@@ -337,6 +371,7 @@ type errorResponse struct {
 // writeError sends the specification's ErrorResponse with one message, with
 // the content type the specification gives this endpoint's errors.
 func (ep *endpoint) writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	noteErr(w, errors.New(msg))
 	body, err := json.Marshal(errorResponse{Errors: []string{msg}})
 	if err != nil { // cannot happen: a struct of strings always marshals
 		body = []byte(`{"errors":["` + msgInternal + `"]}`)
@@ -467,6 +502,9 @@ func (b *bodyWriter) flushBody() (err error) {
 // the server sends after the body's last byte.
 func (b *bodyWriter) finish(n int) {
 	b.w.Header().Set(CountTrailer, strconv.Itoa(n))
+	if rd := readOf(b.w); rd != nil {
+		rd.Events, rd.Complete = n, true
+	}
 }
 
 // encoder writes events in a response format. It buffers: close writes

@@ -113,7 +113,7 @@ func newTail(h *Handler, o *TailOptions) (*tailEndpoint, error) {
 		return nil, fmt.Errorf("%w: Tail.Heartbeat and Tail.PollInterval must not be negative", ErrInvalidOptions)
 	}
 	t := &tailEndpoint{
-		ep:        &endpoint{h: h, errorType: contentJSON, sse: true},
+		ep:        &endpoint{h: h, pattern: TailPath, errorType: contentJSON, sse: true, redact: h.redact.Tail},
 		ledger:    l,
 		heartbeat: cmpOr(o.Heartbeat, DefaultHeartbeat),
 		poll:      cmpOr(o.PollInterval, DefaultTailPoll),
@@ -155,12 +155,19 @@ func setTailHeaders(hdr http.Header) {
 }
 
 func (t *tailEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t.ep.h.observe(TailPath, w, r, t.serve)
+}
+
+func (t *tailEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 	ep := t.ep
 	account, values, ok := ep.begin(w, r)
 	if !ok {
 		return
 	}
 	q, start, err := t.parse(r, account, values)
+	if rd := readOf(w); rd != nil && q.Account != nil {
+		rd.Account, rd.Query = *q.Account, q
+	}
 	if err != nil {
 		ep.queryFailed(w, r, false, err)
 		return
@@ -290,6 +297,11 @@ func (t *tailEndpoint) stream(w http.ResponseWriter, r *http.Request, q auditeve
 		poll = ticks
 	}
 	pos := start // the next sequence to read
+	rd := readOf(w)
+	served := 0 // events written
+	if rd != nil {
+		defer func() { rd.Events = served }() // also when the response is aborted
+	}
 	for {
 		var committed <-chan struct{}
 		if t.notifier != nil {
@@ -297,7 +309,7 @@ func (t *tailEndpoint) stream(w http.ResponseWriter, r *http.Request, q auditeve
 		}
 		for caughtUp := false; !caughtUp; {
 			var err error
-			buf, pos, sent, caughtUp, err = t.read(r, &q, pos, sent, buf[:0])
+			buf, pos, sent, caughtUp, err = t.read(r, &q, pos, sent, buf[:0], &served)
 			if err != nil {
 				t.ep.queryFailed(w, r, true, err)
 				return
@@ -328,16 +340,20 @@ func (t *tailEndpoint) stream(w http.ResponseWriter, r *http.Request, q auditeve
 		case <-ctx.Done():
 			return
 		case <-t.done:
+			if rd != nil {
+				rd.Complete = true
+			}
 			return
 		}
 	}
 }
 
 // read appends to buf the messages of the events that match q from
-// sequence pos on, up to about flushBytes of them or tailScan entries, and
-// returns pos and sent moved past them, and whether it reached the end of
-// the log.
-func (t *tailEndpoint) read(r *http.Request, q *auditevents.Query, pos, sent int64, buf []byte) ([]byte, int64, int64, bool, error) {
+// sequence pos on, up to about flushBytes of them or tailScan entries, each
+// through Options.Redact.Tail, and returns pos and sent moved past them,
+// and whether it reached the end of the log. It adds the number of events
+// appended to *served.
+func (t *tailEndpoint) read(r *http.Request, q *auditevents.Query, pos, sent int64, buf []byte, served *int) ([]byte, int64, int64, bool, error) {
 	scanned := 0
 	for e, err := range t.ledger.Entries(r.Context(), *q.Account, pos) {
 		if err != nil {
@@ -348,11 +364,17 @@ func (t *tailEndpoint) read(r *http.Request, q *auditevents.Query, pos, sent int
 		} else {
 			pos = e.Seq + 1
 			if q.Matches(&e.Event) {
+				ev := &e.Event
+				if t.ep.redact != nil { // Apply's copy escapes: only when needed
+					red := t.ep.redact.Apply(r.Context(), e.Event)
+					ev = &red
+				}
 				buf = append(buf, "id: "...)
 				buf = strconv.AppendInt(buf, e.Seq, 10)
 				buf = append(buf, "\ndata: "...) // JSON holds no line break
-				buf = append(e.Event.AppendJSON(buf), "\n\n"...)
+				buf = append(ev.AppendJSON(buf), "\n\n"...)
 				sent = e.Seq
+				*served++
 			}
 		}
 		if scanned++; scanned >= tailScan || len(buf) >= flushBytes {

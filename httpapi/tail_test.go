@@ -39,7 +39,7 @@ type tailServer struct {
 
 func newTailServer(tb testing.TB, store auditevents.Store, opts *httpapi.Options) *tailServer {
 	tb.Helper()
-	ts := &tailServer{heartbeat: make(chan time.Time), poll: make(chan time.Time), done: make(chan struct{}, 16)}
+	ts := &tailServer{heartbeat: make(chan time.Time), poll: make(chan time.Time), done: make(chan struct{}, 64)}
 	var o httpapi.Options
 	if opts != nil {
 		o = *opts
@@ -342,6 +342,32 @@ func TestTailFilters(t *testing.T) {
 	}
 }
 
+// TestTailActorFilters checks that the tail filters on the actor's IP
+// address and request ID, as the listing does.
+func TestTailActorFilters(t *testing.T) {
+	store := memstore.New()
+	t.Cleanup(func() { store.Close() })
+	ts := newTailServer(t, store, nil)
+	c := connect(t, ts.url+"?ip-address=2001:db8::/32&request-id=req-2")
+	c.next(t)
+	rec := auditevents.NewRecorder(store, nil)
+	for i, actor := range []auditevents.Actor{
+		{IPAddress: "2001:db8::1", RequestID: "req-1"},
+		{IPAddress: "192.0.2.1", RequestID: "req-2"},
+		{IPAddress: "2001:db8::2", RequestID: "req-2"}, // the one
+		{RequestID: "req-2"},
+	} {
+		ctx := auditevents.ContextWithActor(context.Background(), actor)
+		if err := rec.RecordWithActor(ctx, auditevents.AuditEvent{User: "alice", Action: auditevents.ActionCreated, ResourceKind: auditevents.KindAgent, ResourceName: strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seq, e := c.event(t)
+	if seq != 2 || e.IPAddress != "2001:db8::2" || e.RequestID != "req-2" {
+		t.Errorf("got %d from %s in %s, want 2 from 2001:db8::2 in req-2", seq, e.IPAddress, e.RequestID)
+	}
+}
+
 // TestTailHeartbeat checks that an idle stream gets a comment line at each
 // tick of its heartbeat, and nothing else.
 func TestTailHeartbeat(t *testing.T) {
@@ -448,6 +474,9 @@ func TestTailBadRequests(t *testing.T) {
 		{"bad date", "min-date=yesterday", "", "min-date"},
 		{"bad kind", "resource-kind=Nope", "", "resource-kind"},
 		{"account not UTF-8", "account=%ff", "", "account"},
+		{"bad ip-address", "ip-address=192.0.2.300", "", "ip-address"},
+		{"ip-address with host bits", "ip-address=192.0.2.1/24", "", "ip-address"},
+		{"request-id not UTF-8", "request-id=%ff", "", "request-id"},
 		{"unknown before repeated", "user=a&user=b&colour=red", "", "colour"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

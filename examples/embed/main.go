@@ -1,6 +1,8 @@
 // Command embed shows the library inside a host that already has a router
 // and middleware: the audit API is mounted beside the host's own routes, the
-// host's middleware wraps both, and the host's handlers record events.
+// host's middleware wraps both, and the host's handlers record events with
+// the client's address, user agent and request ID
+// (httpapi.ActorMiddleware).
 //
 //	AUDIT_API_KEY=secret go run ./examples/embed -db /tmp/embed.db
 package main
@@ -60,9 +62,16 @@ func run(addr, db string, apiKey []byte) error {
 	api.Register(mux)                                 // GET /v1/audit-events and /v1/audit-events/download
 	rec := auditevents.NewRecorder(store, nil)        // fills in IDs and timestamps
 	mux.Handle("POST /v1/widgets", createWidget(rec)) // a host handler that records what it does
+	// The client's address, User-Agent and X-Request-ID, for the events
+	// the handlers record. Behind a reverse proxy, list it in
+	// TrustedProxies; X-Forwarded-For from anyone else is ignored.
+	actor, err := httpapi.ActorMiddleware(&httpapi.ActorOptions{EchoRequestID: true})
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Addr:              addr,
-		Handler:           requestLog(mux), // the host's middleware wraps both
+		Handler:           actor(requestLog(mux)), // the host's middleware wraps both
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// Bounds every response; the audit API moves the deadline before
@@ -85,7 +94,9 @@ func createWidget(rec *auditevents.Recorder) http.Handler {
 			http.Error(w, "name is required", http.StatusBadRequest)
 			return
 		}
-		err := rec.Record(r.Context(), auditevents.AuditEvent{
+		// RecordWithActor adds the client's address, user agent and
+		// request ID that httpapi.ActorMiddleware put in the context.
+		err := rec.RecordWithActor(r.Context(), auditevents.AuditEvent{
 			User:         userOf(r),
 			Action:       auditevents.ActionCreated,
 			ResourceKind: auditevents.KindResourcePreset,

@@ -21,6 +21,8 @@ func TestCreateWidgetRecordsAnEvent(t *testing.T) {
 
 	req := httptest.NewRequest(http.MethodPost, "/v1/widgets?name=gizmo", nil)
 	req.Header.Set("X-User", "alice@example.com")
+	// What httpapi.ActorMiddleware puts in the context of a request.
+	req = req.WithContext(auditevents.ContextWithActor(req.Context(), auditevents.Actor{IPAddress: "192.0.2.7", RequestID: "req-1"}))
 	rr := httptest.NewRecorder()
 	h.ServeHTTP(rr, req)
 	if got, want := rr.Code, http.StatusCreated; got != want {
@@ -39,6 +41,9 @@ func TestCreateWidgetRecordsAnEvent(t *testing.T) {
 	}
 	if got, want := events[0].Action, auditevents.ActionCreated; got != want {
 		t.Errorf("action %q, want %q", got, want)
+	}
+	if e := events[0]; e.IPAddress != "192.0.2.7" || e.RequestID != "req-1" {
+		t.Errorf("actor %q %q, want the request's 192.0.2.7 req-1", e.IPAddress, e.RequestID)
 	}
 }
 

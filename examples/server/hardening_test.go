@@ -39,7 +39,7 @@ func baseURL(t *testing.T, cmds []string) string {
 // printed command for each.
 func TestBothShapes(t *testing.T) {
 	cmds := startServer(t, "-envelope-prefix", "/collector", "-seed", "20")
-	if got, want := len(cmds), 12; got != want {
+	if got, want := len(cmds), 14; got != want {
 		t.Fatalf("printed %d curl commands, want %d:\n%s", got, want, strings.Join(cmds, "\n"))
 	}
 	var collector string

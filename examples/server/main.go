@@ -27,6 +27,10 @@
 //	-forward-secret  the webhook's HMAC-SHA256 secret (default: $AUDITEVENTS_FORWARD_SECRET)
 //	-forward-format  jsonl (default) or cloudevents
 //	-forward-name    the name the forwarder keeps its positions under (default: webhook)
+//	-trusted-proxies comma-separated addresses or networks of the reverse proxies in front of
+//	            the server, whose X-Forwarded-For it believes (default: none, as a server
+//	            that clients reach directly must)
+//	-audit-reads record every request to the audit API as an event of its own (kind AuditTrail)
 //
 // It serves the live tail too, /v1/audit-events/tail: the caller's account's
 // new events as Server-Sent Events (curl -N, or EventSource in a browser).
@@ -39,6 +43,16 @@
 // crash, forwarding resumes at the first batch the webhook had not
 // acknowledged. The positions are kept under -forward-name whatever the
 // URL: start with a new name to send every event again, to a new receiver.
+//
+// Every request passes through httpapi.ActorMiddleware, so the events the
+// server records for its configuration changes carry the client's IP
+// address, its User-Agent and the request's ID: the X-Request-ID header
+// when the client sends a valid one, a new ID otherwise, echoed in the
+// response's X-Request-ID. The address is the connection's peer, or with
+// -trusted-proxies the right-most address of X-Forwarded-For that is not
+// one of those proxies. With -audit-reads, each read of the audit trail
+// (listings, downloads, tails, proofs) is recorded too, by
+// httpapi.Options.OnRead.
 //
 // Every request to /v1 carries an API key in the X-Bindplane-Api-Key header,
 // as Bindplane's clients send it. A key maps to an account; the caller sees
@@ -65,6 +79,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -105,6 +120,10 @@ type config struct {
 	forwardSecret string
 	forwardFormat string
 	forwardName   string // the forwarder's route: its positions' name
+	// trustedProxies are the networks of the reverse proxies whose
+	// X-Forwarded-For the actor middleware believes.
+	trustedProxies []netip.Prefix
+	auditReads     bool // record each read of the audit API
 }
 
 // secretEnv names the variable that holds the webhook's secret when
@@ -130,6 +149,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.forwardSecret, "forward-secret", "", "the webhook's HMAC-SHA256 secret (default $"+secretEnv+")")
 	fs.StringVar(&c.forwardFormat, "forward-format", "jsonl", "the webhook's body: jsonl or cloudevents")
 	fs.StringVar(&c.forwardName, "forward-name", "webhook", "the name the forwarder keeps its positions under, in the bbolt file; a new name sends every event again")
+	proxies := fs.String("trusted-proxies", "", "comma-separated addresses or networks (10.0.0.0/8) of the reverse proxies in front of the server, whose X-Forwarded-For is believed; empty believes no one")
+	fs.BoolVar(&c.auditReads, "audit-reads", false, "record every request to the audit API as an event of its own, of the kind AuditTrail")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -138,6 +159,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	var err error
 	if c.keys, err = parseKeys(*keys); err != nil {
+		return c, err
+	}
+	if c.trustedProxies, err = parseProxies(*proxies); err != nil {
 		return c, err
 	}
 	if c.seed < 0 {
@@ -184,6 +208,27 @@ func parseKeys(s string) (map[string]string, error) {
 		keys[key] = account
 	}
 	return keys, nil
+}
+
+// parseProxies reads "10.0.0.0/8,192.0.2.10": networks, or addresses as
+// networks of one address.
+func parseProxies(s string) ([]netip.Prefix, error) {
+	var prefixes []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, err2 := netip.ParseAddr(f)
+			if err2 != nil {
+				return nil, fmt.Errorf("-trusted-proxies: %q is not an address or a network such as 10.0.0.0/8", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		prefixes = append(prefixes, p.Masked())
+	}
+	return prefixes, nil
 }
 
 // checkpointSigner reads the signer key of -signer-key, or makes a new key
@@ -283,6 +328,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			WriteTimeout: writeTimeout,
 			Log:          log,
 		}
+		if cfg.auditReads {
+			opts.OnRead = srv.recordRead
+		}
 		if shape.prefix == "/v1" {
 			opts.Tail = &httpapi.TailOptions{Done: tailsDone}
 		}
@@ -299,12 +347,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	srv.routes(mux)
 
+	actor, err := httpapi.ActorMiddleware(&httpapi.ActorOptions{TrustedProxies: cfg.trustedProxies, EchoRequestID: true})
+	if err != nil {
+		return fmt.Errorf("-trusted-proxies: %w", err)
+	}
+
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
 	hs := &http.Server{
-		Handler:           logRequests(logger, mux),
+		Handler:           actor(logRequests(logger, mux)),
 		ReadHeaderTimeout: min(10*time.Second, cfg.idleTimeout),
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      writeTimeout,
@@ -334,6 +387,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// demoRequestID is the request ID of the printed command that changes a
+// configuration, and of the one that finds the change.
+const demoRequestID = "demo-change-1"
 
 // writeTimeout bounds the writing of a response of the host's own, and of
 // each write of the audit API's responses.
@@ -370,10 +427,14 @@ Follow new events live, as Server-Sent Events (Ctrl-C to stop; ?from=0 replays t
   curl -sN %s '%s/v1/audit-events/tail'
 Resume after the id of the last event received (here the newest so far):
   curl -sN %s -H 'Last-Event-ID: %d' '%s/v1/audit-events/tail'
-Record an event: create or modify a configuration, then delete it:
-  curl -s -X PUT %s '%s/v1/configurations/my-config'
+Record an event: create or modify a configuration, then delete it; each event keeps the client's
+address, user agent and request ID (X-Request-ID when sent, a new one otherwise; echoed in the response):
+  curl -s -X PUT %s -H 'X-Request-ID: %s' '%s/v1/configurations/my-config'
   curl -s -X DELETE %s '%s/v1/configurations/my-config'
-`, base, cfg.db, account, shape, h, base, h, base, from, to, h, base, h, base, h, base, h, base, h, last, base, h, base, h, base)
+Find the change by its request ID, or the changes from an address or network:
+  curl -s %s '%s/v1/audit-events?request-id=%s'
+  curl -s %s '%s/v1/audit-events?ip-address=127.0.0.0/8'
+`, base, cfg.db, account, shape, h, base, h, base, from, to, h, base, h, base, h, base, h, base, h, last, base, h, demoRequestID, base, h, base, h, base, demoRequestID, h, base)
 	fmt.Fprintf(w, `The signed checkpoint of the account's verifiable log (check it with go run ./cmd/auditevents verify):
   curl -s %s '%s/v1/audit-events/log/checkpoint'
 `, h, base)

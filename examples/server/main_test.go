@@ -98,8 +98,9 @@ func curl(t *testing.T, cmd string) *http.Response {
 }
 
 func TestPrintedCommandsWork(t *testing.T) {
+	keepsActor := boltstoreKeepsActor(t)
 	cmds := startServer(t)
-	want := []int{200, 200, 200, 200, 200, 200, 200, 201, 200, 200, 401}
+	want := []int{200, 200, 200, 200, 200, 200, 200, 201, 200, 200, 200, 200, 401}
 	if len(cmds) != len(want) {
 		t.Fatalf("the server printed %d curl commands, want %d:\n%s", len(cmds), len(want), strings.Join(cmds, "\n"))
 	}
@@ -121,6 +122,31 @@ func TestPrintedCommandsWork(t *testing.T) {
 			continue
 		}
 		switch {
+		case strings.Contains(cmd, "-X PUT"):
+			// The change is recorded with the client's context, and the
+			// request ID sent is echoed.
+			var e auditevents.AuditEvent
+			if err := json.Unmarshal(body, &e); err != nil || e.IPAddress != "127.0.0.1" || e.RequestID != demoRequestID || e.UserAgent != "Go-http-client/1.1" {
+				t.Errorf("%s\n recorded %s (%v); want the client's address, user agent and request ID", cmd, body, err)
+			}
+			if got := resp.Header.Get("X-Request-ID"); got != demoRequestID {
+				t.Errorf("%s\n X-Request-ID %q, want %q echoed", cmd, got, demoRequestID)
+			}
+		case strings.Contains(cmd, "request-id="), strings.Contains(cmd, "ip-address="):
+			if !keepsActor {
+				t.Logf("%s\n not checked: this build's boltstore does not keep the actor fields", cmd)
+				continue
+			}
+			var events []auditevents.AuditEvent
+			if err := json.Unmarshal(body, &events); err != nil || len(events) == 0 {
+				t.Errorf("%s\n returned %d events (%v), want the changes just made", cmd, len(events), err)
+			}
+			for _, e := range events {
+				if e.IPAddress != "127.0.0.1" || e.UserAgent != "Go-http-client/1.1" || e.RequestID == "" ||
+					strings.Contains(cmd, "request-id=") && e.RequestID != demoRequestID {
+					t.Errorf("%s\n returned %s, %s, %s: want the change's address, user agent and request ID", cmd, e.IPAddress, e.UserAgent, e.RequestID)
+				}
+			}
 		case strings.Contains(cmd, "format=jsonl"):
 			lines := strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
 			for _, line := range lines {
@@ -152,6 +178,28 @@ func TestPrintedCommandsWork(t *testing.T) {
 			}
 		}
 	}
+}
+
+// boltstoreKeepsActor reports whether boltstore stores and filters the
+// actor fields, which the server's printed filters on them need: it
+// appends an event with them to a new file and reads it back by its
+// request ID.
+func boltstoreKeepsActor(t *testing.T) bool {
+	t.Helper()
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "probe.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := auditevents.ContextWithActor(context.Background(), auditevents.Actor{IPAddress: "127.0.0.1", RequestID: "probe"})
+	if err := auditevents.NewRecorder(store, nil).RecordWithActor(ctx, auditevents.AuditEvent{User: "u", Action: auditevents.ActionCreated, ResourceKind: auditevents.KindAgent}); err != nil {
+		t.Fatal(err)
+	}
+	events, err := auditevents.Collect(store.Query(context.Background(), auditevents.Query{RequestID: "probe"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(events) == 1 && events[0].IPAddress == "127.0.0.1"
 }
 
 func TestEnvelopeAndKeys(t *testing.T) {
@@ -196,6 +244,8 @@ func TestParseFlags(t *testing.T) {
 		{"forward format unknown", []string{"-forward", "https://siem.example.com/audit", "-forward-format", "xml"}, false},
 		{"forward name", []string{"-forward", "https://siem.example.com/audit", "-forward-name", "siem"}, true},
 		{"forward name empty", []string{"-forward", "https://siem.example.com/audit", "-forward-name", ""}, false},
+		{"trusted proxies", []string{"-trusted-proxies", "10.0.0.0/8, 192.0.2.10,2001:db8::/32"}, true},
+		{"trusted proxy not an address", []string{"-trusted-proxies", "proxy.internal"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -304,5 +354,72 @@ func TestSeedIsACoherentHistory(t *testing.T) {
 	// A store that holds events is left alone.
 	if n, err := seed(context.Background(), store, map[string]string{"a": "acme"}, 10, now); n != 0 || err != nil {
 		t.Errorf("seeding a full store = %d, %v; want 0, nil", n, err)
+	}
+}
+
+// TestActorBehindProxy checks that the server believes X-Forwarded-For
+// only from a -trusted-proxies peer: a client that sends it directly is
+// recorded at its own address.
+func TestActorBehindProxy(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no proxy trusted", nil, "127.0.0.1"},
+		{"the peer is a trusted proxy", []string{"-trusted-proxies", "127.0.0.0/8"}, "198.51.100.7"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var put string
+			for _, cmd := range startServer(t, tt.args...) {
+				if strings.Contains(cmd, "-X PUT") {
+					put = cmd
+				}
+			}
+			put = strings.Replace(put, "-X PUT", "-X PUT -H 'X-Forwarded-For: 203.0.113.9,198.51.100.7'", 1)
+			resp := curl(t, put)
+			var e auditevents.AuditEvent
+			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+				t.Fatal(err)
+			}
+			if e.IPAddress != tt.want {
+				t.Errorf("recorded from %q, want %q", e.IPAddress, tt.want)
+			}
+		})
+	}
+}
+
+// TestAuditReads checks that with -audit-reads each read of the audit API
+// is recorded once, as an event of the reader's account, and that reading
+// those events records one more read, not a loop.
+func TestAuditReads(t *testing.T) {
+	cmds := startServer(t, "-audit-reads", "-seed", "0")
+	list := cmds[0]
+	reads := strings.Replace(list, "/v1/audit-events'", "/v1/audit-events?resource-kind=AuditTrail'", 1)
+	// The reads listed: none at first; then that listing of the reads and
+	// a listing; then those, another listing of the reads and a download.
+	for i, want := range []int{0, 2, 4} {
+		if i == 1 {
+			resp := curl(t, list)
+			io.Copy(io.Discard, resp.Body)
+		}
+		if i == 2 {
+			resp := curl(t, strings.Replace(list, "/v1/audit-events'", "/v1/audit-events/download'", 1))
+			io.Copy(io.Discard, resp.Body)
+		}
+		resp := curl(t, reads)
+		var events []auditevents.AuditEvent
+		if err := json.NewDecoder(resp.Body).Decode(&events); err != nil {
+			t.Fatal(err)
+		}
+		// Each listing of the reads sees the reads before it, not itself.
+		if got := len(events); got != want {
+			t.Errorf("listing %d: %d reads recorded, want %d", i, got, want)
+		}
+		for _, e := range events {
+			if e.Account != "demo" || !strings.HasPrefix(e.User, "apikey-") || e.ResourceKind != auditevents.KindAuditTrail {
+				t.Errorf("read recorded as %+v", e)
+			}
+		}
 	}
 }

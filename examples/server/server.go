@@ -111,6 +111,13 @@ func (s *server) changeConfiguration(w http.ResponseWriter, r *http.Request, del
 		ResourceKind: auditevents.KindConfiguration,
 		ResourceName: name,
 	}
+	// The client's address, user agent and request ID, which
+	// httpapi.ActorMiddleware put in the context: what
+	// Recorder.RecordWithActor does, here before Stamp, as this handler
+	// stamps under its lock and appends outside it.
+	if a, ok := auditevents.ActorFromContext(r.Context()); ok {
+		e.SetActor(a)
+	}
 
 	// Take the next version and stamp the event under the lock, so that
 	// versions follow the events' order; append outside it.
@@ -161,6 +168,26 @@ func (s *server) changeConfiguration(w http.ResponseWriter, r *http.Request, del
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(append(e.AppendJSON(nil), '\n'))
+}
+
+// recordRead is the audit API's OnRead hook with -audit-reads: it records
+// each read of the audit trail by a known caller as an event of the
+// caller's account, with the caller's address and request ID. It runs once
+// per request, after the response, so reading these events is one more
+// read, never a loop.
+func (s *server) recordRead(ctx context.Context, rd httpapi.Read) {
+	if !rd.Authorized {
+		return // 401 and 405: no caller to name
+	}
+	_, user, err := s.caller(rd.Request)
+	if err != nil {
+		return
+	}
+	e := rd.Event()
+	e.User = user
+	if err := s.rec.RecordWithActor(ctx, e); err != nil {
+		s.logger.Error("recording a read of the audit trail", "err", err)
+	}
 }
 
 // state returns the state of a configuration, read from its history in
@@ -214,14 +241,18 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	w.Write(append(b, '\n'))
 }
 
-// logRequests logs every request with log/slog once it is answered.
+// logRequests logs every request with log/slog once it is answered, with
+// the client's address and the request's ID that httpapi.ActorMiddleware,
+// in front of it, found.
 func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
+			a, _ := auditevents.ActorFromContext(r.Context())
 			logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", rw.status,
-				"bytes", rw.bytes, "duration", time.Since(start).Round(time.Microsecond))
+				"bytes", rw.bytes, "duration", time.Since(start).Round(time.Microsecond),
+				"client", a.IPAddress, "request_id", a.RequestID)
 		}()
 		next.ServeHTTP(rw, r)
 	})

@@ -22,12 +22,19 @@ import (
 // httpapi package.
 func loadLogSpec(tb testing.TB) (*openapi3.T, routers.Router) {
 	tb.Helper()
-	doc, err := openapi3.NewLoader().LoadFromFile("../openapi-log.json")
+	return loadExtension(tb, "../openapi-log.json")
+}
+
+// loadExtension loads and validates the document of an extension of the
+// API at path, and returns a router over its operations.
+func loadExtension(tb testing.TB, path string) (*openapi3.T, routers.Router) {
+	tb.Helper()
+	doc, err := openapi3.NewLoader().LoadFromFile(path)
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("loading %s: %v", path, err)
 	}
 	if err := doc.Validate(context.Background()); err != nil {
-		tb.Fatalf("openapi-log.json is not a valid OpenAPI document: %v", err)
+		tb.Fatalf("%s is not a valid OpenAPI document: %v", path, err)
 	}
 	doc.Servers = openapi3.Servers{{URL: "http://example.com/v1"}}
 	router, err := legacy.NewRouter(doc)

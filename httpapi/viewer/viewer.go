@@ -269,9 +269,10 @@ type filter struct {
 }
 
 // filters returns the page's filters beside the date range, in the order
-// shown. A filter for a parameter the list endpoint gains, such as one of
-// an actor's fields, is one more line here; the page's script needs no
-// change, and shows every field of an event in its detail panel already.
+// shown: the actor's IP address (an address or a network) and request ID
+// among them. A filter for a parameter the list endpoint gains is one more
+// line here; the page's script needs no change, and shows every field of
+// an event in its detail panel already.
 func filters() []filter {
 	var kinds []string
 	for _, k := range auditevents.Kinds() {
@@ -290,6 +291,8 @@ func filters() []filter {
 		{Param: auditevents.ParamResourceKind, Label: "Kind", Choices: kinds},
 		{Param: auditevents.ParamResourceName, Label: "Resource", Placeholder: "name"},
 		{Param: auditevents.ParamConfigurationName, Label: "Configuration", Placeholder: "name or name:version"},
+		{Param: auditevents.ParamIPAddress, Label: "IP address", Placeholder: "192.0.2.7 or 192.0.2.0/24"},
+		{Param: auditevents.ParamRequestID, Label: "Request ID", Placeholder: "request ID"},
 	}
 }
 

@@ -460,6 +460,8 @@ func TestViewer(t *testing.T) {
 			{"configuration and version", map[string]string{"f-configuration-name": "payments:3"}, url.Values{"configuration-name": {"payments:3"}}},
 			{"date range", map[string]string{"f-min-date": "2026-01-20T09:30", "f-max-date": "2026-01-22T18:00"},
 				url.Values{"min-date": {from.UTC().Format(time.RFC3339)}, "max-date": {to.Add(59 * time.Second).UTC().Format(time.RFC3339)}}},
+			{"IP address", map[string]string{"f-ip-address": "10.2.0.0/16"}, url.Values{"ip-address": {"10.2.0.0/16"}}},
+			{"request ID", map[string]string{"f-request-id": "req-7"}, url.Values{"request-id": {"req-7"}}},
 			{"hostile user", map[string]string{"f-user": hostile[1]}, url.Values{"user": {hostile[1]}}},
 			{"nothing matches", map[string]string{"f-user": "nobody@example.com"}, url.Values{"user": {"nobody@example.com"}}},
 			{"together", map[string]string{"f-user": "alice@example.com", "f-resource-kind": "Configuration", "f-min-date": "2026-01-20T09:30"},
