@@ -205,7 +205,7 @@ func verify(tb testing.TB, path string, acked map[string]int64) {
 		if !ok {
 			tb.Fatalf("acknowledged event %s is missing after the kill (%d stored, %d acknowledged)", id, len(stored), len(acked))
 		}
-		if want := crashEvent(id, time.UnixMicro(us).UTC()); got != want {
+		if want := crashEvent(id, time.UnixMicro(us).UTC()); !got.Equal(&want) {
 			tb.Fatalf("event %s after the kill:\n got %+v\nwant %+v", id, got, want)
 		}
 	}

@@ -18,24 +18,37 @@ const (
 	byUser indexKind = iota
 	byConfiguration
 	byAccount
+	byRequestID // only events with a request ID (format 5)
+	byIPAddress // only events with an IP address (format 5)
 	numIndexes
 	primary indexKind = -1 // the events bucket itself
 )
 
-var indexBuckets = [numIndexes][]byte{bucketByUser, bucketByConfiguration, bucketByAccount}
+var indexBuckets = [numIndexes][]byte{bucketByUser, bucketByConfiguration, bucketByAccount, bucketByRequestID, bucketByIPAddress}
 
 // A tagged field is a value that index entries carry as a tag (see
-// below): the value of each index, and the whole configuration, version
-// included.
+// below): the value of each of the first three indexes, and the whole
+// configuration, version included.
 type taggedField int
 
 const (
 	tagUser          = taggedField(byUser)
 	tagConfigName    = taggedField(byConfiguration)
 	tagAccount       = taggedField(byAccount)
-	tagConfiguration = taggedField(numIndexes) // name and version
-	numTagged        = numIndexes + 1
+	tagConfiguration = taggedField(3) // name and version
+	numTagged        = 4
+	noTag            = taggedField(-1)
 )
+
+// own returns the tagged field that index k is keyed by, which its
+// entries' values leave out, or noTag for the actor indexes, whose values
+// carry every tagged field.
+func (k indexKind) own() taggedField {
+	if k < byRequestID {
+		return taggedField(k)
+	}
+	return noTag
+}
 
 // tagged returns the value of field f of e, and whether index f files e
 // at all: an event without a configuration is not in the configuration
@@ -85,7 +98,9 @@ func tagged(f taggedField, e *auditevents.AuditEvent) (string, bool) {
 // The value of an index entry holds the tags of the event's other tagged
 // fields, in field order, its own index's left out: the user, the
 // configuration name, the account and the whole configuration (the tag of
-// "" for an event without one). A query with several filters, or a
+// "" for an event without one). The actor indexes, by request ID and by IP
+// address, file only the events that carry their field, under the hashed
+// tag of its value, and their values hold all four tags. A query with several filters, or a
 // configuration with a version, drops most candidates of its path by
 // comparing tags, without reading the event.
 const (
@@ -138,16 +153,55 @@ func (c *codec) tag(f taggedField, v string, add bool) []byte {
 	if code != 0 {
 		return binary.AppendUvarint(nil, uint64(code))
 	}
+	return hashedTag(v)
+}
+
+// hashedTag returns the tag of a value the dictionary does not hold: a 0
+// byte and the first 8 bytes of its SHA-256. The actor indexes tag every
+// value so: request IDs never repeat, and would only fill the dictionary.
+func hashedTag(v string) []byte {
 	sum := sha256.Sum256([]byte(v))
 	return append([]byte{0}, sum[:hashTag]...)
 }
 
-// otherTags returns the value of an entry of index k: the tags of the other
-// tagged fields.
+// indexed returns the tag under which index k files e, given the tags of
+// e's tagged fields, and whether k files e at all: the actor indexes file
+// only the events that carry their field, by the hashed tag of its value
+// (the IP address in its canonical form, as Normalize writes it).
+func indexed(k indexKind, e *auditevents.AuditEvent, tags *[numTagged][]byte) ([]byte, bool) {
+	switch k {
+	case byRequestID:
+		if e.RequestID == "" {
+			return nil, false
+		}
+		return hashedTag(e.RequestID), true
+	case byIPAddress:
+		if e.IPAddress == "" {
+			return nil, false
+		}
+		return hashedTag(e.IPAddress), true
+	}
+	_, ok := tagged(taggedField(k), e)
+	return tags[k], ok
+}
+
+// eventTags returns the tags of e's tagged fields as a reader sees them,
+// without adding to the dictionary.
+func (c *codec) eventTags(e *auditevents.AuditEvent) *[numTagged][]byte {
+	var tags [numTagged][]byte
+	for f := range taggedField(numTagged) {
+		v, _ := tagged(f, e)
+		tags[f] = c.tag(f, v, false)
+	}
+	return &tags
+}
+
+// otherTags returns the value of an entry of index k: the tags of the
+// tagged fields other than k's own.
 func otherTags(k indexKind, tags *[numTagged][]byte) []byte {
 	var v []byte
 	for f := range taggedField(numTagged) {
-		if f != taggedField(k) {
+		if f != k.own() {
 			v = append(v, tags[f]...)
 		}
 	}

@@ -68,8 +68,9 @@ func queryBounds(q *auditevents.Query) bounds {
 //
 // It reads from the most selective of the paths q allows: the events bucket
 // (in time order, so a date range is a seek), or the index of q's user, of
-// its configuration's name, or of its account, comparing their sizes within
-// q's date range first. Other filters are checked on each candidate, and a
+// its configuration's name, of its account, of its request ID, or of its IP
+// address when q asks for one address (a network is read from the other
+// paths), comparing their sizes within q's date range first. Other filters are checked on each candidate, and a
 // cursor is a seek. Events appended while a query runs are seen by it if
 // they fall after its current position.
 func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[auditevents.AuditEvent, error] {
@@ -222,7 +223,7 @@ func (s *source) resolve(k, iv []byte) ([]byte, []byte, error) {
 // filter. A malformed value is accepted: the event decides.
 func (s *source) accept(iv []byte) bool {
 	for j := range taggedField(numTagged) {
-		if j == taggedField(s.p.kind) {
+		if j == s.p.kind.own() {
 			continue
 		}
 		n := tagLen(iv)
@@ -276,11 +277,19 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, er
 	}
 	bestCost := bestEst
 	for k := range numIndexes {
-		if tags[k] == nil {
+		p := path{kind: k, filter: tags}
+		switch {
+		case k == byRequestID && q.RequestID != "":
+			p.tag = hashedTag(q.RequestID)
+		case k == byIPAddress && q.IPAddress.IsValid() && q.IPAddress.IsSingleIP():
+			p.tag = hashedTag(q.IPAddress.Addr().String())
+		case k < byRequestID && tags[k] != nil:
+			p.tag = tags[k]
+			p.filter[k] = nil
+		}
+		if p.tag == nil || tx.Bucket(indexBuckets[k]) == nil { // format 2 (Options.NoLog) has no actor indexes
 			continue
 		}
-		p := path{kind: k, tag: tags[k], filter: tags}
-		p.filter[k] = nil
 		entries, matching, err := countEntries(tx, p, b, bestCost)
 		if err != nil {
 			return p, 0, err
