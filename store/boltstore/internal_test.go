@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -188,7 +189,7 @@ func TestKindTableGrowsAndUnknownCodesFail(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	c := codec{kinds: newCodeTable(kindNames()), actions: newCodeTable(documentedActions), dict: newDict()}
-	for _, e := range storetest.NewGenerator(8).Events(5) {
+	for _, e := range withActors(storetest.NewGenerator(8).Events(5)) {
 		v, err := c.appendValue(nil, &e)
 		if err != nil {
 			f.Fatal(err)
@@ -225,7 +226,7 @@ func TestIndexesAgainstModel(t *testing.T) {
 	const sealAfter = 250
 	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{sealAfter: sealAfter})
 	ctx := context.Background()
-	events := storetest.NewGenerator(9).Events(3000) // over a year
+	events := withActors(storetest.NewGenerator(9).Events(3000)) // over a year
 	var stored []auditevents.AuditEvent
 	acme := "acme"
 	check := func(step string) {
@@ -281,6 +282,17 @@ func TestIndexesAgainstModel(t *testing.T) {
 			{Configuration: "config-999", User: "user01@example.com"},
 			{User: "user07@example.com", Limit: 5, After: stored[len(stored)/3].Cursor()},
 			{Account: &acme, Limit: 3},
+			{RequestID: "req-120"},
+			{RequestID: "req-120", Account: &acme},
+			{RequestID: "req-77", Since: mid},
+			{RequestID: "req-none"},
+			{IPAddress: netip.MustParsePrefix("10.0.1.7/32")},
+			{IPAddress: netip.MustParsePrefix("10.0.1.7/32"), User: "user07@example.com", Before: mid},
+			{IPAddress: netip.MustParsePrefix("10.0.1.0/24"), Limit: 20},
+			{IPAddress: netip.MustParsePrefix("10.0.0.0/8"), Configuration: "config-012"},
+			{IPAddress: netip.MustParsePrefix("2001:db8::3/128")},
+			{IPAddress: netip.MustParsePrefix("2001:db8::/32"), After: stored[len(stored)/3].Cursor()},
+			{IPAddress: netip.MustParsePrefix("10.0.2.9/32"), Limit: 4, After: stored[len(stored)/2].Cursor()},
 		}, step)
 	}
 	late := events[:300] // the first month, appended last
@@ -307,7 +319,7 @@ func TestIndexesAgainstModel(t *testing.T) {
 	}
 	stored = slices.DeleteFunc(stored, func(e auditevents.AuditEvent) bool { return e.Timestamp.Before(cut) })
 	check("after a prune")
-	more := storetest.NewGenerator(14).Events(400)
+	more := withActors(storetest.NewGenerator(14).Events(400))
 	for i := range more {
 		more[i].Timestamp = events[len(events)-1].Timestamp.Add(time.Duration(i+1) * time.Minute)
 	}
@@ -318,6 +330,31 @@ func TestIndexesAgainstModel(t *testing.T) {
 		stored = append(stored, more[i:i+40]...)
 	}
 	check("after appends past the prune")
+}
+
+// withActors gives some of events actor fields, as requests give them:
+// half have an IPv4 address of a few hosts, a tenth an IPv6 one; three
+// events in four have a request ID, shared by a few consecutive events;
+// user agents of a few clients and metadata on some. It returns events.
+func withActors(events []auditevents.AuditEvent) []auditevents.AuditEvent {
+	for i := range events {
+		e := &events[i]
+		switch {
+		case i%2 == 0:
+			e.IPAddress = fmt.Sprintf("10.0.%d.%d", i%3, i%13)
+		case i%10 == 1:
+			e.IPAddress = fmt.Sprintf("2001:db8::%d", i%7)
+		}
+		if i%4 != 3 {
+			e.RequestID = fmt.Sprintf("req-%d", i/3)
+			e.UserAgent = fmt.Sprintf("client/%d", i%5)
+		}
+		if i%6 == 0 {
+			e.Metadata = map[string]string{"session": fmt.Sprintf("s-%d", i/10), "region": "eu"}
+		}
+		*e = auditevents.Normalize(*e) // 2001:db8::0 as stores keep it
+	}
+	return events
 }
 
 // TestAppendAtChunkBoundarySeen appends, from the loop body, an event that
