@@ -88,7 +88,8 @@ func TestPositionsMigration(t *testing.T) {
 	// Back to schema version 2.
 	for _, sql := range []string{
 		"DROP TABLE " + pgx.Identifier{schema, "audit_events_positions"}.Sanitize(),
-		"DELETE FROM " + pgx.Identifier{schema, "audit_events_schema_migrations"}.Sanitize() + " WHERE version = 3",
+		"ALTER TABLE " + pgx.Identifier{schema, "audit_events"}.Sanitize() + " DROP COLUMN ip_address, DROP COLUMN user_agent, DROP COLUMN request_id, DROP COLUMN metadata",
+		"DELETE FROM " + pgx.Identifier{schema, "audit_events_schema_migrations"}.Sanitize() + " WHERE version >= 3",
 	} {
 		if _, err := admin.Exec(ctx, sql); err != nil {
 			t.Fatal(err)
