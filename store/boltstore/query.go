@@ -287,7 +287,7 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, er
 			p.tag = tags[k]
 			p.filter[k] = nil
 		}
-		if p.tag == nil || tx.Bucket(indexBuckets[k]) == nil { // format 2 (Options.NoLog) has no actor indexes
+		if p.tag == nil || tx.Bucket(indexBuckets[k]) == nil || (s.scanActor && k >= byRequestID) { // format 2 (Options.NoLog) has no actor indexes
 			continue
 		}
 		entries, matching, err := countEntries(tx, p, b, bestCost)
