@@ -295,7 +295,7 @@ func (w *txWriter) add(r *appendRequest) error {
 		}
 		for k := range numIndexes {
 			if tag, ok := indexed(k, e, &tags); ok {
-				w.index[k] = append(w.index[k], entry{key: indexKey(tag, key, w.through), value: otherTags(k, &tags)})
+				w.index[k] = append(w.index[k], entry{key: keyIn(w.tx.Bucket(indexBuckets[k]), k, tag, key, w.through), value: otherTags(k, &tags)})
 			}
 		}
 	}
@@ -368,12 +368,16 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 		var moved []entry
 		c := index.Cursor()
 		for key, value := c.First(); key != nil && key[0] == classHot; key, value = c.Next() {
-			tag, ek := parseIndexKey(key)
+			tag, ek := parseKey(k, key)
 			if ek == nil {
 				return corruptf("index %q has a malformed key %x", indexBuckets[k], key)
 			}
 			moved = append(moved, entry{key: bytes.Clone(key), value: bytes.Clone(value)})
-			moved[len(moved)-1].moved = indexKey(tag, ek, through)
+			if isActor(k) {
+				moved[len(moved)-1].moved = actorSealedKey(through, tag, ek) // a new period, after every other
+			} else {
+				moved[len(moved)-1].moved = indexKey(tag, ek, through)
+			}
 		}
 		for _, e := range moved {
 			if err := index.Delete(e.key); err != nil {

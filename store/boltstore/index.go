@@ -1,10 +1,12 @@
 package boltstore
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"hash/crc32"
 	"math"
+	"net/netip"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -166,8 +168,8 @@ func hashedTag(v string) []byte {
 
 // indexed returns the tag under which index k files e, given the tags of
 // e's tagged fields, and whether k files e at all: the actor indexes file
-// only the events that carry their field, by the hashed tag of its value
-// (the IP address in its canonical form, as Normalize writes it).
+// only the events that carry their field, the request ID by its hashed
+// tag, the IP address by its ipTag.
 func indexed(k indexKind, e *auditevents.AuditEvent, tags *[numTagged][]byte) ([]byte, bool) {
 	switch k {
 	case byRequestID:
@@ -176,10 +178,11 @@ func indexed(k indexKind, e *auditevents.AuditEvent, tags *[numTagged][]byte) ([
 		}
 		return hashedTag(e.RequestID), true
 	case byIPAddress:
-		if e.IPAddress == "" {
-			return nil, false
+		a, err := netip.ParseAddr(e.IPAddress)
+		if err != nil {
+			return nil, false // no address (Validate lets no other through)
 		}
-		return hashedTag(e.IPAddress), true
+		return ipTag(a), true
 	}
 	_, ok := tagged(taggedField(k), e)
 	return tags[k], ok
@@ -262,4 +265,130 @@ func parseIndexKey(k []byte) (tag, ek []byte) {
 		return k[1+keyLen:], k[1 : 1+keyLen]
 	}
 	return nil, nil
+}
+
+// The actor indexes, by request ID and by IP address, hold only the events
+// that carry the field, and their values are never coded. Their hot class
+// is that of the other indexes; their sealed class is divided into
+// periods, one per seal:
+//
+//	hot:    0 | event key (24 bytes) | tag
+//	sealed: 1 | period (8 bytes) | tag | event key (24 bytes)
+//
+// A seal moves the hot entries into a new period, named by the new sealed
+// time (microseconds with the sign bit flipped, as in event keys), after
+// every other: the move appends to the end of the bucket and leaves full
+// pages, however random the values (request IDs are), where a move into
+// one range per value, as the other indexes do, would split a page per
+// entry. An entry whose time is not after the sealed time (an imported old
+// event) goes to the oldest period that is not before its time, or, when
+// there is none, to the period of the sealed time. So each period holds
+// the events after the period before it, up to its own time: reading the
+// periods from the newest, and within a period a value's entries, yields
+// the events newest first. A query for a value reads the hot class, then
+// its range in each period that its date range reaches: one seek per
+// period, a few hundred for a million events.
+//
+// The tag of a request ID is its hashed tag; the tag of an IP address is 4
+// and its 4 bytes, or 6 and its 16 bytes, so that the addresses of a
+// network lie together in each period: a query for a network reads the
+// network's range of each period and sorts the few thousand entries it
+// finds there by time.
+
+// isActor reports whether k is one of the actor indexes.
+func isActor(k indexKind) bool { return k >= byRequestID }
+
+// ipTag returns the tag of address a in the IP address index.
+func ipTag(a netip.Addr) []byte {
+	if a.Is4() {
+		b := a.As4()
+		return append([]byte{4}, b[:]...)
+	}
+	b := a.As16()
+	return append([]byte{6}, b[:]...)
+}
+
+// ipRange returns the tags of the first and the last address of p.
+func ipRange(p netip.Prefix) (lo, hi []byte) {
+	lo = ipTag(p.Masked().Addr())
+	hi = bytes.Clone(lo)
+	for i := p.Bits(); i < p.Addr().BitLen(); i++ {
+		hi[1+i/8] |= 0x80 >> (i % 8)
+	}
+	return lo, hi
+}
+
+// actorTagLen returns the length of the tag of actor index k at the start
+// of b, or 0 when b does not start with one.
+func actorTagLen(k indexKind, b []byte) int {
+	n := 0
+	switch {
+	case len(b) == 0:
+	case k == byRequestID && b[0] == 0:
+		n = 1 + hashTag
+	case k == byIPAddress && b[0] == 4:
+		n = 1 + 4
+	case k == byIPAddress && b[0] == 6:
+		n = 1 + 16
+	}
+	if n > len(b) {
+		return 0
+	}
+	return n
+}
+
+// parseKey returns the tag of key k of index kind and the event key it
+// points to, or nils when k is malformed.
+func parseKey(kind indexKind, k []byte) (tag, ek []byte) {
+	if !isActor(kind) {
+		return parseIndexKey(k)
+	}
+	switch {
+	case len(k) > 1+keyLen && k[0] == classHot:
+		if actorTagLen(kind, k[1+keyLen:]) != len(k)-1-keyLen {
+			return nil, nil
+		}
+		return k[1+keyLen:], k[1 : 1+keyLen]
+	case len(k) > 1+8 && k[0] == classSealed:
+		n := actorTagLen(kind, k[1+8:])
+		if n == 0 || len(k) != 1+8+n+keyLen {
+			return nil, nil
+		}
+		return k[1+8 : 1+8+n], k[1+8+n:]
+	}
+	return nil, nil
+}
+
+// periodPrefix returns the prefix of the sealed keys of an actor index in
+// the period of time t.
+func periodPrefix(t int64) []byte {
+	p := make([]byte, 1+8, 1+8+1+16+keyLen)
+	p[0] = classSealed
+	putTime(p[1:], t)
+	return p
+}
+
+// actorSealedKey returns the sealed key of an actor index's entry in the
+// given period.
+func actorSealedKey(period int64, tag, ek []byte) []byte {
+	return append(append(periodPrefix(period), tag...), ek[:keyLen]...)
+}
+
+// periodOf returns the period of actor index b that holds the sealed
+// entries of the events at time t: the oldest period not before t, or the
+// sealed time when there is none.
+func periodOf(b *bolt.Bucket, t, sealed int64) int64 {
+	if k, _ := b.Cursor().Seek(periodPrefix(t)); len(k) > 1+8 && k[0] == classSealed {
+		return keyTime(k[1:])
+	}
+	return sealed
+}
+
+// keyIn returns the key of the entry of index kind, whose bucket is b, for
+// tag and the event key ek, given the sealed time.
+func keyIn(b *bolt.Bucket, kind indexKind, tag, ek []byte, sealed int64) []byte {
+	if !isActor(kind) || keyTime(ek) > sealed {
+		return indexKey(tag, ek, sealed)
+	}
+	return actorSealedKey(periodOf(b, keyTime(ek), sealed), tag, ek)
 }

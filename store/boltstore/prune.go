@@ -78,7 +78,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				tags := s.codec.eventTags(&e)
 				for kind := range numIndexes {
 					if tag, ok := indexed(kind, &e, tags); ok {
-						index[kind] = append(index[kind], indexKey(tag, k, sealed))
+						index[kind] = append(index[kind], keyIn(tx.Bucket(indexBuckets[kind]), kind, tag, k, sealed))
 					}
 				}
 			}

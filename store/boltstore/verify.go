@@ -261,7 +261,8 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 			if !ok {
 				continue
 			}
-			iv := tx.Bucket(indexBuckets[kind]).Get(indexKey(tag, k, sealed))
+			b := tx.Bucket(indexBuckets[kind])
+			iv := b.Get(keyIn(b, kind, tag, k, sealed))
 			if iv == nil {
 				return corruptf("event %s is missing from index %q", e.ID, indexBuckets[kind])
 			}
@@ -290,7 +291,7 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 		}
 		got := 0
 		err := b.ForEach(func(k, _ []byte) error {
-			_, ek := parseIndexKey(k)
+			_, ek := parseKey(kind, k)
 			if ek == nil || events.Get(ek) == nil {
 				return corruptf("index %q has entry %x without an event", indexBuckets[kind], k)
 			}
