@@ -187,9 +187,5 @@ func TestPackedEventsRoundTrip(t *testing.T) {
 // sameEvent reports whether a and b hold the same fields, timestamps
 // compared as instants.
 func sameEvent(a, b auditevents.AuditEvent) bool {
-	if !a.Timestamp.Equal(b.Timestamp) {
-		return false
-	}
-	a.Timestamp, b.Timestamp = time.Time{}, time.Time{}
-	return a == b
+	return a.Equal(&b)
 }

@@ -32,8 +32,10 @@
 // in one version, drops most candidates without reading their events.
 // Two more indexes, by request ID and by IP address, hold only the events
 // that carry those actor fields, so that an investigator's lookup of one
-// request or one client is direct; a network (ip-address=192.0.2.0/24) is
-// checked on the candidates of the other paths.
+// request, one client or one network (ip-address=192.0.2.0/24) is direct.
+// Their values hardly repeat, so they are sealed into periods of a seal's
+// entries each, appended after the others, rather than one range per
+// value; a lookup reads the value's range in each period.
 //
 // A query reads from the path expected to hold the fewest candidates within
 // its date range: the events bucket's share is estimated from the number of
