@@ -55,7 +55,10 @@
 // (accounts, users, resource names, configurations, user agents, metadata
 // keys) are coded through a bounded dictionary kept in the file, kinds and the documented actions
 // through code tables kept in the file. A million typical events with their
-// indexes take about 280 MB.
+// indexes take about 280 MB. Actor fields cost nothing to the events
+// without them; events that all carry an IP address, a user agent and a
+// 32-character request ID take about 175 bytes more each: about 45 in the
+// events, 130 in the two actor indexes (BenchmarkActorSize).
 //
 // # Durability and group commit
 //

@@ -100,11 +100,11 @@ func tagged(f taggedField, e *auditevents.AuditEvent) (string, bool) {
 // The value of an index entry holds the tags of the event's other tagged
 // fields, in field order, its own index's left out: the user, the
 // configuration name, the account and the whole configuration (the tag of
-// "" for an event without one). The actor indexes, by request ID and by IP
-// address, file only the events that carry their field, under the hashed
-// tag of its value, and their values hold all four tags. A query with several filters, or a
+// "" for an event without one). A query with several filters, or a
 // configuration with a version, drops most candidates of its path by
-// comparing tags, without reading the event.
+// comparing tags, without reading the event. The actor indexes, by request
+// ID and by IP address, file only the events that carry their field, and
+// their values hold all four tags (see below).
 const (
 	hashTag     = 8
 	classHot    = 0
@@ -159,8 +159,9 @@ func (c *codec) tag(f taggedField, v string, add bool) []byte {
 }
 
 // hashedTag returns the tag of a value the dictionary does not hold: a 0
-// byte and the first 8 bytes of its SHA-256. The actor indexes tag every
-// value so: request IDs never repeat, and would only fill the dictionary.
+// byte and the first 8 bytes of its SHA-256. The request ID index tags
+// every value so: request IDs never repeat, and would only fill the
+// dictionary.
 func hashedTag(v string) []byte {
 	sum := sha256.Sum256([]byte(v))
 	return append([]byte{0}, sum[:hashTag]...)

@@ -130,6 +130,62 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 	}
 }
 
+// Check finds an entry missing from an actor index, or one filed in the
+// wrong period, in a store sealed often enough to have several periods.
+func TestCheckFindsActorIndexDamage(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		edit func(b *bolt.Bucket, key []byte) error
+		want string
+	}{
+		{"missing", func(b *bolt.Bucket, key []byte) error { return b.Delete(key) }, "is missing from index"},
+		{"wrong period", func(b *bolt.Bucket, key []byte) error {
+			v := bytes.Clone(b.Get(key))
+			moved := bytes.Clone(key)
+			putTime(moved[1:], keyTime(key[1:])+1) // a period of its own, after its own
+			if err := b.Delete(key); err != nil {
+				return err
+			}
+			return b.Put(moved, v)
+		}, "is missing from index"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{sealAfter: 50})
+			ctx := context.Background()
+			events := withActors(storetest.NewGenerator(6).Events(400))
+			for i := 0; i < len(events); i += 40 {
+				if err := s.Append(ctx, events[i:i+40]...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Check(ctx); err != nil {
+				t.Fatalf("Check of a sound store: %v", err)
+			}
+			e := events[10] // sealed, with an IP address
+			key, _ := eventKey(&e)
+			err := s.db.Update(func(tx *bolt.Tx) error {
+				sealed, err := sealedTime(tx)
+				if err != nil {
+					return err
+				}
+				b := tx.Bucket(bucketByIPAddress)
+				k := keyIn(b, byIPAddress, ipTag(netip.MustParseAddr(e.IPAddress)), key[:], sealed)
+				if k[0] != classSealed || b.Get(k) == nil {
+					t.Fatalf("event 10 has no sealed entry %x", k)
+				}
+				return tt.edit(b, k)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Check(ctx)
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), e.ID) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Check: got %v, want ErrCorrupt naming %s", err, e.ID)
+			}
+		})
+	}
+}
+
 func TestKindTableGrowsAndUnknownCodesFail(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.db")
 	s := openInternal(t, path, nil)
