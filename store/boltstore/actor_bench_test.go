@@ -109,7 +109,6 @@ func BenchmarkActorQuery(b *testing.B) {
 		{"ip-address", auditevents.Query{IPAddress: netip.PrefixFrom(addr, addr.BitLen())}},
 		{"ip-network-24", auditevents.Query{IPAddress: net24}},
 	}
-	ctx := context.Background()
 	for _, sh := range shapes {
 		for _, scan := range []bool{false, true} {
 			for _, cold := range []bool{false, true} {
@@ -122,43 +121,7 @@ func BenchmarkActorQuery(b *testing.B) {
 				} else {
 					name += "/warm"
 				}
-				b.Run(name, func(b *testing.B) {
-					opts := &Options{scanActor: scan}
-					s, err := Open(path, opts)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer func() { s.Close() }()
-					if !cold {
-						if _, err := auditevents.Collect(s.Query(ctx, sh.q)); err != nil {
-							b.Fatal(err)
-						}
-					}
-					rows := 0
-					b.ResetTimer()
-					for range b.N {
-						if cold {
-							b.StopTimer()
-							if err := s.Close(); err != nil {
-								b.Fatal(err)
-							}
-							if err := dropFileCache(path); err != nil {
-								b.Fatal(err)
-							}
-							if s, err = Open(path, opts); err != nil {
-								b.Fatal(err)
-							}
-							b.StartTimer()
-						}
-						for _, err := range s.Query(ctx, sh.q) {
-							if err != nil {
-								b.Fatal(err)
-							}
-							rows++
-						}
-					}
-					b.ReportMetric(float64(rows)/float64(b.N), "rows/op")
-				})
+				b.Run(name, func(b *testing.B) { benchQuery(b, path, &Options{scanActor: scan}, sh.q, cold) })
 			}
 		}
 	}

@@ -180,15 +180,7 @@ func TestActorMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	// Back to schema version 3, with its events.
-	for _, sql := range []string{
-		"ALTER TABLE " + pgx.Identifier{schema, "audit_events"}.Sanitize() + " DROP COLUMN ip_address, DROP COLUMN user_agent, DROP COLUMN request_id, DROP COLUMN metadata",
-		"DELETE FROM " + pgx.Identifier{schema, "audit_events_schema_migrations"}.Sanitize() + " WHERE version = 4",
-	} {
-		if _, err := admin.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
+	backToSchema(t, schema, 3) // with its events
 
 	s, err = Open(ctx, dsn, &Options{Schema: schema})
 	if err != nil {
@@ -252,7 +244,9 @@ func TestActorIndexes(t *testing.T) {
 				t.Fatal("plan: no event can match")
 			}
 			sql, args := s.pageSQL(&p, 1000)
-			plan := explainActor(t, s, sql, args)
+			// A network's addresses come from the index in address order,
+			// not in time order: its events are sorted.
+			plan := explainWith(t, s, sql, args, "enable_seqscan")
 			if tt.ordered {
 				plan = explain(t, s, sql, args) // can the index serve it without a sort?
 			}
@@ -264,30 +258,6 @@ func TestActorIndexes(t *testing.T) {
 			}
 		})
 	}
-}
-
-// explainActor returns the plan of sql with sequential scans off, as
-// explain does, but sorts allowed: a network's addresses come from the
-// index in address order, not time order.
-func explainActor(tb testing.TB, s *Store, sql string, args []any) string {
-	tb.Helper()
-	ctx := context.Background()
-	var lines []string
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, "EXPLAIN "+sql, args...)
-		if err != nil {
-			return err
-		}
-		lines, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		return err
-	})
-	if err != nil {
-		tb.Fatalf("EXPLAIN %s: %v", sql, err)
-	}
-	return strings.Join(lines, "\n")
 }
 
 // Changing a stored event's IP address with SQL is reported by Verify as a
@@ -316,5 +286,27 @@ func TestLedgerTamperIPAddress(t *testing.T) {
 	var te *auditevents.TamperError
 	if !errors.As(err, &te) || te.Problems[0].Kind != auditevents.Modified || te.Problems[0].Seq != 17 {
 		t.Fatalf("Verify after changing an IP address = %v, want the event at sequence 17 modified", err)
+	}
+}
+
+// backToSchema undoes, in the store of the given schema, the migrations
+// after version: its tables and columns go, its events stay, as a store of
+// that version left them. It undoes migrations 3 and 4.
+func backToSchema(tb testing.TB, schema string, version int) {
+	tb.Helper()
+	_, admin := testServer(tb)
+	var sqls []string
+	if version < 4 {
+		sqls = append(sqls, "ALTER TABLE "+pgx.Identifier{schema, "audit_events"}.Sanitize()+
+			" DROP COLUMN ip_address, DROP COLUMN user_agent, DROP COLUMN request_id, DROP COLUMN metadata")
+	}
+	if version < 3 {
+		sqls = append(sqls, "DROP TABLE "+pgx.Identifier{schema, "audit_events_positions"}.Sanitize())
+	}
+	sqls = append(sqls, fmt.Sprintf("DELETE FROM %s WHERE version > %d", pgx.Identifier{schema, "audit_events_schema_migrations"}.Sanitize(), version))
+	for _, sql := range sqls {
+		if _, err := admin.Exec(context.Background(), sql); err != nil {
+			tb.Fatalf("%s: %v", sql, err)
+		}
 	}
 }
