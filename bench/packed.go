@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +21,7 @@ type packedEvents struct {
 }
 
 // pack encodes events; fields are separated by NUL bytes, which no valid
-// event holds.
+// event holds, the metadata as its JSON object.
 func pack(events []auditevents.AuditEvent) *packedEvents {
 	p := &packedEvents{ends: make([]int, len(events))}
 	for i := range events {
@@ -28,7 +29,12 @@ func pack(events []auditevents.AuditEvent) *packedEvents {
 		p.buf = append(p.buf, e.ID...)
 		p.buf = append(p.buf, 0)
 		p.buf = strconv.AppendInt(p.buf, e.Timestamp.UnixMicro(), 10)
-		for _, f := range [...]string{e.Account, e.User, string(e.Action), string(e.ResourceKind), e.ResourceName, e.Configuration, e.Description} {
+		var metadata []byte
+		if len(e.Metadata) > 0 {
+			metadata = auditevents.AppendMetadataJSON(nil, e.Metadata)
+		}
+		for _, f := range [...]string{e.Account, e.User, string(e.Action), string(e.ResourceKind), e.ResourceName, e.Configuration, e.Description,
+			e.IPAddress, e.UserAgent, e.RequestID, string(metadata)} {
 			p.buf = append(p.buf, 0)
 			p.buf = append(p.buf, f...)
 		}
@@ -49,17 +55,22 @@ func (p *packedEvents) decode(i, j int, dst []auditevents.AuditEvent) []auditeve
 	for k := i; k < j; k++ {
 		s := string(p.buf[start:p.ends[k]])
 		start = p.ends[k]
-		var f [9]string
-		for n := range 8 {
+		var f [13]string
+		for n := range len(f) - 1 {
 			f[n], s, _ = strings.Cut(s, "\x00")
 		}
-		f[8] = s
+		f[len(f)-1] = s
 		us, _ := strconv.ParseInt(f[1], 10, 64)
-		dst = append(dst, auditevents.AuditEvent{
+		e := auditevents.AuditEvent{
 			ID: f[0], Timestamp: time.UnixMicro(us).UTC(), Account: f[2], User: f[3],
 			Action: auditevents.Action(f[4]), ResourceKind: auditevents.Kind(f[5]),
 			ResourceName: f[6], Configuration: f[7], Description: f[8],
-		})
+			IPAddress: f[9], UserAgent: f[10], RequestID: f[11],
+		}
+		if f[12] != "" {
+			json.Unmarshal([]byte(f[12]), &e.Metadata) // written by pack: valid
+		}
+		dst = append(dst, e)
 	}
 	return dst
 }

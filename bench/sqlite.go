@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,7 +23,10 @@ import (
 // reads its rows in result order without sorting. config_name holds the
 // name part of the configuration, so that both forms of the configuration
 // filter ("name", every version; "name:3", one version) use its index, as
-// our stores' configuration index does.
+// our stores' configuration index does. The actor fields are NULL when an
+// event has none; the IP address is a blob of a family byte (4 or 6) and
+// the address's bytes, so that a network is a range of its partial index,
+// as in boltstore's, and the request ID has a partial index too.
 const sqliteSchema = `
 CREATE TABLE IF NOT EXISTS events (
 	id            TEXT    NOT NULL UNIQUE,
@@ -33,17 +38,58 @@ CREATE TABLE IF NOT EXISTS events (
 	resource_name TEXT    NOT NULL,
 	configuration TEXT    NOT NULL,
 	config_name   TEXT    NOT NULL,
-	description   TEXT    NOT NULL
+	description   TEXT    NOT NULL,
+	ip_address    BLOB,
+	user_agent    TEXT,
+	request_id    TEXT,
+	metadata      TEXT
 );
 CREATE INDEX IF NOT EXISTS events_ts            ON events (ts, id);
 CREATE INDEX IF NOT EXISTS events_user_ts       ON events (user, ts, id);
 CREATE INDEX IF NOT EXISTS events_config_ts     ON events (config_name, ts, id);
 CREATE INDEX IF NOT EXISTS events_account_ts    ON events (account, ts, id);
+CREATE INDEX IF NOT EXISTS events_request_ts    ON events (request_id, ts, id) WHERE request_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_ip_ts         ON events (ip_address, ts, id) WHERE ip_address IS NOT NULL;
 `
 
 const sqliteInsert = `INSERT INTO events
-	(id, ts, account, user, action, kind, resource_name, configuration, config_name, description)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(id, ts, account, user, action, kind, resource_name, configuration, config_name, description,
+	 ip_address, user_agent, request_id, metadata)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// ipBlob returns the ip_address column of an event's address: the family
+// byte and the address's bytes, or nil (NULL) for none.
+func ipBlob(ip string) []byte {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return nil
+	}
+	if a.Is4() {
+		b := a.As4()
+		return append([]byte{4}, b[:]...)
+	}
+	b := a.As16()
+	return append([]byte{6}, b[:]...)
+}
+
+// ipRange returns the ip_address blobs of the first and the last address
+// of p.
+func ipRange(p netip.Prefix) (lo, hi []byte) {
+	lo = ipBlob(p.Masked().Addr().String())
+	hi = append([]byte(nil), lo...)
+	for i := p.Bits(); i < p.Addr().BitLen(); i++ {
+		hi[1+i/8] |= 0x80 >> (i % 8)
+	}
+	return lo, hi
+}
+
+// nullable returns s, or nil (NULL) when it is empty.
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
 
 // sqliteDriver is one SQLite driver for database/sql.
 type sqliteDriver struct {
@@ -139,8 +185,13 @@ func (s *sqliteStore) Append(ctx context.Context, events ...auditevents.AuditEve
 	for i := range prepared {
 		e := &prepared[i]
 		name, _ := auditevents.SplitConfiguration(e.Configuration)
+		var metadata any
+		if len(e.Metadata) > 0 {
+			metadata = string(auditevents.AppendMetadataJSON(nil, e.Metadata))
+		}
 		if _, err := ins.ExecContext(ctx, e.ID, e.Timestamp.UnixMicro(), e.Account, e.User, string(e.Action),
-			string(e.ResourceKind), e.ResourceName, e.Configuration, name, e.Description); err != nil {
+			string(e.ResourceKind), e.ResourceName, e.Configuration, name, e.Description,
+			ipBlob(e.IPAddress), nullable(e.UserAgent), nullable(e.RequestID), metadata); err != nil {
 			if s.driver.unique(err) {
 				return &auditevents.DuplicateIDError{ID: e.ID}
 			}
@@ -162,6 +213,8 @@ const (
 	qKind
 	qResourceName
 	qAction
+	qRequestID
+	qIPAddress
 	qSince
 	qBefore
 	qAfter
@@ -213,6 +266,15 @@ func queryArgs(q *auditevents.Query) (uint, []any) {
 		mask |= qAction
 		args = append(args, string(q.Action))
 	}
+	if q.RequestID != "" {
+		mask |= qRequestID
+		args = append(args, q.RequestID)
+	}
+	if q.IPAddress.IsValid() {
+		mask |= qIPAddress
+		lo, hi := ipRange(q.IPAddress)
+		args = append(args, lo, hi)
+	}
 	if !q.Since.IsZero() {
 		mask |= qSince
 		args = append(args, ceilMicro(q.Since))
@@ -240,7 +302,7 @@ func queryArgs(q *auditevents.Query) (uint, []any) {
 // sqliteQuerySQL returns the SELECT for the filters in mask.
 func sqliteQuerySQL(mask uint) string {
 	var b strings.Builder
-	b.WriteString("SELECT id, ts, account, user, action, kind, resource_name, configuration, description FROM events")
+	b.WriteString("SELECT id, ts, account, user, action, kind, resource_name, configuration, description, ip_address, user_agent, request_id, metadata FROM events")
 	conds := []struct {
 		bit  uint
 		cond string
@@ -252,6 +314,8 @@ func sqliteQuerySQL(mask uint) string {
 		{qKind, "kind = ?"},
 		{qResourceName, "resource_name = ?"},
 		{qAction, "action = ?"},
+		{qRequestID, "request_id = ?"},
+		{qIPAddress, "ip_address BETWEEN ? AND ?"},
 		{qSince, "ts >= ?"},
 		{qBefore, "ts < ?"},
 		{qAfter, "(ts, id) < (?, ?)"},
@@ -311,13 +375,27 @@ func (s *sqliteStore) Query(ctx context.Context, q auditevents.Query) iter.Seq2[
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				e            auditevents.AuditEvent
-				us           int64
-				action, kind string
+				e                 auditevents.AuditEvent
+				us                int64
+				action, kind      string
+				ip                []byte
+				ua, rid, metadata sql.NullString
 			)
-			if err := rows.Scan(&e.ID, &us, &e.Account, &e.User, &action, &kind, &e.ResourceName, &e.Configuration, &e.Description); err != nil {
+			if err := rows.Scan(&e.ID, &us, &e.Account, &e.User, &action, &kind, &e.ResourceName, &e.Configuration, &e.Description,
+				&ip, &ua, &rid, &metadata); err != nil {
 				yield(auditevents.AuditEvent{}, fmt.Errorf("sqlite: reading a row: %w", err))
 				return
+			}
+			if len(ip) > 1 {
+				a, _ := netip.AddrFromSlice(ip[1:])
+				e.IPAddress = a.String()
+			}
+			e.UserAgent, e.RequestID = ua.String, rid.String
+			if metadata.Valid {
+				if err := json.Unmarshal([]byte(metadata.String), &e.Metadata); err != nil {
+					yield(auditevents.AuditEvent{}, fmt.Errorf("sqlite: reading the metadata of event %s: %w", e.ID, err))
+					return
+				}
 			}
 			e.Timestamp = time.UnixMicro(us).UTC()
 			e.Action, e.ResourceKind = auditevents.Action(action), auditevents.Kind(kind)

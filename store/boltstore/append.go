@@ -55,6 +55,13 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 	if err != nil {
 		return err
 	}
+	if s.noLog {
+		for i := range prepared {
+			if prepared[i].HasActor() {
+				return fmt.Errorf("%w: event %d (%s) has actor fields", ErrNoLogActor, i, prepared[i].ID)
+			}
+		}
+	}
 	req := &appendRequest{events: prepared, keys: make([][keyLen]byte, len(prepared)), done: make(chan error, 1)}
 	for i := range prepared {
 		if req.keys[i], err = eventKey(&prepared[i]); err != nil {
@@ -287,8 +294,8 @@ func (w *txWriter) add(r *appendRequest) error {
 			tags[f] = w.codec.tag(f, v, true)
 		}
 		for k := range numIndexes {
-			if _, ok := tagged(taggedField(k), e); ok {
-				w.index[k] = append(w.index[k], entry{key: indexKey(tags[k], key, w.through), value: otherTags(k, &tags)})
+			if tag, ok := indexed(k, e, &tags); ok {
+				w.index[k] = append(w.index[k], entry{key: keyIn(w.tx.Bucket(indexBuckets[k]), k, tag, key, w.through), value: otherTags(k, &tags)})
 			}
 		}
 	}
@@ -328,6 +335,9 @@ func (w *txWriter) flush() error {
 		return err
 	}
 	for k := range numIndexes {
+		if len(w.index[k]) == 0 {
+			continue // and a file of format 2 (Options.NoLog) lacks the actor indexes
+		}
 		index := w.tx.Bucket(indexBuckets[k])
 		index.FillPercent = fillPercent
 		slices.SortFunc(w.index[k], func(a, b entry) int { return bytes.Compare(a.key, b.key) })
@@ -351,16 +361,23 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 	through := keyTime(newest)
 	for k := range numIndexes {
 		index := w.tx.Bucket(indexBuckets[k])
+		if index == nil {
+			continue // a file of format 2 (Options.NoLog) has no actor indexes
+		}
 		index.FillPercent = fillPercent
 		var moved []entry
 		c := index.Cursor()
 		for key, value := c.First(); key != nil && key[0] == classHot; key, value = c.Next() {
-			tag, ek := parseIndexKey(key)
+			tag, ek := parseKey(k, key)
 			if ek == nil {
 				return corruptf("index %q has a malformed key %x", indexBuckets[k], key)
 			}
 			moved = append(moved, entry{key: bytes.Clone(key), value: bytes.Clone(value)})
-			moved[len(moved)-1].moved = indexKey(tag, ek, through)
+			if isActor(k) {
+				moved[len(moved)-1].moved = actorSealedKey(through, tag, ek) // a new period, after every other
+			} else {
+				moved[len(moved)-1].moved = indexKey(tag, ek, through)
+			}
 		}
 		for _, e := range moved {
 			if err := index.Delete(e.key); err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/store/storetest"
 )
 
@@ -175,55 +176,60 @@ func openBench(b *testing.B, opts *Options) *Store {
 func BenchmarkQuery(b *testing.B) {
 	path, shapes := benchStore(b)
 	shapes = append(shapes, storetest.QueryShape{Name: "export", Title: "every event"})
-	ctx := context.Background()
 	for _, tt := range shapes {
 		for _, cold := range []bool{false, true} {
 			name := tt.Name + "/warm"
 			if cold {
 				name = tt.Name + "/cold"
 			}
-			b.Run(name, func(b *testing.B) {
-				s, err := Open(path, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer func() { s.Close() }()
-				if !cold { // warm the page cache
-					for _, err := range s.Query(ctx, tt.Query) {
-						if err != nil {
-							b.Fatal(err)
-						}
-					}
-				}
-				rows := 0
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					if cold {
-						b.StopTimer()
-						if err := s.Close(); err != nil {
-							b.Fatal(err)
-						}
-						if err := dropFileCache(path); err != nil {
-							b.Fatal(err)
-						}
-						if s, err = Open(path, nil); err != nil {
-							b.Fatal(err)
-						}
-						b.StartTimer()
-					}
-					for _, err := range s.Query(ctx, tt.Query) {
-						if err != nil {
-							b.Fatal(err)
-						}
-						rows++
-					}
-				}
-				b.ReportMetric(float64(rows)/float64(b.N), "rows/op")
-				reportRate(b, rows)
-			})
+			b.Run(name, func(b *testing.B) { benchQuery(b, path, nil, tt.Query, cold) })
 		}
 	}
+}
+
+// benchQuery runs q b.N times on the store at path opened with opts, with
+// the file in the page cache (warmed by a first run) or, when cold, evicted
+// from it before each run.
+func benchQuery(b *testing.B, path string, opts *Options, q auditevents.Query, cold bool) {
+	ctx := context.Background()
+	s, err := Open(path, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	if !cold { // warm the page cache
+		for _, err := range s.Query(ctx, q) {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	rows := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if cold {
+			b.StopTimer()
+			if err := s.Close(); err != nil {
+				b.Fatal(err)
+			}
+			if err := dropFileCache(path); err != nil {
+				b.Fatal(err)
+			}
+			if s, err = Open(path, opts); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+		for _, err := range s.Query(ctx, q) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			rows++
+		}
+	}
+	b.ReportMetric(float64(rows)/float64(b.N), "rows/op")
+	reportRate(b, rows)
 }
 
 // dropFileCache evicts the file at path from the page cache.

@@ -82,6 +82,7 @@ type Options struct {
 
 	afterRun  func(pruned int, err error) // called after each background prune; for tests
 	sealAfter int                         // 0: defaultSealAfter; for tests
+	scanActor bool                        // plan without the actor indexes; for their benchmark
 }
 
 const (
@@ -115,6 +116,7 @@ type Store struct {
 	waiters waiters // the channels of Appended (notify.go)
 
 	sealAfter int         // hot events the writer lets accumulate before it seals them
+	scanActor bool        // Options.scanActor
 	hotStale  atomic.Bool // set by Prune: the writer counts the hot events again
 }
 
@@ -176,6 +178,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		readOnly:   o.ReadOnly,
 		noLog:      o.NoLog,
 		sealAfter:  o.sealAfter,
+		scanActor:  o.scanActor,
 	}
 	if s.sealAfter <= 0 {
 		s.sealAfter = defaultSealAfter

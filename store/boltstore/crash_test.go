@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,10 +36,11 @@ const (
 
 // crashEvent returns the event the child appends with the given ID and
 // timestamp; the parent rebuilds it from the same two values to check that
-// what it reads back is intact.
+// what it reads back is intact. Two events in three have actor fields, so
+// that the actor indexes are written when the child is killed.
 func crashEvent(id string, ts time.Time) auditevents.AuditEvent {
 	n := int(id[25]) // varies with the ID
-	return auditevents.AuditEvent{
+	e := auditevents.AuditEvent{
 		ID:            id,
 		Timestamp:     ts,
 		Account:       fmt.Sprintf("account-%d", n%3),
@@ -49,6 +51,12 @@ func crashEvent(id string, ts time.Time) auditevents.AuditEvent {
 		Configuration: fmt.Sprintf("config-%d:%d", n%5, n%3),
 		Description:   "crash test event " + id,
 	}
+	if n%3 != 0 {
+		e.IPAddress = fmt.Sprintf("192.0.2.%d", n%11)
+		e.UserAgent = fmt.Sprintf("client/%d", n%4)
+		e.RequestID = "req-" + id[18:]
+	}
+	return e
 }
 
 // TestCrashChild is the child process of TestCrash; it does nothing unless
@@ -205,7 +213,7 @@ func verify(tb testing.TB, path string, acked map[string]int64) {
 		if !ok {
 			tb.Fatalf("acknowledged event %s is missing after the kill (%d stored, %d acknowledged)", id, len(stored), len(acked))
 		}
-		if want := crashEvent(id, time.UnixMicro(us).UTC()); got != want {
+		if want := crashEvent(id, time.UnixMicro(us).UTC()); !got.Equal(&want) {
 			tb.Fatalf("event %s after the kill:\n got %+v\nwant %+v", id, got, want)
 		}
 	}
@@ -215,6 +223,8 @@ func verify(tb testing.TB, path string, acked map[string]int64) {
 		{Configuration: "config-2"},
 		{Configuration: "config-2:1"},
 		{Account: ptr("account-1")},
+		{IPAddress: netip.MustParsePrefix("192.0.2.5/32")},
+		{IPAddress: netip.MustParsePrefix("192.0.2.0/28")},
 	} {
 		var want []string
 		for _, e := range stored {

@@ -22,17 +22,30 @@ const (
 	fieldUser
 	fieldResourceName
 	fieldConfiguration
-	fieldConfigName // the name part of configurations, for the index
+	fieldConfigName  // the name part of configurations, for the index
+	fieldUserAgent   // user agents: a few clients make most requests
+	fieldMetadataKey // the keys of metadata; their values are not coded
 	numDictFields
 )
 
 // The dictionary is bounded so that its memory stays small whatever the
 // events hold: at most maxDictEntries codes per field, for strings of at
-// most maxDictString bytes. Other values are stored as they are.
+// most maxDictString bytes (maxDictUserAgent for user agents, which
+// browsers make longer than 128 bytes). Other values are stored as they
+// are.
 const (
-	maxDictEntries = 1 << 15
-	maxDictString  = 128
+	maxDictEntries   = 1 << 15
+	maxDictString    = 128
+	maxDictUserAgent = 256
 )
+
+// maxDictLen returns the longest string of field that takes a code.
+func maxDictLen(field int) int {
+	if field == fieldUserAgent {
+		return maxDictUserAgent
+	}
+	return maxDictString
+}
 
 // dict maps repeated strings to small codes. Its invariants, which
 // TestDictAgainstModel checks against a plain map:
@@ -44,7 +57,7 @@ const (
 //   - the codes a failed transaction added are forgotten, and given again
 //     to the next strings added;
 //   - a field holds at most limit (maxDictEntries) codes, for strings of at most
-//     maxDictString bytes; code returns 0 for any other string, which is
+//     maxDictLen bytes; code returns 0 for any other string, which is
 //     then stored as it is;
 //   - only the writer adds codes; readers use the published snapshot,
 //     which grows only, so a snapshot taken inside a read transaction knows
@@ -130,7 +143,7 @@ func (d *dict) code(field int, s string) uint32 {
 	if c, ok := d.codes[field][s]; ok {
 		return c
 	}
-	if len(s) > maxDictString || len(d.codes[field]) >= d.limit {
+	if len(s) > maxDictLen(field) || len(d.codes[field]) >= d.limit {
 		return 0
 	}
 	return d.add(field, s)

@@ -13,7 +13,7 @@ import (
 // formatVersion is the version of the file format this package writes and
 // reads. A file of another version is refused: ErrNewerFormat for a newer
 // one, ErrOlderFormat for an older one.
-const formatVersion = 4
+const formatVersion = 5
 
 // The file holds these top-level buckets.
 var (
@@ -25,11 +25,13 @@ var (
 	bucketByUser          = []byte("by-user")
 	bucketByConfiguration = []byte("by-configuration")
 	bucketByAccount       = []byte("by-account")
+	bucketByRequestID     = []byte("by-request-id") // since format 5
+	bucketByIPAddress     = []byte("by-ip-address") // since format 5
 )
 
 // allBuckets lists the buckets of a store file, in the order Open creates
 // them.
-var allBuckets = [][]byte{bucketEvents, bucketIDs, bucketDict, bucketByUser, bucketByConfiguration, bucketByAccount, bucketLog, bucketPositions}
+var allBuckets = [][]byte{bucketEvents, bucketIDs, bucketDict, bucketByUser, bucketByConfiguration, bucketByAccount, bucketLog, bucketPositions, bucketByRequestID, bucketByIPAddress}
 
 // Keys of the meta bucket.
 var (

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,10 +42,11 @@ func formatVersion(tb testing.TB) int {
 	return v
 }
 
-// goldenEvents are the events of the golden files: testEvents, and events
-// that take the encoding's other branches: strings too long for the
-// dictionary (stored as they are, hash-tagged in the indexes), an action
-// outside the code table, a configuration without a version, none at all.
+// goldenEvents are the events of the golden files of format 4 and before:
+// testEvents, and events that take the encoding's other branches: strings
+// too long for the dictionary (stored as they are, hash-tagged in the
+// indexes), an action outside the code table, a configuration without a
+// version, none at all.
 func goldenEvents() []auditevents.AuditEvent {
 	events := testEvents(200)
 	long := strings.Repeat("x", 200)
@@ -55,6 +57,56 @@ func goldenEvents() []auditevents.AuditEvent {
 	events[14].Configuration = ""
 	events[15].Account = long
 	return events
+}
+
+// goldenActorEvents are the events of the golden files from format 5:
+// goldenEvents, a third of them with actor fields in each of their forms
+// (IPv4 and IPv6 addresses, user agents that repeat, one too long for the
+// dictionary, request IDs shared by a few events, metadata of one entry
+// and of the most), the others without, as most events of a store are.
+func goldenActorEvents() []auditevents.AuditEvent {
+	events := goldenEvents()
+	for i := range events {
+		e := &events[i]
+		switch i % 3 {
+		case 1:
+			e.IPAddress = fmt.Sprintf("192.0.2.%d", i%7)
+			e.UserAgent = fmt.Sprintf("client/%d.0", i%4)
+			e.RequestID = fmt.Sprintf("req-%d", i/6)
+		case 2:
+			if i%9 == 2 {
+				e.IPAddress = fmt.Sprintf("2001:db8::%x", i%5)
+				e.Metadata = map[string]string{"region": "eu-west-1", "session": fmt.Sprintf("s%d", i)}
+			}
+		}
+	}
+	events[40].UserAgent = "Mozilla/5.0 (X11; Linux x86_64) " + strings.Repeat("é", 150) // longer than the dictionary takes
+	events[41].Metadata = maxMetadata()
+	events[42].RequestID = strings.Repeat("r", auditevents.MaxNameBytes)
+	for i := range events {
+		events[i] = auditevents.Normalize(events[i]) // 2001:db8::0 as the store keeps it, 2001:db8::
+	}
+	return events
+}
+
+// maxMetadata returns metadata with the most entries, of the longest keys
+// and values.
+func maxMetadata() map[string]string {
+	m := make(map[string]string, auditevents.MaxMetadataEntries)
+	for i := range auditevents.MaxMetadataEntries {
+		key := fmt.Sprintf("%02d", i) + strings.Repeat("k", auditevents.MaxMetadataKeyBytes-2)
+		m[key] = strings.Repeat(string(rune('a'+i)), auditevents.MaxNameBytes)
+	}
+	return m
+}
+
+// goldenEventsOf returns the events of the golden files of the given
+// format version.
+func goldenEventsOf(version int) []auditevents.AuditEvent {
+	if version < 5 {
+		return goldenEvents()
+	}
+	return goldenActorEvents()
 }
 
 // dump returns every key and value of every bucket of the store file at
@@ -101,7 +153,7 @@ func TestFormatPinned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := goldenEvents()
+	events := goldenEventsOf(version)
 	for _, batch := range [][]auditevents.AuditEvent{events[:150], events[150:]} {
 		if err := s.Append(context.Background(), batch...); err != nil {
 			t.Fatal(err)
@@ -168,7 +220,7 @@ func TestGoldenFile(t *testing.T) {
 	if err := s.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
-	events := goldenEvents()
+	events := goldenEventsOf(version)
 	long := strings.Repeat("x", 200)
 	mid := events[100]
 	queries := []auditevents.Query{
@@ -191,6 +243,15 @@ func TestGoldenFile(t *testing.T) {
 		{Limit: 7, After: mid.Cursor()},
 		{Account: ptr("account-2"), Limit: 5, After: mid.Cursor()},
 		{User: "nobody"},
+		{RequestID: "req-3"},
+		{RequestID: "req-3", User: "user-1"},
+		{RequestID: strings.Repeat("r", auditevents.MaxNameBytes)},
+		{RequestID: "req-none"},
+		{IPAddress: netip.MustParsePrefix("192.0.2.3/32")},
+		{IPAddress: netip.MustParsePrefix("192.0.2.0/24")},
+		{IPAddress: netip.MustParsePrefix("2001:db8::/32"), Account: ptr("account-2")},
+		{IPAddress: netip.MustParsePrefix("2001:db8::4/128"), Limit: 2},
+		{IPAddress: netip.MustParsePrefix("198.51.100.0/24")},
 	}
 	boltstore.CheckQueries(t, s, events, queries, "golden file")
 	if !bytes.Equal(readFile(t, src), b) {

@@ -1,10 +1,12 @@
 package boltstore
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"hash/crc32"
 	"math"
+	"net/netip"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -18,24 +20,37 @@ const (
 	byUser indexKind = iota
 	byConfiguration
 	byAccount
+	byRequestID // only events with a request ID (format 5)
+	byIPAddress // only events with an IP address (format 5)
 	numIndexes
 	primary indexKind = -1 // the events bucket itself
 )
 
-var indexBuckets = [numIndexes][]byte{bucketByUser, bucketByConfiguration, bucketByAccount}
+var indexBuckets = [numIndexes][]byte{bucketByUser, bucketByConfiguration, bucketByAccount, bucketByRequestID, bucketByIPAddress}
 
 // A tagged field is a value that index entries carry as a tag (see
-// below): the value of each index, and the whole configuration, version
-// included.
+// below): the value of each of the first three indexes, and the whole
+// configuration, version included.
 type taggedField int
 
 const (
 	tagUser          = taggedField(byUser)
 	tagConfigName    = taggedField(byConfiguration)
 	tagAccount       = taggedField(byAccount)
-	tagConfiguration = taggedField(numIndexes) // name and version
-	numTagged        = numIndexes + 1
+	tagConfiguration = taggedField(3) // name and version
+	numTagged        = 4
+	noTag            = taggedField(-1)
 )
+
+// own returns the tagged field that index k is keyed by, which its
+// entries' values leave out, or noTag for the actor indexes, whose values
+// carry every tagged field.
+func (k indexKind) own() taggedField {
+	if k < byRequestID {
+		return taggedField(k)
+	}
+	return noTag
+}
 
 // tagged returns the value of field f of e, and whether index f files e
 // at all: an event without a configuration is not in the configuration
@@ -87,7 +102,9 @@ func tagged(f taggedField, e *auditevents.AuditEvent) (string, bool) {
 // configuration name, the account and the whole configuration (the tag of
 // "" for an event without one). A query with several filters, or a
 // configuration with a version, drops most candidates of its path by
-// comparing tags, without reading the event.
+// comparing tags, without reading the event. The actor indexes, by request
+// ID and by IP address, file only the events that carry their field, and
+// their values hold all four tags (see below).
 const (
 	hashTag     = 8
 	classHot    = 0
@@ -138,16 +155,57 @@ func (c *codec) tag(f taggedField, v string, add bool) []byte {
 	if code != 0 {
 		return binary.AppendUvarint(nil, uint64(code))
 	}
+	return hashedTag(v)
+}
+
+// hashedTag returns the tag of a value the dictionary does not hold: a 0
+// byte and the first 8 bytes of its SHA-256. The request ID index tags
+// every value so: request IDs never repeat, and would only fill the
+// dictionary.
+func hashedTag(v string) []byte {
 	sum := sha256.Sum256([]byte(v))
 	return append([]byte{0}, sum[:hashTag]...)
 }
 
-// otherTags returns the value of an entry of index k: the tags of the other
-// tagged fields.
+// indexed returns the tag under which index k files e, given the tags of
+// e's tagged fields, and whether k files e at all: the actor indexes file
+// only the events that carry their field, the request ID by its hashed
+// tag, the IP address by its ipTag.
+func indexed(k indexKind, e *auditevents.AuditEvent, tags *[numTagged][]byte) ([]byte, bool) {
+	switch k {
+	case byRequestID:
+		if e.RequestID == "" {
+			return nil, false
+		}
+		return hashedTag(e.RequestID), true
+	case byIPAddress:
+		a, err := netip.ParseAddr(e.IPAddress)
+		if err != nil {
+			return nil, false // no address (Validate lets no other through)
+		}
+		return ipTag(a), true
+	}
+	_, ok := tagged(taggedField(k), e)
+	return tags[k], ok
+}
+
+// eventTags returns the tags of e's tagged fields as a reader sees them,
+// without adding to the dictionary.
+func (c *codec) eventTags(e *auditevents.AuditEvent) *[numTagged][]byte {
+	var tags [numTagged][]byte
+	for f := range taggedField(numTagged) {
+		v, _ := tagged(f, e)
+		tags[f] = c.tag(f, v, false)
+	}
+	return &tags
+}
+
+// otherTags returns the value of an entry of index k: the tags of the
+// tagged fields other than k's own.
 func otherTags(k indexKind, tags *[numTagged][]byte) []byte {
 	var v []byte
 	for f := range taggedField(numTagged) {
-		if f != taggedField(k) {
+		if f != k.own() {
 			v = append(v, tags[f]...)
 		}
 	}
@@ -208,4 +266,130 @@ func parseIndexKey(k []byte) (tag, ek []byte) {
 		return k[1+keyLen:], k[1 : 1+keyLen]
 	}
 	return nil, nil
+}
+
+// The actor indexes, by request ID and by IP address, hold only the events
+// that carry the field, and their values are never coded. Their hot class
+// is that of the other indexes; their sealed class is divided into
+// periods, one per seal:
+//
+//	hot:    0 | event key (24 bytes) | tag
+//	sealed: 1 | period (8 bytes) | tag | event key (24 bytes)
+//
+// A seal moves the hot entries into a new period, named by the new sealed
+// time (microseconds with the sign bit flipped, as in event keys), after
+// every other: the move appends to the end of the bucket and leaves full
+// pages, however random the values (request IDs are), where a move into
+// one range per value, as the other indexes do, would split a page per
+// entry. An entry whose time is not after the sealed time (an imported old
+// event) goes to the oldest period that is not before its time, or, when
+// there is none, to the period of the sealed time. So each period holds
+// the events after the period before it, up to its own time: reading the
+// periods from the newest, and within a period a value's entries, yields
+// the events newest first. A query for a value reads the hot class, then
+// its range in each period that its date range reaches: one seek per
+// period, a few hundred for a million events.
+//
+// The tag of a request ID is its hashed tag; the tag of an IP address is 4
+// and its 4 bytes, or 6 and its 16 bytes, so that the addresses of a
+// network lie together in each period: a query for a network reads the
+// network's range of each period and sorts the few thousand entries it
+// finds there by time.
+
+// isActor reports whether k is one of the actor indexes.
+func isActor(k indexKind) bool { return k >= byRequestID }
+
+// ipTag returns the tag of address a in the IP address index.
+func ipTag(a netip.Addr) []byte {
+	if a.Is4() {
+		b := a.As4()
+		return append([]byte{4}, b[:]...)
+	}
+	b := a.As16()
+	return append([]byte{6}, b[:]...)
+}
+
+// ipRange returns the tags of the first and the last address of p.
+func ipRange(p netip.Prefix) (lo, hi []byte) {
+	lo = ipTag(p.Masked().Addr())
+	hi = bytes.Clone(lo)
+	for i := p.Bits(); i < p.Addr().BitLen(); i++ {
+		hi[1+i/8] |= 0x80 >> (i % 8)
+	}
+	return lo, hi
+}
+
+// actorTagLen returns the length of the tag of actor index k at the start
+// of b, or 0 when b does not start with one.
+func actorTagLen(k indexKind, b []byte) int {
+	n := 0
+	switch {
+	case len(b) == 0:
+	case k == byRequestID && b[0] == 0:
+		n = 1 + hashTag
+	case k == byIPAddress && b[0] == 4:
+		n = 1 + 4
+	case k == byIPAddress && b[0] == 6:
+		n = 1 + 16
+	}
+	if n > len(b) {
+		return 0
+	}
+	return n
+}
+
+// parseKey returns the tag of key k of index kind and the event key it
+// points to, or nils when k is malformed.
+func parseKey(kind indexKind, k []byte) (tag, ek []byte) {
+	if !isActor(kind) {
+		return parseIndexKey(k)
+	}
+	switch {
+	case len(k) > 1+keyLen && k[0] == classHot:
+		if actorTagLen(kind, k[1+keyLen:]) != len(k)-1-keyLen {
+			return nil, nil
+		}
+		return k[1+keyLen:], k[1 : 1+keyLen]
+	case len(k) > 1+8 && k[0] == classSealed:
+		n := actorTagLen(kind, k[1+8:])
+		if n == 0 || len(k) != 1+8+n+keyLen {
+			return nil, nil
+		}
+		return k[1+8 : 1+8+n], k[1+8+n:]
+	}
+	return nil, nil
+}
+
+// periodPrefix returns the prefix of the sealed keys of an actor index in
+// the period of time t.
+func periodPrefix(t int64) []byte {
+	p := make([]byte, 1+8, 1+8+1+16+keyLen)
+	p[0] = classSealed
+	putTime(p[1:], t)
+	return p
+}
+
+// actorSealedKey returns the sealed key of an actor index's entry in the
+// given period.
+func actorSealedKey(period int64, tag, ek []byte) []byte {
+	return append(append(periodPrefix(period), tag...), ek[:keyLen]...)
+}
+
+// periodOf returns the period of actor index b that holds the sealed
+// entries of the events at time t: the oldest period not before t, or the
+// sealed time when there is none.
+func periodOf(b *bolt.Bucket, t, sealed int64) int64 {
+	if k, _ := b.Cursor().Seek(periodPrefix(t)); len(k) > 1+8 && k[0] == classSealed {
+		return keyTime(k[1:])
+	}
+	return sealed
+}
+
+// keyIn returns the key of the entry of index kind, whose bucket is b, for
+// tag and the event key ek, given the sealed time.
+func keyIn(b *bolt.Bucket, kind indexKind, tag, ek []byte, sealed int64) []byte {
+	if !isActor(kind) || keyTime(ek) > sealed {
+		return indexKey(tag, ek, sealed)
+	}
+	return actorSealedKey(periodOf(b, keyTime(ek), sealed), tag, ek)
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,24 +26,31 @@ import (
 func checkQueries(tb testing.TB, s auditevents.Store, events []auditevents.AuditEvent, queries []auditevents.Query, step string) {
 	tb.Helper()
 	for _, q := range queries {
-		var want []auditevents.AuditEvent
-		for _, e := range events {
-			if q.Matches(&e) {
-				want = append(want, e)
-			}
-		}
-		slices.SortFunc(want, auditevents.Compare)
-		if q.Limit > 0 && len(want) > q.Limit {
-			want = want[:q.Limit]
-		}
+		want := modelQuery(events, q)
 		got, err := auditevents.Collect(s.Query(context.Background(), q))
 		if err != nil {
 			tb.Fatalf("%s: query %+v: %v", step, q, err)
 		}
-		if !slices.Equal(got, want) {
+		if !slices.EqualFunc(got, want, func(a, b auditevents.AuditEvent) bool { return a.Equal(&b) }) {
 			tb.Errorf("%s: query %+v: got %d events, want %d", step, q, len(got), len(want))
 		}
 	}
+}
+
+// modelQuery returns what q returns from events by the naive model: a
+// plain scan with Query.Matches, sorted, cut at the limit.
+func modelQuery(events []auditevents.AuditEvent, q auditevents.Query) []auditevents.AuditEvent {
+	var want []auditevents.AuditEvent
+	for _, e := range events {
+		if q.Matches(&e) {
+			want = append(want, e)
+		}
+	}
+	slices.SortFunc(want, auditevents.Compare)
+	if q.Limit > 0 && len(want) > q.Limit {
+		want = want[:q.Limit]
+	}
+	return want
 }
 
 func openInternal(tb testing.TB, path string, opts *Options) *Store {
@@ -128,6 +137,62 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 	}
 }
 
+// Check finds an entry missing from an actor index, or one filed in the
+// wrong period, in a store sealed often enough to have several periods.
+func TestCheckFindsActorIndexDamage(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		edit func(b *bolt.Bucket, key []byte) error
+		want string
+	}{
+		{"missing", func(b *bolt.Bucket, key []byte) error { return b.Delete(key) }, "is missing from index"},
+		{"wrong period", func(b *bolt.Bucket, key []byte) error {
+			v := bytes.Clone(b.Get(key))
+			moved := bytes.Clone(key)
+			putTime(moved[1:], keyTime(key[1:])+1) // a period of its own, after its own
+			if err := b.Delete(key); err != nil {
+				return err
+			}
+			return b.Put(moved, v)
+		}, "is missing from index"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{sealAfter: 50})
+			ctx := context.Background()
+			events := withActors(storetest.NewGenerator(6).Events(400))
+			for i := 0; i < len(events); i += 40 {
+				if err := s.Append(ctx, events[i:i+40]...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Check(ctx); err != nil {
+				t.Fatalf("Check of a sound store: %v", err)
+			}
+			e := events[10] // sealed, with an IP address
+			key, _ := eventKey(&e)
+			err := s.db.Update(func(tx *bolt.Tx) error {
+				sealed, err := sealedTime(tx)
+				if err != nil {
+					return err
+				}
+				b := tx.Bucket(bucketByIPAddress)
+				k := keyIn(b, byIPAddress, ipTag(netip.MustParseAddr(e.IPAddress)), key[:], sealed)
+				if k[0] != classSealed || b.Get(k) == nil {
+					t.Fatalf("event 10 has no sealed entry %x", k)
+				}
+				return tt.edit(b, k)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Check(ctx)
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), e.ID) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Check: got %v, want ErrCorrupt naming %s", err, e.ID)
+			}
+		})
+	}
+}
+
 func TestKindTableGrowsAndUnknownCodesFail(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.db")
 	s := openInternal(t, path, nil)
@@ -169,7 +234,7 @@ func TestKindTableGrowsAndUnknownCodesFail(t *testing.T) {
 		t.Fatalf("Agent has code %d, want the file's %d", got, want)
 	}
 	got, err := auditevents.Collect(s.Query(ctx, auditevents.Query{}))
-	if err != nil || len(got) != 1 || got[0] != e {
+	if err != nil || len(got) != 1 || !got[0].Equal(&e) {
 		t.Fatalf("Query after reopening: %+v, %v; want %+v", got, err, e)
 	}
 
@@ -188,7 +253,7 @@ func TestKindTableGrowsAndUnknownCodesFail(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	c := codec{kinds: newCodeTable(kindNames()), actions: newCodeTable(documentedActions), dict: newDict()}
-	for _, e := range storetest.NewGenerator(8).Events(5) {
+	for _, e := range withActors(storetest.NewGenerator(8).Events(5)) {
 		v, err := c.appendValue(nil, &e)
 		if err != nil {
 			f.Fatal(err)
@@ -209,7 +274,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e2, err := c.decode(key, again); err != nil || e2 != e {
+		if e2, err := c.decode(key, again); err != nil || !e2.Equal(&e) {
 			t.Fatalf("re-encoding %+v gives %+v, %v", e, e2, err)
 		}
 	})
@@ -225,7 +290,7 @@ func TestIndexesAgainstModel(t *testing.T) {
 	const sealAfter = 250
 	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{sealAfter: sealAfter})
 	ctx := context.Background()
-	events := storetest.NewGenerator(9).Events(3000) // over a year
+	events := withActors(storetest.NewGenerator(9).Events(3000)) // over a year
 	var stored []auditevents.AuditEvent
 	acme := "acme"
 	check := func(step string) {
@@ -243,8 +308,19 @@ func TestIndexesAgainstModel(t *testing.T) {
 			}
 			for k := range numIndexes {
 				hot := 0
+				prevPeriod, period := int64(math.MinInt64), int64(math.MinInt64)
 				err := tx.Bucket(indexBuckets[k]).ForEach(func(key, _ []byte) error {
-					_, ek := parseIndexKey(key)
+					_, ek := parseKey(k, key)
+					if isActor(k) && key[0] == classSealed {
+						// Each period holds the events after the period
+						// before it, up to its own time.
+						if p := keyTime(key[1:]); p != period {
+							prevPeriod, period = period, p
+						}
+						if et := keyTime(ek); et > period || et <= prevPeriod {
+							t.Errorf("%s: entry %x of index %s is not in its period (after %d, up to %d)", step, key, indexBuckets[k], prevPeriod, period)
+						}
+					}
 					switch {
 					case key[0] == classHot && keyTime(ek) <= through:
 						t.Errorf("%s: hot entry %x of index %s is not after the sealed time", step, key, indexBuckets[k])
@@ -268,7 +344,24 @@ func TestIndexesAgainstModel(t *testing.T) {
 			t.Fatal(err)
 		}
 		mid := stored[len(stored)/2].Timestamp
-		checkQueries(t, s, stored, []auditevents.Query{
+		actorQueries := []auditevents.Query{
+			{RequestID: "req-120"},
+			{RequestID: "req-120", Account: &acme},
+			{RequestID: "req-77", Since: mid},
+			{RequestID: "req-none"},
+			{IPAddress: netip.MustParsePrefix("10.0.1.7/32")},
+			{IPAddress: netip.MustParsePrefix("10.0.1.7/32"), User: "user07@example.com", Before: mid},
+			{IPAddress: netip.MustParsePrefix("10.0.1.0/24"), Since: mid.Add(-60 * 24 * time.Hour), Before: mid},
+			{IPAddress: netip.MustParsePrefix("10.0.1.0/24"), Limit: 20},
+			{IPAddress: netip.MustParsePrefix("10.0.0.0/8"), Configuration: "config-012"},
+			{IPAddress: netip.MustParsePrefix("0.0.0.0/0"), Account: &acme},
+			{IPAddress: netip.MustParsePrefix("2001:db8::3/128")},
+			{IPAddress: netip.MustParsePrefix("2001:db8::/32"), After: stored[len(stored)/3].Cursor()},
+			{IPAddress: netip.MustParsePrefix("::/0")},
+			{IPAddress: netip.MustParsePrefix("10.0.2.9/32"), Limit: 4, After: stored[len(stored)/2].Cursor()},
+		}
+		checkActorPaths(t, s, stored, actorQueries, step)
+		checkQueries(t, s, stored, append(actorQueries, []auditevents.Query{
 			{User: "user07@example.com"},
 			{User: "user07@example.com", Since: mid, Before: mid.Add(40 * 24 * time.Hour)},
 			{Configuration: "config-012"},
@@ -281,7 +374,7 @@ func TestIndexesAgainstModel(t *testing.T) {
 			{Configuration: "config-999", User: "user01@example.com"},
 			{User: "user07@example.com", Limit: 5, After: stored[len(stored)/3].Cursor()},
 			{Account: &acme, Limit: 3},
-		}, step)
+		}...), step)
 	}
 	late := events[:300] // the first month, appended last
 	for i := 300; i < len(events); i += 97 {
@@ -307,7 +400,7 @@ func TestIndexesAgainstModel(t *testing.T) {
 	}
 	stored = slices.DeleteFunc(stored, func(e auditevents.AuditEvent) bool { return e.Timestamp.Before(cut) })
 	check("after a prune")
-	more := storetest.NewGenerator(14).Events(400)
+	more := withActors(storetest.NewGenerator(14).Events(400))
 	for i := range more {
 		more[i].Timestamp = events[len(events)-1].Timestamp.Add(time.Duration(i+1) * time.Minute)
 	}
@@ -318,6 +411,67 @@ func TestIndexesAgainstModel(t *testing.T) {
 		stored = append(stored, more[i:i+40]...)
 	}
 	check("after appends past the prune")
+}
+
+// checkActorPaths checks that each query, read through the actor index of
+// its request ID or IP address filter whatever the planner would choose,
+// in chunks of a few events, returns what a plain scan of events returns.
+func checkActorPaths(tb testing.TB, s *Store, events []auditevents.AuditEvent, queries []auditevents.Query, step string) {
+	tb.Helper()
+	for _, q := range queries {
+		p := path{kind: byIPAddress}
+		if q.RequestID != "" {
+			p = path{kind: byRequestID, tag: hashedTag(q.RequestID)}
+			p.hiTag = p.tag
+		} else {
+			p.tag, p.hiTag = ipRange(q.IPAddress)
+		}
+		want := modelQuery(events, q)
+		b := queryBounds(&q)
+		var got []auditevents.AuditEvent
+		hi, done := b.hi, false
+		for !done {
+			err := s.view(func(tx *bolt.Tx) error {
+				var err error
+				got, hi, done, err = s.scan(tx, p, &q, b.lo, hi, got, len(got)+3)
+				return err
+			})
+			if err != nil {
+				tb.Fatalf("%s: query %+v through its actor index: %v", step, q, err)
+			}
+		}
+		if q.Limit > 0 && len(got) > q.Limit {
+			got = got[:q.Limit]
+		}
+		if !slices.EqualFunc(got, want, func(a, b auditevents.AuditEvent) bool { return a.Equal(&b) }) {
+			tb.Errorf("%s: query %+v through its actor index: got %d events, want %d", step, q, len(got), len(want))
+		}
+	}
+}
+
+// withActors gives some of events actor fields, as requests give them:
+// half have an IPv4 address of a few hosts, a tenth an IPv6 one; three
+// events in four have a request ID, shared by a few consecutive events;
+// user agents of a few clients and metadata on some. It returns events.
+func withActors(events []auditevents.AuditEvent) []auditevents.AuditEvent {
+	for i := range events {
+		e := &events[i]
+		switch {
+		case i%2 == 0:
+			e.IPAddress = fmt.Sprintf("10.0.%d.%d", i%3, i%13)
+		case i%10 == 1:
+			e.IPAddress = fmt.Sprintf("2001:db8::%d", i%7)
+		}
+		if i%4 != 3 {
+			e.RequestID = fmt.Sprintf("req-%d", i/3)
+			e.UserAgent = fmt.Sprintf("client/%d", i%5)
+		}
+		if i%6 == 0 {
+			e.Metadata = map[string]string{"session": fmt.Sprintf("s-%d", i/10), "region": "eu"}
+		}
+		*e = auditevents.Normalize(*e) // 2001:db8::0 as stores keep it
+	}
+	return events
 }
 
 // TestAppendAtChunkBoundarySeen appends, from the loop body, an event that
@@ -499,7 +653,7 @@ func TestDictAgainstModel(t *testing.T) {
 	d := newDict()
 	d.limit = 300 // so that fields fill up
 	rng := rand.New(rand.NewPCG(18, 1))
-	long := strings.Repeat("y", maxDictString+1)
+	long := strings.Repeat("y", maxDictUserAgent+1)
 	for txn := range 300 {
 		fail := rng.IntN(4) == 0
 		added := map[key]uint32{}
@@ -525,7 +679,7 @@ func TestDictAgainstModel(t *testing.T) {
 						full++
 					}
 				}
-				if !ok && len(k.s) <= maxDictString && full < d.limit {
+				if !ok && len(k.s) <= maxDictLen(k.field) && full < d.limit {
 					want = uint32(len(order) + len(addedOrder) + 1)
 					added[k] = want
 					addedOrder = append(addedOrder, k)

@@ -89,7 +89,7 @@ func TestReopenKeepsEvents(t *testing.T) {
 		t.Fatalf("got %d events after reopening, want %d", got, want)
 	}
 	for i, e := range got {
-		if want := events[len(events)-1-i]; e != want {
+		if want := events[len(events)-1-i]; !e.Equal(&want) {
 			t.Fatalf("event %d after reopening:\n got %+v\nwant %+v", i, e, want)
 		}
 	}
@@ -170,10 +170,10 @@ func TestOpenRejectsForeignAndDamagedFiles(t *testing.T) {
 				tb.Fatal(err)
 			}
 			db.Update(func(tx *bolt.Tx) error {
-				return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, 5))
+				return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, 6))
 			})
 			db.Close()
-		}, boltstore.ErrNewerFormat, "format version 5"},
+		}, boltstore.ErrNewerFormat, "format version 6"},
 		{"older format", func(tb testing.TB, path string) {
 			writeStore(tb, path, events[:10])
 			db, err := bolt.Open(path, 0o600, nil)
@@ -184,7 +184,7 @@ func TestOpenRejectsForeignAndDamagedFiles(t *testing.T) {
 				return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, 1))
 			})
 			db.Close()
-		}, boltstore.ErrOlderFormat, "format version 1; this version of the package reads format version 4 and upgrades format versions 2 to 3"},
+		}, boltstore.ErrOlderFormat, "format version 1; this version of the package reads format version 5 and upgrades format versions 2 to 4"},
 		{"truncated", func(tb testing.TB, path string) {
 			writeStore(tb, path, events)
 			fi, _ := os.Stat(path)
@@ -417,7 +417,7 @@ func TestBackup(t *testing.T) {
 	if got, want := len(got), 400; got != want {
 		t.Fatalf("backup holds %d events, want %d", got, want)
 	}
-	if got[0] != events[399] {
+	if !got[0].Equal(&events[399]) {
 		t.Errorf("newest event of the backup:\n got %+v\nwant %+v", got[0], events[399])
 	}
 	if err := b.Check(ctx); err != nil {

@@ -75,9 +75,10 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				k = bytes.Clone(k)
 				keys = append(keys, k)
 				accounts = append(accounts, e.Account)
+				tags := s.codec.eventTags(&e)
 				for kind := range numIndexes {
-					if v, ok := tagged(taggedField(kind), &e); ok {
-						index[kind] = append(index[kind], indexKey(s.codec.tag(taggedField(kind), v, false), k, sealed))
+					if tag, ok := indexed(kind, &e, tags); ok {
+						index[kind] = append(index[kind], keyIn(tx.Bucket(indexBuckets[kind]), kind, tag, k, sealed))
 					}
 				}
 			}
@@ -100,6 +101,9 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 				}
 			}
 			for kind := range numIndexes {
+				if len(index[kind]) == 0 {
+					continue // and a file of format 2 (Options.NoLog) lacks the actor indexes
+				}
 				b := tx.Bucket(indexBuckets[kind])
 				slices.SortFunc(index[kind], bytes.Compare)
 				for _, k := range index[kind] {

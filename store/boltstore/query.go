@@ -5,6 +5,7 @@ import (
 	"context"
 	"iter"
 	"math"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -30,8 +31,9 @@ const indexCostFactor = 3
 // path is where a query reads its candidates from: the events bucket, or
 // one value's entries in a secondary index.
 type path struct {
-	kind indexKind // primary for the events bucket
-	tag  []byte    // the value's tag in the index
+	kind  indexKind // primary for the events bucket
+	tag   []byte    // the value's tag in the index
+	hiTag []byte    // on an actor index, the last tag of the range [tag, hiTag] the path reads
 	// filter holds, for each other tagged field with a filter in the
 	// query, the tag of the value the query wants, which index entries
 	// must carry.
@@ -68,9 +70,9 @@ func queryBounds(q *auditevents.Query) bounds {
 //
 // It reads from the most selective of the paths q allows: the events bucket
 // (in time order, so a date range is a seek), or the index of q's user, of
-// its configuration's name, or of its account, comparing their sizes within
-// q's date range first. Other filters are checked on each candidate, and a
-// cursor is a seek. Events appended while a query runs are seen by it if
+// its configuration's name, of its account, of its request ID, or of its IP
+// address or network, comparing their sizes within q's date range first.
+// Other filters are checked on each candidate, and a cursor is a seek. Events appended while a query runs are seen by it if
 // they fall after its current position.
 func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[auditevents.AuditEvent, error] {
 	return auditevents.QueryChunks(ctx, q, chunkEvents, func(q *auditevents.Query) (auditevents.ChunkFunc, func()) {
@@ -107,6 +109,17 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 	})
 }
 
+// candidates reads the event keys of a path newest first: start returns
+// the greatest below hi (nil: no bound), prev the next older, with the
+// event's value; nil keys at the end. On an index, the value is nil for an
+// entry whose tags show that the event fails the query's other filters,
+// and, from a source of index entries only, non-nil and empty for one
+// whose tags match.
+type candidates interface {
+	start(hi []byte) (k, v []byte, err error)
+	prev() (k, v []byte, err error)
+}
+
 // source reads the event keys of a path newest first. On an index, it
 // reads the hot class from the newest entry down, keeping the entries of
 // the path's value, then the value's sealed range, which is older.
@@ -118,10 +131,17 @@ type source struct {
 	sealed bool   // reading the sealed range
 }
 
-// newSource returns a source for path p whose keys are not below lo. Its
-// values are the events', or when keysOnly is set (on an index), whether
-// the entry's tags match: non-nil, empty, when they do.
-func newSource(tx *bolt.Tx, p path, lo []byte, keysOnly bool) *source {
+// newSource returns the candidates of path p whose keys are not below lo.
+// Their values are the events', or when keysOnly is set (on an index),
+// whether the entry's tags match: non-nil, empty, when they do.
+func newSource(tx *bolt.Tx, p path, lo []byte, keysOnly bool) candidates {
+	if isActor(p.kind) {
+		src := &actorSource{c: tx.Bucket(indexBuckets[p.kind]).Cursor(), events: tx.Bucket(bucketEvents), p: p, lo: lo}
+		if keysOnly {
+			src.events = nil
+		}
+		return src
+	}
 	src := &source{events: tx.Bucket(bucketEvents), p: p, lo: lo}
 	if p.kind == primary {
 		src.c = src.events.Cursor()
@@ -205,36 +225,166 @@ func (s *source) resolve(k, iv []byte) ([]byte, []byte, error) {
 			return nil, nil, nil // another value whose tag starts with this one's
 		}
 	}
-	if !s.accept(iv) {
+	return candidate(s.events, &s.p, k, ek, iv)
+}
+
+// candidate returns the event key ek of the index entry (k, iv) of path p
+// with the event's value from events, or with matched when events is nil,
+// or with a nil value when the entry's tags show that the event fails p's
+// filter.
+func candidate(events *bolt.Bucket, p *path, k, ek, iv []byte) ([]byte, []byte, error) {
+	if !accept(p, iv) {
 		return ek, nil, nil
 	}
-	if s.events == nil {
+	if events == nil {
 		return ek, matched, nil
 	}
-	v := s.events.Get(ek)
+	v := events.Get(ek)
 	if v == nil {
-		return nil, nil, corruptf("index %q has entry %x without an event", indexBuckets[s.p.kind], k)
+		return nil, nil, corruptf("index %q has entry %x without an event", indexBuckets[p.kind], k)
 	}
 	return ek, v, nil
 }
 
-// accept reports whether the tags of index value iv match the path's
-// filter. A malformed value is accepted: the event decides.
-func (s *source) accept(iv []byte) bool {
+// accept reports whether the tags of index value iv match p's filter. A
+// malformed value is accepted: the event decides.
+func accept(p *path, iv []byte) bool {
 	for j := range taggedField(numTagged) {
-		if j == taggedField(s.p.kind) {
+		if j == p.kind.own() {
 			continue
 		}
 		n := tagLen(iv)
 		if n == 0 {
 			return true
 		}
-		if s.p.filter[j] != nil && !bytes.Equal(iv[:n], s.p.filter[j]) {
+		if p.filter[j] != nil && !bytes.Equal(iv[:n], p.filter[j]) {
 			return false
 		}
 		iv = iv[n:]
 	}
 	return true
+}
+
+// actorSource reads the candidates of a path on an actor index: the hot
+// class from the newest entry down, keeping the entries whose tags lie in
+// the path's range, then each period of the sealed class from the newest,
+// that period's entries in the range sorted newest first (see index.go).
+type actorSource struct {
+	c      *bolt.Cursor
+	events *bolt.Bucket // nil: read index entries only
+	p      path
+	lo, hi []byte // the range of event keys: [lo, hi); nil: no bound
+	sealed bool   // reading the sealed class
+	period []byte // the prefix of the period being read; nil: none left
+	found  []actorEntry
+	next   int // the index in found of the next entry to return
+}
+
+// actorEntry is an entry of one period that lies in the path's range.
+type actorEntry struct{ k, ek, iv []byte }
+
+func (s *actorSource) start(hi []byte) (k, v []byte, err error) {
+	s.hi, s.sealed, s.found, s.next = hi, false, s.found[:0], 0
+	bound := []byte{classSealed} // past every hot key
+	if hi != nil {
+		bound = append([]byte{classHot}, hi...)
+	}
+	k, iv := seekBelow(s.c, bound)
+	return s.hot(k, iv)
+}
+
+func (s *actorSource) prev() (k, v []byte, err error) {
+	if !s.sealed {
+		k, iv := s.c.Prev()
+		return s.hot(k, iv)
+	}
+	return s.fromPeriods()
+}
+
+// inRange reports whether tag lies in the path's range of tags.
+func (s *actorSource) inRange(tag []byte) bool {
+	return bytes.Compare(tag, s.p.tag) >= 0 && bytes.Compare(tag, s.p.hiTag) <= 0
+}
+
+// hot returns the first candidate of the hot class at or older than the
+// cursor's entry (k, iv); at the end of the hot class it goes on with the
+// sealed class.
+func (s *actorSource) hot(k, iv []byte) ([]byte, []byte, error) {
+	for k != nil && k[0] == classHot {
+		tag, ek := parseKey(s.p.kind, k)
+		if ek == nil {
+			return nil, nil, corruptf("index %q has a malformed key %x", indexBuckets[s.p.kind], k)
+		}
+		if s.lo != nil && bytes.Compare(ek, s.lo) < 0 {
+			break
+		}
+		if s.inRange(tag) {
+			return candidate(s.events, &s.p, k, ek, iv)
+		}
+		k, iv = s.c.Prev()
+	}
+	// The sealed class: from the oldest period not before hi's time,
+	// which may hold events before hi, or the newest period.
+	s.sealed = true
+	var pk []byte
+	if s.hi != nil {
+		pk, _ = s.c.Seek(periodPrefix(keyTime(s.hi)))
+	}
+	if pk == nil || pk[0] != classSealed {
+		pk, _ = s.c.Last()
+	}
+	s.setPeriod(pk)
+	return s.fromPeriods()
+}
+
+// setPeriod makes the period of sealed key k the next to read; a key that
+// is not sealed, or a period before lo's time, ends the sealed class.
+func (s *actorSource) setPeriod(k []byte) {
+	s.period = nil
+	if len(k) > 1+8 && k[0] == classSealed && (s.lo == nil || keyTime(k[1:]) >= keyTime(s.lo)) {
+		s.period = bytes.Clone(k[:1+8])
+	}
+}
+
+// fromPeriods returns the next candidate of the sealed class: the next of
+// the current period's entries, or of the next older period with any.
+func (s *actorSource) fromPeriods() ([]byte, []byte, error) {
+	for s.next == len(s.found) {
+		if s.period == nil {
+			return nil, nil, nil
+		}
+		if err := s.readPeriod(); err != nil {
+			return nil, nil, err
+		}
+		// The period before: the last key below this one's prefix.
+		s.c.Seek(s.period)
+		pk, _ := s.c.Prev()
+		s.setPeriod(pk)
+	}
+	e := s.found[s.next]
+	s.next++
+	return candidate(s.events, &s.p, e.k, e.ek, e.iv)
+}
+
+// readPeriod collects the entries of the current period whose tags lie in
+// the path's range and whose events lie in [lo, hi), newest first.
+func (s *actorSource) readPeriod() error {
+	s.found, s.next = s.found[:0], 0
+	prefix := s.period
+	for k, iv := s.c.Seek(append(bytes.Clone(prefix), s.p.tag...)); k != nil && bytes.HasPrefix(k, prefix); k, iv = s.c.Next() {
+		tag, ek := parseKey(s.p.kind, k)
+		if ek == nil {
+			return corruptf("index %q has a malformed key %x", indexBuckets[s.p.kind], k)
+		}
+		if bytes.Compare(tag, s.p.hiTag) > 0 {
+			break
+		}
+		if (s.lo == nil || bytes.Compare(ek, s.lo) >= 0) && (s.hi == nil || bytes.Compare(ek, s.hi) < 0) {
+			s.found = append(s.found, actorEntry{k: k, ek: ek, iv: iv})
+		}
+	}
+	slices.SortFunc(s.found, func(a, b actorEntry) int { return bytes.Compare(b.ek, a.ek) })
+	return nil
 }
 
 // seekBelow positions c on the greatest key below hi (or the last key when
@@ -276,11 +426,20 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, er
 	}
 	bestCost := bestEst
 	for k := range numIndexes {
-		if tags[k] == nil {
+		p := path{kind: k, filter: tags}
+		switch {
+		case k == byRequestID && q.RequestID != "":
+			p.tag = hashedTag(q.RequestID)
+			p.hiTag = p.tag
+		case k == byIPAddress && q.IPAddress.IsValid():
+			p.tag, p.hiTag = ipRange(q.IPAddress)
+		case k < byRequestID && tags[k] != nil:
+			p.tag = tags[k]
+			p.filter[k] = nil
+		}
+		if p.tag == nil || tx.Bucket(indexBuckets[k]) == nil || (s.scanActor && k >= byRequestID) { // format 2 (Options.NoLog) has no actor indexes
 			continue
 		}
-		p := path{kind: k, tag: tags[k], filter: tags}
-		p.filter[k] = nil
 		entries, matching, err := countEntries(tx, p, b, bestCost)
 		if err != nil {
 			return p, 0, err

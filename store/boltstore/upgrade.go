@@ -10,7 +10,7 @@ import (
 
 // oldestUpgradable is the oldest format that Open upgrades in place: format
 // 2, the format before the verifiable log. Format 3, before the positions
-// bucket, is upgraded too.
+// bucket, and format 4, before the actor fields, are upgraded too.
 const oldestUpgradable = 2
 
 // bucketSince returns the format version that added the bucket: Open of an
@@ -21,6 +21,8 @@ func bucketSince(name []byte) uint32 {
 		return 3
 	case string(bucketPositions):
 		return 4
+	case string(bucketByRequestID), string(bucketByIPAddress):
+		return 5
 	}
 	return 1
 }
@@ -28,19 +30,27 @@ func bucketSince(name []byte) uint32 {
 // upgradeChunk is how many events the upgrade stages at a time.
 const upgradeChunk = 8192
 
-// upgrade turns a file of format 2 or 3 into the current format, in one
+// upgrade turns a file of format 2, 3 or 4 into the current format, in one
 // transaction. From format 2 it creates the log bucket and gives the stored
 // events their sequences in their stored order (by timestamp, then ID, as
-// the events bucket holds them), and builds each account's tree; from
-// either it creates the positions bucket (position.go), empty; then it
-// writes the new version. A crash during the upgrade leaves the file as it
+// the events bucket holds them), and builds each account's tree; it
+// creates the buckets added after the file's version, empty: the positions
+// bucket (position.go) and the actor indexes; then it writes the new
+// version. A crash during the upgrade leaves the file as it
 // was.
 func (s *Store) upgrade(c *codec) error {
 	err := guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
-			if c.upgrade < bucketSince(bucketPositions) {
-				if _, err := tx.CreateBucket(bucketPositions); err != nil {
-					return err
+			// Buckets added since the file's version start empty: no event
+			// of an older file has actor fields, so the actor indexes of
+			// format 5 have nothing to file, and the events' values stay as
+			// they are (a value without the trailing actor section is a
+			// value of format 5 too).
+			for _, name := range allBuckets {
+				if since := bucketSince(name); since > bucketSince(bucketLog) && c.upgrade < since {
+					if _, err := tx.CreateBucket(name); err != nil {
+						return err
+					}
 				}
 			}
 			if c.upgrade >= bucketSince(bucketLog) {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,10 +86,26 @@ type codec struct {
 // The value of an event is, in order: a CRC-32C of the rest; the kind's
 // code; the action's code, or 0 when the action is not in the table; the
 // account, the user, the action when its code is 0, the resource name, the
-// configuration and the description. The action and the description are
-// written as a uvarint length and the bytes; the other strings as their
+// configuration and the description; then, only for an event that has
+// any, the actor section (see appendActor). The action and the description
+// are written as a uvarint length and the bytes; the other strings as their
 // dictionary code, or 0 followed by the length and the bytes. The timestamp
 // and the ID are in the key.
+
+// The actor section starts with a byte of flags saying which actor fields
+// follow, in this order: the IP address (its 4 or 16 bytes, after a byte
+// holding the length), the user agent (coded), the request ID (a string:
+// request IDs do not repeat, so they never take dictionary codes), and the
+// metadata (a uvarint count, then each entry in ascending key order: the
+// key, coded, and the value, a string). An event without actor fields has
+// no section: its value is as in format 4.
+const (
+	actorIP = 1 << iota
+	actorUserAgent
+	actorRequestID
+	actorMetadata
+	actorAll = actorIP | actorUserAgent | actorRequestID | actorMetadata
+)
 
 // appendValue appends the encoding of e to dst. It fails only when e's kind
 // is not in the table, which Open prevents for every kind this package
@@ -110,7 +128,61 @@ func (c *codec) appendValue(dst []byte, e *auditevents.AuditEvent) ([]byte, erro
 	dst = c.appendCoded(dst, fieldResourceName, e.ResourceName)
 	dst = c.appendCoded(dst, fieldConfiguration, e.Configuration)
 	dst = appendString(dst, e.Description)
+	dst, err := c.appendActor(dst, e)
+	if err != nil {
+		return dst[:start], err
+	}
 	binary.BigEndian.PutUint32(dst[start:], crc32.Checksum(dst[start+4:], castagnoli))
+	return dst, nil
+}
+
+// appendActor appends the actor section of e, or nothing when e has no
+// actor fields. It fails only for an IP address that does not parse, which
+// Validate prevents.
+func (c *codec) appendActor(dst []byte, e *auditevents.AuditEvent) ([]byte, error) {
+	var flags byte
+	if e.IPAddress != "" {
+		flags |= actorIP
+	}
+	if e.UserAgent != "" {
+		flags |= actorUserAgent
+	}
+	if e.RequestID != "" {
+		flags |= actorRequestID
+	}
+	if len(e.Metadata) > 0 {
+		flags |= actorMetadata
+	}
+	if flags == 0 {
+		return dst, nil
+	}
+	dst = append(dst, flags)
+	if flags&actorIP != 0 {
+		a, err := netip.ParseAddr(e.IPAddress)
+		if err != nil || a.Zone() != "" {
+			return dst, fmt.Errorf("boltstore: event %s: ip address %q is not an address without a zone", e.ID, e.IPAddress)
+		}
+		b := a.AsSlice()
+		dst = append(append(dst, byte(len(b))), b...)
+	}
+	if flags&actorUserAgent != 0 {
+		dst = c.appendCoded(dst, fieldUserAgent, e.UserAgent)
+	}
+	if flags&actorRequestID != 0 {
+		dst = appendString(dst, e.RequestID)
+	}
+	if flags&actorMetadata != 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(e.Metadata)))
+		keys := make([]string, 0, len(e.Metadata))
+		for k := range e.Metadata {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			dst = c.appendCoded(dst, fieldMetadataKey, k)
+			dst = appendString(dst, e.Metadata[k])
+		}
+	}
 	return dst, nil
 }
 
@@ -156,6 +228,9 @@ func (c *codec) decode(key, v []byte) (auditevents.AuditEvent, error) {
 	e.ResourceName = d.coded()
 	e.Configuration = d.coded()
 	e.Description = d.str()
+	if !d.bad && d.off < len(s) {
+		d.actor(&e)
+	}
 	if d.bad || d.off != len(s) {
 		return auditevents.AuditEvent{}, corruptf("event %x: malformed value", key)
 	}
@@ -205,6 +280,63 @@ func (d *decoder) str() string {
 	s := d.s[d.off : d.off+int(n)]
 	d.off += int(n)
 	return s
+}
+
+// actor reads the actor section written by appendActor into e. A section
+// that appendActor would not write (no flags, unknown flags, an address of
+// another length, metadata out of order or beyond its bound) is bad: each
+// event has one encoding.
+func (d *decoder) actor(e *auditevents.AuditEvent) {
+	flags := d.s[d.off]
+	d.off++
+	if flags == 0 || flags&^actorAll != 0 {
+		d.bad = true
+		return
+	}
+	if flags&actorIP != 0 {
+		if d.off >= len(d.s) {
+			d.bad = true
+			return
+		}
+		n := int(d.s[d.off])
+		d.off++
+		if (n != 4 && n != 16) || n > len(d.s)-d.off {
+			d.bad = true
+			return
+		}
+		a, _ := netip.AddrFromSlice([]byte(d.s[d.off : d.off+n]))
+		d.off += n
+		e.IPAddress = a.String()
+	}
+	if flags&actorUserAgent != 0 {
+		if e.UserAgent = d.coded(); e.UserAgent == "" {
+			d.bad = true
+		}
+	}
+	if flags&actorRequestID != 0 {
+		if e.RequestID = d.str(); e.RequestID == "" {
+			d.bad = true
+		}
+	}
+	if flags&actorMetadata != 0 {
+		n := d.uvarint()
+		if d.bad || n == 0 || n > auditevents.MaxMetadataEntries {
+			d.bad = true
+			return
+		}
+		e.Metadata = make(map[string]string, n)
+		prev := ""
+		for i := range n {
+			k := d.coded()
+			v := d.str()
+			if d.bad || k == "" || (i > 0 && k <= prev) {
+				d.bad = true
+				return
+			}
+			e.Metadata[k] = v
+			prev = k
+		}
+	}
 }
 
 // coded reads a string written by appendCoded.

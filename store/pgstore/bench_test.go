@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math/rand/v2"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -109,8 +111,10 @@ func BenchmarkQuery(b *testing.B) {
 			}
 			for rows.Next() {
 				var e auditevents.AuditEvent
+				var a actorColumns
 				if err := rows.Scan(&e.ID, &e.Timestamp, &e.Account, &e.User, (*string)(&e.Action),
-					(*string)(&e.ResourceKind), &e.ResourceName, &e.Configuration, &e.Description); err != nil {
+					(*string)(&e.ResourceKind), &e.ResourceName, &e.Configuration, &e.Description,
+					&a.ip, &a.userAgent, &a.requestID, &a.metadata); err != nil {
 					b.Fatal(err)
 				}
 				got++
@@ -170,4 +174,117 @@ func BenchmarkPrune(b *testing.B) {
 // the same that every store of this module and a third party's store run.
 func BenchmarkStore(b *testing.B) {
 	storetest.RunBenchmarks(b, func(tb testing.TB) auditevents.Store { return openStore(tb, Options{}) })
+}
+
+// actorFill appends n events that all came from requests, in batches of
+// 5000, one millisecond apart from start: each has a request ID shared by
+// the one to three events of its request, an address of 2,000 clients in
+// 40 IPv4 networks (one in ten an IPv6 address of 200) and a user agent of
+// 20. It returns the events.
+func actorFill(tb testing.TB, s *Store, start time.Time, n int) []auditevents.AuditEvent {
+	tb.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var all []auditevents.AuditEvent
+	var request string
+	left := 0
+	const batch = 5000
+	for i := 0; i < n; i += batch {
+		events := events(uint64(i)+1, start.Add(time.Duration(i)*time.Millisecond), min(batch, n-i))
+		for j := range events {
+			e := &events[j]
+			if left == 0 {
+				request = fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64())
+				left = 1 + rng.IntN(3)
+			}
+			left--
+			e.RequestID = request
+			if c := rng.IntN(2000); c < 200 {
+				e.IPAddress = fmt.Sprintf("2001:db8:%x::%x", c%7, c)
+			} else {
+				e.IPAddress = fmt.Sprintf("10.%d.%d.%d", c%40/10, c%40, c/40)
+			}
+			e.UserAgent = fmt.Sprintf("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%d.0.0.0 Safari/537.36", 100+rng.IntN(20))
+		}
+		if err := s.Append(context.Background(), events...); err != nil {
+			tb.Fatalf("fill: %v", err)
+		}
+		all = append(all, events...)
+	}
+	return all
+}
+
+// BenchmarkActorQuery measures the actor filters on a table of
+// -pgstore.events events that all came from requests, warm: a request ID,
+// one address and a /24 network, first with the partial indexes of
+// migration 4 ("index"), then with them dropped ("no-index"), which leaves
+// the planner the time index and a filter on every row it reads.
+func BenchmarkActorQuery(b *testing.B) {
+	s := openStore(b, Options{})
+	ctx := context.Background()
+	all := actorFill(b, s, base, *benchEvents)
+	mid := all[len(all)/2]
+	addr := netip.MustParseAddr(mid.IPAddress)
+	tests := []struct {
+		name string
+		q    auditevents.Query
+	}{
+		{"request-id", auditevents.Query{RequestID: mid.RequestID}},
+		{"ip-address", auditevents.Query{IPAddress: netip.PrefixFrom(addr, addr.BitLen())}},
+		{"ip-network-24", auditevents.Query{IPAddress: netip.MustParsePrefix("10.1.12.0/24")}},
+	}
+	for _, how := range []string{"index", "no-index"} {
+		if how == "no-index" {
+			for _, idx := range []string{"request_id_idx", "ip_address_idx"} {
+				if _, err := s.pool.Exec(ctx, "DROP INDEX "+pgx.Identifier{s.opt.Schema, s.opt.Table + "_" + idx}.Sanitize()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if _, err := s.pool.Exec(ctx, "ANALYZE "+s.sql.table); err != nil {
+			b.Fatal(err)
+		}
+		for _, tt := range tests {
+			b.Run(tt.name+"/"+how, func(b *testing.B) {
+				got := 0
+				for b.Loop() {
+					for _, err := range s.Query(ctx, tt.q) {
+						if err != nil {
+							b.Fatal(err)
+						}
+						got++
+					}
+				}
+				if got == 0 {
+					b.Fatal("the query matched nothing")
+				}
+				b.ReportMetric(float64(got)/float64(b.N), "rows/op")
+			})
+		}
+	}
+}
+
+// BenchmarkActorSize reports what the actor fields and their indexes cost
+// the table, per event, on -pgstore.events events with them against as
+// many without: the table with its TOAST, and the partial indexes.
+func BenchmarkActorSize(b *testing.B) {
+	ctx := context.Background()
+	n := *benchEvents
+	with := openStore(b, Options{})
+	actorFill(b, with, base, n)
+	without := openStore(b, Options{})
+	fill(b, without, 1, base, n)
+	for range b.N {
+	}
+	for _, st := range []struct {
+		name string
+		s    *Store
+	}{{"with", with}, {"without", without}} {
+		var table, indexes int64
+		err := st.s.pool.QueryRow(ctx, "SELECT pg_table_size($1::regclass), pg_indexes_size($1::regclass)", st.s.sql.table).Scan(&table, &indexes)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(table)/float64(n), "table-bytes/event-"+st.name)
+		b.ReportMetric(float64(indexes)/float64(n), "index-bytes/event-"+st.name)
+	}
 }

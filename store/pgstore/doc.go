@@ -51,7 +51,17 @@
 // cursors work the same way, never with OFFSET. Memory is one page, and no
 // connection is held between pages, so the loop's body may call the store.
 //
-// [Store.Append] sends a batch as one INSERT from eleven arrays (unnest), in
+// The actor fields (schema migration 4) are NULL for an event without them:
+// the IP address an inet, so that a network filter (ip_address <<= network)
+// is a range of the btree on it; the user agent text; the request ID "C"
+// text; the metadata jsonb, which a host can read in SQL (metadata->>'key')
+// and index as it needs. Two partial indexes, (request_id, ts, id) and
+// (ip_address, ts, id), each holding only the events with the field, serve
+// the request-id filter and the ip-address filter for one address in
+// result order, and a network as a range whose events are then sorted by
+// time. Rows stored before migration 4 keep NULL: nothing is backfilled.
+//
+// [Store.Append] sends a batch as one INSERT from fifteen arrays (unnest), in
 // a transaction of its own: one statement text whatever the batch size,
 // prepared once per connection. BEGIN travels with the lock of the
 // accounts' log heads (see "The verifiable log"), the INSERT with the tree's

@@ -3,10 +3,12 @@ package pgstore
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
 	"math/bits"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,13 +89,14 @@ UNION ALL
 SELECT 0, size >> ` + strconv.Itoa(tileBits) + `, partial FROM ` + l.heads + ` WHERE account = $1 AND octet_length(partial) > 0`
 	// Kind 0 rows are events, 1 pruned runs (seq is lo, n is hi) and 2 the
 	// tree size; the limits apply to events and runs apiece.
-	l.entries = `SELECT 0, e.seq, 0::int8, e.id, e.ts, e.account, e.user_name, e.action, e.resource_kind, e.resource_name, e.configuration, e.description
+	l.entries = `SELECT 0, e.seq, 0::int8, e.id, e.ts, e.account, e.user_name, e.action, e.resource_kind, e.resource_name, e.configuration, e.description,
+	e.ip_address, e.user_agent, e.request_id, e.metadata
 FROM (SELECT seq, ` + eventColumns + ` FROM ` + t + ` WHERE account = $1 AND seq >= $2 ORDER BY seq LIMIT $3) e
 UNION ALL
-SELECT 1, p.lo, p.hi, '', 'epoch', '', '', '', '', '', '', ''
+SELECT 1, p.lo, p.hi, '', 'epoch', '', '', '', '', '', '', '', NULL, NULL, NULL, NULL
 FROM (SELECT lo, hi FROM ` + l.pruned + ` WHERE account = $1 AND hi > $2 ORDER BY lo LIMIT $3) p
 UNION ALL
-SELECT 2, coalesce((SELECT size FROM ` + l.heads + ` WHERE account = $1), 0), 0, '', 'epoch', '', '', '', '', '', '', ''`
+SELECT 2, coalesce((SELECT size FROM ` + l.heads + ` WHERE account = $1), 0), 0, '', 'epoch', '', '', '', '', '', '', '', NULL, NULL, NULL, NULL`
 	l.lookup = `SELECT seq, ` + eventColumns + ` FROM ` + t + ` WHERE id = $1`
 	l.accounts = `SELECT account FROM ` + l.heads + ` WHERE size > 0 AND ($2 OR account > $1) ORDER BY account LIMIT $3`
 	// A run that continues the run before it extends that one, so that a
@@ -165,7 +168,8 @@ func (s *Store) buildLog(ctx context.Context, tx pgx.Tx) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	read := "SELECT " + eventColumns + " FROM " + s.sql.table + " WHERE account = $1 AND seq >= $2 ORDER BY seq LIMIT $3"
+	// The table is of schema version 2 here: the actor fields come later.
+	read := "SELECT " + eventColumnsBefore4 + " FROM " + s.sql.table + " WHERE account = $1 AND seq >= $2 ORDER BY seq LIMIT $3"
 	for i, account := range accounts {
 		if _, err := tx.Exec(ctx, s.sql.log.addHead, account); err != nil {
 			return err
@@ -204,14 +208,48 @@ func scanEvents(rows pgx.Rows, buf []auditevents.AuditEvent) ([]auditevents.Audi
 	defer rows.Close()
 	for rows.Next() {
 		var e auditevents.AuditEvent
+		var a actorColumns
 		if err := rows.Scan(&e.ID, &e.Timestamp, &e.Account, &e.User, (*string)(&e.Action),
-			(*string)(&e.ResourceKind), &e.ResourceName, &e.Configuration, &e.Description); err != nil {
+			(*string)(&e.ResourceKind), &e.ResourceName, &e.Configuration, &e.Description,
+			&a.ip, &a.userAgent, &a.requestID, &a.metadata); err != nil {
 			return buf, fmt.Errorf("read an event: %w", err)
 		}
 		e.Timestamp = e.Timestamp.UTC()
+		if err := a.fill(&e); err != nil {
+			return buf, err
+		}
 		buf = append(buf, e)
 	}
 	return buf, rows.Err()
+}
+
+// actorColumns receives the actor columns of a row, each nil when NULL.
+type actorColumns struct {
+	ip                   *netip.Prefix
+	userAgent, requestID *string
+	metadata             []byte // jsonb's text
+}
+
+// fill sets e's actor fields from a.
+func (a *actorColumns) fill(e *auditevents.AuditEvent) error {
+	if a.ip != nil {
+		e.IPAddress = a.ip.Addr().String()
+	}
+	if a.userAgent != nil {
+		e.UserAgent = *a.userAgent
+	}
+	if a.requestID != nil {
+		e.RequestID = *a.requestID
+	}
+	if a.metadata != nil {
+		if err := json.Unmarshal(a.metadata, &e.Metadata); err != nil {
+			return fmt.Errorf("read the metadata of event %s: %w", e.ID, err)
+		}
+		if len(e.Metadata) == 0 {
+			e.Metadata = nil
+		}
+	}
+	return nil
 }
 
 // growth is one account's part of a batch being appended.
@@ -751,14 +789,19 @@ func (s *Store) entriesChunk(ctx context.Context, account string, next int64, li
 			var kind int
 			var e auditevents.Entry
 			var n int64
+			var a actorColumns
 			ev := &e.Event
 			if err := rows.Scan(&kind, &e.Seq, &n, &ev.ID, &ev.Timestamp, &ev.Account, &ev.User, (*string)(&ev.Action),
-				(*string)(&ev.ResourceKind), &ev.ResourceName, &ev.Configuration, &ev.Description); err != nil {
+				(*string)(&ev.ResourceKind), &ev.ResourceName, &ev.Configuration, &ev.Description,
+				&a.ip, &a.userAgent, &a.requestID, &a.metadata); err != nil {
 				return fmt.Errorf("read an entry: %w", err)
 			}
 			switch kind {
 			case 0:
 				ev.Timestamp = ev.Timestamp.UTC()
+				if err := a.fill(ev); err != nil {
+					return err
+				}
 				buf = append(buf, e)
 			case 1:
 				buf = append(buf, auditevents.Entry{Seq: e.Seq, Pruned: n - e.Seq})
@@ -791,10 +834,13 @@ func (s *Store) Lookup(ctx context.Context, id string) (auditevents.Entry, error
 		return auditevents.Entry{}, auditevents.ErrNotFound
 	}
 	var e auditevents.Entry
+	var a actorColumns
 	ev := &e.Event
 	err := s.retry(ctx, func() error {
+		a = actorColumns{}
 		return s.pool.QueryRow(ctx, s.sql.log.lookup, id).Scan(&e.Seq, &ev.ID, &ev.Timestamp, &ev.Account, &ev.User,
-			(*string)(&ev.Action), (*string)(&ev.ResourceKind), &ev.ResourceName, &ev.Configuration, &ev.Description)
+			(*string)(&ev.Action), (*string)(&ev.ResourceKind), &ev.ResourceName, &ev.Configuration, &ev.Description,
+			&a.ip, &a.userAgent, &a.requestID, &a.metadata)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return auditevents.Entry{}, fmt.Errorf("pgstore: lookup %s: %w", id, auditevents.ErrNotFound)
@@ -803,6 +849,9 @@ func (s *Store) Lookup(ctx context.Context, id string) (auditevents.Entry, error
 		return auditevents.Entry{}, s.wrap(ctx, "lookup", err)
 	}
 	ev.Timestamp = ev.Timestamp.UTC()
+	if err := a.fill(ev); err != nil {
+		return auditevents.Entry{}, s.wrap(ctx, "lookup", err)
+	}
 	return e, nil
 }
 

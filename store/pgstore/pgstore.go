@@ -406,6 +406,7 @@ func connectionLost(err error) bool {
 // events themselves, whose leaves the log hashes.
 type columns struct {
 	id, account, user, action, kind, name, conf, confName, desc []string
+	ip, userAgent, requestID, metadata                          []string // "" when absent: NULL
 	ts                                                          []time.Time
 	seq                                                         []int64 // given in the append's transaction
 	events                                                      []auditevents.AuditEvent
@@ -417,6 +418,7 @@ func newColumns(events []auditevents.AuditEvent) *columns {
 		id: make([]string, n), account: make([]string, n), user: make([]string, n),
 		action: make([]string, n), kind: make([]string, n), name: make([]string, n),
 		conf: make([]string, n), confName: make([]string, n), desc: make([]string, n),
+		ip: make([]string, n), userAgent: make([]string, n), requestID: make([]string, n), metadata: make([]string, n),
 		ts: make([]time.Time, n), seq: make([]int64, n), events: events,
 	}
 	for i := range events {
@@ -425,13 +427,18 @@ func newColumns(events []auditevents.AuditEvent) *columns {
 		c.action[i], c.kind[i], c.name[i] = string(e.Action), string(e.ResourceKind), e.ResourceName
 		c.conf[i], c.desc[i] = e.Configuration, e.Description
 		c.confName[i], _ = auditevents.SplitConfiguration(e.Configuration)
+		c.ip[i], c.userAgent[i], c.requestID[i] = e.IPAddress, e.UserAgent, e.RequestID
+		if len(e.Metadata) > 0 {
+			c.metadata[i] = string(auditevents.AppendMetadataJSON(nil, e.Metadata))
+		}
 	}
 	return c
 }
 
 // args returns the INSERT's parameters, in the order of statements.insert.
 func (c *columns) args() []any {
-	return []any{c.id, c.ts, c.account, c.user, c.action, c.kind, c.name, c.conf, c.confName, c.desc, c.seq}
+	return []any{c.id, c.ts, c.account, c.user, c.action, c.kind, c.name, c.conf, c.confName, c.desc, c.seq,
+		c.ip, c.userAgent, c.requestID, c.metadata}
 }
 
 // Prune deletes every event older than before, in statements of at most

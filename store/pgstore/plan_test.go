@@ -77,10 +77,17 @@ func TestIndexesMatchQueryShapes(t *testing.T) {
 // cheaper, and the test is whether an index can serve the shape.
 func explain(tb testing.TB, s *Store, sql string, args []any) string {
 	tb.Helper()
+	return explainWith(tb, s, sql, args, "enable_seqscan", "enable_bitmapscan", "enable_sort")
+}
+
+// explainWith returns the plan of sql, as EXPLAIN writes it, with the
+// planner's settings off turned off.
+func explainWith(tb testing.TB, s *Store, sql string, args []any, off ...string) string {
+	tb.Helper()
 	ctx := context.Background()
 	var lines []string
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for _, set := range []string{"enable_seqscan", "enable_bitmapscan", "enable_sort"} {
+		for _, set := range off {
 			if _, err := tx.Exec(ctx, "SET LOCAL "+set+" = off"); err != nil {
 				return err
 			}

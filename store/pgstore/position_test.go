@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/auditevents/auditevents"
-	"github.com/jackc/pgx/v5"
 )
 
 // Positions live in the database: a store opened again, and a store on
@@ -75,7 +74,7 @@ func TestPositionsAcrossReopenAndPools(t *testing.T) {
 // by migration 3.
 func TestPositionsMigration(t *testing.T) {
 	ctx := context.Background()
-	dsn, admin := testServer(t)
+	dsn, _ := testServer(t)
 	schema := freshSchema(t)
 	s, err := Open(ctx, dsn, &Options{Schema: schema})
 	if err != nil {
@@ -85,15 +84,7 @@ func TestPositionsMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	// Back to schema version 2.
-	for _, sql := range []string{
-		"DROP TABLE " + pgx.Identifier{schema, "audit_events_positions"}.Sanitize(),
-		"DELETE FROM " + pgx.Identifier{schema, "audit_events_schema_migrations"}.Sanitize() + " WHERE version = 3",
-	} {
-		if _, err := admin.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
+	backToSchema(t, schema, 2)
 	s, err = Open(ctx, dsn, &Options{Schema: schema})
 	if err != nil {
 		t.Fatal(err)

@@ -60,7 +60,7 @@ func (s *Store) plan(q *auditevents.Query) (queryPlan, bool) {
 	var p queryPlan
 	// PostgreSQL refuses text that is not UTF-8 or holds a NUL byte; no
 	// stored event holds such text, so such a filter matches nothing.
-	for _, v := range []string{q.User, q.Configuration, q.ResourceName, string(q.Action), string(q.ResourceKind)} {
+	for _, v := range []string{q.User, q.Configuration, q.ResourceName, string(q.Action), string(q.ResourceKind), q.RequestID} {
 		if !storable(v) {
 			return p, false
 		}
@@ -93,6 +93,21 @@ func (s *Store) plan(q *auditevents.Query) (queryPlan, bool) {
 	}
 	if q.Action != "" {
 		cond("action = ?", string(q.Action))
+	}
+	if q.RequestID != "" {
+		cond("request_id = ?", q.RequestID)
+	}
+	if q.IPAddress.IsValid() {
+		// Both on the partial index of addresses: one address is an
+		// equality, which reads its events in (ts, id) order; a network a
+		// range (<<= is "within or equal", which PostgreSQL turns into a
+		// range of the btree). An IPv4 network holds no IPv6 address, as
+		// Query.Matches says.
+		if q.IPAddress.IsSingleIP() {
+			cond("ip_address = ?::inet", q.IPAddress.Addr().String())
+		} else {
+			cond("ip_address <<= ?::inet", q.IPAddress.String())
+		}
 	}
 	since, before, after := q.MicroRange()
 	if !since.IsZero() {

@@ -49,7 +49,33 @@ CREATE INDEX {{name_account_idx}} ON {{table}} (account, ts, id);
 `, nil},
 	{2, "the verifiable log: sequences, tree hashes, pruned runs", logMigration, (*Store).buildLog},
 	{3, "the positions of the log's consumers", positionsMigration, nil}, // position.go
+	{4, "the actor fields: IP address, user agent, request ID, metadata", actorMigration, nil},
 }
+
+// actorMigration adds the actor fields, NULL when an event has none: the
+// events stored before it keep NULL, as no backfill is needed, and adding
+// a column without a default rewrites no row.
+//
+// The IP address is an inet, so that a network filter is a range of one
+// index (PostgreSQL turns ip_address <<= network into a range of the btree
+// on inet) and each address has one form. The request ID is "C" text, for
+// exact lookups. The metadata is jsonb, a small object whose keys
+// AuditEvent.Validate restricts: a host can read it in SQL
+// (metadata->>'region') and give it a GIN index of its own; the store
+// reads it back into a map, so jsonb's order of keys does not matter. The
+// two filters an investigation uses, by request ID and by address or
+// network, have partial indexes that hold only the events with the field:
+// they cost nothing for the events without it. Building them reads the
+// table once, in the migration's transaction.
+const actorMigration = `
+ALTER TABLE {{table}}
+	ADD COLUMN ip_address inet,
+	ADD COLUMN user_agent text,
+	ADD COLUMN request_id text COLLATE "C",
+	ADD COLUMN metadata   jsonb;
+CREATE INDEX {{name_request_id_idx}} ON {{table}} (request_id, ts, id) WHERE request_id IS NOT NULL;
+CREATE INDEX {{name_ip_address_idx}} ON {{table}} (ip_address, ts, id) WHERE ip_address IS NOT NULL;
+`
 
 // migrate creates the schema and applies the migrations the database lacks,
 // in one transaction under an advisory lock, so that replicas that start at
@@ -165,17 +191,30 @@ type statements struct {
 	positions     positionStatements
 }
 
-// eventColumns are the columns a query reads, in the order readPage scans.
-const eventColumns = "id, ts, account, user_name, action, resource_kind, resource_name, configuration, description"
+// eventColumns are the columns a query reads, in the order scanEvents
+// scans.
+const eventColumns = "id, ts, account, user_name, action, resource_kind, resource_name, configuration, description, ip_address, user_agent, request_id, metadata"
+
+// eventColumnsBefore4 reads what eventColumns reads from a table of schema
+// version 2 or 3, which has no actor fields, for the migration that builds
+// the log.
+const eventColumnsBefore4 = "id, ts, account, user_name, action, resource_kind, resource_name, configuration, description, NULL::inet, NULL::text, NULL::text, NULL::jsonb"
 
 func newStatements(schema, table string) statements {
 	t := pgx.Identifier{schema, table}.Sanitize()
 	return statements{
 		table: t,
 		// One statement per batch, whatever its size: the batch travels as
-		// ten arrays, and the statement is prepared once per connection.
-		insert: `INSERT INTO ` + t + ` (id, ts, account, user_name, action, resource_kind, resource_name, configuration, configuration_name, description, seq)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[])`,
+		// fifteen arrays, and the statement is prepared once per
+		// connection. An actor field travels as "" when the event has none,
+		// stored as NULL.
+		insert: `INSERT INTO ` + t + ` (id, ts, account, user_name, action, resource_kind, resource_name, configuration, configuration_name, description, seq,
+	ip_address, user_agent, request_id, metadata)
+SELECT id, ts, account, user_name, action, resource_kind, resource_name, configuration, configuration_name, description, seq,
+	nullif(ip, '')::inet, nullif(ua, ''), nullif(rid, ''), nullif(md, '')::jsonb
+FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[],
+	$12::text[], $13::text[], $14::text[], $15::text[])
+	AS b(id, ts, account, user_name, action, resource_kind, resource_name, configuration, configuration_name, description, seq, ip, ua, rid, md)`,
 		// The first ID of a batch, in batch order, that is already stored.
 		firstExisting: `SELECT b.id FROM unnest($1::text[]) WITH ORDINALITY AS b(id, n)
 WHERE EXISTS (SELECT 1 FROM ` + t + ` e WHERE e.id = b.id) ORDER BY b.n LIMIT 1`,
