@@ -185,27 +185,46 @@ func TestUpgradeFormat4(t *testing.T) {
 	}
 }
 
-// A store opened with NoLog keeps format 2, which has no actor fields: it
-// refuses a batch with an event that carries any, and stores nothing of it,
-// rather than drop the fields or write a file the previous release cannot
-// read.
-func TestNoLogRefusesActorFields(t *testing.T) {
+// A store opened with NoLog keeps the actor fields and answers their
+// filters as a store with the log does; opened later without NoLog, the log
+// is built over them and verifies.
+func TestNoLogKeepsActorFields(t *testing.T) {
 	ctx := context.Background()
-	s := openTemp(t, &boltstore.Options{NoLog: true})
-	events := testEvents(3)
-	events[2].UserAgent = "curl/8.5.0"
-	if err := s.Append(ctx, events...); !errors.Is(err, boltstore.ErrNoLogActor) || !strings.Contains(err.Error(), events[2].ID) {
-		t.Fatalf("Append of an event with a user agent to a NoLog store = %v, want ErrNoLogActor naming %s", err, events[2].ID)
-	}
-	if got, err := auditevents.Collect(s.Query(ctx, auditevents.Query{})); err != nil || len(got) != 0 {
-		t.Fatalf("after the refused Append the store holds %d events, %v; want none", len(got), err)
-	}
-	if err := s.Append(ctx, events[:2]...); err != nil {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	s, err := boltstore.Open(path, &boltstore.Options{NoLog: true})
+	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := auditevents.Collect(s.Query(ctx, auditevents.Query{RequestID: "x"}))
-	if err != nil || len(got) != 0 {
-		t.Fatalf("request-id query of a NoLog store = %d events, %v; want none", len(got), err)
+	events := testEvents(3)
+	events[2].UserAgent = "curl/8.5.0"
+	events[2].RequestID = "req-2"
+	events[2].IPAddress = "2001:db8::2"
+	events[2].Metadata = map[string]string{"session": "s-2"}
+	if err := s.Append(ctx, events...); err != nil {
+		t.Fatalf("Append of an event with actor fields to a NoLog store: %v", err)
+	}
+	boltstore.CheckQueries(t, s, events, []auditevents.Query{{}, {RequestID: "req-2"}, {IPAddress: netip.MustParsePrefix("2001:db8::/32")}}, "NoLog")
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open without NoLog: %v", err)
+	}
+	defer s.Close()
+	boltstore.CheckQueries(t, s, events, []auditevents.Query{{}, {RequestID: "req-2"}}, "after the log was built")
+	signer, verifier := ledgerKeys(t)
+	account := events[2].Account
+	cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", account, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auditevents.Verify(ctx, auditevents.AccountLog(s, account), auditevents.VerifyOptions{Verifier: verifier, Checkpoint: cp}); err != nil {
+		t.Errorf("Verify after the log was built: %v", err)
 	}
 	if err := s.Check(ctx); err != nil {
 		t.Fatal(err)
@@ -214,12 +233,8 @@ func TestNoLogRefusesActorFields(t *testing.T) {
 
 // Changing the IP address of a stored event with bbolt, checksum fixed, is
 // reported by Verify as a modification of its sequence: the leaf covers the
-// actor fields. This needs the leaf encoding of version 2, which hashes
-// them.
+// actor fields.
 func TestLedgerTamperIPAddress(t *testing.T) {
-	if auditevents.LeafVersion < 2 {
-		t.Skipf("the leaf encoding of version %d does not cover the actor fields; it needs version 2", auditevents.LeafVersion)
-	}
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "audit.db")
 	events := testEvents(60)

@@ -55,13 +55,6 @@ func (s *Store) Append(ctx context.Context, events ...auditevents.AuditEvent) er
 	if err != nil {
 		return err
 	}
-	if s.noLog {
-		for i := range prepared {
-			if prepared[i].HasActor() {
-				return fmt.Errorf("%w: event %d (%s) has actor fields", ErrNoLogActor, i, prepared[i].ID)
-			}
-		}
-	}
 	req := &appendRequest{events: prepared, keys: make([][keyLen]byte, len(prepared)), done: make(chan error, 1)}
 	for i := range prepared {
 		if req.keys[i], err = eventKey(&prepared[i]); err != nil {

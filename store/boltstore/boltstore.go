@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -69,15 +70,16 @@ type Options struct {
 
 	// NoLog opens the store without the verifiable log, for a host that
 	// needs no proofs: appends write neither sequences nor tree hashes,
-	// and the methods of [auditevents.Ledger] return [ErrNoLog]. The file
-	// is kept in format 2, the format before the log, which a new file is
-	// created in and the previous release of this package reads too.
-	// Opening the file later without NoLog upgrades it to the current
-	// format once and for good: the stored events get their sequences in
-	// stored order and each account's tree is built. A file that already
-	// has the log is refused with [ErrNewerFormat], since events appended
-	// outside the log would break its proofs. NoLog may be combined with
-	// ReadOnly, which then opens a format 2 file as it is.
+	// and the methods of [auditevents.Ledger] return [ErrNoLog]. Events
+	// keep every field. The file is written in the current format, marked
+	// as having no log (FORMAT.md); a file of format 2, the format before
+	// the log, is turned into that on a writable Open. Opening the file
+	// later without NoLog builds the log once and for good: the stored
+	// events get their sequences in stored order and each account's tree
+	// is built. A file that already has the log is refused with
+	// [ErrNewerFormat], since events appended outside the log would break
+	// its proofs. NoLog may be combined with ReadOnly, which then opens a
+	// file without the log (format 2 included) as it is.
 	NoLog bool
 
 	afterRun  func(pruned int, err error) // called after each background prune; for tests
@@ -111,7 +113,7 @@ type Store struct {
 	logger   *slog.Logger
 	afterRun func(pruned int, err error) // called after each background prune; for tests
 	readOnly bool                        // Options.ReadOnly
-	noLog    bool                        // Options.NoLog: the file is and stays of format 2
+	noLog    bool                        // Options.NoLog: the file has no log and gets none
 
 	waiters waiters // the channels of Appended (notify.go)
 
@@ -304,8 +306,9 @@ func readMeta(tx *bolt.Tx, loadDict bool) (c codec, fresh bool, err error) {
 	case version < formatVersion:
 		return c, false, fmt.Errorf("%w: the file has format version %d; this version of the package reads format version %d and upgrades format versions %d to %d", ErrOlderFormat, version, formatVersion, oldestUpgradable, formatVersion-1)
 	}
+	c.noLog = c.upgrade == oldestUpgradable || meta.Get(metaNoLog) != nil
 	for _, name := range allBuckets {
-		if tx.Bucket(name) == nil && !(c.upgrade > 0 && c.upgrade < bucketSince(name)) {
+		if tx.Bucket(name) == nil && !(c.upgrade > 0 && c.upgrade < bucketSince(name)) && !(c.noLog && logBucket(name)) {
 			return c, false, corruptf("bucket %q is missing", name)
 		}
 	}
@@ -341,10 +344,18 @@ func readMeta(tx *bolt.Tx, loadDict bool) (c codec, fresh bool, err error) {
 
 func pair(k, v []byte) [2][]byte { return [2][]byte{k, v} }
 
+// logBucket reports whether the bucket belongs to the verifiable log, which
+// a file without the log (Options.NoLog) lacks.
+func logBucket(name []byte) bool {
+	return bytes.Equal(name, bucketLog) || bytes.Equal(name, bucketPositions)
+}
+
 // init creates the buckets of a fresh file, adds to an existing file's kind
 // table the kinds this version knows and it lacks, and loads the tables.
-// With noLog, it creates a fresh file in format 2, without the log, and
-// refuses a file that has the log.
+// With noLog, it creates a fresh file without the log (the current format,
+// marked by meta/nolog), turns a writable file of format 2 into one, and
+// refuses a file that has the log. Without noLog, it upgrades an older file
+// or one without the log.
 func (s *Store) init(noLog bool) error {
 	var (
 		c      codec
@@ -371,17 +382,27 @@ func (s *Store) init(noLog bool) error {
 			return nil
 		})
 	})
-	if err == nil && noLog && !fresh && c.upgrade != oldestUpgradable {
+	if err == nil && noLog && !fresh && !c.noLog {
 		version := c.upgrade
 		if version == 0 {
 			version = formatVersion
 		}
-		err = fmt.Errorf("%w: the file has format version %d, with the verifiable log; a store opened with NoLog keeps format version %d, without it: open the file without NoLog", ErrNewerFormat, version, oldestUpgradable)
+		err = fmt.Errorf("%w: the file has format version %d, with the verifiable log; a store opened with NoLog writes no log, and events appended outside it would break its proofs: open the file without NoLog", ErrNewerFormat, version)
+	}
+	marked := c.noLog && c.upgrade == 0 // meta/nolog, in the current format
+	if err == nil && marked && !noLog {
+		c.upgrade = oldestUpgradable // a file without the log gets it as a file of format 2 does
+	}
+	if err == nil && noLog && c.upgrade == oldestUpgradable && !s.readOnly {
+		update = true // a file of format 2 becomes the current format without the log
 	}
 	if err == nil && c.upgrade > 0 && !noLog {
-		if s.readOnly {
+		switch {
+		case s.readOnly && marked:
+			err = fmt.Errorf("%w: the file was written with NoLog and has no verifiable log; open it with NoLog, or once without ReadOnly to build the log", ErrOlderFormat)
+		case s.readOnly:
 			err = fmt.Errorf("%w: the file has format version %d; open it once without ReadOnly to upgrade it to format version %d", ErrOlderFormat, c.upgrade, formatVersion)
-		} else {
+		default:
 			err = s.upgrade(&c)
 		}
 	}
@@ -400,24 +421,28 @@ func (s *Store) init(noLog bool) error {
 				return err
 			}
 			if meta.Get(metaFormat) == nil {
-				var v [4]byte
-				binary.BigEndian.PutUint32(v[:], formatVersion)
-				if noLog {
-					binary.BigEndian.PutUint32(v[:], oldestUpgradable)
-				}
-				if err := meta.Put(metaFormat, v[:]); err != nil {
-					return err
-				}
 				if err := meta.Put(metaActions, c.actions.bytes()); err != nil {
 					return err
+				}
+			}
+			if meta.Get(metaFormat) == nil || noLog {
+				// A new file, or a file without the log: the current
+				// format, and for NoLog the mark that the log is absent.
+				if err := meta.Put(metaFormat, binary.BigEndian.AppendUint32(nil, formatVersion)); err != nil {
+					return err
+				}
+				if noLog {
+					if err := meta.Put(metaNoLog, nil); err != nil {
+						return err
+					}
 				}
 			}
 			if err := meta.Put(metaKinds, c.kinds.bytes()); err != nil {
 				return err
 			}
 			for _, name := range allBuckets {
-				if noLog && bucketSince(name) > oldestUpgradable {
-					continue // format 2 has no log and no positions
+				if noLog && logBucket(name) {
+					continue // no log, and so no positions
 				}
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return err
@@ -426,6 +451,9 @@ func (s *Store) init(noLog bool) error {
 			return nil
 		})
 	})
+	if err == nil && noLog {
+		c.upgrade, c.noLog = 0, true
+	}
 	s.codec = c
 	return err
 }

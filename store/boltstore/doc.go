@@ -115,7 +115,7 @@
 // ([ErrOlderFormat]); a file of version 2, from before the verifiable log,
 // of version 3, from before positions, or of version 4, from before the
 // actor fields, is upgraded in place by a writable Open (unless
-// [Options.NoLog] keeps a version 2 file as it is), and one whose header, page tree or first and last
+// [Options.NoLog] keeps a version 2 file without the log), and one whose header, page tree or first and last
 // events are damaged ([ErrCorrupt]); a file too short to be a bbolt file
 // is [ErrNotStore]. Damage that Open does not read is reported as
 // [ErrCorrupt] by the call that meets it, never as a panic; [Store.Check]

@@ -40,14 +40,6 @@ var ErrReadOnly = errors.New("boltstore: store is open read-only")
 // [Options.NoLog], which keeps no verifiable log.
 var ErrNoLog = errors.New("boltstore: store is open without the verifiable log (Options.NoLog)")
 
-// ErrNoLogActor is returned by Append of a store opened with
-// [Options.NoLog] for a batch with an event that carries actor fields (an
-// IP address, a user agent, a request ID or metadata): NoLog keeps the file
-// in format 2, which has no place for them, so that the previous release
-// still reads it. Nothing of the batch is stored. Open the store without
-// NoLog to keep them.
-var ErrNoLogActor = errors.New("boltstore: a store opened with NoLog keeps format 2, which has no actor fields")
-
 // ErrCorrupt is returned when the file is damaged: by [Open] when the damage
 // shows in the parts it reads, and by any other method that meets damaged
 // data. Nothing is written to a file found damaged while opening it.

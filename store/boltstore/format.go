@@ -40,6 +40,7 @@ var (
 	metaActions = []byte("actions") // the action code table (value.go)
 	metaSealed  = []byte("sealed")  // the last sealed day (index.go); absent: none
 	metaCount   = []byte("count")   // 8-byte big-endian number of events; absent: 0
+	metaNoLog   = []byte("nolog")   // present (empty): the file has no log (Options.NoLog); since format 5
 )
 
 // fillPercent is the fill of split pages in every bucket. Events arrive

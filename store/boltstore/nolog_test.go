@@ -42,10 +42,11 @@ func fileFormat(tb testing.TB, path string) (version uint32, hasLog bool) {
 	return version, hasLog
 }
 
-// NoLog writes format 2, without the log; its Ledger methods say so; the
-// file opens read-only with NoLog; opening it without NoLog upgrades it to a
-// log that verifies; and a file with the log is refused by NoLog, since
-// events appended outside the log would break its proofs.
+// NoLog writes the current format without the log, marked meta/nolog; its
+// Ledger methods say so; the file opens read-only with NoLog, and read-only
+// without NoLog is refused with ErrOlderFormat; opening it without NoLog
+// builds a log that verifies; and a file with the log is refused by NoLog,
+// since events appended outside the log would break its proofs.
 func TestNoLog(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "audit.db")
@@ -101,11 +102,14 @@ func TestNoLog(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if v, hasLog := fileFormat(t, path); v != 2 || hasLog {
-		t.Fatalf("a NoLog file has format %d and a log bucket %v; want format 2 without", v, hasLog)
+	if v, hasLog := fileFormat(t, path); v != 5 || hasLog || !noLogMark(t, path) {
+		t.Fatalf("a NoLog file has format %d, a log bucket %v and the nolog mark %v; want format 5 without the log, marked", v, hasLog, noLogMark(t, path))
+	}
+	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) {
+		t.Fatalf("read-only Open without NoLog of a file without the log = %v, want ErrOlderFormat", err)
 	}
 
-	// Read-only with NoLog: the format 2 file as it is.
+	// Read-only with NoLog: the file as it is.
 	ro, err := boltstore.Open(path, &boltstore.Options{NoLog: true, ReadOnly: true})
 	if err != nil {
 		t.Fatalf("read-only NoLog Open: %v", err)
@@ -138,8 +142,8 @@ func TestNoLog(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if v, hasLog := fileFormat(t, path); v != 5 || !hasLog {
-		t.Fatalf("after the upgrade: format %d, log bucket %v; want format 5 with it", v, hasLog)
+	if v, hasLog := fileFormat(t, path); v != 5 || !hasLog || noLogMark(t, path) {
+		t.Fatalf("after the upgrade: format %d, log bucket %v, nolog mark %v; want format 5 with the log, unmarked", v, hasLog, noLogMark(t, path))
 	}
 
 	// A file with the log refuses NoLog, and stays as it was.
@@ -149,5 +153,60 @@ func TestNoLog(t *testing.T) {
 	}
 	if string(readFile(t, path)) != string(before) {
 		t.Error("a refused NoLog Open changed the file")
+	}
+}
+
+// noLogMark reports whether the meta bucket holds the key "nolog", with bbolt
+// directly, as FORMAT.md describes it.
+func noLogMark(tb testing.TB, path string) bool {
+	tb.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	var marked bool
+	if err := db.View(func(tx *bolt.Tx) error {
+		marked = tx.Bucket([]byte("meta")).Get([]byte("nolog")) != nil
+		return nil
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return marked
+}
+
+// A file of format 2, the format before the log, opens read-only with NoLog
+// as it is, and writable with NoLog becomes the current format without the
+// log, keeping its events.
+func TestNoLogFormat2(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	copyFile(t, filepath.Join("testdata", "format2.db"), path)
+	before := readFile(t, path)
+	ro, err := boltstore.Open(path, &boltstore.Options{NoLog: true, ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only NoLog Open of a format 2 file: %v", err)
+	}
+	want, err := auditevents.Collect(ro.Query(ctx, auditevents.Query{}))
+	ro.Close()
+	if err != nil || len(want) == 0 {
+		t.Fatalf("read-only Query = %d events, %v", len(want), err)
+	}
+	if string(readFile(t, path)) != string(before) {
+		t.Fatal("a read-only Open changed the file")
+	}
+	s, err := boltstore.Open(path, &boltstore.Options{NoLog: true})
+	if err != nil {
+		t.Fatalf("NoLog Open of a format 2 file: %v", err)
+	}
+	boltstore.CheckQueries(t, s, want, []auditevents.Query{{}}, "format 2 opened with NoLog")
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v, hasLog := fileFormat(t, path); v != 5 || hasLog || !noLogMark(t, path) {
+		t.Fatalf("format 2 opened with NoLog: format %d, log bucket %v, nolog mark %v; want format 5 without the log, marked", v, hasLog, noLogMark(t, path))
 	}
 }

@@ -48,7 +48,7 @@ func (s *Store) upgrade(c *codec) error {
 			// value of format 5 too).
 			for _, name := range allBuckets {
 				if since := bucketSince(name); since > bucketSince(bucketLog) && c.upgrade < since {
-					if _, err := tx.CreateBucket(name); err != nil {
+					if _, err := tx.CreateBucketIfNotExists(name); err != nil { // a file without the log has the later buckets
 						return err
 					}
 				}
@@ -57,6 +57,9 @@ func (s *Store) upgrade(c *codec) error {
 				return tx.Bucket(bucketMeta).Put(metaFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
 			}
 			if _, err := tx.CreateBucket(bucketLog); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketMeta).Delete(metaNoLog); err != nil {
 				return err
 			}
 			var lw logWriter // never reset: the transaction holds what it puts
@@ -86,6 +89,6 @@ func (s *Store) upgrade(c *codec) error {
 	if err != nil {
 		return err
 	}
-	c.upgrade = 0
+	c.upgrade, c.noLog = 0, false
 	return nil
 }

@@ -81,6 +81,7 @@ type codec struct {
 	kinds, actions *codeTable
 	dict           *dict
 	upgrade        uint32 // the format version of an older file that Open upgrades (upgrade.go); 0 when current
+	noLog          bool   // the file has no log: meta/nolog, or format 2
 }
 
 // The value of an event is, in order: a CRC-32C of the rest; the kind's

@@ -252,9 +252,6 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 		if ids.Get(k[8:]) == nil {
 			return corruptf("event %s has no entry in the ID index", e.ID)
 		}
-		if s.noLog && e.HasActor() {
-			return corruptf("event %s has actor fields in a file of format %d", e.ID, oldestUpgradable)
-		}
 		tags := s.codec.eventTags(&e)
 		for kind := range numIndexes {
 			tag, ok := indexed(kind, &e, tags)
