@@ -427,6 +427,10 @@ func TestMigrateOldTable(t *testing.T) {
 	all = append(all, events(7, base, 300)...)                                 // three accounts
 	all = append(all, accountEvents(8, base.Add(-time.Hour), 10500, "big")...) // more than a build chunk
 	slices.Reverse(all)                                                        // inserted newest first
+	for i := range all {
+		// The previous release had no actor fields.
+		all[i].IPAddress, all[i].UserAgent, all[i].RequestID, all[i].Metadata = "", "", "", nil
+	}
 	for i := 0; i < len(all); i += 2000 {
 		batch, err := auditevents.PrepareBatch(all[i:min(i+2000, len(all))])
 		if err != nil {
