@@ -301,6 +301,7 @@ func readMeta(tx *bolt.Tx, loadDict bool) (c codec, fresh bool, err error) {
 	case version < formatVersion:
 		return c, false, fmt.Errorf("%w: the file has format version %d; this version of the package reads format version %d and upgrades format versions %d to %d", ErrOlderFormat, version, formatVersion, oldestUpgradable, formatVersion-1)
 	}
+	c.logged = binary.BigEndian.Uint32(v) == formatVersion
 	for _, name := range allBuckets {
 		if tx.Bucket(name) == nil && !(c.upgrade > 0 && c.upgrade < bucketSince(name)) {
 			return c, false, corruptf("bucket %q is missing", name)
@@ -359,7 +360,7 @@ func (s *Store) init(noLog bool) error {
 				return fmt.Errorf("%w: the file holds no bucket, and ReadOnly creates nothing", ErrNotStore)
 			}
 			if fresh {
-				c = codec{kinds: newCodeTable(nil), actions: newCodeTable(documentedActions), dict: newDict()}
+				c = codec{kinds: newCodeTable(nil), actions: newCodeTable(documentedActions), dict: newDict(), logged: !noLog}
 				update = true
 			}
 			var grown bool

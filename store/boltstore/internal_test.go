@@ -177,7 +177,7 @@ func TestKindTableGrowsAndUnknownCodesFail(t *testing.T) {
 	c := s.codec
 	c.kinds = newCodeTable(nil)
 	key, _ := eventKey(&e)
-	v, err := s.codec.appendValue(nil, &e)
+	v, err := s.codec.appendValue(nil, &e, &logRef{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestKindTableGrowsAndUnknownCodesFail(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	c := codec{kinds: newCodeTable(kindNames()), actions: newCodeTable(documentedActions), dict: newDict()}
 	for _, e := range storetest.NewGenerator(8).Events(5) {
-		v, err := c.appendValue(nil, &e)
+		v, err := c.appendValue(nil, &e, nil)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -205,7 +205,7 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		// What decodes encodes back to the same bytes.
-		again, err := c.appendValue(nil, &e)
+		again, err := c.appendValue(nil, &e, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -138,8 +138,8 @@ func TestNoLog(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if v, hasLog := fileFormat(t, path); v != 4 || !hasLog {
-		t.Fatalf("after the upgrade: format %d, log bucket %v; want format 4 with it", v, hasLog)
+	if v, hasLog := fileFormat(t, path); v != 5 || !hasLog {
+		t.Fatalf("after the upgrade: format %d, log bucket %v; want format 5 with it", v, hasLog)
 	}
 
 	// A file with the log refuses NoLog, and stays as it was.

@@ -3,6 +3,7 @@ package boltstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,7 +98,7 @@ func TestPositionsSurviveReopen(t *testing.T) {
 // The golden file of the current format holds the golden positions.
 func TestGoldenPositions(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "golden.db")
-	copyFile(t, filepath.Join("testdata", "format4.db"), path)
+	copyFile(t, filepath.Join("testdata", fmt.Sprintf("format%d.db", formatVersion(t))), path)
 	s, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +115,7 @@ func TestUpgradeFormat3(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	copyFile(t, filepath.Join("testdata", "format3.db"), path)
 	before := readFile(t, path)
-	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) || !strings.Contains(err.Error(), "format version 3; open it once without ReadOnly to upgrade it to format version 4") {
+	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) || !strings.Contains(err.Error(), "format version 3; open it once without ReadOnly to upgrade it to format version 5") {
 		t.Fatalf("read-only Open of a format 3 file = %v, want ErrOlderFormat saying how to upgrade", err)
 	}
 	if string(readFile(t, path)) != string(before) {
@@ -145,8 +146,8 @@ func TestUpgradeFormat3(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := formatOf(t, path); got != 4 {
-		t.Errorf("the upgraded file has format version %d, want 4", got)
+	if got := formatOf(t, path); got != 5 {
+		t.Errorf("the upgraded file has format version %d, want 5", got)
 	}
 	s, err = boltstore.Open(path, &boltstore.Options{ReadOnly: true})
 	if err != nil {

@@ -1,16 +1,20 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/auditevents/auditevents"
 )
 
 // oldestUpgradable is the oldest format that Open upgrades in place: format
-// 2, the format before the verifiable log. Format 3, before the positions
-// bucket, is upgraded too.
+// 2, the format before the verifiable log. Formats 3, before the positions
+// bucket, and 4, which kept every leaf and each event's sequence in the ids
+// bucket, are upgraded too.
 const oldestUpgradable = 2
 
 // bucketSince returns the format version that added the bucket: Open of an
@@ -25,16 +29,18 @@ func bucketSince(name []byte) uint32 {
 	return 1
 }
 
-// upgradeChunk is how many events the upgrade stages at a time.
+// upgradeChunk is how many events the upgrade reads at a time.
 const upgradeChunk = 8192
 
-// upgrade turns a file of format 2 or 3 into the current format, in one
-// transaction. From format 2 it creates the log bucket and gives the stored
-// events their sequences in their stored order (by timestamp, then ID, as
-// the events bucket holds them), and builds each account's tree; from
-// either it creates the positions bucket (position.go), empty; then it
-// writes the new version. A crash during the upgrade leaves the file as it
-// was.
+// upgrade turns a file of format 2, 3 or 4 into the current format, in one
+// transaction (FORMAT.md, "Upgrading versions 2 to 4"). It creates the
+// buckets the file lacks; gives every event's value its sequence and leaf
+// check, and its ids entry the timestamp of its key alone; from format 2 it
+// gives the events their sequences in their stored order (by timestamp,
+// then ID, as the events bucket holds them) and builds each account's tree;
+// from formats 3 and 4 it keeps the sequences and drops the leaf tiles that
+// the events give again. Then it writes the new version. A crash during the
+// upgrade leaves the file as it was.
 func (s *Store) upgrade(c *codec) error {
 	err := guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
@@ -43,32 +49,19 @@ func (s *Store) upgrade(c *codec) error {
 					return err
 				}
 			}
-			if c.upgrade >= bucketSince(bucketLog) {
-				return tx.Bucket(bucketMeta).Put(metaFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
-			}
-			if _, err := tx.CreateBucket(bucketLog); err != nil {
-				return err
-			}
-			var lw logWriter // never reset: the transaction holds what it puts
-			staged := make([]logEvent, 0, upgradeChunk)
-			events := make([]auditevents.AuditEvent, upgradeChunk)
-			cur := tx.Bucket(bucketEvents).Cursor()
-			for k, v := cur.First(); k != nil; k, v = cur.Next() {
-				e, err := c.decode(k, v)
-				if err != nil {
+			if c.upgrade < bucketSince(bucketLog) {
+				if _, err := tx.CreateBucket(bucketLog); err != nil {
 					return err
 				}
-				events[len(staged)] = e
-				staged = append(staged, logEvent{e: &events[len(staged)], key: append([]byte(nil), k...)})
-				if len(staged) == upgradeChunk {
-					if err := lw.appendLog(tx, staged); err != nil {
-						return err
-					}
-					staged = staged[:0]
-				}
 			}
-			if err := lw.appendLog(tx, staged); err != nil {
+			u := upgrader{tx: tx, c: c, hasLog: c.upgrade >= bucketSince(bucketLog), next: make(map[string]int64), matched: make(map[string]int)}
+			if err := u.events(); err != nil {
 				return err
+			}
+			if u.hasLog {
+				if err := u.dropLeaves(); err != nil {
+					return err
+				}
 			}
 			return tx.Bucket(bucketMeta).Put(metaFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
 		})
@@ -76,6 +69,142 @@ func (s *Store) upgrade(c *codec) error {
 	if err != nil {
 		return err
 	}
-	c.upgrade = 0
+	c.upgrade, c.logged = 0, true
+	return nil
+}
+
+// upgrader holds the state of one upgrade.
+type upgrader struct {
+	tx      *bolt.Tx
+	c       *codec // of the older file: its values have no log prefix
+	hasLog  bool   // the file has the log (format 3 or 4)
+	lw      logWriter
+	next    map[string]int64 // format 2: each account's next sequence
+	matched map[string]int   // formats 3 and 4: by leaf tile key, the events that give its leaves
+	tileKey string           // the leaf tile in leaves
+	leaves  []byte
+}
+
+// events rewrites every event's value and ids entry, upgradeChunk events
+// at a time, and from format 2 appends them to their accounts' logs.
+func (u *upgrader) events() error {
+	eb, ids := u.tx.Bucket(bucketEvents), u.tx.Bucket(bucketIDs)
+	eb.FillPercent, ids.FillPercent = fillPercent, fillPercent
+	var after []byte // the last key rewritten
+	for {
+		var keys, values [][]byte
+		cur := eb.Cursor()
+		k, v := cur.First()
+		if after != nil {
+			k, v = cur.Seek(after)
+			if k != nil && bytes.Equal(k, after) {
+				k, v = cur.Next()
+			}
+		}
+		for ; k != nil && len(keys) < upgradeChunk; k, v = cur.Next() {
+			keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		staged := make([]logEvent, 0, len(keys))
+		events := make([]auditevents.AuditEvent, len(keys))
+		for i, k := range keys {
+			e, err := u.c.decode(k, values[i])
+			if err != nil {
+				return err
+			}
+			events[i] = e
+			lr, err := u.ref(k, &events[i])
+			if err != nil {
+				return err
+			}
+			if err := eb.Put(k, withLogPrefix(values[i], lr)); err != nil {
+				return err
+			}
+			if u.hasLog {
+				if err := ids.Put(k[8:], k[:8]); err != nil {
+					return err
+				}
+			} else {
+				staged = append(staged, logEvent{e: &events[i], key: k, seq: lr.seq, leaf: lr.leaf})
+			}
+		}
+		if err := u.lw.appendLog(u.tx, staged); err != nil { // never reset: the transaction holds what it puts
+			return err
+		}
+		after = keys[len(keys)-1]
+	}
+}
+
+// ref returns the sequence and leaf of the event e with key k. From format
+// 2 the event gets its account's next sequence; from formats 3 and 4 its
+// sequence is in its ids entry, and its leaf check is taken from the leaf
+// that the file keeps, so that an event changed before the upgrade still
+// fails its check after it.
+func (u *upgrader) ref(k []byte, e *auditevents.AuditEvent) (logRef, error) {
+	if !u.hasLog {
+		seq := u.next[e.Account]
+		u.next[e.Account]++
+		return logRef{seq: seq, leaf: auditevents.LeafHash(seq, e)}, nil
+	}
+	v := u.tx.Bucket(bucketIDs).Get(k[8:])
+	if len(v) != 16 || !bytes.Equal(v[:8], k[:8]) {
+		return logRef{}, corruptf("the id entry of event %x does not give its sequence", k)
+	}
+	lr := logRef{seq: int64(binary.BigEndian.Uint64(v[8:]))}
+	if lr.seq < 0 {
+		return logRef{}, corruptf("the id entry of event %x gives sequence %d", k, lr.seq)
+	}
+	lr.leaf = auditevents.LeafHash(lr.seq, e)
+	key := string(logKey(e.Account, logLeaves, uint64(lr.seq/tileWidth)))
+	if key != u.tileKey {
+		lv := u.tx.Bucket(bucketLog).Get([]byte(key))
+		if lv == nil {
+			return logRef{}, corruptf("the leaf tile of sequence %d of account %s is missing", lr.seq, quoteAccount(e.Account))
+		}
+		items, err := tileItems(lv, tlog.HashSize, "a leaf tile of account "+quoteAccount(e.Account))
+		if err != nil {
+			return logRef{}, err
+		}
+		u.tileKey, u.leaves = key, items
+	}
+	off := int(lr.seq%tileWidth) * tlog.HashSize
+	if off+tlog.HashSize > len(u.leaves) {
+		return logRef{}, corruptf("sequence %d of account %s is beyond its leaf tile", lr.seq, quoteAccount(e.Account))
+	}
+	if kept := tlog.Hash(u.leaves[off : off+tlog.HashSize]); kept != lr.leaf {
+		lr.leaf = kept // the check of the signed leaf: the event stays reported as changed
+	} else {
+		u.matched[key]++
+	}
+	return lr, nil
+}
+
+// dropLeaves deletes the leaf tiles of complete tiles whose 16 events give
+// their leaves again: the tiles without a pruned or changed event.
+func (u *upgrader) dropLeaves() error {
+	b := u.tx.Bucket(bucketLog)
+	var drop [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 || len(k) != i+10 || k[i+1] != logLeaves {
+			continue
+		}
+		account, t := string(k[:i]), int64(binary.BigEndian.Uint64(k[i+2:]))
+		size, err := treeSize(b, account)
+		if err != nil {
+			return err
+		}
+		if t < size/tileWidth && u.matched[string(k)] == tileWidth {
+			drop = append(drop, bytes.Clone(k))
+		}
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return fmt.Errorf("dropping leaf tile %x: %w", k, err)
+		}
+	}
 	return nil
 }

@@ -4,10 +4,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/auditevents/auditevents"
 )
@@ -79,26 +81,43 @@ type codec struct {
 	kinds, actions *codeTable
 	dict           *dict
 	upgrade        uint32 // the format version of an older file that Open upgrades (upgrade.go); 0 when current
+	logged         bool   // values start with the log prefix: the file has the current format
 }
 
-// The value of an event is, in order: a CRC-32C of the rest; the kind's
-// code; the action's code, or 0 when the action is not in the table; the
+// leafCheckLen is the length of the leaf check in an event's value: the
+// first bytes of the leaf written with the event.
+const leafCheckLen = 4
+
+// logRef is what an event's value holds of its account's log: its sequence
+// and the leaf written with it, of which the value keeps leafCheckLen bytes.
+type logRef struct {
+	seq  int64
+	leaf tlog.Hash
+}
+
+// The value of an event is, in order: a CRC-32C of the rest; in a file
+// with the log, the event's sequence as a uvarint and the first 4 bytes of
+// its leaf (the leaf check); the kind's code; the action's code, or 0 when the action is not in the table; the
 // account, the user, the action when its code is 0, the resource name, the
 // configuration and the description. The action and the description are
 // written as a uvarint length and the bytes; the other strings as their
 // dictionary code, or 0 followed by the length and the bytes. The timestamp
 // and the ID are in the key.
 
-// appendValue appends the encoding of e to dst. It fails only when e's kind
-// is not in the table, which Open prevents for every kind this package
-// knows.
-func (c *codec) appendValue(dst []byte, e *auditevents.AuditEvent) ([]byte, error) {
+// appendValue appends the encoding of e to dst, with the log prefix of lr
+// unless lr is nil (a file without the log). It fails only when e's kind is
+// not in the table, which Open prevents for every kind this package knows.
+func (c *codec) appendValue(dst []byte, e *auditevents.AuditEvent, lr *logRef) ([]byte, error) {
 	kind, ok := c.kinds.codes[string(e.ResourceKind)]
 	if !ok {
 		return dst, fmt.Errorf("boltstore: resource kind %q has no code in this file", e.ResourceKind)
 	}
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
+	if lr != nil {
+		dst = binary.AppendUvarint(dst, uint64(lr.seq))
+		dst = append(dst, lr.leaf[:leafCheckLen]...)
+	}
 	dst = binary.AppendUvarint(dst, uint64(kind))
 	action := c.actions.codes[string(e.Action)] // 0 when absent
 	dst = binary.AppendUvarint(dst, uint64(action))
@@ -133,14 +152,38 @@ func appendString(dst []byte, s string) []byte {
 // once the transaction ends. A value that does not decode returns an error
 // wrapping [ErrCorrupt], never a panic.
 func (c *codec) decode(key, v []byte) (auditevents.AuditEvent, error) {
-	var e auditevents.AuditEvent
+	e, _, _, err := c.decodeEntry(key, v)
+	return e, err
+}
+
+// decodeEntry is decode that also returns, in a file with the log, the
+// event's sequence and leaf check from its value.
+func (c *codec) decodeEntry(key, v []byte) (e auditevents.AuditEvent, seq int64, check [leafCheckLen]byte, err error) {
 	if len(key) != keyLen {
-		return e, corruptf("event key %x has %d bytes, want %d", key, len(key), keyLen)
+		return e, 0, check, corruptf("event key %x has %d bytes, want %d", key, len(key), keyLen)
 	}
 	if len(v) < 4 || binary.BigEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
-		return e, corruptf("event %x: checksum mismatch", key)
+		return e, 0, check, corruptf("event %x: checksum mismatch", key)
 	}
-	s := string(v[4:]) // one copy, sliced into fields below
+	rest := v[4:]
+	if c.logged {
+		s, n := binary.Uvarint(rest)
+		if n <= 0 || s > math.MaxInt64 || len(rest) < n+leafCheckLen {
+			return e, 0, check, corruptf("event %x: malformed sequence", key)
+		}
+		seq = int64(s)
+		copy(check[:], rest[n:])
+		rest = rest[n+leafCheckLen:]
+	}
+	e, err = c.decodeRest(key, rest)
+	return e, seq, check, err
+}
+
+// decodeRest decodes the fields of an event's value after its checksum and
+// log prefix.
+func (c *codec) decodeRest(key, rest []byte) (auditevents.AuditEvent, error) {
+	var e auditevents.AuditEvent
+	s := string(rest) // one copy, sliced into fields below
 	d := decoder{s: s, dict: c.dict}
 	kindCode := d.uvarint()
 	actionCode := d.uvarint()
@@ -229,6 +272,17 @@ var documentedActions = []string{
 	string(auditevents.ActionStarted),
 	string(auditevents.ActionPaused),
 	string(auditevents.ActionResumed),
+}
+
+// withLogPrefix returns the value v of a file without the log, given the
+// log prefix of lr: the upgrade of an older file (upgrade.go).
+func withLogPrefix(v []byte, lr logRef) []byte {
+	out := make([]byte, 4, len(v)+binary.MaxVarintLen64+leafCheckLen)
+	out = binary.AppendUvarint(out, uint64(lr.seq))
+	out = append(out, lr.leaf[:leafCheckLen]...)
+	out = append(out, v[4:]...)
+	binary.BigEndian.PutUint32(out, crc32.Checksum(out[4:], castagnoli))
+	return out
 }
 
 // kindNames returns the names of every kind this package knows.

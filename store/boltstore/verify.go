@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -223,7 +224,7 @@ func (s *Store) Check(ctx context.Context) error {
 		if err := checkPositions(tx); err != nil { // position.go
 			return err
 		}
-		return checkLog(ctx, tx) // ledger.go
+		return s.checkLog(ctx, tx) // ledger.go
 	})
 }
 
@@ -248,8 +249,11 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		if ids.Get(k[8:]) == nil {
+		switch id := ids.Get(k[8:]); {
+		case id == nil:
 			return corruptf("event %s has no entry in the ID index", e.ID)
+		case s.codec.logged && !bytes.Equal(id, k[:8]):
+			return corruptf("the entry of event %s in the ID index does not give the timestamp of its key", e.ID)
 		}
 		for kind := range numIndexes {
 			v, ok := tagged(taggedField(kind), &e)
