@@ -219,6 +219,12 @@ type filled struct {
 // opts.Previous is set it also checks the log against that earlier
 // checkpoint. Entries beyond the checkpoint's size are not read.
 //
+// A sequence that is missing or unreadable is spanned by the store's hashes
+// too. When the store cannot give them ([ErrHashUnavailable]: it computes
+// them from events that were changed or removed), Verify reads instead the
+// hash of the smallest subtree around them that the store gives, so that
+// the root, and so any other change, can still be checked.
+//
 // When the root differs, Verify names the sequences: it reads the store's
 // leaf hashes, checks that they hash to the signed root (so they are the
 // leaves that were signed), and compares them with the recomputed leaves,

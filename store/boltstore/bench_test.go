@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/store/storetest"
 )
 
@@ -332,4 +335,112 @@ func BenchmarkLedgerCost(b *testing.B) {
 			}
 		})
 	}
+}
+
+var (
+	ledgerOnce sync.Once
+	ledgerPath string
+	ledgerErr  error
+)
+
+// ledgerStore returns the path of a store of benchEvents()+5 events of
+// storetest's Generator (seed 3), all of account "acme", built once and kept
+// in the temporary directory for later runs: the 5 make an incomplete last
+// tile.
+func ledgerStore(b *testing.B) (string, int) {
+	b.Helper()
+	n := benchEvents() + 5
+	ledgerOnce.Do(func() {
+		ledgerPath = filepath.Join(os.TempDir(), fmt.Sprintf("auditevents-boltstore-ledger-v%d-%d.db", formatVersion, n))
+		if _, err := os.Stat(ledgerPath); err == nil {
+			return
+		}
+		events := storetest.NewGenerator(3).Events(n)
+		for i := range events {
+			events[i].Account = "acme"
+		}
+		tmp := ledgerPath + ".building"
+		os.Remove(tmp)
+		s, err := Open(tmp, &Options{NoSync: true})
+		if err != nil {
+			ledgerErr = err
+			return
+		}
+		for i := 0; i < n; i += 1000 {
+			if ledgerErr = s.Append(context.Background(), events[i:min(i+1000, n)]...); ledgerErr != nil {
+				s.Close()
+				return
+			}
+		}
+		if ledgerErr = s.Close(); ledgerErr == nil {
+			ledgerErr = os.Rename(tmp, ledgerPath)
+		}
+	})
+	if ledgerErr != nil {
+		b.Fatalf("building the ledger benchmark store: %v", ledgerErr)
+	}
+	return ledgerPath, n
+}
+
+// BenchmarkLedgerRead measures the reads of the verifiable log on a store
+// of one account of 1,000,005 events (AUDITEVENTS_BENCH_EVENTS+5), warm: an
+// inclusion proof of a sequence in a complete tile, whose leaves are
+// computed from its 16 events, and of one in the last, incomplete tile,
+// whose leaves are kept; one leaf of a complete tile (ReadHashes); and
+// Entries, per entry, which checks each event against its leaf check.
+func BenchmarkLedgerRead(b *testing.B) {
+	path, n := ledgerStore(b)
+	s, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	size, err := s.TreeSize(ctx, "acme")
+	if err != nil || size != int64(n) {
+		b.Fatalf("TreeSize = %d, %v; want %d", size, err, n)
+	}
+	last := size - 1
+	if last%16 == 15 {
+		b.Fatalf("the tree size %d leaves no incomplete tile", size)
+	}
+	for _, bc := range []struct {
+		name string
+		seq  func(i int) int64
+	}{
+		{"proof/complete-tile", func(i int) int64 { return int64(i*7919) % (size - 16) }},
+		{"proof/last-tile", func(int) int64 { return last }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for i := range b.N {
+				p, err := auditevents.ProveInclusion(ctx, s, "acme", bc.seq(i), size)
+				if err != nil || len(p) == 0 {
+					b.Fatal(p, err)
+				}
+			}
+		})
+	}
+	b.Run("leaf/complete-tile", func(b *testing.B) {
+		for i := range b.N {
+			if _, err := s.ReadHashes(ctx, "acme", []int64{tlog.StoredHashIndex(0, int64(i*7919)%(size-16))}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("entries", func(b *testing.B) {
+		const per = 100_000
+		entries := 0
+		for i := range b.N {
+			from := int64(i*per) % (size - per)
+			for e, err := range s.Entries(ctx, "acme", from) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				if entries++; e.Seq >= from+per-1 {
+					break
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(entries), "ns/entry")
+	})
 }

@@ -26,7 +26,7 @@ var bucketLog = []byte("log")
 
 // Kinds of log keys.
 const (
-	logLeaves byte = 'l' // a leaf tile: the leaves of 16 sequences
+	logLeaves byte = 'l' // a leaf tile: the leaves of 16 sequences, where the events cannot give them
 	logNode   byte = 'n' // a stored tree hash of level 4 or more, by stored hash index
 	logSeqs   byte = 'q' // a sequence tile: the event keys of 16 sequences
 	logSize   byte = 's' // the tree size
@@ -34,11 +34,12 @@ const (
 
 const (
 	// tileWidth is how many sequences a leaf tile and a sequence tile
-	// hold: a complete subtree of level 4 or less lies in one leaf tile.
+	// hold: a complete subtree of level 4 or less lies in one tile.
 	tileWidth = 16
 	// storedLevel is the lowest level above the leaves whose hashes are
-	// stored; the hashes of levels 1 to 3 are computed from a leaf tile
-	// when read.
+	// stored; the hashes of levels 1 to 3 are computed from a tile's
+	// leaves when read, and the leaves of a complete tile, unless kept,
+	// from its events.
 	storedLevel = 4
 )
 
