@@ -206,6 +206,7 @@ type txWriter struct {
 	log     []logEvent       // the events in commit order, for their accounts' logs (ledger.go)
 	lw      logWriter        // writes them
 	next    map[string]int64 // the next sequence of each account the transaction appends to
+	hasher  leafHasher       // computes the events' leaves
 	noLog   bool             // Options.NoLog
 
 	through   int64 // the sealed time
@@ -281,7 +282,8 @@ func (w *txWriter) add(r *appendRequest) (err error) {
 			}
 			seq += taken[e.Account]
 			taken[e.Account]++
-			refs[i] = logRef{seq: seq, leaf: auditevents.LeafHash(seq, e)}
+			refs[i].seq = seq
+			refs[i].leaf, refs[i].check = w.hasher.leaf(seq, e)
 		}
 		defer func() {
 			if err == nil {

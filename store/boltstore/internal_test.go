@@ -569,3 +569,27 @@ func TestDictAgainstModel(t *testing.T) {
 		t.Fatalf("the loaded dictionary has %d codes, the written one %d", len(loaded.names), len(d.names))
 	}
 }
+
+// leafHasher gives the leaf that auditevents.LeafHash defines, and a leaf
+// check that every field and the sequence change.
+func TestLeafHasher(t *testing.T) {
+	e := auditevents.AuditEvent{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAV", Timestamp: time.UnixMicro(1_700_000_000_123_456).UTC(),
+		Account: "acme", User: "alice", Action: auditevents.ActionCreated, ResourceKind: auditevents.KindAgent,
+		ResourceName: "agent-1", Configuration: "prod:3", Description: "created"}
+	var h leafHasher
+	leaf, check := h.leaf(7, &e)
+	if want := auditevents.LeafHash(7, &e); leaf != want {
+		t.Errorf("leaf = %x, want LeafHash %x", leaf, want)
+	}
+	if h.check(7, &e) != check {
+		t.Error("check differs from leaf's check")
+	}
+	if _, c := h.leaf(8, &e); c == check {
+		t.Error("the leaf check does not change with the sequence")
+	}
+	changed := e
+	changed.Description = "createD"
+	if _, c := h.leaf(7, &changed); c == check {
+		t.Error("the leaf check does not change with the description")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -125,6 +126,7 @@ type treeReader struct {
 	tile    int64 // the tile in leaves, or -1
 	leaves  []tlog.Hash
 	missing []error // per leaf of the tile: why it cannot be computed, or nil
+	hasher  leafHasher
 }
 
 // newTreeReader returns a reader of the account's leaf tiles and nodes, for
@@ -201,59 +203,78 @@ func (r *treeReader) load(t int64) error {
 // sequence was moved there: when the slot of that sequence holds the event
 // of this one (two sequences swapped), that event gives the leaf.
 func (r *treeReader) recompute(seq int64, key []byte) (tlog.Hash, error) {
-	e, got, err := r.entry(seq, key)
-	if err != nil {
-		return tlog.Hash{}, err
+	got, leaf, err := r.entry(seq, key)
+	if err != nil || got == seq {
+		return leaf, err
 	}
-	if got != seq {
-		keys, err := seqTile(r.b, r.account, got/tileWidth)
-		if err != nil || int(got%tileWidth+1)*keyLen > len(keys) {
-			return tlog.Hash{}, unavailablef("the event at sequence %d of account %s is that of sequence %d", seq, quoteAccount(r.account), got)
-		}
-		j := int(got % tileWidth)
-		if e, got, err = r.entry(got, keys[j*keyLen:(j+1)*keyLen]); err != nil || got != seq {
-			return tlog.Hash{}, unavailablef("the event at sequence %d of account %s is not stored there", seq, quoteAccount(r.account))
-		}
+	keys, err := seqTile(r.b, r.account, got/tileWidth)
+	if err != nil || int(got%tileWidth+1)*keyLen > len(keys) {
+		return tlog.Hash{}, unavailablef("the event at sequence %d of account %s is that of sequence %d", seq, quoteAccount(r.account), got)
 	}
-	return auditevents.LeafHash(seq, &e), nil
+	j := int(got % tileWidth)
+	if back, leaf, err := r.entry(got, keys[j*keyLen:(j+1)*keyLen]); err == nil && back == seq {
+		return leaf, nil
+	}
+	return tlog.Hash{}, unavailablef("the event of sequence %d of account %s is not stored at its sequence", seq, quoteAccount(r.account))
 }
 
-// entry returns the event with the given key, named in errors as that of
-// sequence seq, and the sequence its value holds, checked against its leaf
-// check.
-func (r *treeReader) entry(seq int64, key []byte) (auditevents.AuditEvent, int64, error) {
+// entry reads the event with the given key, named in errors as that of
+// sequence seq, and returns the sequence its value holds and its leaf at
+// that sequence, checked against its leaf check.
+func (r *treeReader) entry(seq int64, key []byte) (int64, tlog.Hash, error) {
 	if isZero(key) {
-		return auditevents.AuditEvent{}, 0, corruptf("sequence %d of account %s was pruned, but its leaf is not kept", seq, quoteAccount(r.account))
+		return 0, tlog.Hash{}, corruptf("sequence %d of account %s was pruned, but its leaf is not kept", seq, quoteAccount(r.account))
 	}
 	v := r.events.Get(key)
 	if v == nil {
-		return auditevents.AuditEvent{}, 0, unavailablef("the event of sequence %d of account %s is not stored", seq, quoteAccount(r.account))
+		return 0, tlog.Hash{}, unavailablef("the event of sequence %d of account %s is not stored", seq, quoteAccount(r.account))
 	}
 	e, got, check, err := r.codec.decodeEntry(key, v)
-	if err == nil && !leafMatches(got, check, &e) {
-		err = corruptf("the event does not match the leaf written with it")
-	}
 	if err != nil {
-		return auditevents.AuditEvent{}, 0, unavailablef("sequence %d of account %s: %v", seq, quoteAccount(r.account), err)
+		return 0, tlog.Hash{}, unavailablef("sequence %d of account %s: %v", seq, quoteAccount(r.account), err)
 	}
-	return e, got, nil
+	leaf, want := r.hasher.leaf(got, &e)
+	if want != check {
+		return 0, tlog.Hash{}, unavailablef("the event at sequence %d of account %s does not match its leaf check", seq, quoteAccount(r.account))
+	}
+	return got, leaf, nil
 }
 
-// leafMatches reports whether event e matches the leaf check its value
-// holds, at the sequence its value holds.
-func leafMatches(seq int64, check [leafCheckLen]byte, e *auditevents.AuditEvent) bool {
-	leaf := auditevents.LeafHash(seq, e)
-	return [leafCheckLen]byte(leaf[:leafCheckLen]) == check
+// leafHasher computes leaves and leaf checks in a buffer it keeps, so that
+// neither allocates. It is not safe for concurrent use.
+type leafHasher struct {
+	buf []byte
+}
+
+// leaf returns the leaf of event e at sequence seq, auditevents.LeafHash,
+// and its leaf check: the CRC-32C of its leaf record
+// (auditevents.AppendLeaf), whose SHA-256 after a 0 byte is the leaf (RFC
+// 6962's record hash). The check is cheap to compute again: it is how a
+// read finds, among the events of a tile, the one changed since its leaf
+// was written.
+func (h *leafHasher) leaf(seq int64, e *auditevents.AuditEvent) (tlog.Hash, [leafCheckLen]byte) {
+	h.buf = auditevents.AppendLeaf(append(h.buf[:0], 0), seq, e)
+	var check [leafCheckLen]byte
+	binary.BigEndian.PutUint32(check[:], crc32.Checksum(h.buf[1:], castagnoli))
+	return sha256.Sum256(h.buf), check
+}
+
+// check returns the leaf check of event e at sequence seq.
+func (h *leafHasher) check(seq int64, e *auditevents.AuditEvent) [leafCheckLen]byte {
+	h.buf = auditevents.AppendLeaf(h.buf[:0], seq, e)
+	var check [leafCheckLen]byte
+	binary.BigEndian.PutUint32(check[:], crc32.Checksum(h.buf, castagnoli))
+	return check
 }
 
 // checkEntry checks that an event read at sequence seq holds that sequence
 // and matches its leaf check.
-func checkEntry(seq, got int64, check [leafCheckLen]byte, e *auditevents.AuditEvent) error {
+func (h *leafHasher) checkEntry(seq, got int64, check [leafCheckLen]byte, e *auditevents.AuditEvent) error {
 	if got != seq {
 		return corruptf("the event at sequence %d is that of sequence %d", seq, got)
 	}
-	if !leafMatches(seq, check, e) {
-		return corruptf("the event at sequence %d does not match the leaf written with it", seq)
+	if h.check(seq, e) != check {
+		return corruptf("the event at sequence %d does not match its leaf check", seq)
 	}
 	return nil
 }
@@ -816,6 +837,7 @@ func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Se
 			return
 		}
 		var (
+			hasher  leafHasher
 			next    = from
 			pending auditevents.Entry // a pruned run not yet yielded
 			buf     []auditevents.Entry
@@ -843,17 +865,18 @@ func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Se
 				events := tx.Bucket(bucketEvents).Cursor()
 				var last []byte // the cursor's key
 				end := min(size, next+entriesChunk)
-				var items []byte
+				var items, kept []byte // the tile's keys and, when the file keeps them, its leaves
 				tile := int64(-1)
 				for ; next < end; next++ {
 					if t := next / tileWidth; t != tile {
-						what := "sequence tile " + itoa(t) + " of account " + quoteAccount(account)
-						v := b.Get(logKey(account, logSeqs, uint64(t)))
-						if v == nil {
-							return corruptf("%s is missing", what)
-						}
-						if items, err = tileItems(v, keyLen, what); err != nil {
+						if items, err = seqTile(b, account, t); err != nil {
 							return err
+						}
+						kept = nil
+						if v := b.Get(logKey(account, logLeaves, uint64(t))); v != nil {
+							if kept, err = tileItems(v, tlog.HashSize, "leaf tile "+itoa(t)+" of account "+quoteAccount(account)); err != nil {
+								return err
+							}
 						}
 						tile = t
 					}
@@ -886,11 +909,18 @@ func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Se
 					if k == nil || !bytes.Equal(k, key) {
 						continue // gone without being pruned
 					}
-					// An event moved from another sequence is yielded
-					// as it is, for a verifier to say where it was signed.
+					// An event that holds another sequence was moved
+					// here: it is yielded as it is, for a verifier to
+					// say where it was signed. Each is checked against
+					// the leaf that the file keeps, or else against its
+					// leaf check.
 					e, seq, check, err := s.codec.decodeEntry(k, v)
-					if err == nil && !leafMatches(seq, check, &e) {
-						err = corruptf("the event at sequence %d does not match the leaf written with it", next)
+					if j := int(next%tileWidth) * tlog.HashSize; err == nil && seq == next && j+tlog.HashSize <= len(kept) {
+						if auditevents.LeafHash(seq, &e) != tlog.Hash(kept[j:j+tlog.HashSize]) {
+							err = corruptf("the event at sequence %d does not match its kept leaf", next)
+						}
+					} else if err == nil && hasher.check(seq, &e) != check {
+						err = corruptf("the event at sequence %d does not match its leaf check", next)
 					}
 					if err != nil {
 						damaged = &auditevents.EntryError{Seq: next, Err: err}
@@ -950,6 +980,7 @@ func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 		return nil // a file of format 2, kept without the log (Options.NoLog)
 	}
 	events := tx.Bucket(bucketEvents)
+	var hasher leafHasher
 	var named int64 // sequences that name an event
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -1005,7 +1036,7 @@ func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 				}
 				e, got, check, err := s.codec.decodeEntry(key, v)
 				if err == nil {
-					err = checkEntry(seq+j, got, check, &e)
+					err = hasher.checkEntry(seq+j, got, check, &e)
 				}
 				if err != nil {
 					return fmt.Errorf("account %s: %w", quoteAccount(account), err)

@@ -143,8 +143,9 @@ func TestLedgerTamper(t *testing.T) {
 		}, "modified: the event at sequence 41"},
 		{"a byte changed, the checksum and the leaf check fixed", func(tx *bolt.Tx) error {
 			// The value, as FORMAT.md describes it: CRC-32C, the
-			// sequence as a uvarint (one byte for 44), the first 4 bytes
-			// of the leaf, then the fields, the description last.
+			// sequence as a uvarint (one byte for 44), the leaf check
+			// (the CRC-32C of the leaf record), then the fields, the
+			// description last.
 			b := tx.Bucket([]byte("events"))
 			v := slices.Clone(b.Get(keyOf(seq(44))))
 			v[len(v)-1] ^= 1
@@ -152,8 +153,7 @@ func TestLedgerTamper(t *testing.T) {
 			d := []byte(changed.Description)
 			d[len(d)-1] ^= 1
 			changed.Description = string(d)
-			leaf := auditevents.LeafHash(44, &changed)
-			copy(v[5:9], leaf[:4])
+			binary.BigEndian.PutUint32(v[5:9], crc32.Checksum(auditevents.AppendLeaf(nil, 44, &changed), crc32.MakeTable(crc32.Castagnoli)))
 			binary.BigEndian.PutUint32(v, crc32.Checksum(v[4:], crc32.MakeTable(crc32.Castagnoli)))
 			return b.Put(keyOf(seq(44)), v)
 		}, "the events of sequences 32 to 47 of account \"account-0\" do not hash to the tree's stored hash of them"}, // the tile, not the event

@@ -82,6 +82,7 @@ type upgrader struct {
 	next    map[string]int64 // format 2: each account's next sequence
 	matched map[string]int   // formats 3 and 4: by leaf tile key, the events that give its leaves
 	tileKey string           // the leaf tile in leaves
+	hasher  leafHasher
 	leaves  []byte
 }
 
@@ -137,16 +138,17 @@ func (u *upgrader) events() error {
 	}
 }
 
-// ref returns the sequence and leaf of the event e with key k. From format
-// 2 the event gets its account's next sequence; from formats 3 and 4 its
-// sequence is in its ids entry, and its leaf check is taken from the leaf
-// that the file keeps, so that an event changed before the upgrade still
-// fails its check after it.
+// ref returns the sequence, leaf and leaf check of the event e with key k.
+// From format 2 the event gets its account's next sequence; from formats 3
+// and 4 its sequence is in its ids entry, and an event whose leaf is not
+// the one the file keeps counts against dropping its tile's leaves, so
+// that an event changed before the upgrade stays named after it.
 func (u *upgrader) ref(k []byte, e *auditevents.AuditEvent) (logRef, error) {
 	if !u.hasLog {
-		seq := u.next[e.Account]
+		lr := logRef{seq: u.next[e.Account]}
 		u.next[e.Account]++
-		return logRef{seq: seq, leaf: auditevents.LeafHash(seq, e)}, nil
+		lr.leaf, lr.check = u.hasher.leaf(lr.seq, e)
+		return lr, nil
 	}
 	v := u.tx.Bucket(bucketIDs).Get(k[8:])
 	if len(v) != 16 || !bytes.Equal(v[:8], k[:8]) {
@@ -156,7 +158,7 @@ func (u *upgrader) ref(k []byte, e *auditevents.AuditEvent) (logRef, error) {
 	if lr.seq < 0 {
 		return logRef{}, corruptf("the id entry of event %x gives sequence %d", k, lr.seq)
 	}
-	lr.leaf = auditevents.LeafHash(lr.seq, e)
+	lr.leaf, lr.check = u.hasher.leaf(lr.seq, e)
 	key := string(logKey(e.Account, logLeaves, uint64(lr.seq/tileWidth)))
 	if key != u.tileKey {
 		lv := u.tx.Bucket(bucketLog).Get([]byte(key))
@@ -173,10 +175,8 @@ func (u *upgrader) ref(k []byte, e *auditevents.AuditEvent) (logRef, error) {
 	if off+tlog.HashSize > len(u.leaves) {
 		return logRef{}, corruptf("sequence %d of account %s is beyond its leaf tile", lr.seq, quoteAccount(e.Account))
 	}
-	if kept := tlog.Hash(u.leaves[off : off+tlog.HashSize]); kept != lr.leaf {
-		lr.leaf = kept // the check of the signed leaf: the event stays reported as changed
-	} else {
-		u.matched[key]++
+	if tlog.Hash(u.leaves[off:off+tlog.HashSize]) == lr.leaf {
+		u.matched[key]++ // else the tile keeps its leaves, which name the changed event
 	}
 	return lr, nil
 }

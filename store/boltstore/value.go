@@ -84,20 +84,21 @@ type codec struct {
 	logged         bool   // values start with the log prefix: the file has the current format
 }
 
-// leafCheckLen is the length of the leaf check in an event's value: the
-// first bytes of the leaf written with the event.
+// leafCheckLen is the length of the leaf check in an event's value: a
+// CRC-32C of the event's leaf record (leafOf).
 const leafCheckLen = 4
 
 // logRef is what an event's value holds of its account's log: its sequence
-// and the leaf written with it, of which the value keeps leafCheckLen bytes.
+// and its leaf check; and the event's leaf, for the log.
 type logRef struct {
-	seq  int64
-	leaf tlog.Hash
+	seq   int64
+	leaf  tlog.Hash
+	check [leafCheckLen]byte
 }
 
 // The value of an event is, in order: a CRC-32C of the rest; in a file
-// with the log, the event's sequence as a uvarint and the first 4 bytes of
-// its leaf (the leaf check); the kind's code; the action's code, or 0 when the action is not in the table; the
+// with the log, the event's sequence as a uvarint and the CRC-32C of its
+// leaf record (the leaf check); the kind's code; the action's code, or 0 when the action is not in the table; the
 // account, the user, the action when its code is 0, the resource name, the
 // configuration and the description. The action and the description are
 // written as a uvarint length and the bytes; the other strings as their
@@ -116,7 +117,7 @@ func (c *codec) appendValue(dst []byte, e *auditevents.AuditEvent, lr *logRef) (
 	dst = append(dst, 0, 0, 0, 0)
 	if lr != nil {
 		dst = binary.AppendUvarint(dst, uint64(lr.seq))
-		dst = append(dst, lr.leaf[:leafCheckLen]...)
+		dst = append(dst, lr.check[:]...)
 	}
 	dst = binary.AppendUvarint(dst, uint64(kind))
 	action := c.actions.codes[string(e.Action)] // 0 when absent
@@ -279,7 +280,7 @@ var documentedActions = []string{
 func withLogPrefix(v []byte, lr logRef) []byte {
 	out := make([]byte, 4, len(v)+binary.MaxVarintLen64+leafCheckLen)
 	out = binary.AppendUvarint(out, uint64(lr.seq))
-	out = append(out, lr.leaf[:leafCheckLen]...)
+	out = append(out, lr.check[:]...)
 	out = append(out, v[4:]...)
 	binary.BigEndian.PutUint32(out, crc32.Checksum(out[4:], castagnoli))
 	return out
