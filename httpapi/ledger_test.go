@@ -45,7 +45,15 @@ func logServer(t *testing.T) (*httptest.Server, *memstore.Store, note.Verifier) 
 			t.Fatal(err)
 		}
 	}
+	return serveLog(t, s, signer), s, verifier
+}
+
+// serveLog serves the store with the log's endpoints, authorizing the
+// account named by the X-Account header.
+func serveLog(t *testing.T, s auditevents.Store, signer note.Signer) *httptest.Server {
+	t.Helper()
 	h, err := httpapi.New(s, &httpapi.Options{
+		Logger: slog.New(slog.DiscardHandler),
 		Authorize: func(r *http.Request) (string, error) {
 			a := r.Header.Get("X-Account")
 			if a == "" {
@@ -62,7 +70,7 @@ func logServer(t *testing.T) (*httptest.Server, *memstore.Store, note.Verifier) 
 	h.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return srv, s, verifier
+	return srv
 }
 
 // An auditor with only the URL, credentials and the public key verifies the
@@ -316,18 +324,7 @@ func TestLogEndpointsHashUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	signer, _ := note.NewSigner(skey) // signs nothing here: cp is the checkpoint to verify
-	h, err := httpapi.New(lostTile{s}, &httpapi.Options{
-		Logger:    slog.New(slog.DiscardHandler),
-		Authorize: func(r *http.Request) (string, error) { return r.Header.Get("X-Account"), nil },
-		Log:       &httpapi.LogOptions{Name: "example.com/audit", Signer: signer},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	h.Register(mux)
-	lost := httptest.NewServer(mux)
-	defer lost.Close()
+	lost := serveLog(t, lostTile{s}, signer)
 	var body struct {
 		Errors []string `json:"errors"`
 	}

@@ -51,30 +51,36 @@ func benchStore(b *testing.B) (string, []storetest.QueryShape) {
 		// of another generator's data (as older versions of this benchmark
 		// kept under the name without "storetest"), is not reused.
 		benchPath = filepath.Join(os.TempDir(), fmt.Sprintf("auditevents-boltstore-bench-v%d-storetest-%d.db", formatVersion, n))
-		if _, err := os.Stat(benchPath); err == nil {
-			return
-		}
-		tmp := benchPath + ".building"
-		os.Remove(tmp)
-		s, err := Open(tmp, &Options{NoSync: true})
-		if err != nil {
-			benchErr = err
-			return
-		}
-		for i := 0; i < n; i += 1000 {
-			if benchErr = s.Append(context.Background(), events[i:min(i+1000, n)]...); benchErr != nil {
-				s.Close()
-				return
-			}
-		}
-		if benchErr = s.Close(); benchErr == nil {
-			benchErr = os.Rename(tmp, benchPath)
-		}
+		benchErr = buildFile(benchPath, events)
 	})
 	if benchErr != nil {
 		b.Fatalf("building the benchmark store: %v", benchErr)
 	}
 	return benchPath, benchShapes
+}
+
+// buildFile writes a store of events, 1,000 per Append, at path, unless a
+// file is there already: under another name first, renamed once complete.
+func buildFile(path string, events []auditevents.AuditEvent) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	tmp := path + ".building"
+	os.Remove(tmp)
+	s, err := Open(tmp, &Options{NoSync: true})
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(events); i += 1000 {
+		if err := s.Append(context.Background(), events[i:min(i+1000, len(events))]...); err != nil {
+			s.Close()
+			return err
+		}
+	}
+	if err := s.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 func reportRate(b *testing.B, events int) {
@@ -359,22 +365,7 @@ func ledgerStore(b *testing.B) (string, int) {
 		for i := range events {
 			events[i].Account = "acme"
 		}
-		tmp := ledgerPath + ".building"
-		os.Remove(tmp)
-		s, err := Open(tmp, &Options{NoSync: true})
-		if err != nil {
-			ledgerErr = err
-			return
-		}
-		for i := 0; i < n; i += 1000 {
-			if ledgerErr = s.Append(context.Background(), events[i:min(i+1000, n)]...); ledgerErr != nil {
-				s.Close()
-				return
-			}
-		}
-		if ledgerErr = s.Close(); ledgerErr == nil {
-			ledgerErr = os.Rename(tmp, ledgerPath)
-		}
+		ledgerErr = buildFile(ledgerPath, events)
 	})
 	if ledgerErr != nil {
 		b.Fatalf("building the ledger benchmark store: %v", ledgerErr)
