@@ -556,14 +556,13 @@ func (v *verifier) fill(ctx context.Context, lo, hi int64, state byte) error {
 	return nil
 }
 
-// rootAt returns the root of the tree of the log's events and the store's
-// hashes for the ranges without them, of the first n sequences (the
+// rootAt returns the root of the tree of the first n sequences (the
 // checkpoint's size, or the previous checkpoint's), with the given leaves
-// for the sequences that hold events. When deferred is not set it is cr's
-// root, built while reading. Otherwise it computes each complete subtree
-// from its leaves where it can and, for a range whose hashes the store
-// could not give, reads the hash of the smallest subtree around it that
-// the store gives.
+// for the sequences that hold events and the store's hashes for the ranges
+// without them, when deferred is set (otherwise cr holds the root, built
+// while reading). It computes each complete subtree from its leaves where
+// it can and, for a range whose hashes the store could not give, reads the
+// hash of the smallest subtree around it that the store gives.
 func (v *verifier) rootAt(ctx context.Context, n int64, leaves []tlog.Hash) (tlog.Hash, error) {
 	var cr compactRange
 	var err error

@@ -252,8 +252,9 @@ func (w *txWriter) reset(tx *bolt.Tx, c *codec, sealAfter int, recount bool) err
 	return nil
 }
 
-// add stages the events of r, or returns the duplicate error that fails r
-// alone. It writes nothing to the transaction yet.
+// add stages the events of r, giving each its sequence and leaf, or returns
+// the error that fails r alone: a duplicate ID, or a damaged tree size of
+// one of its accounts. It writes nothing to the transaction yet.
 func (w *txWriter) add(r *appendRequest) (err error) {
 	for i := range r.keys {
 		id := [16]byte(r.keys[i][8:])

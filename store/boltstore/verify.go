@@ -200,8 +200,8 @@ func (w *walker) elements(p []byte, what string, depth int, holdsBuckets, leaf b
 // Check verifies the whole file: bbolt's consistency check of every page,
 // the decoding of every event, the agreement of the ID and secondary
 // indexes with the events, and the agreement of each account's log (its
-// sequences, leaves and ids entries) with the events, and that every stored
-// position is within its account's log. It does not recompute
+// sequences, leaf checks and kept leaves) with the events, and that every
+// stored position is within its account's log. It does not recompute
 // the Merkle tree; auditevents.Verify does, against a signed checkpoint.
 // It returns nil when all is well, or an error
 // wrapping [ErrCorrupt] that lists what it found. It reads the whole file
