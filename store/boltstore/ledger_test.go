@@ -694,3 +694,46 @@ func TestPruneRefusesChangedTile(t *testing.T) {
 		t.Errorf("after the refused Prune the store holds %d events, %v; want 299", len(got), err)
 	}
 }
+
+// An event of a format 4 file changed before the upgrade stays named after
+// it: its tile, whose events no longer give its leaves, keeps them.
+func TestUpgradeFormat4Tampered(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	copyFile(t, filepath.Join("testdata", "format4.db"), path)
+	var account0 []auditevents.AuditEvent // in append order: event i is sequence i
+	for _, e := range goldenEvents() {
+		if e.Account == "account-0" {
+			account0 = append(account0, e)
+		}
+	}
+	var leaves []tlog.Hash
+	for i := range account0 {
+		leaves = append(leaves, auditevents.LeafHash(int64(i), &account0[i]))
+	}
+	signer, verifier := ledgerKeys(t)
+	cp, err := auditevents.SignCheckpoint(auditevents.Checkpoint{Origin: "example.com/audit/account-0", Size: int64(len(leaves)), Hash: mth(leaves)}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tamper(t, path, func(tx *bolt.Tx) error {
+		// A format 4 value: CRC-32C, then the fields, the description last.
+		b := tx.Bucket([]byte("events"))
+		v := slices.Clone(b.Get(keyOf(account0[20])))
+		v[len(v)-1] ^= 1
+		binary.BigEndian.PutUint32(v, crc32.Checksum(v[4:], crc32.MakeTable(crc32.Castagnoli)))
+		return b.Put(keyOf(account0[20]), v)
+	})
+	s, err := boltstore.Open(path, nil) // upgrades
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := leafTiles(t, path)["account-0"]; !slices.Contains(got, 1) {
+		t.Errorf("account-0 keeps leaf tiles %v after the upgrade; want tile 1, of the changed event, among them", got)
+	}
+	if _, err := verifyFile(t, path, verifier, cp, nil); !errors.Is(err, auditevents.ErrTampered) || !strings.Contains(err.Error(), "modified: the event at sequence 20 differs") {
+		t.Errorf("Verify after the upgrade = %v, want sequence 20 modified", err)
+	}
+}
