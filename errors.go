@@ -32,6 +32,15 @@ var ErrUnknownKind = errors.New("auditevents: unknown resource kind")
 // given ID.
 var ErrNotFound = errors.New("auditevents: event not found")
 
+// ErrHashUnavailable is returned, wrapped, by [Ledger.ReadHashes] of a store
+// that keeps some of the tree's hashes only as the events they are computed
+// from (store/boltstore keeps the leaves of a complete tile of 16 sequences
+// that way), when those events were changed or removed outside the store, so
+// that the signed hash cannot be computed again. The hashes that the store
+// keeps stay readable: [Verify] then reads the hash of the smallest subtree
+// around the damage that the store can give.
+var ErrHashUnavailable = errors.New("auditevents: stored hash cannot be recomputed")
+
 // ErrCheckpoint is returned, wrapped with what was wrong, when a checkpoint
 // cannot be used: it is malformed, its signature does not verify with the
 // given key, or it names another log than the one expected.

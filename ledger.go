@@ -72,6 +72,9 @@ type Ledger interface {
 	// stored hash indexes (see tlog.StoredHashIndex), in the order of
 	// indexes. An index at or beyond tlog.StoredHashCount(size) returns a
 	// [*QueryError] for "index". It is what proofs and checkpoints read.
+	// A store that computes some hashes from the events again, instead of
+	// keeping them, returns an error wrapping [ErrHashUnavailable] for a
+	// hash whose events were changed or removed outside the store.
 	ReadHashes(ctx context.Context, account string, indexes []int64) ([]tlog.Hash, error)
 }
 

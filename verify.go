@@ -219,6 +219,12 @@ type filled struct {
 // opts.Previous is set it also checks the log against that earlier
 // checkpoint. Entries beyond the checkpoint's size are not read.
 //
+// A sequence that is missing or unreadable is spanned by the store's hashes
+// too. When the store cannot give them ([ErrHashUnavailable]: it computes
+// them from events that were changed or removed), Verify reads instead the
+// hash of the smallest subtree around them that the store gives, so that
+// the root, and so any other change, can still be checked.
+//
 // When the root differs, Verify names the sequences: it reads the store's
 // leaf hashes, checks that they hash to the signed root (so they are the
 // leaves that were signed), and compares them with the recomputed leaves,
@@ -261,9 +267,21 @@ func Verify(ctx context.Context, log LogReader, opts VerifyOptions) (*Report, er
 	if err := v.read(ctx); err != nil {
 		return rep, err
 	}
+	root := v.cr.root()
+	if v.deferred && !v.rootUnknown {
+		if root, err = v.rootAt(ctx, v.size, v.leaves); err == nil && v.prevSize >= 0 {
+			v.prevRoot, err = v.rootAt(ctx, v.prevSize, v.leaves)
+		}
+		if err != nil {
+			if err := v.unreadable(err); err != nil {
+				return rep, err
+			}
+			v.rootUnknown = true
+		}
+	}
 	if v.rootUnknown {
 		// The problems are reported; no root can be compared.
-	} else if v.cr.root() != cp.Hash {
+	} else if root != cp.Hash {
 		if err := v.pinpoint(ctx); err != nil {
 			return rep, err
 		}
@@ -366,6 +384,14 @@ type verifier struct {
 	prevRoot tlog.Hash   // the root of the log's prefix of prevSize
 
 	rootUnknown bool // the store's tree lacks hashes the root needs
+
+	// deferred is set when the store could not give the hashes of a
+	// damaged range (ErrHashUnavailable): cr then lacks that range, and
+	// the roots are computed at the end by rootAt, which reads the hashes
+	// of larger subtrees around it. known holds the hashes of the ranges
+	// that were read, by level and index.
+	deferred bool
+	known    map[[2]int64]tlog.Hash
 }
 
 // progressEvery is how many sequences pass between calls of Progress.
@@ -489,32 +515,98 @@ func (v *verifier) fill(ctx context.Context, lo, hi int64, state byte) error {
 		lo = v.prevSize
 	}
 	var levels []int
-	var indexes []int64
+	var at, indexes []int64
 	alignedSubtrees(lo, hi, func(level int, index int64) {
 		levels = append(levels, level)
+		at = append(at, index)
 		indexes = append(indexes, tlog.StoredHashIndex(level, index))
 	})
 	hashes, err := v.log.ReadHashes(ctx, indexes)
 	if err == nil && len(hashes) != len(indexes) {
 		err = fmt.Errorf("%d hashes read for %d indexes", len(hashes), len(indexes))
 	}
-	if err != nil {
+	unavailable := errors.Is(err, ErrHashUnavailable) && state != seqPruned
+	if err != nil && !unavailable {
 		return fmt.Errorf("auditevents: reading the stored hashes for sequences %d to %d: %w", lo, hi-1, err)
 	}
 	f := filled{lo: lo, hi: hi}
-	for i, h := range hashes {
-		v.cr.appendSubtree(levels[i], h)
-		f.roots = append(f.roots, subtree{levels[i], h})
+	if unavailable {
+		// The store computes these hashes from the events, which were
+		// changed or removed: the hashes of larger subtrees stand for
+		// the range (rootAt).
+		v.deferred = true
+	} else {
+		if v.known == nil {
+			v.known = make(map[[2]int64]tlog.Hash)
+		}
+		for i, h := range hashes {
+			v.cr.appendSubtree(levels[i], h)
+			f.roots = append(f.roots, subtree{levels[i], h})
+			v.known[[2]int64{int64(levels[i]), at[i]}] = h
+		}
 	}
 	v.fills = append(v.fills, f)
 	for range hi - lo {
 		v.state = append(v.state, state)
 		v.leaves = append(v.leaves, tlog.Hash{})
 	}
-	if v.cr.size == v.prevSize {
+	if v.cr.size == v.prevSize && !v.deferred {
 		v.prevRoot = v.cr.root()
 	}
 	return nil
+}
+
+// rootAt returns the root of the tree of the first n sequences (the
+// checkpoint's size, or the previous checkpoint's), with the given leaves
+// for the sequences that hold events and the store's hashes for the ranges
+// without them, when deferred is set (otherwise cr holds the root, built
+// while reading). It computes each complete subtree from its leaves where
+// it can and, for a range whose hashes the store could not give, reads the
+// hash of the smallest subtree around it that the store gives.
+func (v *verifier) rootAt(ctx context.Context, n int64, leaves []tlog.Hash) (tlog.Hash, error) {
+	var cr compactRange
+	var err error
+	alignedSubtrees(0, n, func(level int, index int64) {
+		if err != nil {
+			return
+		}
+		var h tlog.Hash
+		h, err = v.subtree(ctx, level, index, leaves)
+		cr.appendSubtree(level, h)
+	})
+	return cr.root(), err
+}
+
+// subtree returns the hash of the complete subtree at level and index, for
+// rootAt.
+func (v *verifier) subtree(ctx context.Context, level int, index int64, leaves []tlog.Hash) (tlog.Hash, error) {
+	if h, ok := v.known[[2]int64{int64(level), index}]; ok {
+		return h, nil
+	}
+	var err error
+	if level == 0 {
+		if v.state[index] == seqEvent {
+			return leaves[index], nil
+		}
+	} else {
+		var l, r tlog.Hash
+		if l, err = v.subtree(ctx, level-1, 2*index, leaves); err == nil {
+			if r, err = v.subtree(ctx, level-1, 2*index+1, leaves); err == nil {
+				return tlog.NodeHash(l, r), nil
+			}
+		}
+		if !errors.Is(err, ErrHashUnavailable) {
+			return tlog.Hash{}, err
+		}
+	}
+	hs, err := v.log.ReadHashes(ctx, []int64{tlog.StoredHashIndex(level, index)})
+	if err == nil && len(hs) != 1 {
+		err = fmt.Errorf("%d hashes read for 1 index", len(hs))
+	}
+	if err != nil {
+		return tlog.Hash{}, fmt.Errorf("auditevents: reading the stored hash of sequences %d to %d: %w", index<<level, (index+1)<<level-1, err)
+	}
+	return hs[0], nil
 }
 
 // readBatch is how many stored hashes pinpoint reads at a time.
@@ -544,8 +636,8 @@ func (v *verifier) pinpoint(ctx context.Context) error {
 		return nil
 	}
 	for s := range v.size {
-		if v.state[s] == seqPruned {
-			continue
+		if v.state[s] == seqPruned || v.deferred && v.state[s] != seqEvent {
+			continue // deferred: the store cannot give the leaves of the damaged ranges
 		}
 		indexes = append(indexes, tlog.StoredHashIndex(0, s))
 		at = append(at, s)
@@ -560,7 +652,7 @@ func (v *verifier) pinpoint(ctx context.Context) error {
 	}
 	var cr compactRange
 	fi := 0
-	for s := int64(0); s < v.size; {
+	for s := int64(0); s < v.size && !v.deferred; {
 		if v.state[s] == seqEvent {
 			cr.appendSubtree(0, stored[s])
 			s++
@@ -573,13 +665,20 @@ func (v *verifier) pinpoint(ctx context.Context) error {
 		}
 		s = f.hi
 	}
+	root := cr.root()
+	if v.deferred {
+		var err error
+		if root, err = v.rootAt(ctx, v.size, stored); err != nil {
+			return v.unreadable(err)
+		}
+	}
 	var differ []int64
 	for s := range v.size {
 		if v.state[s] == seqEvent && v.leaves[s] != stored[s] {
 			differ = append(differ, s)
 		}
 	}
-	if cr.root() != v.rep.Checkpoint.Hash {
+	if root != v.rep.Checkpoint.Hash {
 		first := int64(-1)
 		if len(differ) > 0 {
 			first = differ[0]

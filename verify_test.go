@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -43,6 +44,10 @@ type fakeLog struct {
 	entries []auditevents.Entry
 	hashes  []tlog.Hash
 	damaged int64 // a sequence whose event the store cannot read; 0 for none
+	// lost holds the tiles of 16 sequences whose hashes below level 4 the
+	// store cannot give (ErrHashUnavailable), as a store that computes
+	// them from the events cannot once one was changed or removed.
+	lost map[int64]bool
 }
 
 func newFakeLog(tb testing.TB, events []auditevents.AuditEvent) *fakeLog {
@@ -85,11 +90,15 @@ func (f *fakeLog) Entries(ctx context.Context, from int64) iter.Seq2[auditevents
 	}
 }
 
-// ReadHashes fails as a store does for an index beyond its tree.
+// ReadHashes fails as a store does for an index beyond its tree, and for
+// the hashes of the lost tiles.
 func (f *fakeLog) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
 	for _, x := range indexes {
 		if x >= int64(len(f.hashes)) {
 			return nil, &auditevents.QueryError{Param: "index", Value: fmt.Sprint(x), Reason: "beyond the tree"}
+		}
+		if level, k := tlog.SplitStoredHashIndex(x); level < 4 && f.lost[k<<level/16] {
+			return nil, fmt.Errorf("tile %d: %w", k<<level/16, auditevents.ErrHashUnavailable)
 		}
 	}
 	return hashSlice(f.hashes).ReadHashes(indexes)
@@ -112,7 +121,7 @@ func (f *fakeLog) checkpoint(tb testing.TB, signer note.Signer) []byte {
 
 // clone returns a copy the test can edit.
 func (f *fakeLog) clone() *fakeLog {
-	return &fakeLog{entries: slices.Clone(f.entries), hashes: slices.Clone(f.hashes), damaged: f.damaged}
+	return &fakeLog{entries: slices.Clone(f.entries), hashes: slices.Clone(f.hashes), damaged: f.damaged, lost: maps.Clone(f.lost)}
 }
 
 // prune replaces the entries for sequences [lo, hi) by one pruned run.
@@ -185,6 +194,45 @@ func TestVerify(t *testing.T) {
 			name: "deleted inside the retained range after pruning",
 			edit: func(f *fakeLog) { f.prune(0, 20); f.entries = slices.Delete(f.entries, 10, 11) },
 			want: []auditevents.Problem{{Kind: auditevents.Removed, Seq: 29, Count: 1}}, pruned: 20,
+		},
+		{
+			// A store that computes the leaves from the events cannot
+			// give the deleted event's leaf: Verify reads the hash of its
+			// tile of 16 instead.
+			name: "deleted, its tile's leaves lost",
+			edit: func(f *fakeLog) { f.entries = slices.Delete(f.entries, 30, 31); f.lost = map[int64]bool{1: true} },
+			want: []auditevents.Problem{{Kind: auditevents.Removed, Seq: 30, Count: 1}},
+		},
+		{
+			name:     "deleted, its tile's leaves lost, consistent with an earlier checkpoint",
+			edit:     func(f *fakeLog) { f.entries = slices.Delete(f.entries, 30, 31); f.lost = map[int64]bool{1: true} },
+			previous: cp60,
+			want:     []auditevents.Problem{{Kind: auditevents.Removed, Seq: 30, Count: 1}},
+		},
+		{
+			name: "deleted across two tiles, their leaves lost",
+			edit: func(f *fakeLog) {
+				f.entries = slices.Delete(f.entries, 14, 19)
+				f.lost = map[int64]bool{0: true, 1: true}
+			},
+			want: []auditevents.Problem{{Kind: auditevents.Removed, Seq: 14, Count: 5}},
+		},
+		{
+			name: "an event the store cannot read, its tile's leaves lost",
+			edit: func(f *fakeLog) { f.damaged = 64; f.lost = map[int64]bool{4: true} },
+			want: []auditevents.Problem{{Kind: auditevents.Modified, Seq: 64, Count: 1}},
+		},
+		{
+			// The lost tile's hash stands for it, but another event
+			// changed: the root differs, and the changed leaf cannot be
+			// named against leaves the store cannot give.
+			name: "deleted with its tile's leaves lost, and another changed",
+			edit: func(f *fakeLog) {
+				f.entries = slices.Delete(f.entries, 30, 31)
+				f.entries[70].Event.User = "mallory@example.com"
+				f.lost = map[int64]bool{1: true, 4: true}
+			},
+			want: []auditevents.Problem{{Kind: auditevents.Removed, Seq: 30, Count: 1}, {Kind: auditevents.Rewritten, Seq: -1}},
 		},
 		{
 			name: "newest deleted",

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -53,6 +54,10 @@ type logEndpoints struct {
 	opts   LogOptions
 	all    []Route // the endpoints, built once by newLogEndpoints
 }
+
+// hashUnavailable starts the message of the hashes endpoint's 409 answer,
+// which LogClient turns back into auditevents.ErrHashUnavailable.
+const hashUnavailable = "hash unavailable"
 
 // entryLine is one line of the entries endpoint.
 type entryLine struct {
@@ -348,6 +353,13 @@ func (le *logEndpoints) hashes(ep *endpoint, w http.ResponseWriter, r *http.Requ
 		indexes[i] = n
 	}
 	hs, err := le.ledger.ReadHashes(r.Context(), account, indexes)
+	if errors.Is(err, auditevents.ErrHashUnavailable) && r.Context().Err() == nil {
+		// Damage the store found, which the verifier works around:
+		// no server error.
+		le.h.logger.LogAttrs(r.Context(), slog.LevelWarn, "auditevents: a stored hash cannot be recomputed", slog.String("path", r.URL.Path), slog.Any("error", err))
+		ep.writeError(w, r, http.StatusConflict, hashUnavailable+": the store computes a requested hash from events that were changed or removed")
+		return
+	}
 	if err != nil {
 		ep.queryFailed(w, r, false, err)
 		return

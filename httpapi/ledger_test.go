@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -43,7 +45,15 @@ func logServer(t *testing.T) (*httptest.Server, *memstore.Store, note.Verifier) 
 			t.Fatal(err)
 		}
 	}
+	return serveLog(t, s, signer), s, verifier
+}
+
+// serveLog serves the store with the log's endpoints, authorizing the
+// account named by the X-Account header.
+func serveLog(t *testing.T, s auditevents.Store, signer note.Signer) *httptest.Server {
+	t.Helper()
 	h, err := httpapi.New(s, &httpapi.Options{
+		Logger: slog.New(slog.DiscardHandler),
 		Authorize: func(r *http.Request) (string, error) {
 			a := r.Header.Get("X-Account")
 			if a == "" {
@@ -60,7 +70,7 @@ func logServer(t *testing.T) (*httptest.Server, *memstore.Store, note.Verifier) 
 	h.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return srv, s, verifier
+	return srv
 }
 
 // An auditor with only the URL, credentials and the public key verifies the
@@ -266,4 +276,68 @@ func idAt(t *testing.T, s *memstore.Store, account string, seq int64) string {
 	}
 	t.Fatalf("no event at sequence %d", seq)
 	return ""
+}
+
+// lostTile is a store that, like store/boltstore, computes the leaves of a
+// tile of 16 from its events, one of which, sequence 20 of acme, was
+// deleted outside it: Entries skips it, and the hashes below level 4 of its
+// tile cannot be computed (auditevents.ErrHashUnavailable).
+type lostTile struct {
+	*memstore.Store
+}
+
+func (l lostTile) Entries(ctx context.Context, account string, from int64) iter.Seq2[auditevents.Entry, error] {
+	return func(yield func(auditevents.Entry, error) bool) {
+		for e, err := range l.Store.Entries(ctx, account, from) {
+			if err == nil && account == "acme" && e.Seq == 20 {
+				continue
+			}
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
+}
+
+func (l lostTile) ReadHashes(ctx context.Context, account string, indexes []int64) ([]tlog.Hash, error) {
+	for _, x := range indexes {
+		if level, k := tlog.SplitStoredHashIndex(x); account == "acme" && level < 4 && k<<level/16 == 1 {
+			return nil, fmt.Errorf("the event of sequence 20 is not stored: %w", auditevents.ErrHashUnavailable)
+		}
+	}
+	return l.Store.ReadHashes(ctx, account, indexes)
+}
+
+// A hash the server's store cannot compute again is a 409, which LogClient
+// turns back into ErrHashUnavailable, so that Verify through the endpoints
+// names the deleted event as it does on the store itself.
+func TestLogEndpointsHashUnavailable(t *testing.T) {
+	srv, s, verifier := logServer(t)
+	ctx := context.Background()
+	c := &httpapi.LogClient{BaseURL: srv.URL + "/v1", Header: http.Header{"X-Account": {"acme"}}}
+	cp, err := c.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey, _, err := auditevents.GenerateKey("example.com/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey) // signs nothing here: cp is the checkpoint to verify
+	lost := serveLog(t, lostTile{s}, signer)
+	var body struct {
+		Errors []string `json:"errors"`
+	}
+	getJSON(t, lost.URL+"/v1/audit-events/log/hashes?index="+fmt.Sprint(tlog.StoredHashIndex(0, 20)), "acme", http.StatusConflict, &body)
+	if len(body.Errors) != 1 || !strings.HasPrefix(body.Errors[0], "hash unavailable") {
+		t.Errorf("the 409 says %q, want one error starting with %q", body.Errors, "hash unavailable")
+	}
+	c.BaseURL = lost.URL + "/v1"
+	if _, err := c.ReadHashes(ctx, []int64{tlog.StoredHashIndex(0, 20)}); !errors.Is(err, auditevents.ErrHashUnavailable) {
+		t.Errorf("LogClient.ReadHashes = %v, want ErrHashUnavailable", err)
+	}
+	_, err = auditevents.Verify(ctx, c, auditevents.VerifyOptions{Verifier: verifier, Origin: "example.com/audit/acme", Checkpoint: cp})
+	if !errors.Is(err, auditevents.ErrTampered) || err.Error() != "auditevents: log does not verify\n\tremoved: sequence 20 missing (not pruned)" {
+		t.Errorf("Verify through the endpoints = %v, want sequence 20 removed and nothing else", err)
+	}
 }

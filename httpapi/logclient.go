@@ -148,7 +148,9 @@ func (c *LogClient) Entries(ctx context.Context, from int64) iter.Seq2[auditeven
 
 // ReadHashes reads stored hashes through the hashes endpoint, [MaxHashes]
 // a request. A 400 answer, which the server gives for an index beyond its
-// tree, returns an [*auditevents.QueryError] for "index", as a store does.
+// tree, returns an [*auditevents.QueryError] for "index", as a store does,
+// and a 409 answer, for a hash the server's store cannot compute again,
+// an error wrapping [auditevents.ErrHashUnavailable].
 func (c *LogClient) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, 0, len(indexes))
 	for len(indexes) > 0 {
@@ -170,6 +172,10 @@ func (c *LogClient) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Has
 		if errors.As(err, &se) && se.code == http.StatusBadRequest && strings.HasPrefix(se.msg, "invalid index") {
 			// An index beyond the server's tree, as a store says it.
 			return nil, &auditevents.QueryError{Param: "index", Value: strconv.FormatInt(indexes[0], 10), Reason: se.Error()}
+		}
+		if errors.As(err, &se) && se.code == http.StatusConflict && strings.HasPrefix(se.msg, hashUnavailable) {
+			// The server's store cannot compute a hash from its events.
+			return nil, fmt.Errorf("%w: %w", auditevents.ErrHashUnavailable, err)
 		}
 		if err != nil {
 			return nil, err

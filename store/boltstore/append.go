@@ -203,9 +203,11 @@ type txWriter struct {
 	idKeys  [][]byte
 	index   [numIndexes][]entry // index entries
 	scratch []byte
-	log     []logEvent // the events in commit order, for their accounts' logs (ledger.go)
-	lw      logWriter  // writes them
-	noLog   bool       // Options.NoLog
+	log     []logEvent       // the events in commit order, for their accounts' logs (ledger.go)
+	lw      logWriter        // writes them
+	next    map[string]int64 // the next sequence of each account the transaction appends to
+	hasher  leafHasher       // computes the events' leaves
+	noLog   bool             // Options.NoLog
 
 	through   int64 // the sealed time
 	hot       int   // events with hot index entries before this transaction; -1: unknown
@@ -245,24 +247,61 @@ func (w *txWriter) reset(tx *bolt.Tx, c *codec, sealAfter int, recount bool) err
 		w.index[k] = w.index[k][:0]
 	}
 	w.events, w.idKeys, w.scratch, w.log = w.events[:0], w.idKeys[:0], w.scratch[:0], w.log[:0]
+	clear(w.next)
 	w.lw.reset()
 	return nil
 }
 
-// add stages the events of r, or returns the duplicate error that fails r
-// alone. It writes nothing to the transaction yet.
-func (w *txWriter) add(r *appendRequest) error {
+// add stages the events of r, giving each its sequence and leaf, or returns
+// the error that fails r alone: a duplicate ID, or a damaged tree size of
+// one of its accounts. It writes nothing to the transaction yet.
+func (w *txWriter) add(r *appendRequest) (err error) {
 	for i := range r.keys {
 		id := [16]byte(r.keys[i][8:])
 		if _, dup := w.seen[id]; dup || w.ids.Get(id[:]) != nil {
 			return &auditevents.DuplicateIDError{ID: r.events[i].ID}
 		}
 	}
+	// The log's sequences and leaves come first: each event's value holds
+	// its sequence and leaf check. Only a request that is staged whole
+	// moves its accounts' next sequences.
+	refs := make([]logRef, len(r.events))
+	if !w.noLog {
+		if w.next == nil {
+			w.next = make(map[string]int64)
+		}
+		taken := make(map[string]int64) // sequences this request takes, by account
+		for i := range r.events {
+			e := &r.events[i]
+			seq, ok := w.next[e.Account]
+			if !ok {
+				var err error
+				if seq, err = treeSize(w.tx.Bucket(bucketLog), e.Account); err != nil {
+					return err
+				}
+				w.next[e.Account] = seq
+			}
+			seq += taken[e.Account]
+			taken[e.Account]++
+			refs[i].seq = seq
+			refs[i].leaf, refs[i].check = w.hasher.leaf(seq, e)
+		}
+		defer func() {
+			if err == nil {
+				for a, n := range taken {
+					w.next[a] += n
+				}
+			}
+		}()
+	}
 	start := len(w.scratch)
 	ends := make([]int, len(r.events))
-	var err error
 	for i := range r.events {
-		if w.scratch, err = w.codec.appendValue(w.scratch, &r.events[i]); err != nil {
+		var lr *logRef
+		if !w.noLog {
+			lr = &refs[i]
+		}
+		if w.scratch, err = w.codec.appendValue(w.scratch, &r.events[i], lr); err != nil {
 			w.scratch = w.scratch[:start]
 			return err
 		}
@@ -276,7 +315,7 @@ func (w *txWriter) add(r *appendRequest) error {
 		w.events = append(w.events, entry{key: key, value: w.scratch[off:ends[i]:ends[i]]})
 		off = ends[i]
 		w.idKeys = append(w.idKeys, key[8:])
-		w.log = append(w.log, logEvent{e: e, key: key})
+		w.log = append(w.log, logEvent{e: e, key: key, seq: refs[i].seq, leaf: refs[i].leaf})
 		w.seen[[16]byte(key[8:])] = struct{}{}
 		if keyTime(key) > w.through {
 			w.newHot++

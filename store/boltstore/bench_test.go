@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/store/storetest"
 )
@@ -49,30 +51,36 @@ func benchStore(b *testing.B) (string, []storetest.QueryShape) {
 		// of another generator's data (as older versions of this benchmark
 		// kept under the name without "storetest"), is not reused.
 		benchPath = filepath.Join(os.TempDir(), fmt.Sprintf("auditevents-boltstore-bench-v%d-storetest-%d.db", formatVersion, n))
-		if _, err := os.Stat(benchPath); err == nil {
-			return
-		}
-		tmp := benchPath + ".building"
-		os.Remove(tmp)
-		s, err := Open(tmp, &Options{NoSync: true})
-		if err != nil {
-			benchErr = err
-			return
-		}
-		for i := 0; i < n; i += 1000 {
-			if benchErr = s.Append(context.Background(), events[i:min(i+1000, n)]...); benchErr != nil {
-				s.Close()
-				return
-			}
-		}
-		if benchErr = s.Close(); benchErr == nil {
-			benchErr = os.Rename(tmp, benchPath)
-		}
+		benchErr = buildFile(benchPath, events)
 	})
 	if benchErr != nil {
 		b.Fatalf("building the benchmark store: %v", benchErr)
 	}
 	return benchPath, benchShapes
+}
+
+// buildFile writes a store of events, 1,000 per Append, at path, unless a
+// file is there already: under another name first, renamed once complete.
+func buildFile(path string, events []auditevents.AuditEvent) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	tmp := path + ".building"
+	os.Remove(tmp)
+	s, err := Open(tmp, &Options{NoSync: true})
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(events); i += 1000 {
+		if err := s.Append(context.Background(), events[i:min(i+1000, len(events))]...); err != nil {
+			s.Close()
+			return err
+		}
+	}
+	if err := s.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 func reportRate(b *testing.B, events int) {
@@ -338,4 +346,97 @@ func BenchmarkLedgerCost(b *testing.B) {
 			}
 		})
 	}
+}
+
+var (
+	ledgerOnce sync.Once
+	ledgerPath string
+	ledgerErr  error
+)
+
+// ledgerStore returns the path of a store of benchEvents()+5 events of
+// storetest's Generator (seed 3), all of account "acme", built once and kept
+// in the temporary directory for later runs: the 5 make an incomplete last
+// tile.
+func ledgerStore(b *testing.B) (string, int) {
+	b.Helper()
+	n := benchEvents() + 5
+	ledgerOnce.Do(func() {
+		ledgerPath = filepath.Join(os.TempDir(), fmt.Sprintf("auditevents-boltstore-ledger-v%d-%d.db", formatVersion, n))
+		if _, err := os.Stat(ledgerPath); err == nil {
+			return
+		}
+		events := storetest.NewGenerator(3).Events(n)
+		for i := range events {
+			events[i].Account = "acme"
+		}
+		ledgerErr = buildFile(ledgerPath, events)
+	})
+	if ledgerErr != nil {
+		b.Fatalf("building the ledger benchmark store: %v", ledgerErr)
+	}
+	return ledgerPath, n
+}
+
+// BenchmarkLedgerRead measures the reads of the verifiable log on a store
+// of one account of 1,000,005 events (AUDITEVENTS_BENCH_EVENTS+5), warm: an
+// inclusion proof of a sequence in a complete tile, whose leaves are
+// computed from its 16 events, and of one in the last, incomplete tile,
+// whose leaves are kept; one leaf of a complete tile (ReadHashes); and
+// Entries, per entry, which checks each event against its leaf check.
+func BenchmarkLedgerRead(b *testing.B) {
+	path, n := ledgerStore(b)
+	s, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	size, err := s.TreeSize(ctx, "acme")
+	if err != nil || size != int64(n) {
+		b.Fatalf("TreeSize = %d, %v; want %d", size, err, n)
+	}
+	last := size - 1
+	if last%16 == 15 {
+		b.Fatalf("the tree size %d leaves no incomplete tile", size)
+	}
+	for _, bc := range []struct {
+		name string
+		seq  func(i int) int64
+	}{
+		{"proof/complete-tile", func(i int) int64 { return int64(i*7919) % (size - 16) }},
+		{"proof/last-tile", func(int) int64 { return last }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for i := range b.N {
+				p, err := auditevents.ProveInclusion(ctx, s, "acme", bc.seq(i), size)
+				if err != nil || len(p) == 0 {
+					b.Fatal(p, err)
+				}
+			}
+		})
+	}
+	b.Run("leaf/complete-tile", func(b *testing.B) {
+		for i := range b.N {
+			if _, err := s.ReadHashes(ctx, "acme", []int64{tlog.StoredHashIndex(0, int64(i*7919)%(size-16))}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("entries", func(b *testing.B) {
+		const per = 100_000
+		entries := 0
+		for i := range b.N {
+			from := int64(i*per) % (size - per)
+			for e, err := range s.Entries(ctx, "acme", from) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				if entries++; e.Seq >= from+per-1 {
+					break
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(entries), "ns/entry")
+	})
 }

@@ -353,9 +353,9 @@ func logBucket(name []byte) bool {
 // init creates the buckets of a fresh file, adds to an existing file's kind
 // table the kinds this version knows and it lacks, and loads the tables.
 // With noLog, it creates a fresh file without the log (the current format,
-// marked by meta/nolog), turns a writable file of format 2 into one, and
-// refuses a file that has the log. Without noLog, it upgrades an older file
-// or one without the log.
+// marked by meta/nolog), turns a writable file of format 2, or of format 5
+// without the log, into one, and refuses a file that has the log. Without
+// noLog, it upgrades an older file or builds the log of one without it.
 func (s *Store) init(noLog bool) error {
 	var (
 		c      codec
@@ -389,12 +389,15 @@ func (s *Store) init(noLog bool) error {
 		}
 		err = fmt.Errorf("%w: the file has format version %d, with the verifiable log; a store opened with NoLog writes no log, and events appended outside it would break its proofs: open the file without NoLog", ErrNewerFormat, version)
 	}
-	marked := c.noLog && c.upgrade == 0 // meta/nolog, in the current format
+	marked := c.noLog && c.upgrade != oldestUpgradable // meta/nolog, in format 5 or the current one
 	if err == nil && marked && !noLog {
 		c.upgrade = oldestUpgradable // a file without the log gets it as a file of format 2 does
 	}
-	if err == nil && noLog && c.upgrade == oldestUpgradable && !s.readOnly {
-		update = true // a file of format 2 becomes the current format without the log
+	if err == nil && noLog && c.upgrade > 0 && !s.readOnly {
+		// A file of format 2, or of format 5 without the log, becomes the
+		// current format without the log: its values are already those
+		// of that format.
+		update = true
 	}
 	if err == nil && c.upgrade > 0 && !noLog {
 		switch {

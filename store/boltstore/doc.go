@@ -88,9 +88,11 @@
 // # The verifiable log
 //
 // A Store is also an [auditevents.Ledger]: each commit gives its events their
-// sequences in their accounts and writes their leaves and tree hashes in the
+// sequences in their accounts and writes them, with their tree hashes, in the
 // same bbolt transaction, so a kill at any moment leaves a log that
-// verifies. Pruning keeps the tree. [Options.ReadOnly] opens a file for an
+// verifies. The leaves of a complete tile of 16 sequences are not kept but
+// computed from its events when read, so the log costs about 54 bytes an
+// event. Pruning keeps the tree. [Options.ReadOnly] opens a file for an
 // auditor without writing to it. FORMAT.md, in this package's directory,
 // describes the bytes.
 //
@@ -113,9 +115,11 @@
 // event store ([ErrNotStore]), one written in a newer format
 // ([ErrNewerFormat]) or in an older format than version 2
 // ([ErrOlderFormat]); a file of version 2, from before the verifiable log,
-// of version 3, from before positions, or of version 4, from before the
-// actor fields, is upgraded in place by a writable Open (unless
-// [Options.NoLog] keeps a version 2 file without the log), and one whose header, page tree or first and last
+// of version 3, from before positions, of version 4, from before the
+// actor fields, or of version 5, which kept every leaf, is upgraded in
+// place by a writable Open (with [Options.NoLog], a version 2 file, or a
+// version 5 file without the log, becomes the current format without the
+// log), and one whose header, page tree or first and last
 // events are damaged ([ErrCorrupt]); a file too short to be a bbolt file
 // is [ErrNotStore]. Damage that Open does not read is reported as
 // [ErrCorrupt] by the call that meets it, never as a panic; [Store.Check]

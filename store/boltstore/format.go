@@ -13,13 +13,13 @@ import (
 // formatVersion is the version of the file format this package writes and
 // reads. A file of another version is refused: ErrNewerFormat for a newer
 // one, ErrOlderFormat for an older one.
-const formatVersion = 5
+const formatVersion = 6
 
 // The file holds these top-level buckets.
 var (
 	bucketMeta   = []byte("meta")   // the format version, the code tables, counters
 	bucketEvents = []byte("events") // event key -> encoded event (keys.go, value.go)
-	bucketIDs    = []byte("ids")    // 16-byte ULID -> timestamp of its key, sequence (ledger.go)
+	bucketIDs    = []byte("ids")    // 16-byte ULID -> timestamp of its key (ledger.go)
 	bucketDict   = []byte("dict")   // 4-byte code -> dictionary entry (dict.go)
 	// One bucket per secondary index (index.go).
 	bucketByUser          = []byte("by-user")

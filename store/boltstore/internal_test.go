@@ -242,7 +242,7 @@ func TestKindTableGrowsAndUnknownCodesFail(t *testing.T) {
 	c := s.codec
 	c.kinds = newCodeTable(nil)
 	key, _ := eventKey(&e)
-	v, err := s.codec.appendValue(nil, &e)
+	v, err := s.codec.appendValue(nil, &e, &logRef{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,8 +253,8 @@ func TestKindTableGrowsAndUnknownCodesFail(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	c := codec{kinds: newCodeTable(kindNames()), actions: newCodeTable(documentedActions), dict: newDict()}
-	for _, e := range withActors(storetest.NewGenerator(8).Events(5)) {
-		v, err := c.appendValue(nil, &e)
+	for i, e := range withActors(storetest.NewGenerator(8).Events(5)) {
+		v, err := c.appendValue(nil, &e, &logRef{seq: int64(i) * 1000, check: [leafCheckLen]byte{byte(i), 1, 2, 3}})
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -262,15 +262,15 @@ func FuzzDecode(f *testing.F) {
 	}
 	key := make([]byte, keyLen)
 	f.Fuzz(func(t *testing.T, v []byte) {
-		e, err := c.decode(key, v)
+		e, seq, check, err := c.decodeEntry(key, v)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("decode error %v does not wrap ErrCorrupt", err)
 			}
 			return
 		}
-		// What decodes encodes back to the same bytes.
-		again, err := c.appendValue(nil, &e)
+		// What decodes encodes back to the same event.
+		again, err := c.appendValue(nil, &e, &logRef{seq: seq, check: check})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -721,5 +721,29 @@ func TestDictAgainstModel(t *testing.T) {
 	}
 	if !slices.Equal(loaded.names, d.names) || !slices.Equal(loaded.fields, d.fields) {
 		t.Fatalf("the loaded dictionary has %d codes, the written one %d", len(loaded.names), len(d.names))
+	}
+}
+
+// leafHasher gives the leaf that auditevents.LeafHash defines, and a leaf
+// check that every field and the sequence change.
+func TestLeafHasher(t *testing.T) {
+	e := auditevents.AuditEvent{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAV", Timestamp: time.UnixMicro(1_700_000_000_123_456).UTC(),
+		Account: "acme", User: "alice", Action: auditevents.ActionCreated, ResourceKind: auditevents.KindAgent,
+		ResourceName: "agent-1", Configuration: "prod:3", Description: "created"}
+	var h leafHasher
+	leaf, check := h.leaf(7, &e)
+	if want := auditevents.LeafHash(7, &e); leaf != want {
+		t.Errorf("leaf = %x, want LeafHash %x", leaf, want)
+	}
+	if h.check(7, &e) != check {
+		t.Error("check differs from leaf's check")
+	}
+	if _, c := h.leaf(8, &e); c == check {
+		t.Error("the leaf check does not change with the sequence")
+	}
+	changed := e
+	changed.Description = "createD"
+	if _, c := h.leaf(7, &changed); c == check {
+		t.Error("the leaf check does not change with the description")
 	}
 }

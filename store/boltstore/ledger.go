@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"iter"
 	"slices"
@@ -25,7 +27,7 @@ var bucketLog = []byte("log")
 
 // Kinds of log keys.
 const (
-	logLeaves byte = 'l' // a leaf tile: the leaves of 16 sequences
+	logLeaves byte = 'l' // a leaf tile: the leaves of 16 sequences, where the events cannot give them
 	logNode   byte = 'n' // a stored tree hash of level 4 or more, by stored hash index
 	logSeqs   byte = 'q' // a sequence tile: the event keys of 16 sequences
 	logSize   byte = 's' // the tree size
@@ -33,11 +35,12 @@ const (
 
 const (
 	// tileWidth is how many sequences a leaf tile and a sequence tile
-	// hold: a complete subtree of level 4 or less lies in one leaf tile.
+	// hold: a complete subtree of level 4 or less lies in one tile.
 	tileWidth = 16
 	// storedLevel is the lowest level above the leaves whose hashes are
-	// stored; the hashes of levels 1 to 3 are computed from a leaf tile
-	// when read.
+	// stored; the hashes of levels 1 to 3 are computed from a tile's
+	// leaves when read, and the leaves of a complete tile, unless kept,
+	// from its events.
 	storedLevel = 4
 )
 
@@ -110,38 +113,226 @@ func tileItems(v []byte, width int, what string) ([]byte, error) {
 	return c, nil
 }
 
-// treeReader reads an account's stored tree hashes in a transaction: it is
-// the tlog.HashReader of TreeAppend, proofs and checkpoints.
+// treeReader reads an account's tree hashes in a transaction: it is the
+// tlog.HashReader of TreeAppend, proofs and checkpoints. The leaves of a
+// tile come from its leaf tile when the file keeps one; those of a
+// complete tile without one are computed again from its events
+// (FORMAT.md, "log"), when the reader has the events bucket.
 type treeReader struct {
 	b       *bolt.Bucket
+	events  *bolt.Bucket // nil: leaves are read from leaf tiles only (appends)
+	codec   *codec
 	account string
-	tile    int64 // the leaf tile in leaves, or -1
-	leaves  []byte
+	tile    int64 // the tile in leaves, or -1
+	leaves  []tlog.Hash
+	missing []error // per leaf of the tile: why it cannot be computed, or nil
+	hasher  leafHasher
 }
 
+// newTreeReader returns a reader of the account's leaf tiles and nodes, for
+// appends: they read the right edge of the tree, whose leaves the file
+// keeps.
 func newTreeReader(b *bolt.Bucket, account string) *treeReader {
 	return &treeReader{b: b, account: account, tile: -1}
+}
+
+// newTreeReader returns a reader of the account's tree in tx that computes
+// the leaves of complete tiles from their events.
+func (s *Store) newTreeReader(tx *bolt.Tx, account string) *treeReader {
+	return &treeReader{b: tx.Bucket(bucketLog), events: tx.Bucket(bucketEvents), codec: &s.codec, account: account, tile: -1}
+}
+
+// unavailablef returns an error wrapping ErrCorrupt and
+// auditevents.ErrHashUnavailable.
+func unavailablef(format string, args ...any) error {
+	return fmt.Errorf("%w: %w: "+format, append([]any{ErrCorrupt, auditevents.ErrHashUnavailable}, args...)...)
+}
+
+// load reads the leaves of tile t.
+func (r *treeReader) load(t int64) error {
+	r.tile = -1
+	r.leaves, r.missing = r.leaves[:0], r.missing[:0]
+	what := "leaf tile " + itoa(t) + " of account " + quoteAccount(r.account)
+	if v := r.b.Get(logKey(r.account, logLeaves, uint64(t))); v != nil {
+		items, err := tileItems(v, tlog.HashSize, what)
+		if err != nil {
+			return err
+		}
+		for j := 0; j < len(items); j += tlog.HashSize {
+			r.leaves = append(r.leaves, tlog.Hash(items[j:j+tlog.HashSize]))
+			r.missing = append(r.missing, nil)
+		}
+		r.tile = t
+		return nil
+	}
+	if r.events == nil {
+		return corruptf("%s is missing", what)
+	}
+	keys, err := seqTile(r.b, r.account, t)
+	if err != nil {
+		return err
+	}
+	if len(keys) != tileWidth*keyLen {
+		// Only a complete tile may lack its leaf tile.
+		return corruptf("%s is missing", what)
+	}
+	node, err := readNode(r.b, r.account, tlog.StoredHashIndex(storedLevel, t))
+	if err != nil {
+		return err
+	}
+	complete := true
+	for j := range int64(tileWidth) {
+		leaf, err := r.recompute(t*tileWidth+j, keys[j*keyLen:(j+1)*keyLen])
+		r.leaves = append(r.leaves, leaf)
+		r.missing = append(r.missing, err)
+		complete = complete && err == nil
+	}
+	if complete && subtreeHash(r.leaves) != node {
+		err := unavailablef("the events of sequences %d to %d of account %s do not hash to the tree's stored hash of them", t*tileWidth, t*tileWidth+tileWidth-1, quoteAccount(r.account))
+		for j := range r.missing {
+			r.missing[j] = err
+		}
+	}
+	r.tile = t
+	return nil
+}
+
+// recompute returns the leaf of sequence seq of a complete tile, whose
+// slot holds key: the leaf of the event with that key, checked against the
+// sequence and leaf check of its value. An event that holds another
+// sequence was moved there: when the slot of that sequence holds the event
+// of this one (two sequences swapped), that event gives the leaf.
+func (r *treeReader) recompute(seq int64, key []byte) (tlog.Hash, error) {
+	got, leaf, err := r.entry(seq, key)
+	if err != nil || got == seq {
+		return leaf, err
+	}
+	keys, err := seqTile(r.b, r.account, got/tileWidth)
+	if err != nil || int(got%tileWidth+1)*keyLen > len(keys) {
+		return tlog.Hash{}, unavailablef("the event at sequence %d of account %s is that of sequence %d", seq, quoteAccount(r.account), got)
+	}
+	j := int(got % tileWidth)
+	if back, leaf, err := r.entry(got, keys[j*keyLen:(j+1)*keyLen]); err == nil && back == seq {
+		return leaf, nil
+	}
+	return tlog.Hash{}, unavailablef("the event of sequence %d of account %s is not stored at its sequence", seq, quoteAccount(r.account))
+}
+
+// entry reads the event with the given key, named in errors as that of
+// sequence seq, and returns the sequence its value holds and its leaf at
+// that sequence, checked against its leaf check.
+func (r *treeReader) entry(seq int64, key []byte) (int64, tlog.Hash, error) {
+	if isZero(key) {
+		return 0, tlog.Hash{}, corruptf("sequence %d of account %s was pruned, but its leaf is not kept", seq, quoteAccount(r.account))
+	}
+	v := r.events.Get(key)
+	if v == nil {
+		return 0, tlog.Hash{}, unavailablef("the event of sequence %d of account %s is not stored", seq, quoteAccount(r.account))
+	}
+	e, got, check, err := r.codec.decodeEntry(key, v)
+	if err != nil {
+		return 0, tlog.Hash{}, unavailablef("sequence %d of account %s: %v", seq, quoteAccount(r.account), err)
+	}
+	leaf, want := r.hasher.leaf(got, &e)
+	if want != check {
+		return 0, tlog.Hash{}, unavailablef("the event at sequence %d of account %s does not match its leaf check", seq, quoteAccount(r.account))
+	}
+	return got, leaf, nil
+}
+
+// leafHasher computes leaves and leaf checks in a buffer it keeps, so that
+// neither allocates. It is not safe for concurrent use.
+type leafHasher struct {
+	buf []byte
+}
+
+// leaf returns the leaf of event e at sequence seq, auditevents.LeafHash,
+// and its leaf check: the CRC-32C of its leaf record
+// (auditevents.AppendLeaf), whose SHA-256 after a 0 byte is the leaf (RFC
+// 6962's record hash). The check is cheap to compute again: it is how a
+// read finds, among the events of a tile, the one changed since its leaf
+// was written.
+func (h *leafHasher) leaf(seq int64, e *auditevents.AuditEvent) (tlog.Hash, [leafCheckLen]byte) {
+	h.buf = auditevents.AppendLeaf(append(h.buf[:0], 0), seq, e)
+	var check [leafCheckLen]byte
+	binary.BigEndian.PutUint32(check[:], crc32.Checksum(h.buf[1:], castagnoli))
+	return sha256.Sum256(h.buf), check
+}
+
+// check returns the leaf check of event e at sequence seq.
+func (h *leafHasher) check(seq int64, e *auditevents.AuditEvent) [leafCheckLen]byte {
+	h.buf = auditevents.AppendLeaf(h.buf[:0], seq, e)
+	var check [leafCheckLen]byte
+	binary.BigEndian.PutUint32(check[:], crc32.Checksum(h.buf, castagnoli))
+	return check
+}
+
+// checkEntry checks that an event read at sequence seq holds that sequence
+// and matches its leaf check.
+func (h *leafHasher) checkEntry(seq, got int64, check [leafCheckLen]byte, e *auditevents.AuditEvent) error {
+	if got != seq {
+		return corruptf("the event at sequence %d is that of sequence %d", seq, got)
+	}
+	if h.check(seq, e) != check {
+		return corruptf("the event at sequence %d does not match its leaf check", seq)
+	}
+	return nil
+}
+
+// subtreeHash returns the root of the complete subtree of the given leaves,
+// whose number is a power of 2.
+func subtreeHash(leaves []tlog.Hash) tlog.Hash {
+	var buf [tileWidth]tlog.Hash
+	hs := append(buf[:0], leaves...)
+	for len(hs) > 1 {
+		for j := 0; j < len(hs); j += 2 {
+			hs[j/2] = tlog.NodeHash(hs[j], hs[j+1])
+		}
+		hs = hs[:len(hs)/2]
+	}
+	return hs[0]
+}
+
+// seqTile returns the event keys of an account's sequence tile t.
+func seqTile(b *bolt.Bucket, account string, t int64) ([]byte, error) {
+	what := "sequence tile " + itoa(t) + " of account " + quoteAccount(account)
+	v := b.Get(logKey(account, logSeqs, uint64(t)))
+	if v == nil {
+		return nil, corruptf("%s is missing", what)
+	}
+	return tileItems(v, keyLen, what)
+}
+
+// readNode returns the stored tree hash of level storedLevel or more at
+// stored hash index x.
+func readNode(b *bolt.Bucket, account string, x int64) (tlog.Hash, error) {
+	what := "tree hash " + itoa(x) + " of account " + quoteAccount(account)
+	v := b.Get(logKey(account, logNode, uint64(x)))
+	if v == nil {
+		return tlog.Hash{}, corruptf("%s is missing", what)
+	}
+	c, err := openValue(v, what)
+	if err != nil {
+		return tlog.Hash{}, err
+	}
+	if len(c) != tlog.HashSize {
+		return tlog.Hash{}, corruptf("%s has %d bytes", what, len(c))
+	}
+	return tlog.Hash(c), nil
 }
 
 // leaf returns the leaf of sequence n.
 func (r *treeReader) leaf(n int64) (tlog.Hash, error) {
 	if t := n / tileWidth; t != r.tile {
-		what := "leaf tile " + itoa(t) + " of account " + quoteAccount(r.account)
-		v := r.b.Get(logKey(r.account, logLeaves, uint64(t)))
-		if v == nil {
-			return tlog.Hash{}, corruptf("%s is missing", what)
-		}
-		items, err := tileItems(v, tlog.HashSize, what)
-		if err != nil {
+		if err := r.load(t); err != nil {
 			return tlog.Hash{}, err
 		}
-		r.tile, r.leaves = t, items
 	}
-	off := int(n%tileWidth) * tlog.HashSize
-	if off+tlog.HashSize > len(r.leaves) {
+	j := int(n % tileWidth)
+	if j >= len(r.leaves) {
 		return tlog.Hash{}, corruptf("leaf %d of account %s is missing", n, quoteAccount(r.account))
 	}
-	return tlog.Hash(r.leaves[off : off+tlog.HashSize]), nil
+	return r.leaves[j], r.missing[j]
 }
 
 // ReadHashes returns the hashes at the given stored hash indexes.
@@ -159,7 +350,8 @@ func (r *treeReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		case level < storedLevel:
 			// A complete subtree of 2, 4 or 8 leaves, in one tile.
 			width := int64(1) << level
-			hs := make([]tlog.Hash, width)
+			var buf [tileWidth]tlog.Hash
+			hs := buf[:width]
 			for j := range width {
 				h, err := r.leaf(n*width + j)
 				if err != nil {
@@ -167,36 +359,25 @@ func (r *treeReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 				}
 				hs[j] = h
 			}
-			for len(hs) > 1 {
-				for j := 0; j < len(hs); j += 2 {
-					hs[j/2] = tlog.NodeHash(hs[j], hs[j+1])
-				}
-				hs = hs[:len(hs)/2]
-			}
-			out[i] = hs[0]
+			out[i] = subtreeHash(hs)
 		default:
-			what := "tree hash " + itoa(x) + " of account " + quoteAccount(r.account)
-			v := r.b.Get(logKey(r.account, logNode, uint64(x)))
-			if v == nil {
-				return nil, corruptf("%s is missing", what)
-			}
-			c, err := openValue(v, what)
+			h, err := readNode(r.b, r.account, x)
 			if err != nil {
 				return nil, err
 			}
-			if len(c) != tlog.HashSize {
-				return nil, corruptf("%s has %d bytes", what, len(c))
-			}
-			out[i] = tlog.Hash(c)
+			out[i] = h
 		}
 	}
 	return out, nil
 }
 
-// logEvent is an event staged for its account's log, in commit order.
+// logEvent is an event staged for its account's log, in commit order, with
+// the sequence and leaf it was given.
 type logEvent struct {
-	e   *auditevents.AuditEvent
-	key []byte // its event key
+	e    *auditevents.AuditEvent
+	key  []byte // its event key
+	seq  int64
+	leaf tlog.Hash
 }
 
 // logWriter writes the staged events' part of the log (appendLog). It
@@ -216,12 +397,13 @@ type logWriter struct {
 // have ended.
 func (lw *logWriter) reset() { lw.arena.reset() }
 
-// appendLog gives the staged events their sequences, in order, and writes
-// their leaves, tree hashes, sequence tiles and their entries in the ids
-// bucket, with their sequences. It is called by txWriter.flush and by the
-// upgrade of an older file, in the transaction that writes the events. Each
-// tile and each account's size is put once per call, whatever the number of
-// the account's events in it.
+// appendLog writes the staged events' part of their accounts' logs, in
+// order: their tree hashes, sequence tiles and leaf tiles, and their entries
+// in the ids bucket. Each event comes with the sequence and leaf that its
+// value holds, its account's tree size and on. It is called by
+// txWriter.flush and by the upgrade of a file of format 2, in the
+// transaction that writes the events. Each tile and each account's size is
+// put once per call, whatever the number of the account's events in it.
 func (lw *logWriter) appendLog(tx *bolt.Tx, staged []logEvent) error {
 	if len(staged) == 0 {
 		return nil
@@ -294,14 +476,13 @@ func (lw *logWriter) appendAccount(b *bolt.Bucket, account string, group []logEv
 	if err != nil {
 		return err
 	}
+	if group[0].seq != n {
+		return corruptf("account %s has tree size %d, but its next event was given sequence %d", quoteAccount(account), n, group[0].seq)
+	}
 	lw.leaves = slices.Grow(lw.leaves[:0], len(group))[:len(group)]
 	for i, s := range group {
-		seq := n + int64(i)
-		lw.leaves[i] = auditevents.LeafHash(seq, s.e)
-		value := lw.arena.alloc(16)
-		copy(value[:8], s.key[:8])
-		binary.BigEndian.PutUint64(value[8:], uint64(seq))
-		lw.ids = append(lw.ids, idValue{id: s.key[8:keyLen], value: value})
+		lw.leaves[i] = s.leaf
+		lw.ids = append(lw.ids, idValue{id: s.key[8:keyLen], value: s.key[:8]})
 	}
 	hashes, err := auditevents.TreeAppend(n, lw.leaves, newTreeReader(b, account))
 	if err != nil {
@@ -316,12 +497,7 @@ func (lw *logWriter) appendAccount(b *bolt.Bucket, account string, group []logEv
 			}
 		}
 	}
-	leaf := func(i int) []byte { return lw.leaves[i][:] }
-	if err := lw.appendTiles(b, account, logLeaves, n, len(group), tlog.HashSize, leaf); err != nil {
-		return err
-	}
-	seqKey := func(i int) []byte { return group[i].key }
-	if err := lw.appendTiles(b, account, logSeqs, n, len(group), keyLen, seqKey); err != nil {
+	if err := lw.appendTiles(b, account, n, group); err != nil {
 		return err
 	}
 	var size [8]byte
@@ -330,47 +506,82 @@ func (lw *logWriter) appendAccount(b *bolt.Bucket, account string, group []logEv
 }
 
 // idValue is an entry of the ids bucket: the ULID, and the timestamp of
-// the event's key and its sequence.
+// the event's key.
 type idValue struct {
 	id    []byte // 16 bytes
-	value []byte // 16 bytes
+	value []byte // 8 bytes
 }
 
-// appendTiles appends count items of width bytes, item(i) for sequence n+i,
-// to the account's tiles of the given kind, putting each tile once.
-func (lw *logWriter) appendTiles(b *bolt.Bucket, account string, kind byte, n int64, count, width int, item func(i int) []byte) error {
-	for i := 0; i < count; {
+// appendTiles appends the keys and leaves of group, from sequence n on, to
+// the account's sequence and leaf tiles, putting each tile once. A leaf
+// tile that the group completes is deleted, since its leaves can be
+// computed from its events, unless an event of the tile was pruned.
+func (lw *logWriter) appendTiles(b *bolt.Bucket, account string, n int64, group []logEvent) error {
+	for i := 0; i < len(group); {
 		t := n / tileWidth
-		key := lw.logKey(account, kind, uint64(t))
 		have := int(n % tileWidth)
-		take := min(count-i, tileWidth-have)
-		v := lw.arena.alloc(4 + (have+take)*width)
-		content := v[4:4]
+		take := min(len(group)-i, tileWidth-have)
+		qkey, lkey := lw.logKey(account, logSeqs, uint64(t)), lw.logKey(account, logLeaves, uint64(t))
+		qv := lw.arena.alloc(4 + (have+take)*keyLen)
+		keys := qv[4:4]
+		lv := lw.arena.alloc(4 + (have+take)*tlog.HashSize)
+		leaves := lv[4:4]
 		if have != 0 {
-			old := b.Get(key)
-			if old == nil {
-				return corruptf("tile %c%d of account %s is missing", kind, t, quoteAccount(account))
+			for _, old := range []struct {
+				key   []byte
+				kind  byte
+				width int
+				dst   *[]byte
+			}{{qkey, logSeqs, keyLen, &keys}, {lkey, logLeaves, tlog.HashSize, &leaves}} {
+				what := "tile " + string(old.kind) + itoa(t) + " of account " + quoteAccount(account)
+				v := b.Get(old.key)
+				if v == nil {
+					return corruptf("%s is missing", what)
+				}
+				c, err := tileItems(v, old.width, what)
+				if err != nil {
+					return err
+				}
+				if len(c)/old.width != have {
+					return corruptf("%s holds %d items, want %d", what, len(c)/old.width, have)
+				}
+				*old.dst = append(*old.dst, c...)
 			}
-			c, err := tileItems(old, width, "tile "+string(kind)+itoa(t)+" of account "+quoteAccount(account))
-			if err != nil {
+		}
+		for _, e := range group[i : i+take] {
+			keys = append(keys, e.key...)
+			leaves = append(leaves, e.leaf[:]...)
+		}
+		binary.BigEndian.PutUint32(qv, crc32.Checksum(keys, castagnoli))
+		if err := b.Put(qkey, qv); err != nil {
+			return err
+		}
+		if have+take == tileWidth && !hasPruned(keys) {
+			if have != 0 {
+				if err := b.Delete(lkey); err != nil {
+					return err
+				}
+			}
+		} else {
+			binary.BigEndian.PutUint32(lv, crc32.Checksum(leaves, castagnoli))
+			if err := b.Put(lkey, lv); err != nil {
 				return err
 			}
-			if len(c)/width != have {
-				return corruptf("tile %c%d of account %s holds %d items, want %d", kind, t, quoteAccount(account), len(c)/width, have)
-			}
-			content = append(content, c...)
-		}
-		for j := range take {
-			content = append(content, item(i+j)...)
-		}
-		binary.BigEndian.PutUint32(v, crc32.Checksum(content, castagnoli))
-		if err := b.Put(key, v); err != nil {
-			return err
 		}
 		i += take
 		n += int64(take)
 	}
 	return nil
+}
+
+// hasPruned reports whether a sequence tile's keys hold a pruned slot.
+func hasPruned(keys []byte) bool {
+	for j := 0; j < len(keys); j += keyLen {
+		if isZero(keys[j : j+keyLen]) {
+			return true
+		}
+	}
+	return false
 }
 
 // logKey returns logKey(account, kind, n) in the arena.
@@ -428,23 +639,40 @@ type prunedEvent struct {
 }
 
 // pruneLog marks the sequences of pruned events as pruned in their
-// sequence tiles (their slots become zero), in the pruning transaction. The
-// leaves and tree hashes stay.
-func pruneLog(tx *bolt.Tx, pruned []prunedEvent) error {
+// sequence tiles (their slots become zero), in the pruning transaction,
+// before the events are deleted. A tile whose leaves the file does not keep
+// gets its leaf tile first, computed from its events, which are all still
+// there: the leaves and tree hashes stay as they were. A tile whose events
+// no longer give the leaves that the tree holds fails with ErrCorrupt, and
+// nothing is pruned.
+func (s *Store) pruneLog(tx *bolt.Tx, pruned []prunedEvent) error {
 	b := tx.Bucket(bucketLog)
 	tiles := make(map[string][]byte) // by key, the tile's items being changed
 	var order []string
 	for _, p := range pruned {
-		key := string(logKey(p.account, logSeqs, uint64(p.seq/tileWidth)))
+		t := p.seq / tileWidth
+		key := string(logKey(p.account, logSeqs, uint64(t)))
 		items, ok := tiles[key]
 		if !ok {
-			v := b.Get([]byte(key))
-			if v == nil {
-				return corruptf("the sequence tile of sequence %d of account %s is missing", p.seq, quoteAccount(p.account))
-			}
-			c, err := tileItems(v, keyLen, "a sequence tile of account "+quoteAccount(p.account))
+			c, err := seqTile(b, p.account, t)
 			if err != nil {
 				return err
+			}
+			if lkey := logKey(p.account, logLeaves, uint64(t)); b.Get(lkey) == nil {
+				r := s.newTreeReader(tx, p.account)
+				if err := r.load(t); err != nil {
+					return err
+				}
+				leaves := make([]byte, 0, tileWidth*tlog.HashSize)
+				for j, h := range r.leaves {
+					if r.missing[j] != nil {
+						return fmt.Errorf("keeping the leaves of the pruned events: %w", r.missing[j])
+					}
+					leaves = append(leaves, h[:]...)
+				}
+				if err := b.Put(lkey, sealValue(leaves)); err != nil {
+					return err
+				}
 			}
 			items = bytes.Clone(c)
 			tiles[key] = items
@@ -462,15 +690,6 @@ func pruneLog(tx *bolt.Tx, pruned []prunedEvent) error {
 		}
 	}
 	return nil
-}
-
-// idSeq returns the sequence that the ids bucket holds for an event key.
-func idSeq(ids *bolt.Bucket, key []byte) (int64, error) {
-	v := ids.Get(key[8:])
-	if len(v) != 16 || !bytes.Equal(v[:8], key[:8]) {
-		return 0, corruptf("the id entry of event %x does not give its sequence", key)
-	}
-	return int64(binary.BigEndian.Uint64(v[8:])), nil
 }
 
 // TreeSize returns the size of the account's tree, as [auditevents.Ledger]
@@ -493,7 +712,11 @@ func (s *Store) TreeSize(ctx context.Context, account string) (int64, error) {
 
 // ReadHashes returns the account's stored tree hashes at the given indexes,
 // as [auditevents.Ledger] describes. The hashes of levels 1 to 3, which the
-// file does not keep, are computed from the leaves.
+// file does not keep, are computed from the leaves, and the leaves of a
+// complete tile of 16 sequences from its events, unless the file keeps them
+// (FORMAT.md, "log"). A leaf whose event was changed or removed outside the
+// store returns an error wrapping [auditevents.ErrHashUnavailable] and
+// [ErrCorrupt].
 func (s *Store) ReadHashes(ctx context.Context, account string, indexes []int64) ([]tlog.Hash, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -511,7 +734,7 @@ func (s *Store) ReadHashes(ctx context.Context, account string, indexes []int64)
 		if err := auditevents.CheckIndexes(n, indexes); err != nil {
 			return err
 		}
-		out, err = newTreeReader(b, account).ReadHashes(indexes)
+		out, err = s.newTreeReader(tx, account).ReadHashes(indexes)
 		return err
 	})
 	return out, err
@@ -536,17 +759,16 @@ func (s *Store) Lookup(ctx context.Context, id string) (auditevents.Entry, error
 		if v == nil {
 			return auditevents.ErrNotFound
 		}
-		key := append(bytes.Clone(v[:min(8, len(v))]), u[:]...)
-		seq, err := idSeq(tx.Bucket(bucketIDs), key)
-		if err != nil {
-			return err
+		if len(v) != 8 {
+			return corruptf("the id entry of event %s has %d bytes, want 8", u, len(v))
 		}
+		key := append(bytes.Clone(v), u[:]...)
 		value := tx.Bucket(bucketEvents).Get(key)
 		if value == nil {
 			return corruptf("event %s is in the ids bucket but not stored", u)
 		}
-		entry.Seq = seq
-		entry.Event, err = s.codec.decode(key, value)
+		var err error
+		entry.Event, entry.Seq, _, err = s.codec.decodeEntry(key, value)
 		return err
 	})
 	return entry, err
@@ -604,7 +826,8 @@ const entriesChunk = 4096
 // Entries streams the account's log in sequence order from sequence from,
 // as [auditevents.Ledger] describes. It reads 4,096 sequences per read
 // transaction, so appends commit meanwhile, and goes on with the sequences
-// committed since. An event that no longer decodes yields an
+// committed since. An event that no longer decodes, or that does not match
+// the leaf check its value holds (FORMAT.md, "events"), yields an
 // [*auditevents.EntryError] naming its sequence; a sequence whose event is
 // gone without being pruned is skipped, so a verifier reports it removed.
 func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Seq2[auditevents.Entry, error] {
@@ -614,6 +837,7 @@ func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Se
 			return
 		}
 		var (
+			hasher  leafHasher
 			next    = from
 			pending auditevents.Entry // a pruned run not yet yielded
 			buf     []auditevents.Entry
@@ -641,17 +865,18 @@ func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Se
 				events := tx.Bucket(bucketEvents).Cursor()
 				var last []byte // the cursor's key
 				end := min(size, next+entriesChunk)
-				var items []byte
+				var items, kept []byte // the tile's keys and, when the file keeps them, its leaves
 				tile := int64(-1)
 				for ; next < end; next++ {
 					if t := next / tileWidth; t != tile {
-						what := "sequence tile " + itoa(t) + " of account " + quoteAccount(account)
-						v := b.Get(logKey(account, logSeqs, uint64(t)))
-						if v == nil {
-							return corruptf("%s is missing", what)
-						}
-						if items, err = tileItems(v, keyLen, what); err != nil {
+						if items, err = seqTile(b, account, t); err != nil {
 							return err
+						}
+						kept = nil
+						if v := b.Get(logKey(account, logLeaves, uint64(t))); v != nil {
+							if kept, err = tileItems(v, tlog.HashSize, "leaf tile "+itoa(t)+" of account "+quoteAccount(account)); err != nil {
+								return err
+							}
 						}
 						tile = t
 					}
@@ -684,7 +909,19 @@ func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Se
 					if k == nil || !bytes.Equal(k, key) {
 						continue // gone without being pruned
 					}
-					e, err := s.codec.decode(k, v)
+					// An event that holds another sequence was moved
+					// here: it is yielded as it is, for a verifier to
+					// say where it was signed. Each is checked against
+					// the leaf that the file keeps, or else against its
+					// leaf check.
+					e, seq, check, err := s.codec.decodeEntry(k, v)
+					if j := int(next%tileWidth) * tlog.HashSize; err == nil && seq == next && j+tlog.HashSize <= len(kept) {
+						if auditevents.LeafHash(seq, &e) != tlog.Hash(kept[j:j+tlog.HashSize]) {
+							err = corruptf("the event at sequence %d does not match its kept leaf", next)
+						}
+					} else if err == nil && hasher.check(seq, &e) != check {
+						err = corruptf("the event at sequence %d does not match its leaf check", next)
+					}
 					if err != nil {
 						damaged = &auditevents.EntryError{Seq: next, Err: err}
 						return nil
@@ -729,23 +966,24 @@ func isZero(b []byte) bool {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // checkLog checks the log bucket against the events, for Store.Check: each
-// account's sequence and leaf tiles cover exactly its tree size, each
-// sequence that is not pruned names a stored event whose ids entry gives
-// that sequence, and every stored event is named by one. It does not
-// recompute the tree: auditevents.Verify does, against a signed checkpoint.
-func checkLog(ctx context.Context, tx *bolt.Tx) error {
+// account's sequence tiles cover exactly its tree size; its leaf tiles are
+// those FORMAT.md lists (the incomplete last tile's, and a complete tile's
+// when one of its events was pruned or the file keeps its leaves for
+// another reason), each full; each sequence that is not pruned names a
+// stored event whose value holds that sequence and the leaf check of its
+// leaf there (and of the kept leaf, when there is one); and every stored
+// event is named by one. It does not recompute the tree above the leaves:
+// auditevents.Verify does, against a signed checkpoint.
+func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 	b := tx.Bucket(bucketLog)
 	if b == nil {
 		return nil // a file of format 2, kept without the log (Options.NoLog)
 	}
 	events := tx.Bucket(bucketEvents)
-	ids := tx.Bucket(bucketIDs)
+	var hasher leafHasher
 	var named int64 // sequences that name an event
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		i := bytes.IndexByte(k, 0)
 		if i < 0 || i+2 > len(k) {
 			return corruptf("log key %x is malformed", k)
@@ -762,47 +1000,56 @@ func checkLog(ctx context.Context, tx *bolt.Tx) error {
 			return corruptf("the tree size of account %s is malformed", quoteAccount(account))
 		}
 		size := int64(binary.BigEndian.Uint64(content))
-		for _, t := range []struct {
-			kind  byte
-			width int
-		}{{logLeaves, 32}, {logSeqs, keyLen}} {
-			for seq := int64(0); seq < size; seq += tileWidth {
-				what := "tile " + string(t.kind) + itoa(seq/tileWidth) + " of account " + quoteAccount(account)
-				tv := b.Get(logKey(account, t.kind, uint64(seq/tileWidth)))
-				if tv == nil {
-					return corruptf("%s is missing", what)
-				}
-				items, err := tileItems(tv, t.width, what)
-				if err != nil {
+		for seq := int64(0); seq < size; seq += tileWidth {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			t := seq / tileWidth
+			want := min(size-seq, tileWidth)
+			keys, err := seqTile(b, account, t)
+			if err != nil {
+				return err
+			}
+			if int64(len(keys)/keyLen) != want {
+				return corruptf("sequence tile %d of account %s holds %d items, want %d", t, quoteAccount(account), len(keys)/keyLen, want)
+			}
+			var leaves []byte
+			what := "leaf tile " + itoa(t) + " of account " + quoteAccount(account)
+			if lv := b.Get(logKey(account, logLeaves, uint64(t))); lv != nil {
+				if leaves, err = tileItems(lv, tlog.HashSize, what); err != nil {
 					return err
 				}
-				if want := min(size-seq, tileWidth); int64(len(items)/t.width) != want {
-					return corruptf("%s holds %d items, want %d", what, len(items)/t.width, want)
+				if int64(len(leaves)/tlog.HashSize) != want {
+					return corruptf("%s holds %d items, want %d", what, len(leaves)/tlog.HashSize, want)
 				}
-				if t.kind != logSeqs {
-					continue
-				}
-				for j := 0; j < len(items); j += keyLen {
-					key := items[j : j+keyLen]
-					if isZero(key) {
-						continue // pruned
-					}
-					s := seq + int64(j/keyLen)
-					if events.Get(key) == nil {
-						return corruptf("sequence %d of account %s names event %x, which is not stored", s, quoteAccount(account), key)
-					}
-					got, err := idSeq(ids, key)
-					if err != nil {
-						return err
-					}
-					if got != s {
-						return corruptf("event %x is sequence %d of account %s, but its ids entry says %d", key, s, quoteAccount(account), got)
-					}
-					named++
-				}
+			} else if want < tileWidth || hasPruned(keys) {
+				return corruptf("%s is missing", what)
 			}
-			if v := b.Get(logKey(account, t.kind, uint64((size+tileWidth-1)/tileWidth))); v != nil {
-				return corruptf("account %s has a tile %c beyond its tree size %d", quoteAccount(account), t.kind, size)
+			for j := int64(0); j < want; j++ {
+				key := keys[j*keyLen : (j+1)*keyLen]
+				if isZero(key) {
+					continue // pruned
+				}
+				v := events.Get(key)
+				if v == nil {
+					return corruptf("sequence %d of account %s names event %x, which is not stored", seq+j, quoteAccount(account), key)
+				}
+				e, got, check, err := s.codec.decodeEntry(key, v)
+				if err == nil {
+					err = hasher.checkEntry(seq+j, got, check, &e)
+				}
+				if err != nil {
+					return fmt.Errorf("account %s: %w", quoteAccount(account), err)
+				}
+				if leaves != nil && auditevents.LeafHash(seq+j, &e) != tlog.Hash(leaves[j*tlog.HashSize:(j+1)*tlog.HashSize]) {
+					return corruptf("the event at sequence %d of account %s does not match its kept leaf", seq+j, quoteAccount(account))
+				}
+				named++
+			}
+		}
+		for _, kind := range []byte{logLeaves, logSeqs} {
+			if v := b.Get(logKey(account, kind, uint64((size+tileWidth-1)/tileWidth))); v != nil {
+				return corruptf("account %s has a tile %c beyond its tree size %d", quoteAccount(account), kind, size)
 			}
 		}
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"iter"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +17,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/store/boltstore"
@@ -140,6 +143,22 @@ func TestLedgerTamper(t *testing.T) {
 			binary.BigEndian.PutUint32(v, crc32.Checksum(v[4:], crc32.MakeTable(crc32.Castagnoli)))
 			return b.Put(keyOf(seq(41)), v)
 		}, "modified: the event at sequence 41"},
+		{"a byte changed, the checksum and the leaf check fixed", func(tx *bolt.Tx) error {
+			// The value, as FORMAT.md describes it: CRC-32C, the
+			// sequence as a uvarint (one byte for 44), the leaf check
+			// (the CRC-32C of the leaf record), then the fields, the
+			// description last.
+			b := tx.Bucket([]byte("events"))
+			v := slices.Clone(b.Get(keyOf(seq(44))))
+			v[len(v)-1] ^= 1
+			changed := seq(44)
+			d := []byte(changed.Description)
+			d[len(d)-1] ^= 1
+			changed.Description = string(d)
+			binary.BigEndian.PutUint32(v[5:9], crc32.Checksum(auditevents.AppendLeaf(nil, 44, &changed), crc32.MakeTable(crc32.Castagnoli)))
+			binary.BigEndian.PutUint32(v, crc32.Checksum(v[4:], crc32.MakeTable(crc32.Castagnoli)))
+			return b.Put(keyOf(seq(44)), v)
+		}, "the events of sequences 32 to 47 of account \"account-0\" do not hash to the tree's stored hash of them"}, // the tile, not the event
 		{"an event deleted", func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("events")).Delete(keyOf(seq(42)))
 		}, "removed: sequence 42"},
@@ -472,5 +491,262 @@ func TestLedgerAccountWithNUL(t *testing.T) {
 	}
 	if err := s.Check(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// mth returns the RFC 6962 Merkle tree hash of leaves, computed plainly by
+// its definition: the model the store's tree is checked against.
+func mth(leaves []tlog.Hash) tlog.Hash {
+	switch len(leaves) {
+	case 0:
+		h, _ := tlog.TreeHash(0, nil)
+		return h
+	case 1:
+		return leaves[0]
+	}
+	k := 1
+	for k*2 < len(leaves) {
+		k *= 2
+	}
+	return tlog.NodeHash(mth(leaves[:k]), mth(leaves[k:]))
+}
+
+// leafTiles returns, by account, the tile numbers of the leaf tiles that
+// the file at path keeps: the keys account, 0, 'l', uint64 of the log
+// bucket, as FORMAT.md describes them.
+func leafTiles(tb testing.TB, path string) map[string][]uint64 {
+	tb.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	out := make(map[string][]uint64)
+	db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("log")).ForEach(func(k, _ []byte) error {
+			if i := strings.IndexByte(string(k), 0); i >= 0 && len(k) == i+10 && k[i+1] == 'l' {
+				out[string(k[:i])] = append(out[string(k[:i])], binary.BigEndian.Uint64(k[i+2:]))
+			}
+			return nil
+		})
+	})
+	return out
+}
+
+// A file of format 4 or 5, which kept every leaf and each sequence in the
+// ids bucket, is upgraded on a writable Open: every event keeps its
+// sequence, its fields (a format 5 event's actor fields included) and every
+// tree its root, the leaves of complete tiles are dropped, and the
+// positions stay. A read-only Open refuses it, saying how to upgrade.
+func TestUpgradeFormat4(t *testing.T) { testUpgradeKeptLeaves(t, 4) }
+
+// TestUpgradeFormat5 is TestUpgradeFormat4 for a file of format 5, whose
+// events carry actor fields at the end of their values.
+func TestUpgradeFormat5(t *testing.T) { testUpgradeKeptLeaves(t, 5) }
+
+func testUpgradeKeptLeaves(t *testing.T, version int) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	copyFile(t, filepath.Join("testdata", fmt.Sprintf("format%d.db", version)), path)
+	before := readFile(t, path)
+	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) || !strings.Contains(err.Error(), fmt.Sprintf("format version %d; open it once without ReadOnly to upgrade it to format version 6", version)) {
+		t.Fatalf("read-only Open of a format %d file = %v, want ErrOlderFormat saying how to upgrade", version, err)
+	}
+	if string(readFile(t, path)) != string(before) {
+		t.Fatal("a read-only Open changed the file")
+	}
+	if got := leafTiles(t, path)["account-0"]; len(got) < 2 {
+		t.Fatalf("the format %d file keeps leaf tiles %v of account-0; the test wants several", version, got)
+	}
+	s, err := boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open of a format %d file: %v", version, err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	events := goldenEventsOf(version) // appended in this order to the golden file
+	queries := []auditevents.Query{{}, {User: "user-2"}, {Account: ptr("account-1")}}
+	if version >= 5 {
+		queries = append(queries, auditevents.Query{RequestID: "req-3"}, auditevents.Query{IPAddress: netip.MustParsePrefix("192.0.2.0/24")}, auditevents.Query{IPAddress: netip.MustParsePrefix("2001:db8::/32")})
+	}
+	boltstore.CheckQueries(t, s, events, queries, fmt.Sprintf("upgraded format %d file", version))
+	byAccount := make(map[string][]auditevents.AuditEvent)
+	for _, e := range events {
+		byAccount[e.Account] = append(byAccount[e.Account], e)
+	}
+	signer, verifier := ledgerKeys(t)
+	for account, want := range byAccount {
+		leaves := make([]tlog.Hash, len(want))
+		for i := range want {
+			leaves[i] = auditevents.LeafHash(int64(i), &want[i])
+			if got, err := s.Lookup(ctx, want[i].ID); err != nil || got.Seq != int64(i) {
+				t.Errorf("Lookup(%s) = sequence %d, %v; want %d", want[i].ID, got.Seq, err, i)
+			}
+		}
+		cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", account, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := auditevents.Verify(ctx, auditevents.AccountLog(s, account), auditevents.VerifyOptions{Verifier: verifier, Checkpoint: cp}); err != nil {
+			t.Errorf("account %q after the upgrade: %v", account, err)
+		}
+		c, err := auditevents.OpenCheckpoint(cp, verifier, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Size != int64(len(want)) || c.Hash != mth(leaves) {
+			t.Errorf("account %q after the upgrade: tree of size %d, root %x; want %d, %x", account, c.Size, c.Hash, len(want), mth(leaves))
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := formatOf(t, path); got != 6 {
+		t.Errorf("the upgraded file has format version %d, want 6", got)
+	}
+	// Only the incomplete last tile of each account keeps its leaves.
+	tiles := leafTiles(t, path)
+	for account, want := range byAccount {
+		var wantTiles []uint64
+		if len(want)%16 != 0 {
+			wantTiles = []uint64{uint64(len(want) / 16)}
+		}
+		if got := tiles[account]; !slices.Equal(got, wantTiles) {
+			t.Errorf("account %q of %d events keeps leaf tiles %v after the upgrade, want %v", account, len(want), got, wantTiles)
+		}
+	}
+	s, err = boltstore.Open(path, &boltstore.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	wantGoldenPositions(t, s)
+}
+
+// The file keeps the leaves of a tile only while it is the incomplete last
+// tile of its account, or once Prune deleted one of its events: Prune writes
+// the tile's leaves before it deletes the events, so that the tree and its
+// proofs stay, and an append that completes a tile with a pruned event keeps
+// its leaves. account-0 holds every third event, so event 3*i is its
+// sequence i.
+func TestLeafTilesKept(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	events := testEvents(300)
+	writeStore(t, path, events[:285]) // account-0: sequences 0 to 94, tile 5 incomplete
+	if got, want := leafTiles(t, path)["account-0"], []uint64{5}; !slices.Equal(got, want) {
+		t.Fatalf("after the appends account-0 keeps leaf tiles %v, want %v", got, want)
+	}
+	s, err := boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, verifier := ledgerKeys(t)
+	cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", "account-0", signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Prune sequences 0 to 19 of account-0 (tiles 0 and 1) and 0 to 19
+	// of the others: tiles 0 and 1 keep their leaves.
+	if n, err := s.Prune(ctx, events[60].Timestamp); err != nil || n != 60 {
+		t.Fatalf("Prune = %d, %v; want 60", n, err)
+	}
+	// Complete tile 5, then append into tile 6.
+	if err := s.Append(ctx, events[285:]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := leafTiles(t, path)["account-0"], []uint64{0, 1, 6}; !slices.Equal(got, want) {
+		t.Errorf("after Prune and the appends account-0 keeps leaf tiles %v, want %v", got, want)
+	}
+	rep, err := verifyFile(t, path, verifier, cp, nil)
+	if err != nil {
+		t.Fatalf("Verify after Prune against the checkpoint made before: %v", err)
+	}
+	if got := rep.PrunedCount(); got != 20 {
+		t.Errorf("pruned %d sequences, want 20", got)
+	}
+	// An event of the pruned tile deleted after pruning: named, from
+	// the kept leaves.
+	tamper(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("events")).Delete(keyOf(events[3*25])) // account-0's sequence 25
+	})
+	if _, err := verifyFile(t, path, verifier, cp, nil); !errors.Is(err, auditevents.ErrTampered) || !strings.Contains(err.Error(), "removed: sequence 25 missing") {
+		t.Errorf("Verify after a deletion in a pruned tile = %v, want sequence 25 removed", err)
+	}
+}
+
+// Prune keeps the leaves of a tile computed from its events, and so
+// refuses, with ErrCorrupt, to prune from a tile whose events were changed
+// outside the store, rather than keep leaves that the tree does not hold:
+// nothing is deleted.
+func TestPruneRefusesChangedTile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	events := testEvents(300)
+	writeStore(t, path, events)
+	tamper(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("events")).Delete(keyOf(events[3*5])) // account-0's sequence 5, in tile 0
+	})
+	s, err := boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.Prune(ctx, events[3].Timestamp); !errors.Is(err, boltstore.ErrCorrupt) || n != 0 {
+		t.Errorf("Prune from a changed tile = %d, %v; want 0, ErrCorrupt", n, err)
+	}
+	got, err := auditevents.Collect(s.Query(ctx, auditevents.Query{}))
+	if err != nil || len(got) != 299 {
+		t.Errorf("after the refused Prune the store holds %d events, %v; want 299", len(got), err)
+	}
+}
+
+// An event of a format 4 file changed before the upgrade stays named after
+// it: its tile, whose events no longer give its leaves, keeps them.
+func TestUpgradeFormat4Tampered(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	copyFile(t, filepath.Join("testdata", "format4.db"), path)
+	var account0 []auditevents.AuditEvent // in append order: event i is sequence i
+	for _, e := range goldenEvents() {
+		if e.Account == "account-0" {
+			account0 = append(account0, e)
+		}
+	}
+	var leaves []tlog.Hash
+	for i := range account0 {
+		leaves = append(leaves, auditevents.LeafHash(int64(i), &account0[i]))
+	}
+	signer, verifier := ledgerKeys(t)
+	cp, err := auditevents.SignCheckpoint(auditevents.Checkpoint{Origin: "example.com/audit/account-0", Size: int64(len(leaves)), Hash: mth(leaves)}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tamper(t, path, func(tx *bolt.Tx) error {
+		// A format 4 value: CRC-32C, then the fields, the description last.
+		b := tx.Bucket([]byte("events"))
+		v := slices.Clone(b.Get(keyOf(account0[20])))
+		v[len(v)-1] ^= 1
+		binary.BigEndian.PutUint32(v, crc32.Checksum(v[4:], crc32.MakeTable(crc32.Castagnoli)))
+		return b.Put(keyOf(account0[20]), v)
+	})
+	s, err := boltstore.Open(path, nil) // upgrades
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := leafTiles(t, path)["account-0"]; !slices.Contains(got, 1) {
+		t.Errorf("account-0 keeps leaf tiles %v after the upgrade; want tile 1, of the changed event, among them", got)
+	}
+	if _, err := verifyFile(t, path, verifier, cp, nil); !errors.Is(err, auditevents.ErrTampered) || !strings.Contains(err.Error(), "modified: the event at sequence 20 differs") {
+		t.Errorf("Verify after the upgrade = %v, want sequence 20 modified", err)
 	}
 }

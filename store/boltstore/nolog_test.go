@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"net/netip"
 	"path/filepath"
 	"testing"
 
@@ -102,8 +103,8 @@ func TestNoLog(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if v, hasLog := fileFormat(t, path); v != 5 || hasLog || !noLogMark(t, path) {
-		t.Fatalf("a NoLog file has format %d, a log bucket %v and the nolog mark %v; want format 5 without the log, marked", v, hasLog, noLogMark(t, path))
+	if v, hasLog := fileFormat(t, path); v != 6 || hasLog || !noLogMark(t, path) {
+		t.Fatalf("a NoLog file has format %d, a log bucket %v and the nolog mark %v; want format 6 without the log, marked", v, hasLog, noLogMark(t, path))
 	}
 	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) {
 		t.Fatalf("read-only Open without NoLog of a file without the log = %v, want ErrOlderFormat", err)
@@ -142,8 +143,8 @@ func TestNoLog(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if v, hasLog := fileFormat(t, path); v != 5 || !hasLog || noLogMark(t, path) {
-		t.Fatalf("after the upgrade: format %d, log bucket %v, nolog mark %v; want format 5 with the log, unmarked", v, hasLog, noLogMark(t, path))
+	if v, hasLog := fileFormat(t, path); v != 6 || !hasLog || noLogMark(t, path) {
+		t.Fatalf("after the upgrade: format %d, log bucket %v, nolog mark %v; want format 6 with the log, unmarked", v, hasLog, noLogMark(t, path))
 	}
 
 	// A file with the log refuses NoLog, and stays as it was.
@@ -206,7 +207,95 @@ func TestNoLogFormat2(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if v, hasLog := fileFormat(t, path); v != 5 || hasLog || !noLogMark(t, path) {
-		t.Fatalf("format 2 opened with NoLog: format %d, log bucket %v, nolog mark %v; want format 5 without the log, marked", v, hasLog, noLogMark(t, path))
+	if v, hasLog := fileFormat(t, path); v != 6 || hasLog || !noLogMark(t, path) {
+		t.Fatalf("format 2 opened with NoLog: format %d, log bucket %v, nolog mark %v; want format 6 without the log, marked", v, hasLog, noLogMark(t, path))
+	}
+}
+
+// setFormat writes the format version of the store file at path with bbolt
+// directly, to make a file of an older version.
+func setFormat(tb testing.TB, path string, version uint32) {
+	tb.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, version))
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// A file of format 5 without the log (marked meta/nolog) holds the values
+// of format 6 without the log: no sequence, no leaf check, the actor
+// section at the end. Opened with NoLog it becomes format 6 without the log,
+// its values untouched; read-only without NoLog it is refused; opened
+// without NoLog its log is built over its events, actor fields included.
+func TestNoLogFormat5(t *testing.T) {
+	ctx := context.Background()
+	events := goldenActorEvents()
+	src := filepath.Join(t.TempDir(), "format5-nolog.db")
+	s, err := boltstore.Open(src, &boltstore.Options{NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, events...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	setFormat(t, src, 5)
+	values := dumpBucket(t, src, "events")
+
+	path := filepath.Join(t.TempDir(), "nolog.db")
+	copyFile(t, src, path)
+	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) {
+		t.Fatalf("read-only Open without NoLog of a format 5 file without the log = %v, want ErrOlderFormat", err)
+	}
+	if s, err = boltstore.Open(path, &boltstore.Options{NoLog: true}); err != nil {
+		t.Fatalf("NoLog Open of a format 5 file without the log: %v", err)
+	}
+	boltstore.CheckQueries(t, s, events, []auditevents.Query{{}, {RequestID: "req-3"}, {IPAddress: netip.MustParsePrefix("192.0.2.0/24")}}, "format 5 without the log opened with NoLog")
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v, hasLog := fileFormat(t, path); v != 6 || hasLog || !noLogMark(t, path) {
+		t.Fatalf("format 5 without the log opened with NoLog: format %d, log bucket %v, nolog mark %v; want format 6 without the log, marked", v, hasLog, noLogMark(t, path))
+	}
+	if got := dumpBucket(t, path, "events"); got != values {
+		t.Error("opening a format 5 file without the log with NoLog changed its values")
+	}
+
+	path = filepath.Join(t.TempDir(), "log.db")
+	copyFile(t, src, path)
+	if s, err = boltstore.Open(path, nil); err != nil {
+		t.Fatalf("Open without NoLog of a format 5 file without the log: %v", err)
+	}
+	boltstore.CheckQueries(t, s, events, []auditevents.Query{{}, {RequestID: "req-3"}, {IPAddress: netip.MustParsePrefix("2001:db8::/32")}}, "format 5 without the log, its log built")
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	signer, verifier := ledgerKeys(t)
+	for _, account := range []string{"account-0", "account-1", "account-2"} {
+		cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", account, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := auditevents.Verify(ctx, auditevents.AccountLog(s, account), auditevents.VerifyOptions{Verifier: verifier, Checkpoint: cp}); err != nil {
+			t.Errorf("Verify of account %q after the log was built: %v", account, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v, hasLog := fileFormat(t, path); v != 6 || !hasLog || noLogMark(t, path) {
+		t.Fatalf("format 5 without the log opened without NoLog: format %d, log bucket %v, nolog mark %v; want format 6 with the log, unmarked", v, hasLog, noLogMark(t, path))
 	}
 }

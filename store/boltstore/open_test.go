@@ -170,10 +170,10 @@ func TestOpenRejectsForeignAndDamagedFiles(t *testing.T) {
 				tb.Fatal(err)
 			}
 			db.Update(func(tx *bolt.Tx) error {
-				return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, 6))
+				return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, 7))
 			})
 			db.Close()
-		}, boltstore.ErrNewerFormat, "format version 6"},
+		}, boltstore.ErrNewerFormat, "format version 7"},
 		{"older format", func(tb testing.TB, path string) {
 			writeStore(tb, path, events[:10])
 			db, err := bolt.Open(path, 0o600, nil)
@@ -184,7 +184,7 @@ func TestOpenRejectsForeignAndDamagedFiles(t *testing.T) {
 				return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, 1))
 			})
 			db.Close()
-		}, boltstore.ErrOlderFormat, "format version 1; this version of the package reads format version 5 and upgrades format versions 2 to 4"},
+		}, boltstore.ErrOlderFormat, "format version 1; this version of the package reads format version 6 and upgrades format versions 2 to 5"},
 		{"truncated", func(tb testing.TB, path string) {
 			writeStore(tb, path, events)
 			fi, _ := os.Stat(path)

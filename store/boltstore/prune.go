@@ -60,7 +60,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 			n = 0
 			events := tx.Bucket(bucketEvents)
 			var keys [][]byte
-			var accounts []string // of the events of keys
+			var pruned []prunedEvent // the events of keys, in their accounts' logs
 			var index [numIndexes][][]byte
 			sealed, err := sealedTime(tx)
 			if err != nil {
@@ -68,13 +68,13 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 			}
 			c := events.Cursor()
 			for k, v := c.First(); k != nil && bytes.Compare(k, bound) < 0 && len(keys) < pruneChunk; k, v = c.Next() {
-				e, err := s.codec.decode(k, v)
+				e, seq, _, err := s.codec.decodeEntry(k, v)
 				if err != nil {
 					return err
 				}
 				k = bytes.Clone(k)
 				keys = append(keys, k)
-				accounts = append(accounts, e.Account)
+				pruned = append(pruned, prunedEvent{account: e.Account, seq: seq})
 				tags := s.codec.eventTags(&e)
 				for kind := range numIndexes {
 					if tag, ok := indexed(kind, &e, tags); ok {
@@ -84,14 +84,7 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 			}
 			ids := tx.Bucket(bucketIDs)
 			if !s.noLog { // Options.NoLog: no log to mark the pruned in
-				pruned := make([]prunedEvent, len(keys))
-				for i, k := range keys {
-					if pruned[i].seq, err = idSeq(ids, k); err != nil {
-						return err
-					}
-					pruned[i].account = accounts[i]
-				}
-				if err := pruneLog(tx, pruned); err != nil {
+				if err := s.pruneLog(tx, pruned); err != nil {
 					return err
 				}
 			}

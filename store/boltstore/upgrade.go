@@ -1,16 +1,20 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/auditevents/auditevents"
 )
 
 // oldestUpgradable is the oldest format that Open upgrades in place: format
-// 2, the format before the verifiable log. Format 3, before the positions
-// bucket, and format 4, before the actor fields, are upgraded too.
+// 2, the format before the verifiable log. Formats 3, before the positions
+// bucket, 4, before the actor fields, and 5, which kept every leaf and each
+// event's sequence in the ids bucket, are upgraded too.
 const oldestUpgradable = 2
 
 // bucketSince returns the format version that added the bucket: Open of an
@@ -27,25 +31,26 @@ func bucketSince(name []byte) uint32 {
 	return 1
 }
 
-// upgradeChunk is how many events the upgrade stages at a time.
+// upgradeChunk is how many events the upgrade reads at a time.
 const upgradeChunk = 8192
 
-// upgrade turns a file of format 2, 3 or 4 into the current format, in one
-// transaction. From format 2 it creates the log bucket and gives the stored
-// events their sequences in their stored order (by timestamp, then ID, as
-// the events bucket holds them), and builds each account's tree; it
-// creates the buckets added after the file's version, empty: the positions
-// bucket (position.go) and the actor indexes; then it writes the new
-// version. A crash during the upgrade leaves the file as it
-// was.
+// upgrade turns a file of format 2, 3, 4 or 5, or a file without the log
+// that Open builds the log of, into the current format with the log, in one
+// transaction (FORMAT.md, "Upgrading versions 2, 3, 4 and 5"). It creates
+// the buckets the file lacks, empty: the log, the positions bucket
+// (position.go) and the actor indexes, since no event of a format before 5
+// has actor fields; it gives every event's value its sequence and leaf
+// check, keeping the rest of the value (a format 5 value's actor section
+// included), and its ids entry the timestamp of its key alone; from format
+// 2, or without the log, it gives the events their sequences in their
+// stored order (by timestamp, then ID, as the events bucket holds them) and
+// builds each account's tree; from formats 3 to 5 it keeps the sequences
+// and drops the leaf tiles that the events give again. Then it writes the
+// new version and drops the mark of a file without the log. A crash during
+// the upgrade leaves the file as it was.
 func (s *Store) upgrade(c *codec) error {
 	err := guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
-			// Buckets added since the file's version start empty: no event
-			// of an older file has actor fields, so the actor indexes of
-			// format 5 have nothing to file, and the events' values stay as
-			// they are (a value without the trailing actor section is a
-			// value of format 5 too).
 			for _, name := range allBuckets {
 				if since := bucketSince(name); since > bucketSince(bucketLog) && c.upgrade < since {
 					if _, err := tx.CreateBucketIfNotExists(name); err != nil { // a file without the log has the later buckets
@@ -53,35 +58,22 @@ func (s *Store) upgrade(c *codec) error {
 					}
 				}
 			}
-			if c.upgrade >= bucketSince(bucketLog) {
-				return tx.Bucket(bucketMeta).Put(metaFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
-			}
-			if _, err := tx.CreateBucket(bucketLog); err != nil {
-				return err
+			if c.upgrade < bucketSince(bucketLog) {
+				if _, err := tx.CreateBucket(bucketLog); err != nil {
+					return err
+				}
 			}
 			if err := tx.Bucket(bucketMeta).Delete(metaNoLog); err != nil {
 				return err
 			}
-			var lw logWriter // never reset: the transaction holds what it puts
-			staged := make([]logEvent, 0, upgradeChunk)
-			events := make([]auditevents.AuditEvent, upgradeChunk)
-			cur := tx.Bucket(bucketEvents).Cursor()
-			for k, v := cur.First(); k != nil; k, v = cur.Next() {
-				e, err := c.decode(k, v)
-				if err != nil {
+			u := upgrader{tx: tx, c: c, hasLog: c.upgrade >= bucketSince(bucketLog), next: make(map[string]int64), matched: make(map[string]int)}
+			if err := u.events(); err != nil {
+				return err
+			}
+			if u.hasLog {
+				if err := u.dropLeaves(); err != nil {
 					return err
 				}
-				events[len(staged)] = e
-				staged = append(staged, logEvent{e: &events[len(staged)], key: append([]byte(nil), k...)})
-				if len(staged) == upgradeChunk {
-					if err := lw.appendLog(tx, staged); err != nil {
-						return err
-					}
-					staged = staged[:0]
-				}
-			}
-			if err := lw.appendLog(tx, staged); err != nil {
-				return err
 			}
 			return tx.Bucket(bucketMeta).Put(metaFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
 		})
@@ -90,5 +82,141 @@ func (s *Store) upgrade(c *codec) error {
 		return err
 	}
 	c.upgrade, c.noLog = 0, false
+	return nil
+}
+
+// upgrader holds the state of one upgrade.
+type upgrader struct {
+	tx      *bolt.Tx
+	c       *codec // of the older file: its values have no log prefix
+	hasLog  bool   // the file has the log (format 3, 4 or 5)
+	lw      logWriter
+	next    map[string]int64 // format 2: each account's next sequence
+	matched map[string]int   // formats 3 to 5: by leaf tile key, the events that give its leaves
+	tileKey string           // the leaf tile in leaves
+	hasher  leafHasher
+	leaves  []byte
+}
+
+// events rewrites every event's value and ids entry, upgradeChunk events
+// at a time, and from format 2 appends them to their accounts' logs.
+func (u *upgrader) events() error {
+	eb, ids := u.tx.Bucket(bucketEvents), u.tx.Bucket(bucketIDs)
+	eb.FillPercent, ids.FillPercent = fillPercent, fillPercent
+	var after []byte // the last key rewritten
+	for {
+		var keys, values [][]byte
+		cur := eb.Cursor()
+		k, v := cur.First()
+		if after != nil {
+			k, v = cur.Seek(after)
+			if k != nil && bytes.Equal(k, after) {
+				k, v = cur.Next()
+			}
+		}
+		for ; k != nil && len(keys) < upgradeChunk; k, v = cur.Next() {
+			keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		staged := make([]logEvent, 0, len(keys))
+		events := make([]auditevents.AuditEvent, len(keys))
+		for i, k := range keys {
+			e, err := u.c.decode(k, values[i])
+			if err != nil {
+				return err
+			}
+			events[i] = e
+			lr, err := u.ref(k, &events[i])
+			if err != nil {
+				return err
+			}
+			if err := eb.Put(k, withLogPrefix(values[i], lr)); err != nil {
+				return err
+			}
+			if u.hasLog {
+				if err := ids.Put(k[8:], k[:8]); err != nil {
+					return err
+				}
+			} else {
+				staged = append(staged, logEvent{e: &events[i], key: k, seq: lr.seq, leaf: lr.leaf})
+			}
+		}
+		if err := u.lw.appendLog(u.tx, staged); err != nil { // never reset: the transaction holds what it puts
+			return err
+		}
+		after = keys[len(keys)-1]
+	}
+}
+
+// ref returns the sequence, leaf and leaf check of the event e with key k.
+// From format 2, or without the log, the event gets its account's next
+// sequence; from formats 3 to 5 its sequence is in its ids entry, and an event whose leaf is not
+// the one the file keeps counts against dropping its tile's leaves, so
+// that an event changed before the upgrade stays named after it.
+func (u *upgrader) ref(k []byte, e *auditevents.AuditEvent) (logRef, error) {
+	if !u.hasLog {
+		lr := logRef{seq: u.next[e.Account]}
+		u.next[e.Account]++
+		lr.leaf, lr.check = u.hasher.leaf(lr.seq, e)
+		return lr, nil
+	}
+	v := u.tx.Bucket(bucketIDs).Get(k[8:])
+	if len(v) != 16 || !bytes.Equal(v[:8], k[:8]) {
+		return logRef{}, corruptf("the id entry of event %x does not give its sequence", k)
+	}
+	lr := logRef{seq: int64(binary.BigEndian.Uint64(v[8:]))}
+	if lr.seq < 0 {
+		return logRef{}, corruptf("the id entry of event %x gives sequence %d", k, lr.seq)
+	}
+	lr.leaf, lr.check = u.hasher.leaf(lr.seq, e)
+	key := string(logKey(e.Account, logLeaves, uint64(lr.seq/tileWidth)))
+	if key != u.tileKey {
+		lv := u.tx.Bucket(bucketLog).Get([]byte(key))
+		if lv == nil {
+			return logRef{}, corruptf("the leaf tile of sequence %d of account %s is missing", lr.seq, quoteAccount(e.Account))
+		}
+		items, err := tileItems(lv, tlog.HashSize, "a leaf tile of account "+quoteAccount(e.Account))
+		if err != nil {
+			return logRef{}, err
+		}
+		u.tileKey, u.leaves = key, items
+	}
+	off := int(lr.seq%tileWidth) * tlog.HashSize
+	if off+tlog.HashSize > len(u.leaves) {
+		return logRef{}, corruptf("sequence %d of account %s is beyond its leaf tile", lr.seq, quoteAccount(e.Account))
+	}
+	if tlog.Hash(u.leaves[off:off+tlog.HashSize]) == lr.leaf {
+		u.matched[key]++ // else the tile keeps its leaves, which name the changed event
+	}
+	return lr, nil
+}
+
+// dropLeaves deletes the leaf tiles of complete tiles whose 16 events give
+// their leaves again: the tiles without a pruned or changed event.
+func (u *upgrader) dropLeaves() error {
+	b := u.tx.Bucket(bucketLog)
+	var drop [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 || len(k) != i+10 || k[i+1] != logLeaves {
+			continue
+		}
+		account, t := string(k[:i]), int64(binary.BigEndian.Uint64(k[i+2:]))
+		size, err := treeSize(b, account)
+		if err != nil {
+			return err
+		}
+		if t < size/tileWidth && u.matched[string(k)] == tileWidth {
+			drop = append(drop, bytes.Clone(k))
+		}
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return fmt.Errorf("dropping leaf tile %x: %w", k, err)
+		}
+	}
 	return nil
 }

@@ -4,12 +4,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/auditevents/auditevents"
 )
@@ -84,11 +86,31 @@ type codec struct {
 	noLog          bool   // the file has no log: meta/nolog, or format 2
 }
 
-// The value of an event is, in order: a CRC-32C of the rest; the kind's
-// code; the action's code, or 0 when the action is not in the table; the
-// account, the user, the action when its code is 0, the resource name, the
-// configuration and the description; then, only for an event that has
-// any, the actor section (see appendActor). The action and the description
+// logged reports whether the file's values start with the log prefix (the
+// sequence and the leaf check): a file of the current format with the log.
+// The values of an older file that Open upgrades, and of a file without the
+// log (Options.NoLog), have no prefix.
+func (c *codec) logged() bool { return !c.noLog && c.upgrade == 0 }
+
+// leafCheckLen is the length of the leaf check in an event's value: a
+// CRC-32C of the event's leaf record (leafOf).
+const leafCheckLen = 4
+
+// logRef is what an event's value holds of its account's log: its sequence
+// and its leaf check; and the event's leaf, for the log.
+type logRef struct {
+	seq   int64
+	leaf  tlog.Hash
+	check [leafCheckLen]byte
+}
+
+// The value of an event is, in order: a CRC-32C of the rest; in a file
+// with the log, the event's sequence as a uvarint and the CRC-32C of its
+// leaf record (the leaf check); the kind's code; the action's code, or 0
+// when the action is not in the table; the account, the user, the action
+// when its code is 0, the resource name, the configuration and the
+// description; then, only for an event that has any, the actor section
+// (see appendActor). The action and the description
 // are written as a uvarint length and the bytes; the other strings as their
 // dictionary code, or 0 followed by the length and the bytes. The timestamp
 // and the ID are in the key.
@@ -99,7 +121,7 @@ type codec struct {
 // request IDs do not repeat, so they never take dictionary codes), and the
 // metadata (a uvarint count, then each entry in ascending key order: the
 // key, coded, and the value, a string). An event without actor fields has
-// no section: its value is as in format 4.
+// no section: its value ends with the description, as in format 4.
 const (
 	actorIP = 1 << iota
 	actorUserAgent
@@ -108,16 +130,20 @@ const (
 	actorAll = actorIP | actorUserAgent | actorRequestID | actorMetadata
 )
 
-// appendValue appends the encoding of e to dst. It fails only when e's kind
-// is not in the table, which Open prevents for every kind this package
-// knows.
-func (c *codec) appendValue(dst []byte, e *auditevents.AuditEvent) ([]byte, error) {
+// appendValue appends the encoding of e to dst, with the log prefix of lr
+// unless lr is nil (a file without the log). It fails only when e's kind is
+// not in the table, which Open prevents for every kind this package knows.
+func (c *codec) appendValue(dst []byte, e *auditevents.AuditEvent, lr *logRef) ([]byte, error) {
 	kind, ok := c.kinds.codes[string(e.ResourceKind)]
 	if !ok {
 		return dst, fmt.Errorf("boltstore: resource kind %q has no code in this file", e.ResourceKind)
 	}
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
+	if lr != nil {
+		dst = binary.AppendUvarint(dst, uint64(lr.seq))
+		dst = append(dst, lr.check[:]...)
+	}
 	dst = binary.AppendUvarint(dst, uint64(kind))
 	action := c.actions.codes[string(e.Action)] // 0 when absent
 	dst = binary.AppendUvarint(dst, uint64(action))
@@ -206,14 +232,38 @@ func appendString(dst []byte, s string) []byte {
 // once the transaction ends. A value that does not decode returns an error
 // wrapping [ErrCorrupt], never a panic.
 func (c *codec) decode(key, v []byte) (auditevents.AuditEvent, error) {
-	var e auditevents.AuditEvent
+	e, _, _, err := c.decodeEntry(key, v)
+	return e, err
+}
+
+// decodeEntry is decode that also returns, in a file with the log, the
+// event's sequence and leaf check from its value.
+func (c *codec) decodeEntry(key, v []byte) (e auditevents.AuditEvent, seq int64, check [leafCheckLen]byte, err error) {
 	if len(key) != keyLen {
-		return e, corruptf("event key %x has %d bytes, want %d", key, len(key), keyLen)
+		return e, 0, check, corruptf("event key %x has %d bytes, want %d", key, len(key), keyLen)
 	}
 	if len(v) < 4 || binary.BigEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
-		return e, corruptf("event %x: checksum mismatch", key)
+		return e, 0, check, corruptf("event %x: checksum mismatch", key)
 	}
-	s := string(v[4:]) // one copy, sliced into fields below
+	rest := v[4:]
+	if c.logged() {
+		s, n := binary.Uvarint(rest)
+		if n <= 0 || s > math.MaxInt64 || len(rest) < n+leafCheckLen {
+			return e, 0, check, corruptf("event %x: malformed sequence", key)
+		}
+		seq = int64(s)
+		copy(check[:], rest[n:])
+		rest = rest[n+leafCheckLen:]
+	}
+	e, err = c.decodeRest(key, rest)
+	return e, seq, check, err
+}
+
+// decodeRest decodes the fields of an event's value after its checksum and
+// log prefix.
+func (c *codec) decodeRest(key, rest []byte) (auditevents.AuditEvent, error) {
+	var e auditevents.AuditEvent
+	s := string(rest) // one copy, sliced into fields below
 	d := decoder{s: s, dict: c.dict}
 	kindCode := d.uvarint()
 	actionCode := d.uvarint()
@@ -362,6 +412,17 @@ var documentedActions = []string{
 	string(auditevents.ActionStarted),
 	string(auditevents.ActionPaused),
 	string(auditevents.ActionResumed),
+}
+
+// withLogPrefix returns the value v of a file without the log, given the
+// log prefix of lr: the upgrade of an older file (upgrade.go).
+func withLogPrefix(v []byte, lr logRef) []byte {
+	out := make([]byte, 4, len(v)+binary.MaxVarintLen64+leafCheckLen)
+	out = binary.AppendUvarint(out, uint64(lr.seq))
+	out = append(out, lr.check[:]...)
+	out = append(out, v[4:]...)
+	binary.BigEndian.PutUint32(out, crc32.Checksum(out[4:], castagnoli))
+	return out
 }
 
 // kindNames returns the names of every kind this package knows.

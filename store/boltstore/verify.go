@@ -200,8 +200,8 @@ func (w *walker) elements(p []byte, what string, depth int, holdsBuckets, leaf b
 // Check verifies the whole file: bbolt's consistency check of every page,
 // the decoding of every event, the agreement of the ID and secondary
 // indexes with the events, and the agreement of each account's log (its
-// sequences, leaves and ids entries) with the events, and that every stored
-// position is within its account's log. It does not recompute
+// sequences, leaf checks and kept leaves) with the events, and that every
+// stored position is within its account's log. It does not recompute
 // the Merkle tree; auditevents.Verify does, against a signed checkpoint.
 // It returns nil when all is well, or an error
 // wrapping [ErrCorrupt] that lists what it found. It reads the whole file
@@ -224,7 +224,7 @@ func (s *Store) Check(ctx context.Context) error {
 		if err := checkPositions(tx); err != nil { // position.go
 			return err
 		}
-		return checkLog(ctx, tx) // ledger.go
+		return s.checkLog(ctx, tx) // ledger.go
 	})
 }
 
@@ -249,8 +249,11 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		if ids.Get(k[8:]) == nil {
+		switch id := ids.Get(k[8:]); {
+		case id == nil:
 			return corruptf("event %s has no entry in the ID index", e.ID)
+		case s.codec.logged() && !bytes.Equal(id, k[:8]):
+			return corruptf("the entry of event %s in the ID index does not give the timestamp of its key", e.ID)
 		}
 		tags := s.codec.eventTags(&e)
 		for kind := range numIndexes {
