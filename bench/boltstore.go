@@ -37,7 +37,7 @@ func boltstoreNoLogAdapter() Adapter {
 		Persistent: true,
 		WritesOnly: true,
 		LogOf:      "boltstore",
-		Note:       "boltstore with Options.NoLog: no sequences, no Merkle tree (the file stays in format 2); the baseline of the log's cost",
+		Note:       "boltstore with Options.NoLog: no sequences, no Merkle tree (the current format marked as without the log; events keep every field); the baseline of the log's cost",
 		Open:       openBolt(&boltstore.Options{NoLog: true}),
 		Used:       boltUsed,
 	}
