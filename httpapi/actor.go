@@ -39,7 +39,10 @@ type ActorOptions struct {
 	// client is the right-most address of the chain that is not a trusted
 	// proxy. Empty (the default) trusts no one, and ForwardedHeader is
 	// never read: any client can write X-Forwarded-For, so a server that
-	// clients reach directly must not believe it.
+	// clients reach directly must not believe it. List the proxies'
+	// addresses as narrowly as they are known: a client whose own address
+	// falls in a listed network is believed as a proxy would be, and can
+	// name any address it likes.
 	TrustedProxies []netip.Prefix
 
 	// ForwardedHeader is the header the trusted proxies append the
@@ -53,7 +56,10 @@ type ActorOptions struct {
 	// when it holds one of 1 to [MaxRequestIDBytes] printable ASCII
 	// characters without spaces; otherwise, and when the header is absent,
 	// the request gets a new ID from NewRequestID. Defaults to
-	// [DefaultRequestIDHeader].
+	// [DefaultRequestIDHeader]. The ID is the client's word, as a
+	// propagated trace ID is, whoever the peer: it links an event to the
+	// host's other logs, but a client can reuse another request's ID, so
+	// do not treat it as proof of which request acted.
 	RequestIDHeader string
 
 	// EchoRequestID sets the request ID, taken or new, in the response
@@ -260,8 +266,8 @@ func forwardedLine(s string) []string {
 		forValue, n, ok := "", 0, true
 		for {
 			s = strings.TrimLeft(s, " \t")
-			eq := strings.IndexByte(s, '=')
-			if eq <= 0 || strings.ContainsAny(s[:eq], ",; \t\"") {
+			eq := strings.IndexAny(s, "=,;") // stops at the element's end: linear
+			if eq <= 0 || s[eq] != '=' || strings.ContainsAny(s[:eq], " \t\"") {
 				ok = false
 				break
 			}
@@ -286,6 +292,10 @@ func forwardedLine(s string) []string {
 				forValue, n = value, n+1
 			}
 			s = strings.TrimLeft(s, " \t")
+			if s != "" && s[0] != ';' && s[0] != ',' {
+				ok = false // garbage after a value: the element is bad
+				break
+			}
 			if !strings.HasPrefix(s, ";") {
 				break
 			}

@@ -86,6 +86,12 @@ func TestActorClientIP(t *testing.T) {
 		{"trusted peer without header", trusting, "10.0.0.1:1", nil, "10.0.0.1"},
 		{"X-Forwarded-For ignored when Forwarded is read", rfc7239, "10.0.0.1:1", []string{xff, "203.0.113.9"}, "10.0.0.1"},
 		{"Forwarded ignored when X-Forwarded-For is read", trusting, "10.0.0.1:1", []string{fwd, "for=203.0.113.9"}, "10.0.0.1"},
+		// A client's own Forwarded line, to which the trusted proxy appends
+		// its element: trailing garbage or an open quote must not let the
+		// client's for= stand in for the proxy's.
+		{"garbage after a client's quoted value", rfc7239, "10.0.0.1:1", []string{fwd, `for="6.6.6.6"junk, for=192.0.2.7`}, "192.0.2.7"},
+		{"a client's open quote swallowing the proxy's element", rfc7239, "10.0.0.1:1", []string{fwd, `for=6.6.6.6;x=", for="[2001:db8::7]:4711"`}, "10.0.0.1"},
+		{"a client's open quote before a quoted host", rfc7239, "10.0.0.1:1", []string{fwd, `for=6.6.6.6;x=", for=192.0.2.7;host="example.com";proto=https`}, "10.0.0.1"},
 
 		// Garbage ends the walk at the proxy that wrote it.
 		{"garbage entry", trusting, "10.0.0.1:1", []string{xff, "192.0.2.7, not-an-ip"}, "10.0.0.1"},

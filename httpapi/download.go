@@ -57,7 +57,7 @@ func (ep *endpoint) negotiate(r *http.Request, values url.Values) (*endpoint, ur
 	}
 	jl := *ep
 	jl.jsonl = true
-	jl.redact = ep.h.redact.JSONLines
+	jl.redact = ep.h.redact.Download
 	return &jl, parsed, nil
 }
 

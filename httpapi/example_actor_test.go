@@ -95,7 +95,7 @@ func ExampleRedaction() {
 	}
 	api, err := httpapi.New(store, &httpapi.Options{
 		// The same Redactor for every output that support reads.
-		Redact: httpapi.Redaction{List: forSupport, CSV: forSupport, JSONLines: forSupport, Tail: forSupport},
+		Redact: httpapi.Redaction{List: forSupport, Download: forSupport, Tail: forSupport},
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -152,7 +152,7 @@ type Options struct {
 	Tail *TailOptions
 
 	// Redact holds a [auditevents.Redactor] per endpoint (the listing,
-	// the CSV and JSON Lines downloads, the tail), applied to each event's
+	// the download in either format, the tail), applied to each event's
 	// copy before it is encoded; stored events never change, and the
 	// verifiable log's endpoints are never redacted (see [Redaction]).
 	// The zero value redacts nothing, and responses are the events as
@@ -287,7 +287,7 @@ func New(store auditevents.Store, opts *Options) (*Handler, error) {
 		h.now = time.Now
 	}
 	h.list = &endpoint{h: h, pattern: ListPath, errorType: contentJSON, redact: o.Redact.List}
-	h.download = &endpoint{h: h, pattern: DownloadPath, errorType: contentOctetStream, csv: true, redact: o.Redact.CSV}
+	h.download = &endpoint{h: h, pattern: DownloadPath, errorType: contentOctetStream, csv: true, redact: o.Redact.Download}
 	if h.log, err = newLogEndpoints(h, o.Log); err != nil {
 		return nil, err
 	}

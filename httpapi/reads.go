@@ -32,10 +32,11 @@ import (
 type Redaction struct {
 	// List redacts the events of the listing, GET Prefix+"/audit-events".
 	List auditevents.Redactor
-	// CSV redacts the events of the CSV download.
-	CSV auditevents.Redactor
-	// JSONLines redacts the events of the JSON Lines download.
-	JSONLines auditevents.Redactor
+	// Download redacts the events of the download,
+	// GET Prefix+"/audit-events/download", in either format: the client
+	// chooses CSV or JSON Lines (format=jsonl, or Accept), so one
+	// Redactor covers both, and no format serves what the other hides.
+	Download auditevents.Redactor
 	// Tail redacts the events of the live tail.
 	Tail auditevents.Redactor
 }
@@ -205,12 +206,16 @@ func (h *Handler) observe(endpoint string, w http.ResponseWriter, r *http.Reques
 	}
 	start := time.Now()
 	rw := &readWriter{ResponseWriter: w, rd: Read{Request: r, Endpoint: endpoint}}
+	returned := false
 	defer func() {
 		rd := rw.rd
 		rd.Duration = time.Since(start)
 		rd.Status = rw.status
-		if rd.Status == 0 { // nothing written: net/http answers 200
+		switch {
+		case rd.Status == 0 && returned: // nothing written: net/http answers 200
 			rd.Status = http.StatusOK
+		case rd.Status == 0: // a panic before the first byte: net/http drops the connection
+			rd.Status = http.StatusInternalServerError
 		}
 		if endpoint == TailPath && rd.Status == http.StatusOK && r.Context().Err() != nil {
 			rd.Complete = true // the client left: how a tail ends
@@ -226,6 +231,7 @@ func (h *Handler) observe(endpoint string, w http.ResponseWriter, r *http.Reques
 		h.onRead(context.WithoutCancel(r.Context()), rd)
 	}()
 	serve(rw, r)
+	returned = true
 }
 
 // errIncomplete is Read.Err for a response that ended short without an

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -46,7 +47,7 @@ func TestRedactPerEndpoint(t *testing.T) {
 	}
 	h := mux(newHandler(t, store, &httpapi.Options{
 		CSV:    &auditevents.CSVOptions{ActorColumns: true},
-		Redact: httpapi.Redaction{List: maskIP, CSV: noUA},
+		Redact: httpapi.Redaction{List: maskIP, Download: noUA},
 		Log:    &httpapi.LogOptions{Name: "example.com/audit", Signer: testSigner(t)},
 	}))
 	byID := func(events []auditevents.AuditEvent) map[string]auditevents.AuditEvent {
@@ -76,7 +77,7 @@ func TestRedactPerEndpoint(t *testing.T) {
 		t.Errorf("listing: masked IPv6 %q, want 2001:db8:1::", got)
 	}
 
-	// The CSV: its own Redactor, with the actor columns.
+	// The CSV: the download's Redactor, with the actor columns.
 	rows, err := csv.NewReader(do(t, h, http.MethodGet, "/v1/audit-events/download").Body).ReadAll()
 	if err != nil {
 		t.Fatal(err)
@@ -92,13 +93,29 @@ func TestRedactPerEndpoint(t *testing.T) {
 		}
 	}
 
-	// The JSON Lines download has no Redactor: events whole.
-	lines := strings.Split(strings.TrimSpace(do(t, h, http.MethodGet, "/v1/audit-events/download?format=jsonl").Body.String()), "\n")
-	if got, want := lines[len(lines)-1], string(all[len(all)-1].AppendJSON(nil)); got != want {
-		t.Errorf("JSON Lines: got %s, want %s", got, want)
-	}
-	if !strings.Contains(lines[0], `"userAgent":"Mozilla/5.0"`) || !strings.Contains(lines[1], `"ipAddress":"2001:db8:1:2::5"`) {
-		t.Errorf("JSON Lines redacted: %s", lines[:2])
+	// The JSON Lines download, the same endpoint in the format the client
+	// chose: the same Redactor, so neither format serves what the other
+	// hides, whether asked by parameter or by Accept.
+	for _, req := range []*http.Request{
+		httptest.NewRequest(http.MethodGet, "/v1/audit-events/download?format=jsonl", nil),
+		func() *http.Request {
+			r := httptest.NewRequest(http.MethodGet, "/v1/audit-events/download", nil)
+			r.Header.Set("Accept", "application/x-ndjson")
+			return r
+		}(),
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n")
+		if len(lines) != len(all) {
+			t.Fatalf("JSON Lines (%s): %d lines, want %d", req.URL, len(lines), len(all))
+		}
+		for i, e := range all {
+			want := noUA.Apply(context.Background(), e)
+			if got := lines[i]; got != string(want.AppendJSON(nil)) {
+				t.Errorf("JSON Lines (%s) line %d:\n got  %s\n want %s", req.URL, i, got, want.AppendJSON(nil))
+			}
+		}
 	}
 
 	// The log's entries: never redacted.
@@ -383,6 +400,60 @@ func TestOnReadLeavesResponsesAlone(t *testing.T) {
 		got := do(t, observed, http.MethodGet, target)
 		if got.Code != want.Code || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) || !reflect.DeepEqual(got.Header(), want.Header()) {
 			t.Errorf("%s: with OnRead %d %v %q\nwithout %d %v %q", target, got.Code, got.Header(), truncate(got.Body.Bytes()), want.Code, want.Header(), truncate(want.Body.Bytes()))
+		}
+	}
+}
+
+// A Redactor (host code) that panics: net/http drops the connection and no
+// status reaches the client, so OnRead must not report a 200.
+func TestOnReadPanicBeforeFirstByte(t *testing.T) {
+	store, _ := newStore(t, actorFixture())
+	var mu sync.Mutex
+	var reads []httpapi.Read
+	h := newHandler(t, store, &httpapi.Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Redact: httpapi.Redaction{List: func(context.Context, *auditevents.AuditEvent) { panic("redactor bug") }},
+		OnRead: func(_ context.Context, rd httpapi.Read) { mu.Lock(); reads = append(reads, rd); mu.Unlock() },
+	})
+	srv := httptest.NewUnstartedServer(mux(h))
+	srv.Config.ErrorLog = nil
+	srv.Start()
+	defer srv.Close()
+	for _, target := range []string{"/v1/audit-events", "/v1/audit-events?limit=2"} {
+		res, err := http.Get(srv.URL + target)
+		if err == nil {
+			t.Logf("%s: client got status %d", target, res.StatusCode)
+			res.Body.Close()
+		} else {
+			t.Logf("%s: client got error %v", target, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reads) != 2 {
+		t.Fatalf("OnRead called %d times for 2 requests", len(reads))
+	}
+	for _, rd := range reads {
+		t.Logf("OnRead: status %d complete %v err %v", rd.Status, rd.Complete, rd.Err)
+		if rd.Status != http.StatusInternalServerError || rd.Complete {
+			t.Errorf("OnRead reports status %d, complete %v for a request that got no response; want 500, incomplete", rd.Status, rd.Complete)
+		}
+	}
+}
+
+// A HEAD serves no event, paged or not, and OnRead says so.
+func TestOnReadHeadServesNoEvents(t *testing.T) {
+	store, _ := newStore(t, actorFixture())
+	var reads []httpapi.Read
+	h := mux(newHandler(t, store, &httpapi.Options{
+		OnRead: func(_ context.Context, rd httpapi.Read) { reads = append(reads, rd) },
+	}))
+	for _, target := range []string{"/v1/audit-events?limit=3", "/v1/audit-events"} {
+		res := do(t, h, http.MethodHead, target)
+		rd := reads[len(reads)-1]
+		t.Logf("HEAD %s: status %d body %d bytes; Read.Events %d, Event().Description %q", target, res.Code, res.Body.Len(), rd.Events, rd.Event().Description)
+		if res.Body.Len() == 0 && rd.Events != 0 {
+			t.Errorf("HEAD %s: Read.Events = %d, but no event was served", target, rd.Events)
 		}
 	}
 }

@@ -236,9 +236,6 @@ func (ep *endpoint) servePage(w http.ResponseWriter, r *http.Request, q auditeve
 		n++
 		last = e.Cursor() // the stored event's: a Redactor may change anything
 	}
-	if rd := readOf(w); rd != nil {
-		rd.Events = n
-	}
 	_ = enc.close()
 
 	if more {
@@ -258,6 +255,9 @@ func (ep *endpoint) servePage(w http.ResponseWriter, r *http.Request, q auditeve
 	if _, err := out.Write(body.Bytes()); err != nil {
 		ep.writeFailed(w, r, out.started, err)
 		return
+	}
+	if rd := readOf(w); rd != nil {
+		rd.Events = n // sent: a HEAD sends none
 	}
 	out.finish(n)
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -429,7 +431,7 @@ func newColumns(events []auditevents.AuditEvent) *columns {
 		c.confName[i], _ = auditevents.SplitConfiguration(e.Configuration)
 		c.ip[i], c.userAgent[i], c.requestID[i] = e.IPAddress, e.UserAgent, e.RequestID
 		if len(e.Metadata) > 0 {
-			c.metadata[i] = string(auditevents.AppendMetadataJSON(nil, e.Metadata))
+			c.metadata[i] = metadataJSON(e.Metadata)
 		}
 	}
 	return c
@@ -553,4 +555,46 @@ func (s *Store) statementTimeout() string {
 		return "Options.StatementTimeout " + s.opt.StatementTimeout.String()
 	}
 	return "the server's statement_timeout"
+}
+
+// metadataJSON returns m as the text of a JSON object for the jsonb column,
+// its keys sorted. Unlike [auditevents.AppendMetadataJSON] it escapes only
+// what JSON requires (the quote, the backslash and control characters) and
+// writes every other character as its UTF-8 bytes: a database in SQL_ASCII
+// refuses the \u escape of a character beyond ASCII, such as U+2028, that
+// encoding/json's style writes.
+func metadataJSON(m map[string]string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSONString(&b, k)
+		b.WriteByte(':')
+		writeJSONString(&b, m[k])
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// writeJSONString writes s as a JSON string, escaping only the quote, the
+// backslash and the control characters below U+0020.
+func writeJSONString(b *strings.Builder, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20:
+			b.WriteString(`\u00`)
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0xf])
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
 }
