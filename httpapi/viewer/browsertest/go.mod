@@ -3,7 +3,7 @@ module github.com/auditevents/auditevents/httpapi/viewer/browsertest
 go 1.26.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0-20261130192035-7dd4392cc9f5
+	github.com/auditevents/auditevents v0.0.0-20261130192322-877c35e4ee3b
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 )
