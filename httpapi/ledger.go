@@ -55,8 +55,9 @@ type logEndpoints struct {
 	all    []Route // the endpoints, built once by newLogEndpoints
 }
 
-// hashUnavailable starts the message of the hashes endpoint's 409 answer,
-// which LogClient turns back into auditevents.ErrHashUnavailable.
+// hashUnavailable starts the message of the 409 answer of the log's
+// endpoints for auditevents.ErrHashUnavailable, which LogClient turns back
+// into that error.
 const hashUnavailable = "hash unavailable"
 
 // entryLine is one line of the entries endpoint.
@@ -220,7 +221,7 @@ func intParam(v url.Values, name string) (int64, error) {
 func (le *logEndpoints) checkpoint(ep *endpoint, w http.ResponseWriter, r *http.Request, account string, _ url.Values) {
 	msg, _, err := auditevents.MakeCheckpoint(r.Context(), le.ledger, le.opts.Name, account, le.opts.Signer)
 	if err != nil {
-		ep.queryFailed(w, r, false, err)
+		le.failed(ep, w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -300,7 +301,7 @@ func (le *logEndpoints) inclusion(ep *endpoint, w http.ResponseWriter, r *http.R
 	}
 	p, err := auditevents.ProveInclusion(ctx, le.ledger, account, entry.Seq, size)
 	if err != nil {
-		ep.queryFailed(w, r, false, err)
+		le.failed(ep, w, r, err)
 		return
 	}
 	writeJSON(w, r, proofBody{ID: entry.Event.ID, Seq: &entry.Seq, Size: size, Proof: p})
@@ -329,7 +330,7 @@ func (le *logEndpoints) consistency(ep *endpoint, w http.ResponseWriter, r *http
 	}
 	p, err := auditevents.ProveConsistency(r.Context(), le.ledger, account, from, to)
 	if err != nil {
-		ep.queryFailed(w, r, false, err)
+		le.failed(ep, w, r, err)
 		return
 	}
 	writeJSON(w, r, proofBody{From: &from, Size: to, Proof: p})
@@ -353,18 +354,25 @@ func (le *logEndpoints) hashes(ep *endpoint, w http.ResponseWriter, r *http.Requ
 		indexes[i] = n
 	}
 	hs, err := le.ledger.ReadHashes(r.Context(), account, indexes)
+	if err != nil {
+		le.failed(ep, w, r, err)
+		return
+	}
+	writeJSON(w, r, hs)
+}
+
+// failed answers the error of a log endpoint before its body: a hash the
+// store cannot compute again from its events (auditevents.ErrHashUnavailable)
+// is damage the store found, which a verifier works around, so a 409 whose
+// message starts with hashUnavailable and no server error; any other error
+// as queryFailed answers it.
+func (le *logEndpoints) failed(ep *endpoint, w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, auditevents.ErrHashUnavailable) && r.Context().Err() == nil {
-		// Damage the store found, which the verifier works around:
-		// no server error.
 		le.h.logger.LogAttrs(r.Context(), slog.LevelWarn, "auditevents: a stored hash cannot be recomputed", slog.String("path", r.URL.Path), slog.Any("error", err))
 		ep.writeError(w, r, http.StatusConflict, hashUnavailable+": the store computes a requested hash from events that were changed or removed")
 		return
 	}
-	if err != nil {
-		ep.queryFailed(w, r, false, err)
-		return
-	}
-	writeJSON(w, r, hs)
+	ep.queryFailed(w, r, false, err)
 }
 
 // writeJSON sends v as a whole JSON body with status 200.

@@ -341,3 +341,31 @@ func TestLogEndpointsHashUnavailable(t *testing.T) {
 		t.Errorf("Verify through the endpoints = %v, want sequence 20 removed and nothing else", err)
 	}
 }
+
+// The inclusion and consistency proofs that need a hash the server's store
+// cannot compute again answer the hashes endpoint's 409, not a server
+// error: a user asking for the proof of an event next to a deleted one
+// learns that the store's events were changed, which the hashes endpoint
+// lets a verifier work around, and the host's logs see no internal error.
+func TestProofEndpointsHashUnavailable(t *testing.T) {
+	_, s, _ := logServer(t)
+	skey, _, err := auditevents.GenerateKey("example.com/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	lost := serveLog(t, lostTile{s}, signer)
+	id := idAt(t, s, "acme", 21) // in the tile of the deleted sequence 20
+	for _, target := range []string{
+		"/v1/audit-events/log/inclusion?id=" + id,
+		"/v1/audit-events/log/consistency?from=20",
+	} {
+		var body struct {
+			Errors []string `json:"errors"`
+		}
+		getJSON(t, lost.URL+target, "acme", http.StatusConflict, &body)
+		if len(body.Errors) != 1 || !strings.HasPrefix(body.Errors[0], "hash unavailable") {
+			t.Errorf("GET %s: the 409 says %q, want one error starting with %q", target, body.Errors, "hash unavailable")
+		}
+	}
+}
