@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"iter"
@@ -223,7 +224,9 @@ func (r *treeReader) recompute(seq int64, key []byte) (tlog.Hash, error) {
 // that sequence, checked against its leaf check.
 func (r *treeReader) entry(seq int64, key []byte) (int64, tlog.Hash, error) {
 	if isZero(key) {
-		return 0, tlog.Hash{}, corruptf("sequence %d of account %s was pruned, but its leaf is not kept", seq, quoteAccount(r.account))
+		// A complete tile pruned while its leaves could not be computed
+		// (pruneLog): its node of level 4 stands for it.
+		return 0, tlog.Hash{}, unavailablef("sequence %d of account %s was pruned, and its leaf is not kept", seq, quoteAccount(r.account))
 	}
 	v := r.events.Get(key)
 	if v == nil {
@@ -632,64 +635,135 @@ func (a *arena) alloc(n int) []byte {
 // older chunks go.
 func (a *arena) reset() { a.chunk = a.chunk[:0] }
 
-// prunedEvent is an event that Prune deletes: its account and sequence.
+// prunedEvent is an event that Prune deletes: its account, sequence and
+// key.
 type prunedEvent struct {
 	account string
 	seq     int64
+	key     []byte
+}
+
+// tileRef names a tile of an account's log.
+type tileRef struct {
+	account string
+	tile    int64
+}
+
+// damagedTile is a tile whose events Prune left, because their leaves
+// cannot be computed again and some of its events are not pruned yet.
+type damagedTile struct {
+	tileRef
+	err error
 }
 
 // pruneLog marks the sequences of pruned events as pruned in their
 // sequence tiles (their slots become zero), in the pruning transaction,
 // before the events are deleted. A tile whose leaves the file does not keep
 // gets its leaf tile first, computed from its events, which are all still
-// there: the leaves and tree hashes stay as they were. A tile whose events
-// no longer give the leaves that the tree holds fails with ErrCorrupt, and
-// nothing is pruned.
-func (s *Store) pruneLog(tx *bolt.Tx, pruned []prunedEvent) error {
-	b := tx.Bucket(bucketLog)
-	tiles := make(map[string][]byte) // by key, the tile's items being changed
-	var order []string
+// there: the leaves and tree hashes stay as they were.
+//
+// A tile whose events no longer give the leaves that the tree holds (an
+// event changed or removed outside the store) cannot get its leaf tile. When
+// this prune deletes every event of it still stored, it is pruned without
+// one: its node of level 4, which the file keeps, stands for it, and the
+// slot of an event removed outside the store keeps its key, so that a
+// verifier still reports that event as removed. Otherwise its events are
+// left as they are and the tile is returned in damaged, for Prune to
+// report, and the caller deletes none of them: the other tiles are pruned.
+func (s *Store) pruneLog(tx *bolt.Tx, pruned []prunedEvent) (damaged []damagedTile, err error) {
+	b, events := tx.Bucket(bucketLog), tx.Bucket(bucketEvents)
+	byTile := make(map[tileRef][]prunedEvent)
+	var order []tileRef
 	for _, p := range pruned {
-		t := p.seq / tileWidth
-		key := string(logKey(p.account, logSeqs, uint64(t)))
-		items, ok := tiles[key]
-		if !ok {
-			c, err := seqTile(b, p.account, t)
-			if err != nil {
-				return err
+		ref := tileRef{p.account, p.seq / tileWidth}
+		if _, ok := byTile[ref]; !ok {
+			order = append(order, ref)
+		}
+		byTile[ref] = append(byTile[ref], p)
+	}
+	for _, ref := range order {
+		c, err := seqTile(b, ref.account, ref.tile)
+		if err != nil {
+			if errors.Is(err, ErrCorrupt) {
+				damaged = append(damaged, damagedTile{ref, err})
+				continue
 			}
-			if lkey := logKey(p.account, logLeaves, uint64(t)); b.Get(lkey) == nil {
-				r := s.newTreeReader(tx, p.account)
-				if err := r.load(t); err != nil {
-					return err
-				}
-				leaves := make([]byte, 0, tileWidth*tlog.HashSize)
-				for j, h := range r.leaves {
-					if r.missing[j] != nil {
-						return fmt.Errorf("keeping the leaves of the pruned events: %w", r.missing[j])
-					}
-					leaves = append(leaves, h[:]...)
-				}
+			return nil, err
+		}
+		items := bytes.Clone(c)
+		group := byTile[ref]
+		if lkey := logKey(ref.account, logLeaves, uint64(ref.tile)); b.Get(lkey) == nil {
+			leaves, cause := s.tileLeaves(tx, ref)
+			switch {
+			case cause == nil:
 				if err := b.Put(lkey, sealValue(leaves)); err != nil {
-					return err
+					return nil, err
 				}
+			case !errors.Is(cause, ErrCorrupt):
+				return nil, cause
+			case !prunesAll(items, group, events):
+				damaged = append(damaged, damagedTile{ref, cause})
+				continue
+			default:
+				// Every event still stored is pruned: zero the slots
+				// naming them, whatever their sequence says.
+				for _, p := range group {
+					for j := 0; j+keyLen <= len(items); j += keyLen {
+						if bytes.Equal(items[j:j+keyLen], p.key) {
+							clear(items[j : j+keyLen])
+						}
+					}
+				}
+				if err := b.Put(logKey(ref.account, logSeqs, uint64(ref.tile)), sealValue(items)); err != nil {
+					return nil, err
+				}
+				continue
 			}
-			items = bytes.Clone(c)
-			tiles[key] = items
-			order = append(order, key)
 		}
-		off := int(p.seq%tileWidth) * keyLen
-		if off+keyLen > len(items) {
-			return corruptf("sequence %d of account %s is beyond its tile", p.seq, quoteAccount(p.account))
+		for _, p := range group {
+			off := int(p.seq%tileWidth) * keyLen
+			if off+keyLen > len(items) {
+				return nil, corruptf("sequence %d of account %s is beyond its tile", p.seq, quoteAccount(p.account))
+			}
+			clear(items[off : off+keyLen])
 		}
-		clear(items[off : off+keyLen])
-	}
-	for _, key := range order {
-		if err := b.Put([]byte(key), sealValue(tiles[key])); err != nil {
-			return err
+		if err := b.Put(logKey(ref.account, logSeqs, uint64(ref.tile)), sealValue(items)); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return damaged, nil
+}
+
+// tileLeaves returns the leaves of a tile that the file does not keep,
+// computed from its events, or the error that says why they cannot be.
+func (s *Store) tileLeaves(tx *bolt.Tx, ref tileRef) ([]byte, error) {
+	r := s.newTreeReader(tx, ref.account)
+	if err := r.load(ref.tile); err != nil {
+		return nil, err
+	}
+	leaves := make([]byte, 0, tileWidth*tlog.HashSize)
+	for j, h := range r.leaves {
+		if r.missing[j] != nil {
+			return nil, fmt.Errorf("keeping the leaves of the pruned events: %w", r.missing[j])
+		}
+		leaves = append(leaves, h[:]...)
+	}
+	return leaves, nil
+}
+
+// prunesAll reports whether the events of group are every event still
+// stored that the sequence tile items names.
+func prunesAll(items []byte, group []prunedEvent, events *bolt.Bucket) bool {
+	for j := 0; j+keyLen <= len(items); j += keyLen {
+		key := items[j : j+keyLen]
+		if isZero(key) || events.Get(key) == nil {
+			continue
+		}
+		if !slices.ContainsFunc(group, func(p prunedEvent) bool { return bytes.Equal(p.key, key) }) {
+			return false
+		}
+	}
+	return true
 }
 
 // TreeSize returns the size of the account's tree, as [auditevents.Ledger]
@@ -1022,9 +1096,14 @@ func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 				if int64(len(leaves)/tlog.HashSize) != want {
 					return corruptf("%s holds %d items, want %d", what, len(leaves)/tlog.HashSize, want)
 				}
-			} else if want < tileWidth || hasPruned(keys) {
+			} else if want < tileWidth {
 				return corruptf("%s is missing", what)
 			}
+			// A complete tile with pruned events keeps its leaves, unless
+			// all of them are pruned (its node of level 4 stands for it):
+			// see pruneLog. Its slots are checked first, for a clearer
+			// error about an event removed outside the store.
+			missing := leaves == nil && hasPruned(keys) && !isZero(keys)
 			for j := int64(0); j < want; j++ {
 				key := keys[j*keyLen : (j+1)*keyLen]
 				if isZero(key) {
@@ -1045,6 +1124,9 @@ func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 					return corruptf("the event at sequence %d of account %s does not match its kept leaf", seq+j, quoteAccount(account))
 				}
 				named++
+			}
+			if missing {
+				return corruptf("%s is missing", what)
 			}
 		}
 		for _, kind := range []byte{logLeaves, logSeqs} {

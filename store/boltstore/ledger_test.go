@@ -685,8 +685,9 @@ func TestLeafTilesKept(t *testing.T) {
 // Prune keeps the leaves of a tile computed from its events, and so
 // refuses, with ErrCorrupt, to prune from a tile whose events were changed
 // outside the store, rather than keep leaves that the tree does not hold:
-// nothing is deleted.
-func TestPruneRefusesChangedTile(t *testing.T) {
+// none of that tile's events is deleted, and the other accounts' events
+// are (TestPruneDamagedTile follows the tile until it is pruned whole).
+func TestPruneKeepsChangedTile(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "audit.db")
 	events := testEvents(300)
@@ -699,12 +700,13 @@ func TestPruneRefusesChangedTile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if n, err := s.Prune(ctx, events[3].Timestamp); !errors.Is(err, boltstore.ErrCorrupt) || n != 0 {
-		t.Errorf("Prune from a changed tile = %d, %v; want 0, ErrCorrupt", n, err)
+	// Sequence 0 of each account.
+	if n, err := s.Prune(ctx, events[3].Timestamp); !errors.Is(err, boltstore.ErrCorrupt) || n != 2 {
+		t.Errorf("Prune from a changed tile = %d, %v; want 2 (those of account-1 and account-2), ErrCorrupt", n, err)
 	}
 	got, err := auditevents.Collect(s.Query(ctx, auditevents.Query{}))
-	if err != nil || len(got) != 299 {
-		t.Errorf("after the refused Prune the store holds %d events, %v; want 299", len(got), err)
+	if err != nil || len(got) != 297 || !slices.ContainsFunc(got, func(e auditevents.AuditEvent) bool { return e.ID == events[0].ID }) {
+		t.Errorf("after the Prune the store holds %d events, %v; want 297, account-0's sequence 0 among them", len(got), err)
 	}
 }
 
@@ -748,5 +750,102 @@ func TestUpgradeFormat4Tampered(t *testing.T) {
 	}
 	if _, err := verifyFile(t, path, verifier, cp, nil); !errors.Is(err, auditevents.ErrTampered) || !strings.Contains(err.Error(), "modified: the event at sequence 20 differs") {
 		t.Errorf("Verify after the upgrade = %v, want sequence 20 modified", err)
+	}
+}
+
+// One event of a complete tile removed outside the store cannot stop
+// retention: Prune deletes every other event it should, of every account,
+// keeps the tile's events until all of them still stored are old enough
+// and says which tile it left; then it prunes the tile whole, without its
+// leaves, which cannot be computed again (its node of level 4 stands for
+// it). Users rely on both: the file stops growing, and the removal stays
+// visible: Verify still names the removed sequence (its slot keeps its key,
+// so it is not reported as pruned), Check still fails, and the proofs of
+// the other tiles are unchanged.
+func TestPruneDamagedTile(t *testing.T) {
+	ctx := context.Background()
+	signer, verifier := ledgerKeys(t)
+	path := filepath.Join(t.TempDir(), "audit.db")
+	events := testEvents(300) // 100 sequences in each of 3 accounts
+	writeStore(t, path, events)
+	s, err := boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", "account-0", signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp1, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", "account-1", signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := tlog.TreeHash(100, auditevents.Hashes(ctx, s, "account-0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	tamper(t, path, func(tx *bolt.Tx) error {
+		k := keyOf(events[3*5]) // account-0 sequence 5, tile 0
+		return tx.Bucket([]byte("events")).Delete(k)
+	})
+	const removed = "auditevents: log does not verify\n\tremoved: sequence 5 missing (not pruned)"
+	s, err = boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	// Sequences 0 to 9 of each account are old enough: the 9 stored of
+	// account-0's damaged tile stay, the 20 of the other accounts go.
+	n, err := s.Prune(ctx, events[30].Timestamp)
+	if got, want := n, 20; got != want {
+		t.Errorf("Prune of sequences 0 to 9 deleted %d events, want %d", got, want)
+	}
+	if !errors.Is(err, boltstore.ErrCorrupt) || !strings.Contains(err.Error(), `sequences 0 to 15 of account "account-0"`) {
+		t.Errorf("Prune of sequences 0 to 9 = %v, want ErrCorrupt naming account-0's sequences 0 to 15", err)
+	}
+	if _, err := auditevents.Verify(ctx, auditevents.AccountLog(s, "account-0"), auditevents.VerifyOptions{Verifier: verifier, Checkpoint: cp, Events: accountEvents(s, "account-0")}); err == nil || err.Error() != removed {
+		t.Errorf("Verify after the first prune = %v, want %q", err, removed)
+	}
+
+	// Every event of the tile still stored is old enough: it goes whole.
+	n, err = s.Prune(ctx, events[200].Timestamp)
+	if err != nil {
+		t.Fatalf("Prune of sequences 0 to 66: %v", err)
+	}
+	if got, want := n, 200-20-1; got != want {
+		t.Errorf("Prune of sequences 0 to 66 deleted %d events, want %d", got, want)
+	}
+	rep, err := auditevents.Verify(ctx, auditevents.AccountLog(s, "account-0"), auditevents.VerifyOptions{Verifier: verifier, Checkpoint: cp, Events: accountEvents(s, "account-0")})
+	if err == nil || err.Error() != removed {
+		t.Errorf("Verify after the whole tile's prune = %v, want %q", err, removed)
+	}
+	if rep != nil {
+		if got, want := rep.PrunedCount(), int64(66); got != want {
+			t.Errorf("Verify reports %d sequences pruned, want %d (0 to 66 but the removed 5)", got, want)
+		}
+	}
+	if err := s.Check(ctx); !errors.Is(err, boltstore.ErrCorrupt) {
+		t.Errorf("Check after the prune = %v, want ErrCorrupt", err) // the removed event's index entries, first
+	}
+	if _, err := auditevents.Verify(ctx, auditevents.AccountLog(s, "account-1"), auditevents.VerifyOptions{Verifier: verifier, Checkpoint: cp1, Events: accountEvents(s, "account-1")}); err != nil {
+		t.Errorf("Verify of account-1 after the prune: %v", err)
+	}
+	for _, seq := range []int64{66, 67, 80, 99} {
+		p, err := auditevents.ProveInclusion(ctx, s, "account-0", seq, 100)
+		if err != nil {
+			t.Fatalf("inclusion of sequence %d: %v", seq, err)
+		}
+		hs, err := s.ReadHashes(ctx, "account-0", []int64{tlog.StoredHashIndex(0, seq)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tlog.CheckRecord(p, 100, root, seq, hs[0]); err != nil {
+			t.Errorf("inclusion of sequence %d: %v", seq, err)
+		}
+	}
+	if _, err := auditevents.ProveConsistency(ctx, s, "account-0", 48, 100); err != nil {
+		t.Errorf("consistency from 48: %v", err)
 	}
 }

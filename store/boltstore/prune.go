@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -23,6 +24,13 @@ const pruneChunk = 10000
 // between them; on error it returns how many it had deleted, and the events
 // it had not reached are intact.
 //
+// The events of a tile of 16 sequences whose leaves cannot be computed
+// again, because one of its events was changed or removed outside the
+// store, are kept until this prune deletes every one of them still stored
+// (FORMAT.md, "log"): Prune deletes the others, and then returns how many
+// it deleted and an error wrapping [ErrCorrupt] that names the tiles it
+// left. So one damaged tile never stops retention.
+//
 // The pages freed are reused by later appends; the file itself does not
 // shrink (see the package documentation).
 func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
@@ -31,66 +39,122 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
 	}
 	bound := timeBound(auditevents.CeilMicro(before).UnixMicro())
 	total := 0
+	var from []byte // the key after which the next chunk starts
+	var damaged []damagedTile
 	for {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		n, err := s.pruneChunk(bound)
-		total += n
+		c, err := s.pruneChunk(bound, from)
+		total += c.deleted
+		for _, d := range c.damaged {
+			if !slices.ContainsFunc(damaged, func(o damagedTile) bool { return o.tileRef == d.tileRef }) {
+				damaged = append(damaged, d) // a tile may span two chunks
+			}
+		}
 		if err != nil {
 			return total, err
 		}
-		if n < pruneChunk {
-			return total, nil
+		if c.read < pruneChunk {
+			break
 		}
+		from = c.last
 	}
+	if len(damaged) > 0 {
+		return total, leftError(damaged)
+	}
+	return total, nil
+}
+
+// leftError returns the error of a prune that left the events of damaged
+// tiles.
+func leftError(damaged []damagedTile) error {
+	var b strings.Builder
+	for i, d := range damaged {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "sequences %d to %d of account %s (%v)", d.tile*tileWidth, d.tile*tileWidth+tileWidth-1, quoteAccount(d.account), d.err)
+	}
+	return fmt.Errorf("boltstore: pruning: %w: the events of %d tiles whose leaves cannot be computed again are left unpruned until every event of theirs is: %s", ErrCorrupt, len(damaged), b.String())
+}
+
+// chunkResult is what pruneChunk did.
+type chunkResult struct {
+	read, deleted int           // events read below the bound, and deleted
+	last          []byte        // the key of the last event read
+	damaged       []damagedTile // tiles whose events were left (pruneLog)
 }
 
 // pruneChunk deletes up to pruneChunk of the oldest events with keys below
-// bound, in one transaction.
-func (s *Store) pruneChunk(bound []byte) (int, error) {
+// bound and after from (all of them when from is nil), in one transaction,
+// but for the events of damaged tiles (pruneLog).
+func (s *Store) pruneChunk(bound, from []byte) (chunkResult, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return 0, auditevents.ErrClosed
+		return chunkResult{}, auditevents.ErrClosed
 	}
-	n := 0
+	var res chunkResult
 	err := guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
-			n = 0
+			res = chunkResult{}
 			events := tx.Bucket(bucketEvents)
-			var keys [][]byte
-			var pruned []prunedEvent // the events of keys, in their accounts' logs
-			var index [numIndexes][][]byte
+			var pruned []prunedEvent // the events read, in their accounts' logs
+			var tags [][numIndexes][]byte
 			sealed, err := sealedTime(tx)
 			if err != nil {
 				return err
 			}
 			c := events.Cursor()
-			for k, v := c.First(); k != nil && bytes.Compare(k, bound) < 0 && len(keys) < pruneChunk; k, v = c.Next() {
+			k, v := c.First()
+			if from != nil {
+				if k, v = c.Seek(from); bytes.Equal(k, from) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && bytes.Compare(k, bound) < 0 && len(pruned) < pruneChunk; k, v = c.Next() {
 				e, seq, _, err := s.codec.decodeEntry(k, v)
 				if err != nil {
 					return err
 				}
 				k = bytes.Clone(k)
-				keys = append(keys, k)
-				pruned = append(pruned, prunedEvent{account: e.Account, seq: seq})
-				tags := s.codec.eventTags(&e)
+				pruned = append(pruned, prunedEvent{account: e.Account, seq: seq, key: k})
+				var keys [numIndexes][]byte
+				et := s.codec.eventTags(&e)
 				for kind := range numIndexes {
-					if tag, ok := indexed(kind, &e, tags); ok {
-						index[kind] = append(index[kind], keyIn(tx.Bucket(indexBuckets[kind]), kind, tag, k, sealed))
+					if tag, ok := indexed(kind, &e, et); ok {
+						keys[kind] = keyIn(tx.Bucket(indexBuckets[kind]), kind, tag, k, sealed)
 					}
+				}
+				tags = append(tags, keys)
+			}
+			res.read = len(pruned)
+			if len(pruned) > 0 {
+				res.last = pruned[len(pruned)-1].key
+			}
+			if !s.noLog { // Options.NoLog: no log to mark the pruned in
+				if res.damaged, err = s.pruneLog(tx, pruned); err != nil {
+					return err
 				}
 			}
 			ids := tx.Bucket(bucketIDs)
-			if !s.noLog { // Options.NoLog: no log to mark the pruned in
-				if err := s.pruneLog(tx, pruned); err != nil {
+			var index [numIndexes][][]byte
+			var keys [][]byte
+			for i, p := range pruned {
+				if slices.ContainsFunc(res.damaged, func(d damagedTile) bool {
+					return d.account == p.account && d.tile == p.seq/tileWidth
+				}) {
+					continue // left with its tile
+				}
+				keys = append(keys, p.key)
+				if err := ids.Delete(p.key[8:]); err != nil {
 					return err
 				}
-			}
-			for _, k := range keys {
-				if err := ids.Delete(k[8:]); err != nil {
-					return err
+				for kind := range numIndexes {
+					if tags[i][kind] != nil {
+						index[kind] = append(index[kind], tags[i][kind])
+					}
 				}
 			}
 			for kind := range numIndexes {
@@ -113,15 +177,15 @@ func (s *Store) pruneChunk(bound []byte) (int, error) {
 					return err
 				}
 			}
-			n = len(keys)
-			return addEvents(tx, -n)
+			res.deleted = len(keys)
+			return addEvents(tx, -len(keys))
 		})
 	})
 	if err != nil {
-		return 0, fmt.Errorf("boltstore: pruning: %w", err)
+		return chunkResult{}, fmt.Errorf("boltstore: pruning: %w", err)
 	}
 	s.hotStale.Store(true) // some hot entries may be gone
-	return n, nil
+	return res, nil
 }
 
 // retain runs background retention until Close.
