@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -342,13 +343,22 @@ func (v *verifier) checkEvents(ctx context.Context, events iter.Seq2[AuditEvent,
 	if stored == logged {
 		return nil
 	}
-	ids := make(map[string]struct{}, logged)
+	// Each logged event by its ID and time, once: a second stored event
+	// with a logged event's ID (at another time, or stored twice) is not
+	// the one the log holds.
+	type eventKey struct {
+		id string
+		t  int64
+	}
+	ids := make(map[eventKey]int, logged)
+	loggedIDs := make(map[string]bool, logged)
 	for e, err := range v.log.Entries(ctx, 0) {
 		if err != nil {
 			return fmt.Errorf("auditevents: reading the log again: %w", err)
 		}
 		if e.Pruned == 0 {
-			ids[e.Event.ID] = struct{}{}
+			ids[eventKey{e.Event.ID, e.Event.Timestamp.UnixMicro()}]++
+			loggedIDs[e.Event.ID] = true
 		}
 	}
 	strays := 0
@@ -356,11 +366,17 @@ func (v *verifier) checkEvents(ctx context.Context, events iter.Seq2[AuditEvent,
 		if err != nil {
 			return fmt.Errorf("auditevents: reading the store's events: %w", err)
 		}
-		if _, ok := ids[e.ID]; ok {
+		k := eventKey{e.ID, e.Timestamp.UnixMicro()}
+		if ids[k] > 0 {
+			ids[k]--
 			continue
 		}
 		if strays++; strays <= maxStrays {
-			v.rep.Problems = append(v.rep.Problems, Problem{Kind: Inserted, Seq: -1, Detail: "event " + e.ID + " is stored without a sequence"})
+			detail := "event " + e.ID + " is stored without a sequence"
+			if loggedIDs[e.ID] {
+				detail = "event " + e.ID + " of " + e.Timestamp.UTC().Format(time.RFC3339Nano) + " is stored without a sequence, beside the logged event with its ID"
+			}
+			v.rep.Problems = append(v.rep.Problems, Problem{Kind: Inserted, Seq: -1, Detail: detail})
 		}
 	}
 	if strays > maxStrays {

@@ -841,9 +841,28 @@ func (s *Store) Lookup(ctx context.Context, id string) (auditevents.Entry, error
 		if value == nil {
 			return corruptf("event %s is in the ids bucket but not stored", u)
 		}
-		var err error
-		entry.Event, entry.Seq, _, err = s.codec.decodeEntry(key, value)
-		return err
+		e, seq, check, err := s.codec.decodeEntry(key, value)
+		if err != nil {
+			return err
+		}
+		// The event the log signed at seq: the one its sequence tile
+		// names, matching its leaf check. Another event stored under the
+		// same ID (at another time) is not it.
+		b := tx.Bucket(bucketLog)
+		keys, err := seqTile(b, e.Account, seq/tileWidth)
+		if err != nil {
+			return err
+		}
+		j := int(seq%tileWidth) * keyLen
+		if j+keyLen > len(keys) || !bytes.Equal(keys[j:j+keyLen], key) {
+			return corruptf("event %s holds sequence %d of account %s, which names another event", u, seq, quoteAccount(e.Account))
+		}
+		var h leafHasher
+		if h.check(seq, &e) != check {
+			return corruptf("event %s does not match the leaf check of its sequence %d", u, seq)
+		}
+		entry.Event, entry.Seq = e, seq
+		return nil
 	})
 	return entry, err
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
@@ -847,5 +848,62 @@ func TestPruneDamagedTile(t *testing.T) {
 	}
 	if _, err := auditevents.ProveConsistency(ctx, s, "account-0", 48, 100); err != nil {
 		t.Errorf("consistency from 48: %v", err)
+	}
+}
+
+// An event stored with bbolt under the ID of a logged event, at another
+// time (another events key) and with other content, is not the logged
+// event: Verify with Events reports it as inserted, and Lookup, whose
+// answer the inclusion endpoint proves, refuses it with ErrCorrupt even
+// when the ids entry was moved to it, rather than answer it as the event
+// the log signed at that sequence. Users rely on Lookup's event being the
+// signed one.
+func TestDuplicateIDInsert(t *testing.T) {
+	ctx := context.Background()
+	signer, verifier := ledgerKeys(t)
+	path := filepath.Join(t.TempDir(), "audit.db")
+	events := testEvents(300)
+	writeStore(t, path, events)
+	s, err := boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", "account-0", signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	orig := events[3*43] // account-0's sequence 43
+	forged := orig
+	forged.Timestamp = orig.Timestamp.Add(time.Microsecond)
+	tamper(t, path, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("events"))
+		// The same value (sequence, leaf check, fields) under the other
+		// key, its description's last byte changed and its CRC fixed.
+		v := slices.Clone(b.Get(keyOf(orig)))
+		v[len(v)-1] ^= 1
+		binary.BigEndian.PutUint32(v, crc32.Checksum(v[4:], crc32.MakeTable(crc32.Castagnoli)))
+		if err := b.Put(keyOf(forged), v); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("ids")).Put(keyOf(forged)[8:], keyOf(forged)[:8])
+	})
+	rep, err := verifyFile(t, path, verifier, cp, nil)
+	if !errors.Is(err, auditevents.ErrTampered) {
+		t.Fatalf("Verify with Events = %v, want ErrTampered", err)
+	}
+	if len(rep.Problems) != 1 || rep.Problems[0].Kind != auditevents.Inserted || !strings.Contains(rep.Problems[0].Detail, orig.ID) {
+		t.Errorf("Verify reports %v, want the event with %s's ID inserted", rep.Problems, orig.ID)
+	}
+	s, err = boltstore.Open(path, &boltstore.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if e, err := s.Lookup(ctx, orig.ID); !errors.Is(err, boltstore.ErrCorrupt) {
+		t.Errorf("Lookup(%s) = sequence %d, %q at %v, %v; want ErrCorrupt", orig.ID, e.Seq, e.Event.Description, e.Event.Timestamp, err)
+	}
+	if e, err := s.Lookup(ctx, events[3*44].ID); err != nil || e.Seq != 44 || !e.Event.Equal(&events[3*44]) {
+		t.Errorf("Lookup of sequence 44 = %d, %v; want it", e.Seq, err)
 	}
 }
