@@ -117,7 +117,9 @@ type Problem struct {
 	// signed.
 	Size int64
 	// Detail, when not empty, says more, such as why the store's tree
-	// could not be read.
+	// could not be read, or, on the problem of the damage that causes it,
+	// that the root of a checkpoint's size cannot be recomputed because the
+	// store cannot give the hashes of the range around the damage.
 	Detail string
 }
 
@@ -131,7 +133,11 @@ func (p Problem) String() string {
 		}
 		return "modified: " + eventsAt(p.Seq, p.Count) + verb + " from what was signed"
 	case Removed:
-		return "removed: " + seqs(p.Seq, p.Count) + " missing (not pruned)"
+		s := "removed: " + seqs(p.Seq, p.Count) + " missing (not pruned)"
+		if p.Detail != "" {
+			s += "; " + p.Detail
+		}
+		return s
 	case Inserted:
 		if p.Seq < 0 {
 			return "inserted: " + p.Detail
@@ -269,15 +275,20 @@ func Verify(ctx context.Context, log LogReader, opts VerifyOptions) (*Report, er
 		return rep, err
 	}
 	root := v.cr.root()
+	prevUnknown := false
 	if v.deferred && !v.rootUnknown {
-		if root, err = v.rootAt(ctx, v.size, v.leaves); err == nil && v.prevSize >= 0 {
-			v.prevRoot, err = v.rootAt(ctx, v.prevSize, v.leaves)
-		}
-		if err != nil {
-			if err := v.unreadable(err); err != nil {
+		if root, err = v.rootAt(ctx, v.size, v.leaves); err != nil {
+			if err := v.rootUnavailable(v.size, err); err != nil {
 				return rep, err
 			}
 			v.rootUnknown = true
+		} else if v.prevSize >= 0 {
+			if v.prevRoot, err = v.rootAt(ctx, v.prevSize, v.leaves); err != nil {
+				if err := v.rootUnavailable(v.prevSize, err); err != nil {
+					return rep, err
+				}
+				prevUnknown = true
+			}
 		}
 	}
 	if v.rootUnknown {
@@ -286,7 +297,7 @@ func Verify(ctx context.Context, log LogReader, opts VerifyOptions) (*Report, er
 		if err := v.pinpoint(ctx); err != nil {
 			return rep, err
 		}
-	} else if prev != nil && v.prevSize >= 0 && v.prevRoot != prev.Hash {
+	} else if prev != nil && v.prevSize >= 0 && !prevUnknown && v.prevRoot != prev.Hash {
 		// The log verifies against the newer checkpoint, but its
 		// prefix is not the tree the older one signed.
 		rep.Problems = append(rep.Problems, Problem{Kind: Forked, Seq: -1, Size: prev.Size})
@@ -622,9 +633,49 @@ func (v *verifier) subtree(ctx context.Context, level int, index int64, leaves [
 		err = fmt.Errorf("%d hashes read for 1 index", len(hs))
 	}
 	if err != nil {
-		return tlog.Hash{}, fmt.Errorf("auditevents: reading the stored hash of sequences %d to %d: %w", index<<level, (index+1)<<level-1, err)
+		return tlog.Hash{}, &rangeError{lo: index << level, hi: (index+1)<<level - 1, err: err}
 	}
 	return hs[0], nil
+}
+
+// rangeError is the error of rootAt when the store cannot give the hash of
+// sequences lo to hi.
+type rangeError struct {
+	lo, hi int64
+	err    error
+}
+
+func (e *rangeError) Error() string {
+	return fmt.Sprintf("auditevents: reading the stored hash of sequences %d to %d: %v", e.lo, e.hi, e.err)
+}
+
+func (e *rangeError) Unwrap() error { return e.err }
+
+// rootUnavailable reports that the root of the tree of size n cannot be
+// computed (rootAt's err). When the store cannot give the hash of a range
+// around damage already reported (ErrHashUnavailable: it computes the hash
+// from events that were changed or removed), it says so on the problem of
+// that damage, which is no other tampering; otherwise it reports the tree
+// unreadable.
+func (v *verifier) rootUnavailable(n int64, err error) error {
+	var re *rangeError
+	if !errors.As(err, &re) || !errors.Is(err, ErrHashUnavailable) || len(v.rep.Problems) == 0 {
+		return v.unreadable(err)
+	}
+	at := 0 // the problem in the range, else the first
+	for i, p := range v.rep.Problems {
+		if p.Seq >= re.lo && p.Seq <= re.hi {
+			at = i
+			break
+		}
+	}
+	p := &v.rep.Problems[at]
+	detail := fmt.Sprintf("the root of size %d cannot be recomputed: the hashes of sequences %d to %d are unavailable", n, re.lo, re.hi)
+	if p.Detail != "" {
+		detail = p.Detail + "; " + detail
+	}
+	p.Detail = detail
+	return nil
 }
 
 // readBatch is how many stored hashes pinpoint reads at a time.
@@ -687,7 +738,7 @@ func (v *verifier) pinpoint(ctx context.Context) error {
 	if v.deferred {
 		var err error
 		if root, err = v.rootAt(ctx, v.size, stored); err != nil {
-			return v.unreadable(err)
+			return v.rootUnavailable(v.size, err)
 		}
 	}
 	var differ []int64

@@ -907,3 +907,64 @@ func TestDuplicateIDInsert(t *testing.T) {
 		t.Errorf("Lookup of sequence 44 = %d, %v; want it", e.Seq, err)
 	}
 }
+
+// An event removed from a complete tile that a checkpoint's size splits
+// (sequences 32 to 47, size 40): the root of size 40 needs the hash of
+// sequences 32 to 39, which the store computes from the events and so
+// cannot give. Verify reports the removal alone, saying on it that the
+// root could not be recomputed, and no false rewrite of the tree: users
+// rely on the report naming what was done to the log, whether the size
+// is the checkpoint's or that of Previous.
+func TestVerifySizeInsideDamagedTile(t *testing.T) {
+	ctx := context.Background()
+	signer, verifier := ledgerKeys(t)
+	path := filepath.Join(t.TempDir(), "audit.db")
+	events := testEvents(300)
+	writeStore(t, path, events[:3*40]) // 40 sequences in account-0
+	s, err := boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", "account-0", signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, events[3*40:]...); err != nil {
+		t.Fatal(err)
+	}
+	cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", "account-0", signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	tamper(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("events")).Delete(keyOf(events[3*35]))
+	})
+	const (
+		removed = "auditevents: log does not verify\n\tremoved: sequence 35 missing (not pruned)"
+		note40  = "; the root of size 40 cannot be recomputed: the hashes of sequences 32 to 39 are unavailable"
+	)
+	for _, tt := range []struct {
+		name             string
+		checkpoint, prev []byte
+		want             string
+	}{
+		{"the checkpoint, with Previous of size 40", cp, prev, removed + note40},
+		{"the checkpoint alone", cp, nil, removed},
+		{"the checkpoint of size 40", prev, nil, removed + note40},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rep, err := verifyFile(t, path, verifier, tt.checkpoint, tt.prev)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("Verify = %v, want %q", err, tt.want)
+			}
+			if rep != nil {
+				for _, p := range rep.Problems {
+					if p.Kind == auditevents.Rewritten {
+						t.Errorf("Verify reports the tree rewritten: %v", p)
+					}
+				}
+			}
+		})
+	}
+}
