@@ -159,6 +159,17 @@ func (r *treeReader) load(t int64) error {
 		if err != nil {
 			return err
 		}
+		if n := len(items) / tlog.HashSize; n < tileWidth {
+			// Only the last, incomplete tile keeps fewer than 16
+			// leaves: one for each of its sequences.
+			keys, err := seqTile(r.b, r.account, t)
+			if err != nil {
+				return err
+			}
+			if len(keys)/keyLen != n {
+				return corruptf("%s holds %d leaves for %d sequences", what, n, len(keys)/keyLen)
+			}
+		}
 		for j := 0; j < len(items); j += tlog.HashSize {
 			r.leaves = append(r.leaves, tlog.Hash(items[j:j+tlog.HashSize]))
 			r.missing = append(r.missing, nil)
@@ -1149,8 +1160,10 @@ func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 			}
 		}
 		for _, kind := range []byte{logLeaves, logSeqs} {
-			if v := b.Get(logKey(account, kind, uint64((size+tileWidth-1)/tileWidth))); v != nil {
-				return corruptf("account %s has a tile %c beyond its tree size %d", quoteAccount(account), kind, size)
+			// Any tile from the first beyond the size, which a seek finds.
+			from := logKey(account, kind, uint64((size+tileWidth-1)/tileWidth))
+			if k, _ := b.Cursor().Seek(from); len(k) == len(from) && bytes.HasPrefix(k, from[:len(from)-8]) {
+				return corruptf("account %s has tile %c %d beyond its tree size %d", quoteAccount(account), kind, binary.BigEndian.Uint64(k[len(k)-8:]), size)
 			}
 		}
 	}

@@ -968,3 +968,55 @@ func TestVerifySizeInsideDamagedTile(t *testing.T) {
 		})
 	}
 }
+
+// A leaf tile of a complete tile that holds fewer than 16 leaves (its CRC
+// fixed) is damage, not leaves to trust: reads of its hashes return
+// ErrCorrupt. And Check finds a tile of either kind anywhere beyond the
+// tree's size, not only the one just past it. Users rely on Check and the
+// proofs not to take a damaged log for a sound one.
+func TestShortLeafTileAndStrayTiles(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	events := testEvents(300) // 100 sequences in account-0: tiles 0 to 6, the last of 4
+	writeStore(t, path, events)
+	fix := func(v []byte) []byte {
+		binary.BigEndian.PutUint32(v, crc32.Checksum(v[4:], crc32.MakeTable(crc32.Castagnoli)))
+		return v
+	}
+	for _, tt := range []struct {
+		name  string
+		kind  string
+		tile  uint64
+		items int
+		read  int64 // a sequence whose leaf is read, or -1
+	}{
+		{"15 leaves for a complete tile", "l", 2, 15, 40},
+		{"a leaf tile far beyond the size", "l", 9, 16, -1},
+		{"a sequence tile far beyond the size", "q", 12, 3, -1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "audit.db")
+			copyFile(t, path, p)
+			width := 24
+			if tt.kind == "l" {
+				width = 32
+			}
+			tamper(t, p, func(tx *bolt.Tx) error {
+				return tx.Bucket([]byte("log")).Put(binary.BigEndian.AppendUint64([]byte("account-0\x00"+tt.kind), tt.tile), fix(make([]byte, 4+tt.items*width)))
+			})
+			s, err := boltstore.Open(p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Check(ctx); !errors.Is(err, boltstore.ErrCorrupt) {
+				t.Errorf("Check = %v, want ErrCorrupt", err)
+			}
+			if tt.read >= 0 {
+				if _, err := s.ReadHashes(ctx, "account-0", []int64{tlog.StoredHashIndex(0, tt.read)}); !errors.Is(err, boltstore.ErrCorrupt) {
+					t.Errorf("ReadHashes of sequence %d = %v, want ErrCorrupt", tt.read, err)
+				}
+			}
+		})
+	}
+}
