@@ -188,7 +188,10 @@ type Report struct {
 	// Events is how many events were read and their leaves recomputed.
 	Events int64
 	// Pruned lists the runs of sequences whose events were pruned, which
-	// the tree's stored hashes stand for: retention, not tampering.
+	// the tree's stored hashes stand for: retention, not tampering. Only a
+	// run from sequence 0 is what retention by age leaves; a run after
+	// retained events deserves scrutiny, since a deletion by someone who
+	// can write the store's tree looks the same.
 	Pruned []Entry
 	// Problems is every problem found; empty when the log verifies.
 	Problems []Problem
