@@ -638,7 +638,27 @@ func (v *verifier) subtree(ctx context.Context, level int, index int64, leaves [
 	if err != nil {
 		return tlog.Hash{}, &rangeError{lo: index << level, hi: (index+1)<<level - 1, err: err}
 	}
+	if lo, hi := index<<level, (index+1)<<level; level > 0 && !v.damagedIn(lo, min(hi, int64(len(v.state)))) {
+		// Only damage reported (a sequence missing or unreadable)
+		// lets a stored hash stand for events: a range reported pruned
+		// whose hashes the store cannot give would otherwise leave the
+		// events beside it unchecked.
+		return tlog.Hash{}, fmt.Errorf("auditevents: the store gives no hashes of the pruned sequences among sequences %d to %d, which hold events", lo, hi-1)
+	}
 	return hs[0], nil
+}
+
+// damagedIn reports whether a sequence of [lo, hi) is missing or
+// unreadable, or none holds an event.
+func (v *verifier) damagedIn(lo, hi int64) bool {
+	events := false
+	for _, st := range v.state[lo:hi] {
+		if st == seqMissing || st == seqDamaged {
+			return true
+		}
+		events = events || st == seqEvent
+	}
+	return !events
 }
 
 // rangeError is the error of rootAt when the store cannot give the hash of

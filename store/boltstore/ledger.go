@@ -199,6 +199,16 @@ func (r *treeReader) load(t int64) error {
 		r.missing = append(r.missing, err)
 		complete = complete && err == nil
 	}
+	if !complete && hasPruned(keys) && !holdsEvent(keys, r.events) {
+		// A tile pruned whole while its leaves could not be computed
+		// (pruneLog): its node of level 4 stands for it. (With an
+		// event still stored, its leaf tile was deleted: corrupt.)
+		for j := range r.missing {
+			if r.missing[j] != nil {
+				r.missing[j] = unavailablef("sequence %d of account %s was pruned with its tile, whose leaves are not kept", t*tileWidth+int64(j), quoteAccount(r.account))
+			}
+		}
+	}
 	if complete && subtreeHash(r.leaves) != node {
 		err := unavailablef("the events of sequences %d to %d of account %s do not hash to the tree's stored hash of them", t*tileWidth, t*tileWidth+tileWidth-1, quoteAccount(r.account))
 		for j := range r.missing {
@@ -235,9 +245,7 @@ func (r *treeReader) recompute(seq int64, key []byte) (tlog.Hash, error) {
 // that sequence, checked against its leaf check.
 func (r *treeReader) entry(seq int64, key []byte) (int64, tlog.Hash, error) {
 	if isZero(key) {
-		// A complete tile pruned while its leaves could not be computed
-		// (pruneLog): its node of level 4 stands for it.
-		return 0, tlog.Hash{}, unavailablef("sequence %d of account %s was pruned, and its leaf is not kept", seq, quoteAccount(r.account))
+		return 0, tlog.Hash{}, corruptf("sequence %d of account %s was pruned, but its leaf is not kept", seq, quoteAccount(r.account))
 	}
 	v := r.events.Get(key)
 	if v == nil {
@@ -760,6 +768,17 @@ func (s *Store) tileLeaves(tx *bolt.Tx, ref tileRef) ([]byte, error) {
 		leaves = append(leaves, h[:]...)
 	}
 	return leaves, nil
+}
+
+// holdsEvent reports whether a slot of the sequence tile items names an
+// event that events holds.
+func holdsEvent(items []byte, events *bolt.Bucket) bool {
+	for j := 0; j+keyLen <= len(items); j += keyLen {
+		if key := items[j : j+keyLen]; !isZero(key) && events.Get(key) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // prunesAll reports whether the events of group are every event still

@@ -1020,3 +1020,37 @@ func TestShortLeafTileAndStrayTiles(t *testing.T) {
 		})
 	}
 }
+
+// The kept leaf tile of a partly pruned tile deleted with bbolt: the
+// store's hashes of the pruned sequences are gone, and no stored hash may
+// stand for the tile's retained events instead (they would go unchecked).
+// Verify fails rather than pass: users rely on a pruned run never hiding
+// the events beside it.
+func TestPrunedLeafTileDeleted(t *testing.T) {
+	ctx := context.Background()
+	signer, verifier := ledgerKeys(t)
+	path := filepath.Join(t.TempDir(), "audit.db")
+	events := testEvents(300)
+	writeStore(t, path, events)
+	s, err := boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", "account-0", signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prune(ctx, events[3*20].Timestamp); err != nil { // sequences 0 to 19: tile 1 partly
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := verifyFile(t, path, verifier, cp, nil); err != nil {
+		t.Fatalf("Verify after the prune: %v", err)
+	}
+	tamper(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("log")).Delete(binary.BigEndian.AppendUint64([]byte("account-0\x00l"), 1))
+	})
+	if _, err := verifyFile(t, path, verifier, cp, nil); err == nil {
+		t.Error("Verify passes after the kept leaf tile of a partly pruned tile was deleted")
+	}
+}
