@@ -861,18 +861,8 @@ func TestPruneDamagedTile(t *testing.T) {
 func TestDuplicateIDInsert(t *testing.T) {
 	ctx := context.Background()
 	signer, verifier := ledgerKeys(t)
-	path := filepath.Join(t.TempDir(), "audit.db")
 	events := testEvents(300)
-	writeStore(t, path, events)
-	s, err := boltstore.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", "account-0", signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	path, cp := signedFile(t, events, signer)
 	orig := events[3*43] // account-0's sequence 43
 	forged := orig
 	forged.Timestamp = orig.Timestamp.Add(time.Microsecond)
@@ -895,7 +885,7 @@ func TestDuplicateIDInsert(t *testing.T) {
 	if len(rep.Problems) != 1 || rep.Problems[0].Kind != auditevents.Inserted || !strings.Contains(rep.Problems[0].Detail, orig.ID) {
 		t.Errorf("Verify reports %v, want the event with %s's ID inserted", rep.Problems, orig.ID)
 	}
-	s, err = boltstore.Open(path, &boltstore.Options{ReadOnly: true})
+	s, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1029,14 +1019,9 @@ func TestShortLeafTileAndStrayTiles(t *testing.T) {
 func TestPrunedLeafTileDeleted(t *testing.T) {
 	ctx := context.Background()
 	signer, verifier := ledgerKeys(t)
-	path := filepath.Join(t.TempDir(), "audit.db")
 	events := testEvents(300)
-	writeStore(t, path, events)
+	path, cp := signedFile(t, events, signer)
 	s, err := boltstore.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, _, err := auditevents.MakeCheckpoint(ctx, s, "example.com/audit", "account-0", signer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1053,4 +1038,22 @@ func TestPrunedLeafTileDeleted(t *testing.T) {
 	if _, err := verifyFile(t, path, verifier, cp, nil); err == nil {
 		t.Error("Verify passes after the kept leaf tile of a partly pruned tile was deleted")
 	}
+}
+
+// signedFile writes events to a new store file and returns its path and a
+// checkpoint of account-0's log signed by signer.
+func signedFile(tb testing.TB, events []auditevents.AuditEvent, signer note.Signer) (string, []byte) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "audit.db")
+	writeStore(tb, path, events)
+	s, err := boltstore.Open(path, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer s.Close()
+	cp, _, err := auditevents.MakeCheckpoint(context.Background(), s, "example.com/audit", "account-0", signer)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return path, cp
 }
