@@ -46,11 +46,25 @@ func ChainRedactors(rs ...Redactor) Redactor {
 	}
 }
 
-// redactable are the fields RedactFields can clear, by JSON name. The ID,
+// redactable are the fields RedactFields can clear, by JSON name, in the
+// order its error lists them, each with what clearing it does. The ID,
 // timestamp, action and resource kind identify what happened and are kept.
-var redactable = []string{
-	"account", "user", "resourceName", "configuration", "description",
-	"ipAddress", "userAgent", "requestId", "metadata",
+var redactable = []redactableField{
+	{"account", func(e *AuditEvent) { e.Account = "" }},
+	{"user", func(e *AuditEvent) { e.User = "" }},
+	{"resourceName", func(e *AuditEvent) { e.ResourceName = "" }},
+	{"configuration", func(e *AuditEvent) { e.Configuration = "" }},
+	{"description", func(e *AuditEvent) { e.Description = "" }},
+	{"ipAddress", func(e *AuditEvent) { e.IPAddress = "" }},
+	{"userAgent", func(e *AuditEvent) { e.UserAgent = "" }},
+	{"requestId", func(e *AuditEvent) { e.RequestID = "" }},
+	{"metadata", func(e *AuditEvent) { e.Metadata = nil }},
+}
+
+// redactableField is a field RedactFields can clear: its JSON name and how.
+type redactableField struct {
+	name  string
+	clear func(e *AuditEvent)
 }
 
 // RedactFields returns a Redactor that empties the named fields, by their
@@ -59,40 +73,26 @@ var redactable = []string{
 // "metadata.KEY" (that one entry). It returns an error naming the first
 // field it does not know, and the ones it does.
 func RedactFields(fields ...string) (Redactor, error) {
-	var clear []string
+	var clear []func(*AuditEvent)
 	var keys []string
 	for _, f := range fields {
 		if k, ok := strings.CutPrefix(f, "metadata."); ok && validMetadataKey(k) {
 			keys = append(keys, k)
 			continue
 		}
-		if !slices.Contains(redactable, f) {
-			return nil, fmt.Errorf("auditevents: cannot redact field %q: expected one of %s, or metadata.KEY", f, strings.Join(redactable, ", "))
+		i := slices.IndexFunc(redactable, func(r redactableField) bool { return r.name == f })
+		if i < 0 {
+			names := make([]string, len(redactable))
+			for j, r := range redactable {
+				names[j] = r.name
+			}
+			return nil, fmt.Errorf("auditevents: cannot redact field %q: expected one of %s, or metadata.KEY", f, strings.Join(names, ", "))
 		}
-		clear = append(clear, f)
+		clear = append(clear, redactable[i].clear)
 	}
 	return func(_ context.Context, e *AuditEvent) {
-		for _, f := range clear {
-			switch f {
-			case "account":
-				e.Account = ""
-			case "user":
-				e.User = ""
-			case "resourceName":
-				e.ResourceName = ""
-			case "configuration":
-				e.Configuration = ""
-			case "description":
-				e.Description = ""
-			case "ipAddress":
-				e.IPAddress = ""
-			case "userAgent":
-				e.UserAgent = ""
-			case "requestId":
-				e.RequestID = ""
-			case "metadata":
-				e.Metadata = nil
-			}
+		for _, c := range clear {
+			c(e)
 		}
 		for _, k := range keys {
 			delete(e.Metadata, k)

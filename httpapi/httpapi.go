@@ -105,7 +105,9 @@ type Options struct {
 
 	// MaxParams is the most query parameters accepted, counted before
 	// parsing; more are refused with 400. Zero means [DefaultMaxParams]; a
-	// negative value means no limit.
+	// negative value means no limit. The verifiable log's endpoints
+	// accept [MaxHashes] + 1 (the hashes endpoint's indexes and the
+	// account) whatever MaxParams says.
 	MaxParams int
 
 	// MaxLimit is the largest value of the "limit" parameter accepted; a

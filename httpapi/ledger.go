@@ -129,7 +129,7 @@ func newLogEndpoints(h *Handler, o *LogOptions) (*logEndpoints, error) {
 // Its entries are never redacted (Options.Redact): each is proven against
 // its leaf, which hashes the whole event.
 func (le *logEndpoints) handler(pattern string, serve func(ep *endpoint, w http.ResponseWriter, r *http.Request, account string, v url.Values), params ...string) http.Handler {
-	ep := &endpoint{h: le.h, pattern: pattern, errorType: contentJSON}
+	ep := &endpoint{h: le.h, pattern: pattern, errorType: contentJSON, maxParams: MaxHashes + 1} // the indexes and the account
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		le.h.observe(pattern, w, r, func(w http.ResponseWriter, r *http.Request) { le.serve(ep, serve, params, w, r) })
 	})
@@ -137,33 +137,8 @@ func (le *logEndpoints) handler(pattern string, serve func(ep *endpoint, w http.
 
 // serve makes the checks of handler, then serves the request.
 func (le *logEndpoints) serve(ep *endpoint, serve func(ep *endpoint, w http.ResponseWriter, r *http.Request, account string, v url.Values), params []string, w http.ResponseWriter, r *http.Request) {
-	hdr := w.Header()
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Cache-Control", "no-store")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		hdr.Set("Allow", "GET, HEAD")
-		ep.writeError(w, r, http.StatusMethodNotAllowed, msgMethod)
-		return
-	}
-	if n := len(r.URL.RawQuery); le.h.maxQueryBytes > 0 && n > le.h.maxQueryBytes {
-		ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string is %d bytes long; at most %d bytes are accepted", n, le.h.maxQueryBytes))
-		return
-	}
-	var account string
-	if le.h.authorize != nil { // before the parameters are read, as for the list
-		var err error
-		if account, err = le.h.authorize(r); err != nil {
-			ep.authError(w, r, err)
-			return
-		}
-	}
-	rd := readOf(w)
-	if rd != nil {
-		rd.Authorized, rd.Account = true, account
-	}
-	v, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		ep.writeError(w, r, http.StatusBadRequest, "malformed query string: "+err.Error())
+	account, v, ok := ep.begin(w, r)
+	if !ok {
 		return
 	}
 	if err := checkLogParams(v, le.h.authorize != nil, account, params); err != nil {
@@ -173,7 +148,7 @@ func (le *logEndpoints) serve(ep *endpoint, serve func(ep *endpoint, w http.Resp
 	if le.h.authorize == nil {
 		account = v.Get("account")
 	}
-	if rd != nil {
+	if rd := readOf(w); rd != nil {
 		rd.Account = account
 	}
 	serve(ep, w, r, account, v)

@@ -44,6 +44,9 @@ type endpoint struct {
 	sse       bool   // the live tail: Server-Sent Events (see tail.go)
 	// redact is the Options.Redact entry of this endpoint and format.
 	redact auditevents.Redactor
+	// maxParams, when positive, replaces Options.MaxParams: the log's
+	// endpoints take up to MaxHashes "index" parameters.
+	maxParams int
 }
 
 func (ep *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -117,8 +120,12 @@ func (ep *endpoint) begin(w http.ResponseWriter, r *http.Request) (account strin
 		ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string is %d bytes long; at most %d bytes are accepted", len(raw), h.maxQueryBytes))
 		return "", nil, false
 	}
-	if n := countParams(raw); h.maxParams > 0 && n > h.maxParams {
-		ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string has %d parameters; at most %d are accepted", n, h.maxParams))
+	maxParams := h.maxParams
+	if ep.maxParams > 0 {
+		maxParams = ep.maxParams
+	}
+	if n := countParams(raw); maxParams > 0 && n > maxParams {
+		ep.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("query string has %d parameters; at most %d are accepted", n, maxParams))
 		return "", nil, false
 	}
 

@@ -3,7 +3,6 @@ package boltstore
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -26,30 +25,7 @@ import (
 
 // actorEvents returns the events of the actor benchmarks.
 func actorEvents(n int) []auditevents.AuditEvent {
-	events := storetest.NewGenerator(1).Events(n)
-	rng := rand.New(rand.NewPCG(1, 2))
-	agents := make([]string, 20)
-	for i := range agents {
-		agents[i] = fmt.Sprintf("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%d.0.0.0 Safari/537.36", 100+i)
-	}
-	var request string
-	left := 0
-	for i := range events {
-		e := &events[i]
-		if left == 0 {
-			request = fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64())
-			left = 1 + rng.IntN(3)
-		}
-		left--
-		e.RequestID = request
-		if c := rng.IntN(2000); c < 200 {
-			e.IPAddress = fmt.Sprintf("2001:db8:%x::%x", c%7, c)
-		} else {
-			e.IPAddress = fmt.Sprintf("10.%d.%d.%d", c%40/10, c%40, c/40)
-		}
-		e.UserAgent = agents[rng.IntN(len(agents))]
-	}
-	return events
+	return storetest.NewRequests(1).Fill(storetest.NewGenerator(1).Events(n))
 }
 
 var actorBench struct {

@@ -159,7 +159,7 @@ func TestCheckFindsActorIndexDamage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{sealAfter: 50})
 			ctx := context.Background()
-			events := withActors(storetest.NewGenerator(6).Events(400))
+			events := storetest.WithActors(storetest.NewGenerator(6).Events(400))
 			for i := 0; i < len(events); i += 40 {
 				if err := s.Append(ctx, events[i:i+40]...); err != nil {
 					t.Fatal(err)
@@ -253,7 +253,7 @@ func TestKindTableGrowsAndUnknownCodesFail(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	c := codec{kinds: newCodeTable(kindNames()), actions: newCodeTable(documentedActions), dict: newDict()}
-	for i, e := range withActors(storetest.NewGenerator(8).Events(5)) {
+	for i, e := range storetest.WithActors(storetest.NewGenerator(8).Events(5)) {
 		v, err := c.appendValue(nil, &e, &logRef{seq: int64(i) * 1000, check: [leafCheckLen]byte{byte(i), 1, 2, 3}})
 		if err != nil {
 			f.Fatal(err)
@@ -290,7 +290,7 @@ func TestIndexesAgainstModel(t *testing.T) {
 	const sealAfter = 250
 	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{sealAfter: sealAfter})
 	ctx := context.Background()
-	events := withActors(storetest.NewGenerator(9).Events(3000)) // over a year
+	events := storetest.WithActors(storetest.NewGenerator(9).Events(3000)) // over a year
 	var stored []auditevents.AuditEvent
 	acme := "acme"
 	check := func(step string) {
@@ -400,7 +400,7 @@ func TestIndexesAgainstModel(t *testing.T) {
 	}
 	stored = slices.DeleteFunc(stored, func(e auditevents.AuditEvent) bool { return e.Timestamp.Before(cut) })
 	check("after a prune")
-	more := withActors(storetest.NewGenerator(14).Events(400))
+	more := storetest.WithActors(storetest.NewGenerator(14).Events(400))
 	for i := range more {
 		more[i].Timestamp = events[len(events)-1].Timestamp.Add(time.Duration(i+1) * time.Minute)
 	}
@@ -447,31 +447,6 @@ func checkActorPaths(tb testing.TB, s *Store, events []auditevents.AuditEvent, q
 			tb.Errorf("%s: query %+v through its actor index: got %d events, want %d", step, q, len(got), len(want))
 		}
 	}
-}
-
-// withActors gives some of events actor fields, as requests give them:
-// half have an IPv4 address of a few hosts, a tenth an IPv6 one; three
-// events in four have a request ID, shared by a few consecutive events;
-// user agents of a few clients and metadata on some. It returns events.
-func withActors(events []auditevents.AuditEvent) []auditevents.AuditEvent {
-	for i := range events {
-		e := &events[i]
-		switch {
-		case i%2 == 0:
-			e.IPAddress = fmt.Sprintf("10.0.%d.%d", i%3, i%13)
-		case i%10 == 1:
-			e.IPAddress = fmt.Sprintf("2001:db8::%d", i%7)
-		}
-		if i%4 != 3 {
-			e.RequestID = fmt.Sprintf("req-%d", i/3)
-			e.UserAgent = fmt.Sprintf("client/%d", i%5)
-		}
-		if i%6 == 0 {
-			e.Metadata = map[string]string{"session": fmt.Sprintf("s-%d", i/10), "region": "eu"}
-		}
-		*e = auditevents.Normalize(*e) // 2001:db8::0 as stores keep it
-	}
-	return events
 }
 
 // TestAppendAtChunkBoundarySeen appends, from the loop body, an event that

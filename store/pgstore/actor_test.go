@@ -11,33 +11,9 @@ import (
 	"time"
 
 	"github.com/auditevents/auditevents"
+	"github.com/auditevents/auditevents/store/storetest"
 	"github.com/jackc/pgx/v5"
 )
-
-// withActors gives some of events actor fields, as requests give them:
-// half have an IPv4 address of a few hosts, a tenth an IPv6 one; three in
-// four a request ID shared by a few consecutive events, and a user agent;
-// some metadata. It returns the events normalized, as stores keep them.
-func withActors(events []auditevents.AuditEvent) []auditevents.AuditEvent {
-	for i := range events {
-		e := &events[i]
-		switch {
-		case i%2 == 0:
-			e.IPAddress = fmt.Sprintf("10.0.%d.%d", i%3, i%13)
-		case i%10 == 1:
-			e.IPAddress = fmt.Sprintf("2001:db8::%d", i%7)
-		}
-		if i%4 != 3 {
-			e.RequestID = fmt.Sprintf("req-%d", i/3)
-			e.UserAgent = fmt.Sprintf("client/%d", i%5)
-		}
-		if i%6 == 0 {
-			e.Metadata = map[string]string{"session": fmt.Sprintf("s-%d", i/10), "region": "eu"}
-		}
-		*e = auditevents.Normalize(*e)
-	}
-	return events
-}
 
 // maxMetadata returns metadata with the most entries, of the longest keys
 // and values.
@@ -123,7 +99,7 @@ func TestActorRoundTrip(t *testing.T) {
 func TestActorFilters(t *testing.T) {
 	s := openStore(t, Options{PageSize: 7})
 	ctx := context.Background()
-	all := withActors(events(22, base, 600))
+	all := storetest.WithActors(events(22, base, 600))
 	for i := 0; i < len(all); i += 150 {
 		if err := s.Append(ctx, all[i:i+150]...); err != nil {
 			t.Fatal(err)
@@ -200,7 +176,7 @@ func TestActorMigration(t *testing.T) {
 	if err := admin.QueryRow(ctx, "SELECT max(version) FROM "+pgx.Identifier{schema, "audit_events_schema_migrations"}.Sanitize()).Scan(&version); err != nil || version != 4 {
 		t.Errorf("schema version %d, %v; want 4", version, err)
 	}
-	more := withActors(accountEvents(24, base.Add(time.Hour), 12, "acme"))
+	more := storetest.WithActors(accountEvents(24, base.Add(time.Hour), 12, "acme"))
 	if err := s.Append(ctx, more...); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +194,7 @@ func TestActorMigration(t *testing.T) {
 func TestActorIndexes(t *testing.T) {
 	s := openStore(t, Options{})
 	ctx := context.Background()
-	all := withActors(events(25, base, 3000))
+	all := storetest.WithActors(events(25, base, 3000))
 	if err := s.Append(ctx, all...); err != nil {
 		t.Fatal(err)
 	}

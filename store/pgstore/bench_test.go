@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -183,28 +182,11 @@ func BenchmarkStore(b *testing.B) {
 // 20. It returns the events.
 func actorFill(tb testing.TB, s *Store, start time.Time, n int) []auditevents.AuditEvent {
 	tb.Helper()
-	rng := rand.New(rand.NewPCG(1, 2))
+	requests := storetest.NewRequests(1)
 	var all []auditevents.AuditEvent
-	var request string
-	left := 0
 	const batch = 5000
 	for i := 0; i < n; i += batch {
-		events := events(uint64(i)+1, start.Add(time.Duration(i)*time.Millisecond), min(batch, n-i))
-		for j := range events {
-			e := &events[j]
-			if left == 0 {
-				request = fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64())
-				left = 1 + rng.IntN(3)
-			}
-			left--
-			e.RequestID = request
-			if c := rng.IntN(2000); c < 200 {
-				e.IPAddress = fmt.Sprintf("2001:db8:%x::%x", c%7, c)
-			} else {
-				e.IPAddress = fmt.Sprintf("10.%d.%d.%d", c%40/10, c%40, c/40)
-			}
-			e.UserAgent = fmt.Sprintf("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%d.0.0.0 Safari/537.36", 100+rng.IntN(20))
-		}
+		events := requests.Fill(events(uint64(i)+1, start.Add(time.Duration(i)*time.Millisecond), min(batch, n-i)))
 		if err := s.Append(context.Background(), events...); err != nil {
 			tb.Fatalf("fill: %v", err)
 		}
