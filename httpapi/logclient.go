@@ -203,6 +203,12 @@ func decodeEntryLine(line []byte) (auditevents.Entry, error) {
 	if e, ok := scanEntryLine(line); ok {
 		return e, nil
 	}
+	return jsonEntryLine(line)
+}
+
+// jsonEntryLine decodes a line of the entries endpoint with encoding/json
+// alone.
+func jsonEntryLine(line []byte) (auditevents.Entry, error) {
 	var l entryLine
 	if err := json.Unmarshal(line, &l); err != nil {
 		return auditevents.Entry{}, err
