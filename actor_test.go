@@ -494,6 +494,16 @@ func TestRedactFields(t *testing.T) {
 	if !e.Equal(&orig) {
 		t.Errorf("Apply changed the event it was given: %+v", e)
 	}
+	// ApplyTo: the same redaction on the caller's own copy, whose map it
+	// replaces rather than changes, so the map shared with e is untouched.
+	own := e
+	r.ApplyTo(ctx, &own)
+	if !own.Equal(&got) {
+		t.Errorf("ApplyTo gave %+v, Apply %+v", own, got)
+	}
+	if !e.Equal(&orig) {
+		t.Errorf("ApplyTo changed the map its event shared: %+v", e.Metadata)
+	}
 
 	all, err := auditevents.RedactFields("account", "user", "resourceName", "configuration", "description", "ipAddress", "userAgent", "requestId", "metadata")
 	if err != nil {

@@ -23,15 +23,24 @@ type Redactor func(ctx context.Context, e *AuditEvent)
 // Apply returns a copy of e with r applied, without changing e or its
 // metadata. A nil Redactor returns e as it is.
 func (r Redactor) Apply(ctx context.Context, e AuditEvent) AuditEvent {
+	r.ApplyTo(ctx, &e)
+	return e
+}
+
+// ApplyTo applies r to *e in place, after giving *e a metadata map of its
+// own, so that the map *e shared with a stored event is not changed; an
+// emptied map becomes nil. It is Apply for an output that already holds its
+// own copy of the event and redacts it there, without a copy per event. A
+// nil Redactor leaves *e as it is.
+func (r Redactor) ApplyTo(ctx context.Context, e *AuditEvent) {
 	if r == nil {
-		return e
+		return
 	}
 	e.Metadata = maps.Clone(e.Metadata)
-	r(ctx, &e)
+	r(ctx, e)
 	if len(e.Metadata) == 0 {
 		e.Metadata = nil
 	}
-	return e
 }
 
 // ChainRedactors returns a Redactor that applies each of rs in turn; nil

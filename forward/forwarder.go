@@ -571,7 +571,8 @@ func (f *Forwarder) read(ctx context.Context, r *route, account string, pos int6
 			next = entry.Seq + entry.Pruned
 		} else {
 			if r.wants(&entry.Event) {
-				batch = append(batch, r.Redact.Apply(ctx, entry.Event))
+				batch = append(batch, entry.Event)
+				r.Redact.ApplyTo(ctx, &batch[len(batch)-1])
 			}
 			next = entry.Seq + 1
 		}

@@ -193,7 +193,7 @@ func (ep *endpoint) serveStream(w http.ResponseWriter, r *http.Request, q audite
 		}
 		cur = e
 		if ep.redact != nil {
-			cur = ep.redact.Apply(r.Context(), e)
+			ep.redact.ApplyTo(r.Context(), &cur)
 		}
 		if err := enc.write(&cur); err != nil {
 			ep.writeFailed(w, r, out.started, err)
@@ -237,7 +237,7 @@ func (ep *endpoint) servePage(w http.ResponseWriter, r *http.Request, q auditeve
 		}
 		cur = e
 		if ep.redact != nil {
-			cur = ep.redact.Apply(r.Context(), e)
+			ep.redact.ApplyTo(r.Context(), &cur)
 		}
 		_ = enc.write(&cur) // a bytes.Buffer does not fail
 		n++

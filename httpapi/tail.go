@@ -364,11 +364,8 @@ func (t *tailEndpoint) read(r *http.Request, q *auditevents.Query, pos, sent int
 		} else {
 			pos = e.Seq + 1
 			if q.Matches(&e.Event) {
-				ev := &e.Event
-				if t.ep.redact != nil { // Apply's copy escapes: only when needed
-					red := t.ep.redact.Apply(r.Context(), e.Event)
-					ev = &red
-				}
+				ev := &e.Event // the loop's own copy: a Redactor changes it in place
+				t.ep.redact.ApplyTo(r.Context(), ev)
 				buf = append(buf, "id: "...)
 				buf = strconv.AppendInt(buf, e.Seq, 10)
 				buf = append(buf, "\ndata: "...) // JSON holds no line break
