@@ -440,3 +440,19 @@ func BenchmarkLedgerRead(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(entries), "ns/entry")
 	})
 }
+
+// BenchmarkPrefetch measures the index paths with and without the
+// prefetching of prefetch.go, warm and cold, in the same run:
+//
+//	go test ./store/boltstore -run '^$' -bench Prefetch -benchtime 20x
+func BenchmarkPrefetch(b *testing.B) {
+	path, shapes := benchStore(b)
+	for _, tt := range shapes {
+		for _, cold := range []bool{false, true} {
+			for _, off := range []bool{true, false} {
+				name := tt.Name + map[bool]string{false: "/warm", true: "/cold"}[cold] + map[bool]string{false: "/prefetch", true: "/none"}[off]
+				b.Run(name, func(b *testing.B) { benchQuery(b, path, &Options{noPrefetch: off}, tt.Query, cold) })
+			}
+		}
+	}
+}

@@ -82,9 +82,11 @@ type Options struct {
 	// file without the log (format 2 included) as it is.
 	NoLog bool
 
-	afterRun  func(pruned int, err error) // called after each background prune; for tests
-	sealAfter int                         // 0: defaultSealAfter; for tests
-	scanActor bool                        // plan without the actor indexes; for their benchmark
+	afterRun    func(pruned int, err error) // called after each background prune; for tests
+	sealAfter   int                         // 0: defaultSealAfter; for tests
+	scanActor   bool                        // plan without the actor indexes; for their benchmark
+	noPrefetch  bool                        // read index paths without prefetching; for tests and benchmarks
+	prefetchAll bool                        // prefetch every window, cold or not; for tests
 }
 
 const (
@@ -117,9 +119,11 @@ type Store struct {
 
 	waiters waiters // the channels of Appended (notify.go)
 
-	sealAfter int         // hot events the writer lets accumulate before it seals them
-	scanActor bool        // Options.scanActor
-	hotStale  atomic.Bool // set by Prune: the writer counts the hot events again
+	sealAfter   int         // hot events the writer lets accumulate before it seals them
+	scanActor   bool        // Options.scanActor
+	noPrefetch  bool        // Options.noPrefetch
+	prefetchAll bool        // Options.prefetchAll
+	hotStale    atomic.Bool // set by Prune: the writer counts the hot events again
 }
 
 // Open opens the store kept in the file at path, creating the file if it
@@ -169,18 +173,20 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		db:         db,
-		file:       file,
-		reqs:       make(chan *appendRequest, 256),
-		writerDone: make(chan struct{}),
-		stop:       make(chan struct{}),
-		now:        o.Now,
-		logger:     o.Logger,
-		afterRun:   o.afterRun,
-		readOnly:   o.ReadOnly,
-		noLog:      o.NoLog,
-		sealAfter:  o.sealAfter,
-		scanActor:  o.scanActor,
+		db:          db,
+		file:        file,
+		reqs:        make(chan *appendRequest, 256),
+		writerDone:  make(chan struct{}),
+		stop:        make(chan struct{}),
+		now:         o.Now,
+		logger:      o.Logger,
+		afterRun:    o.afterRun,
+		readOnly:    o.ReadOnly,
+		noLog:       o.NoLog,
+		sealAfter:   o.sealAfter,
+		scanActor:   o.scanActor,
+		noPrefetch:  o.noPrefetch,
+		prefetchAll: o.prefetchAll,
 	}
 	if s.sealAfter <= 0 {
 		s.sealAfter = defaultSealAfter

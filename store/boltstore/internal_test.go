@@ -288,7 +288,9 @@ func FuzzDecode(f *testing.F) {
 // hot entry after it, and the hot class stays near its bound.
 func TestIndexesAgainstModel(t *testing.T) {
 	const sealAfter = 250
-	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{sealAfter: sealAfter})
+	// prefetchAll: every index path reads window by window and prefetches
+	// (prefetch.go), as a query on a cold file does.
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{sealAfter: sealAfter, prefetchAll: true})
 	ctx := context.Background()
 	events := storetest.WithActors(storetest.NewGenerator(9).Events(3000)) // over a year
 	var stored []auditevents.AuditEvent

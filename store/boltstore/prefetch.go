@@ -1,0 +1,306 @@
+package boltstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Reading an index path from a cold page cache.
+//
+// A query through an index reads the events of its candidates from the
+// events bucket, one lookup each, on pages scattered over the file. bbolt
+// faults each lookup's pages in one at a time, from the bucket's root down
+// to the leaf, so a cold query waits on its disk once per page, in turn,
+// although a disk answers many reads at once about as fast as one.
+//
+// So the candidates of an index path are read a window at a time, from
+// index entries only (prefetched), and before their events are looked up,
+// the prefetcher finds the pages they lie on by descending the events
+// bucket's branch pages with plain reads (bbolt's layout, read as in
+// verify.go) and asks the kernel for every page of a level at once
+// (POSIX_FADV_WILLNEED), then for the next level: a window costs a few waits
+// on the disk instead of one per candidate per level.
+//
+// Only a window that needs it asks: the first event of each window is
+// looked up through bbolt alone, and only when that lookup waited for the
+// disk (the thread's count of major page faults grew) does the prefetcher
+// run for the rest of the window. A warm query pays two getrusage calls per
+// window and nothing more.
+//
+// It is only a hint: a page it cannot read, or that does not have the
+// expected header, ends the hint for that candidate, never the query, and
+// the events are read through bbolt as before.
+
+// Windows grow from firstWindow candidates, doubling up to maxWindow: a
+// query that needs only a page of results does not ask for far more pages
+// than it reads, and a long one asks for many at once.
+const (
+	firstWindow = 32
+	maxWindow   = 512
+)
+
+// maxCachedBranches bounds the branch pages a prefetcher keeps between
+// windows: the pages near the root, which every descent reads.
+const maxCachedBranches = 256
+
+// prefetcher finds the events bucket's leaf pages that hold given keys, in
+// one read transaction, and asks the kernel to read them.
+type prefetcher struct {
+	f        *os.File
+	addr     uintptr // where bbolt maps the file
+	pageSize int64
+	high     uint64 // pages at or past it are not in the transaction's file
+	root     uint64 // the events bucket's root page; 0 when it has none
+	branches map[uint64][]byte
+}
+
+// newPrefetcher returns a prefetcher for the events bucket of tx, read from
+// f, or nil when this system cannot ask the kernel for pages.
+func newPrefetcher(tx *bolt.Tx, f *os.File) *prefetcher {
+	if !canAdvise || f == nil {
+		return nil
+	}
+	info := tx.DB().Info()
+	pf := &prefetcher{
+		f:        f,
+		addr:     info.Data,
+		pageSize: int64(info.PageSize),
+		root:     uint64(tx.Bucket(bucketEvents).Root()),
+	}
+	pf.high = uint64(tx.Size() / pf.pageSize)
+	return pf
+}
+
+// fetch asks the kernel for the pages that hold keys.
+func (pf *prefetcher) fetch(keys [][]byte) {
+	if pf.root == 0 || len(keys) == 0 {
+		return
+	}
+	at := make([]uint64, len(keys)) // the page each key's descent has reached; 0: done
+	for i := range at {
+		at[i] = pf.root
+	}
+	asked := make(map[uint64]bool)
+	for range maxTreeDepth {
+		more := false
+		for _, id := range at {
+			if id != 0 && !asked[id] {
+				asked[id] = true
+				if _, cached := pf.branches[id]; !cached {
+					advise(pf.f, int64(id)*pf.pageSize, pf.pageSize)
+				}
+			}
+		}
+		for i, id := range at {
+			if id == 0 {
+				continue
+			}
+			p := pf.page(id)
+			at[i] = 0
+			if p == nil {
+				continue
+			}
+			switch binary.LittleEndian.Uint16(p[8:]) {
+			case branchPageFlag:
+				at[i] = child(p, keys[i])
+				more = more || at[i] != 0
+			case leafPageFlag:
+				if overflow := int64(binary.LittleEndian.Uint32(p[12:])); overflow > 0 {
+					advise(pf.f, (int64(id)+1)*pf.pageSize, overflow*pf.pageSize)
+				}
+			}
+		}
+		if !more {
+			return
+		}
+	}
+}
+
+// page returns the header of page id or, for a branch page, the whole page;
+// nil when it is not in the file or is not marked as page id.
+func (pf *prefetcher) page(id uint64) []byte {
+	if p, ok := pf.branches[id]; ok {
+		return p
+	}
+	if id < 2 || id >= pf.high {
+		return nil
+	}
+	buf := make([]byte, pf.pageSize)
+	if _, err := pf.f.ReadAt(buf, int64(id)*pf.pageSize); err != nil || binary.LittleEndian.Uint64(buf) != id {
+		return nil
+	}
+	if binary.LittleEndian.Uint16(buf[8:]) != branchPageFlag {
+		return buf[:pageHeaderSize]
+	}
+	if overflow := uint64(binary.LittleEndian.Uint32(buf[12:])); overflow > 0 {
+		if id+overflow >= pf.high {
+			return nil
+		}
+		buf = make([]byte, int64(overflow+1)*pf.pageSize)
+		if _, err := pf.f.ReadAt(buf, int64(id)*pf.pageSize); err != nil {
+			return nil
+		}
+	}
+	if pf.branches == nil || len(pf.branches) == maxCachedBranches {
+		pf.branches = make(map[uint64][]byte)
+	}
+	pf.branches[id] = buf
+	return buf
+}
+
+// child returns the page that branch page p points to for key, as bbolt's
+// cursor chooses it: the element with the greatest key not above key, or
+// the first; 0 when p is malformed.
+func child(p []byte, key []byte) uint64 {
+	count := int(binary.LittleEndian.Uint16(p[10:]))
+	if count == 0 || pageHeaderSize+count*elementSize > len(p) {
+		return 0
+	}
+	elementKey := func(i int) []byte {
+		at := pageHeaderSize + i*elementSize
+		pos, size := int(binary.LittleEndian.Uint32(p[at:])), int(binary.LittleEndian.Uint32(p[at+4:]))
+		if at+pos+size > len(p) {
+			return nil
+		}
+		return p[at+pos : at+pos+size]
+	}
+	// The first element whose key is not below key.
+	lo, hi := 0, count
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		k := elementKey(m)
+		if k == nil {
+			return 0
+		}
+		if bytes.Compare(k, key) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	i := lo
+	if i == count || (i > 0 && !bytes.Equal(elementKey(i), key)) {
+		i--
+	}
+	return binary.LittleEndian.Uint64(p[pageHeaderSize+i*elementSize+8:])
+}
+
+// prefetched reads the candidates of an index path window by window: it
+// reads a window's entries from a source of index entries only, asks the
+// prefetcher for the pages of the events they name, then looks the events
+// up one at a time as the scan asks for them.
+type prefetched struct {
+	src    candidates // index entries only
+	events *bolt.Bucket
+	p      *path
+	lo     []byte // the scan stops at a key below it: so does a window
+	pf     *prefetcher
+	window int  // the size of the next window
+	all    bool // prefetch every window, without sampling (Options.prefetchAll)
+
+	ahead  []pending // the current window
+	next   int       // the index in ahead of the next candidate to return
+	sample bool      // the next event looked up tells whether the window is cold
+	end    bool      // src has no more entries (or failed with err)
+	err    error
+	keys   [][]byte // scratch
+}
+
+// pending is an entry of a window: an event key and whether the index
+// entry's tags match (matched) or not (nil).
+type pending struct{ k, v []byte }
+
+func newPrefetched(tx *bolt.Tx, pf *prefetcher, p *path, lo []byte, all bool) *prefetched {
+	return &prefetched{
+		src:    newSource(tx, *p, lo, true),
+		events: tx.Bucket(bucketEvents),
+		p:      p,
+		lo:     lo,
+		pf:     pf,
+		window: firstWindow,
+		all:    all,
+	}
+}
+
+func (s *prefetched) start(hi []byte) (k, v []byte, err error) {
+	s.end, s.err = false, nil
+	k, v, err = s.src.start(hi)
+	return s.fill(k, v, err)
+}
+
+func (s *prefetched) prev() (k, v []byte, err error) {
+	if s.next < len(s.ahead) {
+		return s.emit()
+	}
+	if s.end {
+		return nil, nil, s.err
+	}
+	k, v, err = s.src.prev()
+	return s.fill(k, v, err)
+}
+
+// fill reads the window that begins with the entry (k, v, err), asks for
+// the pages of its events, and returns its first candidate.
+func (s *prefetched) fill(k, v []byte, err error) ([]byte, []byte, error) {
+	s.ahead, s.next = s.ahead[:0], 0
+	for err == nil && k != nil {
+		s.ahead = append(s.ahead, pending{k, v})
+		if len(s.ahead) == s.window || (s.lo != nil && bytes.Compare(k, s.lo) < 0) {
+			break
+		}
+		k, v, err = s.src.prev()
+	}
+	if err != nil || k == nil {
+		s.end, s.err = true, err
+	}
+	s.sample = true
+	s.window = min(2*s.window, maxWindow)
+	if len(s.ahead) == 0 {
+		return nil, nil, s.err
+	}
+	return s.emit()
+}
+
+// emit returns the window's next candidate with its event. When the first
+// event of the window that is looked up waits for the disk, it asks for the
+// pages of the window's other events.
+func (s *prefetched) emit() ([]byte, []byte, error) {
+	e := s.ahead[s.next]
+	s.next++
+	if e.v == nil {
+		return e.k, nil, nil
+	}
+	var faults int64
+	if s.sample {
+		faults = majorFaults()
+	}
+	v := s.events.Get(e.k)
+	if s.sample {
+		s.sample = false
+		if majorFaults() != faults || s.all {
+			s.keys = s.keys[:0]
+			for _, e := range s.ahead[s.next:] {
+				if e.v != nil {
+					s.keys = append(s.keys, e.k)
+				}
+			}
+			s.pf.fetch(s.keys)
+		}
+	}
+	if v == nil {
+		return nil, nil, corruptf("index %q has an entry for event %x, which is not stored", indexBuckets[s.p.kind], e.k)
+	}
+	return e.k, v, nil
+}
+
+// prefetcher returns a prefetcher for the scan of index path p in tx, or
+// nil when p is the events bucket or prefetching is off.
+func (s *Store) prefetcher(tx *bolt.Tx, p path) *prefetcher {
+	if p.kind == primary || s.noPrefetch {
+		return nil
+	}
+	return newPrefetcher(tx, s.file)
+}

@@ -1,0 +1,108 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"path/filepath"
+	"testing"
+	"unsafe"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/auditevents/auditevents/store/storetest"
+)
+
+// leaf returns the leaf page that holds key, following the events bucket's
+// branch pages as fetch does, or 0 when the tree cannot be followed.
+func (pf *prefetcher) leaf(key []byte) uint64 {
+	id := pf.root
+	for range maxTreeDepth {
+		p := pf.page(id)
+		if p == nil {
+			return 0
+		}
+		switch binary.LittleEndian.Uint16(p[8:]) {
+		case leafPageFlag:
+			return id
+		case branchPageFlag:
+			if id = child(p, key); id == 0 {
+				return 0
+			}
+		default:
+			return 0
+		}
+	}
+	return 0
+}
+
+// TestPrefetcherFindsLeaves checks that the prefetcher's descent of the
+// events bucket reaches, for every event, the page bbolt reads the event
+// from: the page its value lies on in the mapped file.
+func TestPrefetcherFindsLeaves(t *testing.T) {
+	if !canAdvise {
+		t.Skip("no prefetching on this system")
+	}
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{NoSync: true})
+	events := storetest.NewGenerator(3).Events(20000)
+	for i := 0; i < len(events); i += 1000 {
+		if err := s.Append(context.Background(), events[i:i+1000]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		pf := newPrefetcher(tx, s.file)
+		if pf.root == 0 {
+			t.Fatal("the events bucket has no root page")
+		}
+		if p := pf.page(pf.root); p == nil || binary.LittleEndian.Uint16(p[8:]) != branchPageFlag {
+			t.Fatal("the events bucket is a single leaf: the descent is not tested")
+		}
+		info := tx.DB().Info()
+		checked := 0
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			checked++
+			if checked%7 != 0 {
+				continue
+			}
+			want := uint64((uintptr(unsafe.Pointer(&v[0])) - info.Data) / uintptr(info.PageSize))
+			if got := pf.leaf(k); got != want {
+				t.Fatalf("event %x: the descent reaches page %d, bbolt reads page %d", k, got, want)
+			}
+		}
+		// Keys that are not stored: before the first, after the last,
+		// and between two, as the bounds of a query are.
+		first, _ := c.First()
+		last, _ := c.Last()
+		for _, k := range [][]byte{make([]byte, keyLen), first[:keyLen-1], append(last[:keyLen:keyLen], 0), ones} {
+			if pf.leaf(k) == 0 {
+				t.Errorf("key %x: the descent stops", k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FuzzChild checks that child never reads outside a damaged page.
+func FuzzChild(f *testing.F) {
+	page := make([]byte, 64)
+	binary.LittleEndian.PutUint16(page[10:], 2)
+	binary.LittleEndian.PutUint32(page[16:], 32) // element 0: key at 48, 4 bytes
+	binary.LittleEndian.PutUint32(page[20:], 4)
+	binary.LittleEndian.PutUint64(page[24:], 7)
+	binary.LittleEndian.PutUint32(page[32:], 20) // element 1: key at 52, 4 bytes
+	binary.LittleEndian.PutUint32(page[36:], 4)
+	binary.LittleEndian.PutUint64(page[40:], 9)
+	copy(page[48:], "abcdmnop")
+	f.Add(page, []byte("f"))
+	f.Add(page[:40], []byte("z"))
+	f.Fuzz(func(t *testing.T, p, key []byte) {
+		if len(p) < pageHeaderSize {
+			return
+		}
+		child(p, key)
+	})
+}
