@@ -165,8 +165,20 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 		return
 	}
 	outcome := make([]error, len(taken))
+	valid, gen := s.hot.begin()
+	var (
+		txid  uint64
+		built *[byRequestID]map[string][]hotRef
+	)
 	err := guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
+			txid, built = uint64(tx.ID()), nil
+			if !valid {
+				var err error
+				if built, err = buildHot(tx, txid); err != nil {
+					return err
+				}
+			}
 			if err := w.reset(tx, &s.codec, s.sealAfter, s.hotStale.Swap(false)); err != nil {
 				return err
 			}
@@ -178,6 +190,10 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 		})
 	})
 	s.codec.dict.endTx(err == nil)
+	if err != nil {
+		s.hot.discard() // the transaction may have reached the file all the same
+	}
+	s.hot.end(gen, txid, err == nil, built, w.sealed, w.hotAdded())
 	s.waiters.committed(taken, outcome, err) // wakes Appended's waiters before the Appends return (notify.go)
 	if err != nil {
 		w.hot = -1 // count again
@@ -211,6 +227,7 @@ type txWriter struct {
 
 	through   int64 // the sealed time
 	hot       int   // events with hot index entries before this transaction; -1: unknown
+	sealed    bool  // this transaction sealed every hot entry
 	newHot    int   // the events of this transaction with hot index entries
 	sealAfter int   // seal once hot exceeds it
 }
@@ -238,7 +255,7 @@ func (w *txWriter) reset(tx *bolt.Tx, c *codec, sealAfter int, recount bool) err
 			w.hot++
 		}
 	}
-	w.newHot = 0
+	w.newHot, w.sealed = 0, false
 	if w.seen == nil {
 		w.seen = make(map[[16]byte]struct{})
 	}
@@ -425,6 +442,26 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 			}
 		}
 	}
-	w.through, w.hot = through, 0
+	w.through, w.hot, w.sealed = through, 0, true
 	return w.tx.Bucket(bucketMeta).Put(metaSealed, sealedValue(through))
+}
+
+// hotAdded returns the entries the transaction added to the hot class of
+// the user, configuration and account indexes, for the Store's copy
+// (hot.go); none when it sealed.
+func (w *txWriter) hotAdded() []hotAdd {
+	if w.sealed {
+		return nil
+	}
+	var added []hotAdd
+	for k := range byRequestID {
+		for _, e := range w.index[k] {
+			if e.key[0] != classHot {
+				continue
+			}
+			tag, ek := parseIndexKey(e.key)
+			added = append(added, hotAdd{kind: k, tag: string(tag), ek: ek, iv: e.value})
+		}
+	}
+	return added
 }

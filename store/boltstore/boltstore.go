@@ -124,6 +124,7 @@ type Store struct {
 	noPrefetch  bool        // Options.noPrefetch
 	prefetchAll bool        // Options.prefetchAll
 	hotStale    atomic.Bool // set by Prune: the writer counts the hot events again
+	hot         hotCopy     // the hot class in memory (hot.go)
 }
 
 // Open opens the store kept in the file at path, creating the file if it
@@ -195,6 +196,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: opening %s: %w", path, err)
 	}
+	s.loadHot()
 	go s.writer()
 	if o.Retention > 0 && !o.ReadOnly {
 		s.bg.Add(1)

@@ -300,6 +300,7 @@ func TestIndexesAgainstModel(t *testing.T) {
 		if err := s.Check(ctx); err != nil {
 			t.Fatalf("%s: %v", step, err)
 		}
+		checkHotCopy(t, s, step)
 		err := s.view(func(tx *bolt.Tx) error {
 			through, err := sealedTime(tx)
 			if err != nil {

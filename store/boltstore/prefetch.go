@@ -213,9 +213,9 @@ type prefetched struct {
 // entry's tags match (matched) or not (nil).
 type pending struct{ k, v []byte }
 
-func newPrefetched(tx *bolt.Tx, pf *prefetcher, p *path, lo []byte, all bool) *prefetched {
+func newPrefetched(tx *bolt.Tx, pf *prefetcher, p *path, lo []byte, all bool, hot *hotCopy) *prefetched {
 	return &prefetched{
-		src:    newSource(tx, *p, lo, true),
+		src:    newSource(tx, *p, lo, true, hot),
 		events: tx.Bucket(bucketEvents),
 		p:      p,
 		lo:     lo,

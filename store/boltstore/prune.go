@@ -163,6 +163,12 @@ func (s *Store) pruneChunk(bound, from []byte) (chunkResult, error) {
 				}
 				b := tx.Bucket(indexBuckets[kind])
 				slices.SortFunc(index[kind], bytes.Compare)
+				if kind < byRequestID && index[kind][0][0] == classHot {
+					// Hot entries go (hot keys sort first): the copy in
+					// memory no longer holds what the file does. Discarded
+					// before the commit, so that no reader pairs the two.
+					s.hot.discard()
+				}
 				for _, k := range index[kind] {
 					if b.Get(k) == nil {
 						return corruptf("event %x is missing from index %q", k, indexBuckets[kind])

@@ -129,12 +129,22 @@ type source struct {
 	p      path
 	lo, hi []byte // the range of event keys: [lo, hi); nil: no bound
 	sealed bool   // reading the sealed range
+
+	// The value's hot entries from the Store's copy (hot.go), when it
+	// can tell what the transaction sees: then the hot class is read from
+	// there instead of the file.
+	inMemory bool
+	mem      []hotRef
+	at       int    // the index in mem of the next entry to look at, downwards
+	txid     uint64 // the transaction: entries written after it are not its own
 }
 
-// newSource returns the candidates of path p whose keys are not below lo.
-// Their values are the events', or when keysOnly is set (on an index),
-// whether the entry's tags match: non-nil, empty, when they do.
-func newSource(tx *bolt.Tx, p path, lo []byte, keysOnly bool) candidates {
+// newSource returns the candidates of path p whose keys are not below lo,
+// reading the hot class of the user, configuration and account indexes
+// from hot when it can tell what tx sees. Their values are the events', or
+// when keysOnly is set (on an index), whether the entry's tags match:
+// non-nil, empty, when they do.
+func newSource(tx *bolt.Tx, p path, lo []byte, keysOnly bool, hot *hotCopy) candidates {
 	if isActor(p.kind) {
 		src := &actorSource{c: tx.Bucket(indexBuckets[p.kind]).Cursor(), events: tx.Bucket(bucketEvents), p: p, lo: lo}
 		if keysOnly {
@@ -151,6 +161,8 @@ func newSource(tx *bolt.Tx, p path, lo []byte, keysOnly bool) candidates {
 		src.events = nil
 	}
 	src.c = tx.Bucket(indexBuckets[p.kind]).Cursor()
+	src.txid = uint64(tx.ID())
+	src.mem, src.inMemory = hot.entries(p.kind, p.tag, src.txid)
 	return src
 }
 
@@ -164,6 +176,15 @@ func (s *source) start(hi []byte) (k, v []byte, err error) {
 		return k, v, nil
 	}
 	s.hi, s.sealed = hi, false
+	if s.inMemory {
+		// The first entry below hi.
+		s.at = len(s.mem)
+		if hi != nil {
+			s.at, _ = slices.BinarySearchFunc(s.mem, hi, func(r hotRef, hi []byte) int { return bytes.Compare(r.ek[:], hi) })
+		}
+		s.at--
+		return s.fromMemory()
+	}
 	bound := []byte{classSealed} // past every hot key
 	if hi != nil {
 		bound = append([]byte{classHot}, hi...)
@@ -172,8 +193,28 @@ func (s *source) start(hi []byte) (k, v []byte, err error) {
 	return s.resolve(k, iv)
 }
 
+// fromMemory returns the next candidate among the value's hot entries in
+// memory that the transaction sees, or goes on with the sealed range.
+func (s *source) fromMemory() ([]byte, []byte, error) {
+	for ; s.at >= 0; s.at-- {
+		r := &s.mem[s.at]
+		if s.lo != nil && bytes.Compare(r.ek[:], s.lo) < 0 {
+			break
+		}
+		if r.txid <= s.txid {
+			s.at--
+			return candidate(s.events, &s.p, r.ek[:], r.ek[:], r.iv)
+		}
+	}
+	s.at = -1
+	return s.resolve(nil, nil) // the end of the hot class
+}
+
 // prev returns the next older event key and value, or nil at the end.
 func (s *source) prev() (k, v []byte, err error) {
+	if s.inMemory && !s.sealed {
+		return s.fromMemory()
+	}
 	k, v = s.c.Prev()
 	if s.p.kind == primary {
 		return k, v, nil
@@ -440,7 +481,7 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, er
 		if p.tag == nil || tx.Bucket(indexBuckets[k]) == nil || (s.scanActor && k >= byRequestID) { // format 2 (Options.NoLog) has no actor indexes
 			continue
 		}
-		entries, matching, err := countEntries(tx, p, b, bestCost)
+		entries, matching, err := countEntries(tx, p, b, bestCost, &s.hot)
 		if err != nil {
 			return p, 0, err
 		}
@@ -482,8 +523,8 @@ func estimateRange(tx *bolt.Tx, b bounds) (int, error) {
 // countEntries counts the entries of index path p in the range b, and how
 // many of them match p's filter, reading the index only. It stops at limit
 // entries.
-func countEntries(tx *bolt.Tx, p path, b bounds, limit int) (entries, matching int, err error) {
-	src := newSource(tx, p, b.lo, true)
+func countEntries(tx *bolt.Tx, p path, b bounds, limit int, hot *hotCopy) (entries, matching int, err error) {
+	src := newSource(tx, p, b.lo, true, hot)
 	k, v, err := src.start(b.hi)
 	for ; err == nil && k != nil && entries < limit && (b.lo == nil || bytes.Compare(k, b.lo) >= 0); k, v, err = src.prev() {
 		entries++
@@ -500,9 +541,9 @@ func countEntries(tx *bolt.Tx, p path, b bounds, limit int) (entries, matching i
 func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, buf []auditevents.AuditEvent, want int) (_ []auditevents.AuditEvent, resume []byte, done bool, err error) {
 	var src candidates
 	if pf := s.prefetcher(tx, p); pf != nil {
-		src = newPrefetched(tx, pf, &p, lo, s.prefetchAll)
+		src = newPrefetched(tx, pf, &p, lo, s.prefetchAll, &s.hot)
 	} else {
-		src = newSource(tx, p, lo, false)
+		src = newSource(tx, p, lo, false, &s.hot)
 	}
 	var seen []byte // the last key looked at
 	k, v, err := src.start(hi)

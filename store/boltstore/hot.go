@@ -1,0 +1,190 @@
+package boltstore
+
+import (
+	"bytes"
+	"slices"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The hot class in memory.
+//
+// The hot entries of an index lie in time order, whatever their value
+// (index.go), so a query for one value reads the whole hot class to find
+// its own: up to defaultSealAfter entries, most of them another value's,
+// twice (the planner counts them, then the scan reads them). That costs
+// more than the rest of a query for a configuration, and, from a cold
+// file, a read of every hot page. So the Store keeps a copy of the hot
+// entries of the user, configuration and account indexes in memory, by
+// value, in event key order, and a query reads its value's hot entries
+// from there, and only its sealed range from the file. The file is
+// unchanged: the copy is rebuilt from it whenever it cannot be trusted.
+//
+// The copy must show each read transaction exactly the hot entries that
+// transaction would read in the file. Each entry carries the ID of the
+// transaction that wrote it. The copy holds every hot entry written from
+// transaction base on (the one that built it from the file, or that
+// sealed), through transaction through. A read transaction T uses it when
+// base <= T, and either T <= through or no transaction that changes hot
+// entries has begun since through (pending): a transaction that only
+// writes forwarders' positions leaves the copy as good as it was. T sees
+// the entries written at or before T. Any other read transaction reads the
+// hot class from the file, as before. So the writer marks the copy pending
+// before it begins a transaction and adds the entries only after it
+// commits; Prune discards the copy before it commits; and the writer's
+// next transaction builds it again from the file.
+//
+// Readers take the entries of a value under a read lock and read them
+// after releasing it: the writer never changes an entry that it has
+// published. It appends to a value's slice past the length readers took,
+// and copies the slice to insert an entry before others.
+type hotCopy struct {
+	mu      sync.RWMutex
+	valid   bool   // the copy may be used; false until built, and after Prune
+	pending bool   // a transaction that may change hot entries has begun
+	base    uint64 // the transaction from which the copy holds every hot entry
+	through uint64 // the last transaction whose entries the copy holds
+	gen     uint64 // counts discards: a transaction begun before one must not validate the copy
+	values  [byRequestID]map[string][]hotRef
+}
+
+// hotRef is a hot index entry: the event's key, and the entry's value (the
+// tags of the event's other fields).
+type hotRef struct {
+	ek   [keyLen]byte
+	iv   []byte
+	txid uint64 // the transaction that wrote the entry
+}
+
+// hotAdd is an entry a transaction adds to the hot class of index kind.
+type hotAdd struct {
+	kind   indexKind
+	tag    string
+	ek, iv []byte
+}
+
+// entries returns the hot entries of tag in index k, in event key order,
+// for read transaction txid to filter by their txid, or ok false when the
+// copy cannot tell what txid sees.
+func (h *hotCopy) entries(k indexKind, tag []byte, txid uint64) (refs []hotRef, ok bool) {
+	if h == nil {
+		return nil, false
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if !h.valid || txid < h.base || (txid > h.through && h.pending) {
+		return nil, false
+	}
+	return h.values[k][string(tag)], true
+}
+
+// begin marks the copy pending: a write transaction that may change hot
+// entries is about to begin. It reports whether the copy is valid (when it
+// is not, the transaction builds it with buildHot), and the generation to
+// give end.
+func (h *hotCopy) begin() (valid bool, gen uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pending = true
+	return h.valid, h.gen
+}
+
+// discard makes every read transaction from now on read the hot class
+// from the file, until the copy is built again. Call it inside a write
+// transaction that removes hot entries, before it commits.
+func (h *hotCopy) discard() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.valid, h.pending = false, true
+	h.gen++
+	h.values = [byRequestID]map[string][]hotRef{}
+}
+
+// end records the outcome of the write transaction txid that begin
+// announced, with begin's generation: when it committed, the entries it
+// added to the hot class, or, when it sealed, an empty hot class; and when
+// it built the copy again, the copy it built. A transaction that failed
+// leaves the copy as it was; one that may have reached the file although
+// it failed must discard the copy instead. A discard since begin leaves
+// the copy discarded.
+func (h *hotCopy) end(gen, txid uint64, committed bool, built *[byRequestID]map[string][]hotRef, sealed bool, added []hotAdd) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pending = false
+	switch {
+	case !committed || gen != h.gen:
+		return
+	case sealed:
+		h.values = [byRequestID]map[string][]hotRef{}
+		h.valid, h.base = true, txid
+	case built != nil:
+		h.values = *built
+		h.valid, h.base = true, txid
+	case !h.valid:
+		return
+	}
+	for k := range h.values {
+		if h.values[k] == nil {
+			h.values[k] = make(map[string][]hotRef)
+		}
+	}
+	if !sealed {
+		for _, a := range added {
+			h.values[a.kind][a.tag] = insertRef(h.values[a.kind][a.tag], hotRef{ek: [keyLen]byte(a.ek), iv: bytes.Clone(a.iv), txid: txid})
+		}
+	}
+	h.through = txid
+}
+
+// insertRef returns refs with r in event key order, without changing any
+// entry of refs that a reader may hold.
+func insertRef(refs []hotRef, r hotRef) []hotRef {
+	i := len(refs)
+	for i > 0 && bytes.Compare(refs[i-1].ek[:], r.ek[:]) > 0 {
+		i--
+	}
+	if i == len(refs) {
+		return append(refs, r) // past the length any reader took
+	}
+	return slices.Insert(slices.Clip(refs), i, r) // a new array
+}
+
+// buildHot reads the hot class of the user, configuration and account
+// indexes of tx, as entries written by transaction txid.
+func buildHot(tx *bolt.Tx, txid uint64) (*[byRequestID]map[string][]hotRef, error) {
+	var values [byRequestID]map[string][]hotRef
+	for k := range byRequestID {
+		values[k] = make(map[string][]hotRef)
+		index := tx.Bucket(indexBuckets[k])
+		if index == nil {
+			continue
+		}
+		c := index.Cursor()
+		for key, v := c.First(); key != nil && key[0] == classHot; key, v = c.Next() {
+			tag, ek := parseIndexKey(key)
+			if ek == nil {
+				return nil, corruptf("index %q has a malformed key %x", indexBuckets[k], key)
+			}
+			values[k][string(tag)] = append(values[k][string(tag)], hotRef{ek: [keyLen]byte(ek), iv: bytes.Clone(v), txid: txid})
+		}
+	}
+	return &values, nil
+}
+
+// loadHot builds the copy from the file when the Store opens. A hot class
+// it cannot read leaves the copy invalid: queries read the file, and report
+// what is wrong with it.
+func (s *Store) loadHot() {
+	guard(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			txid := uint64(tx.ID())
+			built, err := buildHot(tx, txid)
+			if err == nil {
+				_, gen := s.hot.begin()
+				s.hot.end(gen, txid, true, built, false, nil)
+			}
+			return nil
+		})
+	})
+}

@@ -1,0 +1,242 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/auditevents/auditevents"
+	"github.com/auditevents/auditevents/store/storetest"
+)
+
+// checkHotCopy checks that the Store's copy of the hot class (hot.go) can
+// tell what a read transaction sees, and holds exactly the hot entries the
+// file holds, for every value of the user, configuration and account
+// indexes.
+func checkHotCopy(tb testing.TB, s *Store, step string) {
+	tb.Helper()
+	err := s.view(func(tx *bolt.Tx) error {
+		txid := uint64(tx.ID())
+		file, err := buildHot(tx, txid)
+		if err != nil {
+			return err
+		}
+		for k := range byRequestID {
+			for tag, want := range file[k] {
+				got, ok := s.hot.entries(k, []byte(tag), txid)
+				if !ok {
+					tb.Fatalf("%s: the copy of the hot class cannot tell what transaction %d sees", step, txid)
+				}
+				var seen []hotRef
+				for _, r := range got {
+					if r.txid <= txid {
+						seen = append(seen, r)
+					}
+				}
+				if len(seen) != len(want) {
+					tb.Fatalf("%s: index %q, tag %x: the copy holds %d hot entries, the file %d", step, indexBuckets[k], tag, len(seen), len(want))
+				}
+				for i := range want {
+					if seen[i].ek != want[i].ek || !bytes.Equal(seen[i].iv, want[i].iv) {
+						tb.Fatalf("%s: index %q, tag %x, entry %d: the copy holds %x %x, the file %x %x", step, indexBuckets[k], tag, i, seen[i].ek, seen[i].iv, want[i].ek, want[i].iv)
+					}
+				}
+			}
+			s.hot.mu.RLock()
+			for tag, refs := range s.hot.values[k] {
+				n := 0
+				for _, r := range refs {
+					if r.txid <= txid {
+						n++
+					}
+				}
+				if _, ok := file[k][tag]; !ok && n > 0 {
+					tb.Errorf("%s: index %q, tag %x: the copy holds %d hot entries the file does not", step, indexBuckets[k], tag, n)
+				}
+			}
+			s.hot.mu.RUnlock()
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestHotCopyUnderConcurrentQueries runs queries through each index while
+// goroutines append, out of time order, across seals: every query must see
+// each event of a finished Append, and no event twice (an entry in both
+// the copy and the sealed range, or read from a copy that lacks a
+// committed entry, would show).
+func TestHotCopyUnderConcurrentQueries(t *testing.T) {
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{NoSync: true, sealAfter: 300})
+	ctx := context.Background()
+	events := storetest.NewGenerator(21).Events(6000)
+	user, config := events[0].User, events[0].Configuration
+	var (
+		mu   sync.Mutex
+		done = map[string]bool{} // IDs of finished Appends
+	)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w * 5; i < len(events); i += 4 * 5 {
+				batch := events[i:min(i+5, len(events))]
+				if err := s.Append(ctx, batch...); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, e := range batch {
+					done[e.ID] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	queries := []auditevents.Query{{User: user}, {Configuration: config}, {Account: new(string)}}
+	stop := make(chan struct{})
+	var qwg sync.WaitGroup
+	qwg.Add(1)
+	go func() {
+		defer qwg.Done()
+		for round := 0; ; round++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			q := queries[round%len(queries)]
+			mu.Lock()
+			before := make(map[string]bool, len(done))
+			for id := range done {
+				before[id] = true
+			}
+			mu.Unlock()
+			seen := map[string]bool{}
+			for e, err := range s.Query(ctx, q) {
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if seen[e.ID] {
+					t.Errorf("query %+v returned event %s twice", q, e.ID)
+					return
+				}
+				seen[e.ID] = true
+			}
+			for _, e := range events {
+				if before[e.ID] && q.Matches(&e) && !seen[e.ID] {
+					t.Errorf("query %+v missed event %s, appended before it began", q, e.ID)
+					return
+				}
+			}
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	qwg.Wait()
+	checkHotCopy(t, s, "after the appends")
+}
+
+// TestHotCopyRules checks when the copy of the hot class answers for a read
+// transaction, and what it shows it.
+func TestHotCopyRules(t *testing.T) {
+	var h hotCopy
+	tag := []byte{7}
+	ek := func(b byte) []byte { k := make([]byte, keyLen); k[0] = b; return k }
+	add := func(b byte) []hotAdd { return []hotAdd{{kind: byUser, tag: string(tag), ek: ek(b), iv: []byte{1}}} }
+	answers := func(txid uint64) ([]byte, bool) {
+		refs, ok := h.entries(byUser, tag, txid)
+		var firsts []byte
+		for _, r := range refs {
+			if r.txid <= txid {
+				firsts = append(firsts, r.ek[0])
+			}
+		}
+		return firsts, ok
+	}
+	expect := func(step string, txid uint64, want []byte, wantOK bool) {
+		t.Helper()
+		got, ok := answers(txid)
+		if ok != wantOK || (ok && !bytes.Equal(got, want)) {
+			t.Errorf("%s: transaction %d sees %v (answers: %v), want %v (answers: %v)", step, txid, got, ok, want, wantOK)
+		}
+	}
+
+	expect("before it is built", 1, nil, false)
+	_, gen := h.begin()
+	built := [byRequestID]map[string][]hotRef{{string(tag): {{ek: [keyLen]byte(ek(5)), txid: 3}}}}
+	h.end(gen, 3, true, &built, false, nil)
+	expect("built at 3", 3, []byte{5}, true)
+	expect("built at 3", 2, nil, false) // before the copy's base
+	expect("built at 3", 4, []byte{5}, true)
+
+	valid, gen := h.begin()
+	if !valid {
+		t.Fatal("begin: the copy is not valid")
+	}
+	expect("a writer has begun", 3, []byte{5}, true)
+	expect("a writer has begun", 4, nil, false) // may be the writer's, whose entries the copy lacks
+	h.end(gen, 4, true, nil, false, add(9))
+	expect("4 committed", 4, []byte{5, 9}, true)
+	expect("4 committed", 3, []byte{5}, true)
+
+	_, gen = h.begin()
+	h.end(gen, 5, true, nil, false, add(7)) // before 9: inserted
+	expect("5 committed", 5, []byte{5, 7, 9}, true)
+	expect("5 committed", 4, []byte{5, 9}, true)
+
+	_, gen = h.begin()
+	h.end(gen, 6, false, nil, false, add(8)) // failed: nothing changes
+	expect("6 failed", 6, []byte{5, 7, 9}, true)
+
+	_, gen = h.begin()
+	h.end(gen, 6, true, nil, true, nil) // sealed
+	expect("6 sealed", 6, nil, true)
+	expect("6 sealed", 5, nil, false)
+
+	_, gen = h.begin()
+	h.discard() // a prune, between a writer's begin and end
+	h.end(gen, 7, true, nil, false, add(1))
+	expect("discarded", 7, nil, false)
+	_, gen = h.begin()
+	h.discard()
+	h.end(gen, 7, true, nil, true, nil) // a seal committed before the prune
+	expect("sealed, then discarded", 7, nil, false)
+	if valid, gen = h.begin(); valid {
+		t.Fatal("begin after a discard: the copy is valid")
+	}
+	built = [byRequestID]map[string][]hotRef{{string(tag): {{ek: [keyLen]byte(ek(1)), txid: 8}}}}
+	h.end(gen, 8, true, &built, false, add(2))
+	expect("built again at 8", 8, []byte{1, 2}, true)
+	expect("built again at 8", 7, nil, false)
+}
+
+// TestInsertRefKeepsReadersEntries checks that inserting into a value's
+// hot entries never changes the entries a reader took before.
+func TestInsertRefKeepsReadersEntries(t *testing.T) {
+	ref := func(b byte) hotRef { var r hotRef; r.ek[0] = b; return r }
+	refs := make([]hotRef, 0, 8)
+	refs = insertRef(refs, ref(2))
+	refs = insertRef(refs, ref(4))
+	taken := refs                  // a reader's
+	refs = insertRef(refs, ref(6)) // appended past taken's length
+	refs = insertRef(refs, ref(3)) // before others: a new array
+	if taken[0].ek[0] != 2 || taken[1].ek[0] != 4 || len(taken) != 2 {
+		t.Errorf("the reader's entries changed: %v", taken)
+	}
+	var got []byte
+	for _, r := range refs {
+		got = append(got, r.ek[0])
+	}
+	if !bytes.Equal(got, []byte{2, 3, 4, 6}) {
+		t.Errorf("entries %v, want 2 3 4 6", got)
+	}
+}
