@@ -159,19 +159,11 @@ func child(p []byte, key []byte) uint64 {
 	if count == 0 || pageHeaderSize+count*elementSize > len(p) {
 		return 0
 	}
-	elementKey := func(i int) []byte {
-		at := pageHeaderSize + i*elementSize
-		pos, size := int(binary.LittleEndian.Uint32(p[at:])), int(binary.LittleEndian.Uint32(p[at+4:]))
-		if at+pos+size > len(p) {
-			return nil
-		}
-		return p[at+pos : at+pos+size]
-	}
 	// The first element whose key is not below key.
 	lo, hi := 0, count
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		k := elementKey(m)
+		k := elementKey(p, m)
 		if k == nil {
 			return 0
 		}
@@ -182,10 +174,21 @@ func child(p []byte, key []byte) uint64 {
 		}
 	}
 	i := lo
-	if i == count || (i > 0 && !bytes.Equal(elementKey(i), key)) {
+	if i == count || (i > 0 && !bytes.Equal(elementKey(p, i), key)) {
 		i--
 	}
 	return binary.LittleEndian.Uint64(p[pageHeaderSize+i*elementSize+8:])
+}
+
+// elementKey returns the key of element i of branch page p, or nil when it
+// lies outside the page.
+func elementKey(p []byte, i int) []byte {
+	at := pageHeaderSize + i*elementSize
+	pos, size := int(binary.LittleEndian.Uint32(p[at:])), int(binary.LittleEndian.Uint32(p[at+4:]))
+	if at+pos+size > len(p) {
+		return nil
+	}
+	return p[at+pos : at+pos+size]
 }
 
 // prefetched reads the candidates of an index path window by window: it
@@ -296,11 +299,133 @@ func (s *prefetched) emit() ([]byte, []byte, error) {
 	return e.k, v, nil
 }
 
-// prefetcher returns a prefetcher for the scan of index path p in tx, or
-// nil when p is the events bucket or prefetching is off.
-func (s *Store) prefetcher(tx *bolt.Tx, p path) *prefetcher {
-	if p.kind == primary || s.noPrefetch {
-		return nil
+// candidates returns the candidates of path p in tx whose keys are not
+// below lo, read with the prefetching of this file unless it is off.
+func (s *Store) candidates(tx *bolt.Tx, p *path, lo []byte) candidates {
+	var pf *prefetcher
+	if !s.noPrefetch {
+		pf = newPrefetcher(tx, s.file)
 	}
-	return newPrefetcher(tx, s.file)
+	switch {
+	case pf == nil:
+		return newSource(tx, *p, lo, false, &s.hot)
+	case p.kind == primary:
+		return &ranged{src: newSource(tx, *p, lo, false, nil).(*source), pf: pf, lo: lo, all: s.prefetchAll, depth: -1}
+	default:
+		return newPrefetched(tx, pf, p, lo, s.prefetchAll, &s.hot)
+	}
+}
+
+// The events bucket's own path reads a range of keys in order, newest
+// first: its leaves lie side by side in the tree, but not in the file, and
+// bbolt maps the file for random access, so the kernel reads each leaf
+// only when the scan faults on it. From a cold file, the scan asks for the
+// leaves of its range ahead of it instead, a window at a time (rangeFirst
+// leaves, doubling up to rangeMax), reading only the branch pages above
+// them.
+const (
+	rangeFirst = 8
+	rangeMax   = 256
+)
+
+// ranged reads the events bucket's path through src, and when its first
+// step waited for the disk, asks for the leaves of the range ahead of it.
+type ranged struct {
+	src    *source
+	pf     *prefetcher
+	lo     []byte // the range's lower bound; nil: none
+	all    bool   // prefetch whether cold or not (Options.prefetchAll)
+	on     bool   // the file is cold: asking ahead
+	mark   []byte // the leaves asked for hold the keys from mark on
+	leaves int    // the size of the next window, in leaves
+	depth  int    // the depth of the leaves below the root; -1: not known yet
+}
+
+func (r *ranged) start(hi []byte) (k, v []byte, err error) {
+	faults := majorFaults()
+	k, v, err = r.src.start(hi)
+	r.on = k != nil && (r.all || majorFaults() != faults)
+	if r.on {
+		r.leaves, r.mark = rangeFirst, append(bytes.Clone(k), 0) // just past k
+		r.ahead(k)
+	}
+	return k, v, err
+}
+
+func (r *ranged) prev() (k, v []byte, err error) {
+	k, v, err = r.src.prev()
+	if r.on && k != nil {
+		r.ahead(k)
+	}
+	return k, v, err
+}
+
+// ahead asks for the next window of leaves when the scan has reached k,
+// below the leaves asked for so far.
+func (r *ranged) ahead(k []byte) {
+	if bytes.Compare(k, r.mark) >= 0 {
+		return
+	}
+	var leaves []uint64
+	below, ok := r.collect(r.pf.root, 0, nil, r.mark, &leaves)
+	for _, id := range leaves {
+		advise(r.pf.f, int64(id)*r.pf.pageSize, r.pf.pageSize)
+	}
+	r.leaves = min(2*r.leaves, rangeMax)
+	switch {
+	case !ok || len(leaves) == 0 || below == nil || (r.lo != nil && bytes.Compare(below, r.lo) <= 0):
+		r.on = false // the range is covered, or the tree cannot be followed
+	default:
+		r.mark = below
+	}
+}
+
+// collect appends to leaves, newest first, the leaves under page id (depth
+// levels below the root, holding keys from lower on; nil: from the first)
+// that may hold keys below hi, until it has r.leaves of them. It returns
+// the lowest key the last leaf taken may hold (nil: it is the bucket's
+// first), and false when the tree cannot be followed. bbolt's cursor sends
+// a key to the last child whose element's key is not above it, the first
+// child taking every key below the second's.
+func (r *ranged) collect(id uint64, depth int, lower, hi []byte, leaves *[]uint64) (below []byte, ok bool) {
+	if depth == r.depth {
+		*leaves = append(*leaves, id)
+		return lower, true
+	}
+	p := r.pf.page(id)
+	if p == nil || depth > maxTreeDepth {
+		return nil, false
+	}
+	switch binary.LittleEndian.Uint16(p[8:]) {
+	case leafPageFlag:
+		r.depth = depth // the tree is balanced: every leaf lies as deep
+		*leaves = append(*leaves, id)
+		return lower, true
+	case branchPageFlag:
+	default:
+		return nil, false
+	}
+	count := int(binary.LittleEndian.Uint16(p[10:]))
+	if count == 0 || pageHeaderSize+count*elementSize > len(p) {
+		return nil, false
+	}
+	for i := count - 1; i >= 0 && len(*leaves) < r.leaves; i-- {
+		from := lower
+		if i > 0 {
+			if from = elementKey(p, i); from == nil {
+				return nil, false
+			}
+			if bytes.Compare(from, hi) >= 0 {
+				continue // every key the child takes is at or past hi
+			}
+		}
+		child := binary.LittleEndian.Uint64(p[pageHeaderSize+i*elementSize+8:])
+		if below, ok = r.collect(child, depth+1, from, hi, leaves); !ok {
+			return nil, false
+		}
+		if below == nil || (r.lo != nil && bytes.Compare(below, r.lo) <= 0) {
+			return below, true // nothing of the range lies further down
+		}
+	}
+	return below, true
 }

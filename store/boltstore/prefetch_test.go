@@ -1,9 +1,11 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"path/filepath"
+	"slices"
 	"testing"
 	"unsafe"
 
@@ -77,6 +79,80 @@ func TestPrefetcherFindsLeaves(t *testing.T) {
 		for _, k := range [][]byte{make([]byte, keyLen), first[:keyLen-1], append(last[:keyLen:keyLen], 0), ones} {
 			if pf.leaf(k) == 0 {
 				t.Errorf("key %x: the descent stops", k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRangedFindsLeaves checks that the windows of leaves the events
+// bucket's path asks for are, in order, the leaves a scan of the range
+// newest first reads its events from.
+func TestRangedFindsLeaves(t *testing.T) {
+	if !canAdvise {
+		t.Skip("no prefetching on this system")
+	}
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{NoSync: true})
+	events := storetest.NewGenerator(5).Events(20000)
+	for i := 0; i < len(events); i += 1000 {
+		if err := s.Append(context.Background(), events[i:i+1000]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		info := tx.DB().Info()
+		c := tx.Bucket(bucketEvents).Cursor()
+		var keys [][]byte
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			keys = append(keys, k)
+		}
+		ranges := [][2][]byte{
+			{nil, nil},
+			{keys[5000], keys[15000]},
+			{keys[100], nil},
+			{nil, keys[19000]},
+			{keys[7000], keys[7001]},
+			{append(keys[3000][:keyLen:keyLen], 1), keys[3500][:keyLen-1]}, // bounds between keys
+		}
+		for _, bounds := range ranges {
+			lo, hi := bounds[0], bounds[1]
+			// The leaves a scan newest first reads, in order.
+			var want []uint64
+			k, v := seekBelow(c, hi)
+			for ; k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, v = c.Prev() {
+				page := uint64((uintptr(unsafe.Pointer(&v[0])) - info.Data) / uintptr(info.PageSize))
+				if len(want) == 0 || want[len(want)-1] != page {
+					want = append(want, page)
+				}
+			}
+			for _, window := range []int{1, 3, 8, 256} {
+				r := &ranged{pf: newPrefetcher(tx, s.file), lo: lo, leaves: window, depth: -1}
+				mark := hi
+				if mark == nil {
+					mark = ones
+				}
+				var got []uint64
+				for {
+					var leaves []uint64
+					below, ok := r.collect(r.pf.root, 0, nil, mark, &leaves)
+					if !ok {
+						t.Fatalf("range %x-%x: the tree cannot be followed", lo, hi)
+					}
+					if len(leaves) > window {
+						t.Fatalf("range %x-%x: a window of %d leaves took %d", lo, hi, window, len(leaves))
+					}
+					got = append(got, leaves...)
+					if below == nil || (lo != nil && bytes.Compare(below, lo) <= 0) {
+						break
+					}
+					mark = below
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("range %x-%x, windows of %d: asked for %d leaves %v..., the scan reads %d %v...", lo, hi, window, len(got), got[:min(len(got), 5)], len(want), want[:min(len(want), 5)])
+				}
 			}
 		}
 		return nil

@@ -539,12 +539,7 @@ func countEntries(tx *bolt.Tx, p path, b bounds, limit int, hot *hotCopy) (entri
 // match q and have keys in [lo, hi). It returns the key to resume below
 // (the last it looked at), and whether the range is exhausted.
 func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, buf []auditevents.AuditEvent, want int) (_ []auditevents.AuditEvent, resume []byte, done bool, err error) {
-	var src candidates
-	if pf := s.prefetcher(tx, p); pf != nil {
-		src = newPrefetched(tx, pf, &p, lo, s.prefetchAll, &s.hot)
-	} else {
-		src = newSource(tx, p, lo, false, &s.hot)
-	}
+	src := s.candidates(tx, &p, lo)
 	var seen []byte // the last key looked at
 	k, v, err := src.start(hi)
 	for scanned := 0; err == nil && k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, v, err = src.prev() {
