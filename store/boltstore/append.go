@@ -168,7 +168,7 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 	valid, gen := s.hot.begin()
 	var (
 		txid  uint64
-		built *[byRequestID]map[string][]hotRef
+		built *[byRequestID]map[string]hotList
 	)
 	err := guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {

@@ -37,8 +37,10 @@ import (
 //
 // Readers take the entries of a value under a read lock and read them
 // after releasing it: the writer never changes an entry that it has
-// published. It appends to a value's slice past the length readers took,
-// and copies the slice to insert an entry before others.
+// published. A value's entries are two sorted runs (hotList): a long one,
+// rewritten only when the short one, where entries that arrive out of
+// order are inserted, outgrows maxHotTail; each is appended to in place,
+// past the length any reader took, or copied.
 type hotCopy struct {
 	mu      sync.RWMutex
 	valid   bool   // the copy may be used; false until built, and after Prune
@@ -46,7 +48,7 @@ type hotCopy struct {
 	base    uint64 // the transaction from which the copy holds every hot entry
 	through uint64 // the last transaction whose entries the copy holds
 	gen     uint64 // counts discards: a transaction begun before one must not validate the copy
-	values  [byRequestID]map[string][]hotRef
+	values  [byRequestID]map[string]hotList
 }
 
 // hotRef is a hot index entry: the event's key, and the entry's value (the
@@ -64,17 +66,89 @@ type hotAdd struct {
 	ek, iv []byte
 }
 
-// entries returns the hot entries of tag in index k, in event key order,
-// for read transaction txid to filter by their txid, or ok false when the
-// copy cannot tell what txid sees.
-func (h *hotCopy) entries(k indexKind, tag []byte, txid uint64) (refs []hotRef, ok bool) {
+// hotList is a value's hot entries in event key order, as two sorted runs
+// that a reader merges: base, long, and tail, the entries inserted before
+// others since base was last rewritten, short.
+type hotList struct{ base, tail []hotRef }
+
+// maxHotTail bounds a list's tail: an entry inserted out of order copies
+// the tail, and once in maxHotTail entries the base.
+const maxHotTail = 256
+
+// insert returns l with r.
+func (l hotList) insert(r hotRef) hotList {
+	if len(l.tail) == 0 && (len(l.base) == 0 || bytes.Compare(l.base[len(l.base)-1].ek[:], r.ek[:]) <= 0) {
+		l.base = append(l.base, r) // in order, as most are
+		return l
+	}
+	if l.tail = insertRef(l.tail, r); len(l.tail) > maxHotTail {
+		l.base, l.tail = mergeRefs(l.base, l.tail), nil
+	}
+	return l
+}
+
+// len returns the number of entries of l.
+func (l hotList) len() int { return len(l.base) + len(l.tail) }
+
+// mergeRefs returns the entries of a and b, each in event key order, in
+// event key order, in a new array.
+func mergeRefs(a, b []hotRef) []hotRef {
+	out := make([]hotRef, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if bytes.Compare(a[0].ek[:], b[0].ek[:]) <= 0 {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+// hotIter reads a hotList from its newest entry down.
+type hotIter struct {
+	l      hotList
+	ib, it int // the index of the next entry in l.base and l.tail; -1: none
+}
+
+// seekBelow positions the iterator on the greatest entry below hi (nil: no
+// bound).
+func (h *hotIter) seekBelow(hi []byte) {
+	below := func(refs []hotRef) int {
+		if hi == nil {
+			return len(refs) - 1
+		}
+		i, _ := slices.BinarySearchFunc(refs, hi, func(r hotRef, hi []byte) int { return bytes.Compare(r.ek[:], hi) })
+		return i - 1
+	}
+	h.ib, h.it = below(h.l.base), below(h.l.tail)
+}
+
+// next returns the entry the iterator is on and moves it down, or nil at
+// the end.
+func (h *hotIter) next() *hotRef {
+	switch {
+	case h.ib < 0 && h.it < 0:
+		return nil
+	case h.it < 0 || (h.ib >= 0 && bytes.Compare(h.l.base[h.ib].ek[:], h.l.tail[h.it].ek[:]) > 0):
+		h.ib--
+		return &h.l.base[h.ib+1]
+	default:
+		h.it--
+		return &h.l.tail[h.it+1]
+	}
+}
+
+// entries returns the hot entries of tag in index k, for read transaction
+// txid to filter by their txid, or ok false when the copy cannot tell what
+// txid sees.
+func (h *hotCopy) entries(k indexKind, tag []byte, txid uint64) (l hotList, ok bool) {
 	if h == nil {
-		return nil, false
+		return hotList{}, false
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if !h.valid || txid < h.base || (txid > h.through && h.pending) {
-		return nil, false
+		return hotList{}, false
 	}
 	return h.values[k][string(tag)], true
 }
@@ -98,7 +172,7 @@ func (h *hotCopy) discard() {
 	defer h.mu.Unlock()
 	h.valid, h.pending = false, true
 	h.gen++
-	h.values = [byRequestID]map[string][]hotRef{}
+	h.values = [byRequestID]map[string]hotList{}
 }
 
 // end records the outcome of the write transaction txid that begin
@@ -108,7 +182,7 @@ func (h *hotCopy) discard() {
 // leaves the copy as it was; one that may have reached the file although
 // it failed must discard the copy instead. A discard since begin leaves
 // the copy discarded.
-func (h *hotCopy) end(gen, txid uint64, committed bool, built *[byRequestID]map[string][]hotRef, sealed bool, added []hotAdd) {
+func (h *hotCopy) end(gen, txid uint64, committed bool, built *[byRequestID]map[string]hotList, sealed bool, added []hotAdd) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.pending = false
@@ -116,7 +190,7 @@ func (h *hotCopy) end(gen, txid uint64, committed bool, built *[byRequestID]map[
 	case !committed || gen != h.gen:
 		return
 	case sealed:
-		h.values = [byRequestID]map[string][]hotRef{}
+		h.values = [byRequestID]map[string]hotList{}
 		h.valid, h.base = true, txid
 	case built != nil:
 		h.values = *built
@@ -126,12 +200,12 @@ func (h *hotCopy) end(gen, txid uint64, committed bool, built *[byRequestID]map[
 	}
 	for k := range h.values {
 		if h.values[k] == nil {
-			h.values[k] = make(map[string][]hotRef)
+			h.values[k] = make(map[string]hotList)
 		}
 	}
 	if !sealed {
 		for _, a := range added {
-			h.values[a.kind][a.tag] = insertRef(h.values[a.kind][a.tag], hotRef{ek: [keyLen]byte(a.ek), iv: bytes.Clone(a.iv), txid: txid})
+			h.values[a.kind][a.tag] = h.values[a.kind][a.tag].insert(hotRef{ek: [keyLen]byte(a.ek), iv: bytes.Clone(a.iv), txid: txid})
 		}
 	}
 	h.through = txid
@@ -152,10 +226,10 @@ func insertRef(refs []hotRef, r hotRef) []hotRef {
 
 // buildHot reads the hot class of the user, configuration and account
 // indexes of tx, as entries written by transaction txid.
-func buildHot(tx *bolt.Tx, txid uint64) (*[byRequestID]map[string][]hotRef, error) {
-	var values [byRequestID]map[string][]hotRef
+func buildHot(tx *bolt.Tx, txid uint64) (*[byRequestID]map[string]hotList, error) {
+	var values [byRequestID]map[string]hotList
 	for k := range byRequestID {
-		values[k] = make(map[string][]hotRef)
+		values[k] = make(map[string]hotList)
 		index := tx.Bucket(indexBuckets[k])
 		if index == nil {
 			continue
@@ -166,7 +240,9 @@ func buildHot(tx *bolt.Tx, txid uint64) (*[byRequestID]map[string][]hotRef, erro
 			if ek == nil {
 				return nil, corruptf("index %q has a malformed key %x", indexBuckets[k], key)
 			}
-			values[k][string(tag)] = append(values[k][string(tag)], hotRef{ek: [keyLen]byte(ek), iv: bytes.Clone(v), txid: txid})
+			l := values[k][string(tag)]
+			l.base = append(l.base, hotRef{ek: [keyLen]byte(ek), iv: bytes.Clone(v), txid: txid}) // in key order
+			values[k][string(tag)] = l
 		}
 	}
 	return &values, nil

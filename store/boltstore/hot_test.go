@@ -3,7 +3,10 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -31,31 +34,20 @@ func checkHotCopy(tb testing.TB, s *Store, step string) {
 				if !ok {
 					tb.Fatalf("%s: the copy of the hot class cannot tell what transaction %d sees", step, txid)
 				}
-				var seen []hotRef
-				for _, r := range got {
-					if r.txid <= txid {
-						seen = append(seen, r)
-					}
+				seen := visible(got, txid)
+				if len(seen) != want.len() {
+					tb.Fatalf("%s: index %q, tag %x: the copy holds %d hot entries, the file %d", step, indexBuckets[k], tag, len(seen), want.len())
 				}
-				if len(seen) != len(want) {
-					tb.Fatalf("%s: index %q, tag %x: the copy holds %d hot entries, the file %d", step, indexBuckets[k], tag, len(seen), len(want))
-				}
-				for i := range want {
-					if seen[i].ek != want[i].ek || !bytes.Equal(seen[i].iv, want[i].iv) {
-						tb.Fatalf("%s: index %q, tag %x, entry %d: the copy holds %x %x, the file %x %x", step, indexBuckets[k], tag, i, seen[i].ek, seen[i].iv, want[i].ek, want[i].iv)
+				for i, w := range want.base { // built from the file: all in base
+					if seen[i].ek != w.ek || !bytes.Equal(seen[i].iv, w.iv) {
+						tb.Fatalf("%s: index %q, tag %x, entry %d: the copy holds %x %x, the file %x %x", step, indexBuckets[k], tag, i, seen[i].ek, seen[i].iv, w.ek, w.iv)
 					}
 				}
 			}
 			s.hot.mu.RLock()
-			for tag, refs := range s.hot.values[k] {
-				n := 0
-				for _, r := range refs {
-					if r.txid <= txid {
-						n++
-					}
-				}
-				if _, ok := file[k][tag]; !ok && n > 0 {
-					tb.Errorf("%s: index %q, tag %x: the copy holds %d hot entries the file does not", step, indexBuckets[k], tag, n)
+			for tag, l := range s.hot.values[k] {
+				if _, ok := file[k][tag]; !ok && len(visible(l, txid)) > 0 {
+					tb.Errorf("%s: index %q, tag %x: the copy holds hot entries the file does not", step, indexBuckets[k], tag)
 				}
 			}
 			s.hot.mu.RUnlock()
@@ -65,6 +57,21 @@ func checkHotCopy(tb testing.TB, s *Store, step string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// visible returns the entries of l that transaction txid sees, in event key
+// order, read as a query reads them (newest first).
+func visible(l hotList, txid uint64) []hotRef {
+	it := hotIter{l: l}
+	it.seekBelow(nil)
+	var refs []hotRef
+	for r := it.next(); r != nil; r = it.next() {
+		if r.txid <= txid {
+			refs = append(refs, *r)
+		}
+	}
+	slices.Reverse(refs)
+	return refs
 }
 
 // TestHotCopyUnderConcurrentQueries runs queries through each index while
@@ -153,12 +160,10 @@ func TestHotCopyRules(t *testing.T) {
 	ek := func(b byte) []byte { k := make([]byte, keyLen); k[0] = b; return k }
 	add := func(b byte) []hotAdd { return []hotAdd{{kind: byUser, tag: string(tag), ek: ek(b), iv: []byte{1}}} }
 	answers := func(txid uint64) ([]byte, bool) {
-		refs, ok := h.entries(byUser, tag, txid)
+		l, ok := h.entries(byUser, tag, txid)
 		var firsts []byte
-		for _, r := range refs {
-			if r.txid <= txid {
-				firsts = append(firsts, r.ek[0])
-			}
+		for _, r := range visible(l, txid) {
+			firsts = append(firsts, r.ek[0])
 		}
 		return firsts, ok
 	}
@@ -172,7 +177,7 @@ func TestHotCopyRules(t *testing.T) {
 
 	expect("before it is built", 1, nil, false)
 	_, gen := h.begin()
-	built := [byRequestID]map[string][]hotRef{{string(tag): {{ek: [keyLen]byte(ek(5)), txid: 3}}}}
+	built := [byRequestID]map[string]hotList{{string(tag): {base: []hotRef{{ek: [keyLen]byte(ek(5)), txid: 3}}}}}
 	h.end(gen, 3, true, &built, false, nil)
 	expect("built at 3", 3, []byte{5}, true)
 	expect("built at 3", 2, nil, false) // before the copy's base
@@ -213,7 +218,7 @@ func TestHotCopyRules(t *testing.T) {
 	if valid, gen = h.begin(); valid {
 		t.Fatal("begin after a discard: the copy is valid")
 	}
-	built = [byRequestID]map[string][]hotRef{{string(tag): {{ek: [keyLen]byte(ek(1)), txid: 8}}}}
+	built = [byRequestID]map[string]hotList{{string(tag): {base: []hotRef{{ek: [keyLen]byte(ek(1)), txid: 8}}}}}
 	h.end(gen, 8, true, &built, false, add(2))
 	expect("built again at 8", 8, []byte{1, 2}, true)
 	expect("built again at 8", 7, nil, false)
@@ -238,5 +243,77 @@ func TestInsertRefKeepsReadersEntries(t *testing.T) {
 	}
 	if !bytes.Equal(got, []byte{2, 3, 4, 6}) {
 		t.Errorf("entries %v, want 2 3 4 6", got)
+	}
+}
+
+// TestHotListAgainstModel inserts entries, mostly in order, some not, into
+// a hotList, and checks after each that a reader reads them all in order,
+// and that what a reader took before reads as it did.
+func TestHotListAgainstModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var (
+		l     hotList
+		model []uint64
+	)
+	type taken struct {
+		l    hotList
+		want []uint64
+	}
+	var readers []taken
+	read := func(l hotList) []uint64 {
+		var got []uint64
+		for _, r := range visible(l, 1) {
+			got = append(got, binary.BigEndian.Uint64(r.ek[:]))
+		}
+		return got
+	}
+	next := uint64(1000)
+	for i := range 3000 {
+		v := next
+		if rng.IntN(4) == 0 {
+			v = next - uint64(rng.IntN(500)) - 1 // before others
+		}
+		next += 2
+		var r hotRef
+		binary.BigEndian.PutUint64(r.ek[:], v)
+		r.ek[8] = byte(i) // distinct keys
+		r.txid = 1
+		l = l.insert(r)
+		at, _ := slices.BinarySearch(model, v)
+		model = slices.Insert(model, at, v)
+		if got := read(l); !slices.Equal(got, model) {
+			t.Fatalf("after %d inserts: read %d entries, want %d (or out of order)", i+1, len(got), len(model))
+		}
+		if i%97 == 0 {
+			readers = append(readers, taken{l: l, want: slices.Clone(model)})
+		}
+	}
+	if len(l.tail) > maxHotTail {
+		t.Errorf("the tail holds %d entries, over %d", len(l.tail), maxHotTail)
+	}
+	for i, r := range readers {
+		if got := read(r.l); !slices.Equal(got, r.want) {
+			t.Fatalf("reader %d: what it took changed: %d entries, want %d", i, len(got), len(r.want))
+		}
+	}
+	// seekBelow: every bound between and at entries.
+	for _, hi := range []uint64{0, 999, 1000, model[len(model)/2], model[len(model)-1], model[len(model)-1] + 1} {
+		var bound [keyLen]byte
+		binary.BigEndian.PutUint64(bound[:], hi)
+		it := hotIter{l: l}
+		it.seekBelow(bound[:])
+		var got []uint64
+		for r := it.next(); r != nil; r = it.next() {
+			got = append(got, binary.BigEndian.Uint64(r.ek[:]))
+		}
+		var want []uint64
+		for i := len(model) - 1; i >= 0; i-- {
+			if model[i] < hi {
+				want = append(want, model[i])
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("below %d: read %d entries, want %d", hi, len(got), len(want))
+		}
 	}
 }

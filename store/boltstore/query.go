@@ -134,8 +134,7 @@ type source struct {
 	// can tell what the transaction sees: then the hot class is read from
 	// there instead of the file.
 	inMemory bool
-	mem      []hotRef
-	at       int    // the index in mem of the next entry to look at, downwards
+	mem      hotIter
 	txid     uint64 // the transaction: entries written after it are not its own
 }
 
@@ -162,7 +161,7 @@ func newSource(tx *bolt.Tx, p path, lo []byte, keysOnly bool, hot *hotCopy) cand
 	}
 	src.c = tx.Bucket(indexBuckets[p.kind]).Cursor()
 	src.txid = uint64(tx.ID())
-	src.mem, src.inMemory = hot.entries(p.kind, p.tag, src.txid)
+	src.mem.l, src.inMemory = hot.entries(p.kind, p.tag, src.txid)
 	return src
 }
 
@@ -177,12 +176,7 @@ func (s *source) start(hi []byte) (k, v []byte, err error) {
 	}
 	s.hi, s.sealed = hi, false
 	if s.inMemory {
-		// The first entry below hi.
-		s.at = len(s.mem)
-		if hi != nil {
-			s.at, _ = slices.BinarySearchFunc(s.mem, hi, func(r hotRef, hi []byte) int { return bytes.Compare(r.ek[:], hi) })
-		}
-		s.at--
+		s.mem.seekBelow(hi)
 		return s.fromMemory()
 	}
 	bound := []byte{classSealed} // past every hot key
@@ -196,17 +190,15 @@ func (s *source) start(hi []byte) (k, v []byte, err error) {
 // fromMemory returns the next candidate among the value's hot entries in
 // memory that the transaction sees, or goes on with the sealed range.
 func (s *source) fromMemory() ([]byte, []byte, error) {
-	for ; s.at >= 0; s.at-- {
-		r := &s.mem[s.at]
+	for r := s.mem.next(); r != nil; r = s.mem.next() {
 		if s.lo != nil && bytes.Compare(r.ek[:], s.lo) < 0 {
 			break
 		}
 		if r.txid <= s.txid {
-			s.at--
 			return candidate(s.events, &s.p, r.ek[:], r.ek[:], r.iv)
 		}
 	}
-	s.at = -1
+	s.mem = hotIter{ib: -1, it: -1}
 	return s.resolve(nil, nil) // the end of the hot class
 }
 
