@@ -174,10 +174,9 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 		return s.db.Update(func(tx *bolt.Tx) error {
 			txid, built = uint64(tx.ID()), nil
 			if !valid {
-				var err error
-				if built, err = buildHot(tx, txid); err != nil {
-					return err
-				}
+				// A hot class that cannot be read leaves the copy invalid:
+				// queries read the file, and report the damage.
+				built, _ = buildHot(tx, txid)
 			}
 			if err := w.reset(tx, &s.codec, s.sealAfter, s.hotStale.Swap(false)); err != nil {
 				return err

@@ -2,7 +2,9 @@ package boltstore
 
 import (
 	"bytes"
+	"cmp"
 	"slices"
+	"strings"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -38,9 +40,11 @@ import (
 // Readers take the entries of a value under a read lock and read them
 // after releasing it: the writer never changes an entry that it has
 // published. A value's entries are two sorted runs (hotList): a long one,
-// rewritten only when the short one, where entries that arrive out of
-// order are inserted, outgrows maxHotTail; each is appended to in place,
-// past the length any reader took, or copied.
+// appended to in place (past the length any reader took) while entries
+// arrive in order, and a short one that a transaction's entries arriving
+// out of order are merged into, in a new array, and that is merged into
+// the long one, in a new array, once it outgrows maxHotTail. So a
+// transaction costs each value it touches the length of its short run.
 type hotCopy struct {
 	mu      sync.RWMutex
 	valid   bool   // the copy may be used; false until built, and after Prune
@@ -75,13 +79,15 @@ type hotList struct{ base, tail []hotRef }
 // the tail, and once in maxHotTail entries the base.
 const maxHotTail = 256
 
-// insert returns l with r.
-func (l hotList) insert(r hotRef) hotList {
-	if len(l.tail) == 0 && (len(l.base) == 0 || bytes.Compare(l.base[len(l.base)-1].ek[:], r.ek[:]) <= 0) {
-		l.base = append(l.base, r) // in order, as most are
+// insert returns l with run, entries in event key order: appended in place
+// when they all follow l's entries, as most do, else merged into the tail,
+// which is merged into the base once it outgrows maxHotTail.
+func (l hotList) insert(run []hotRef) hotList {
+	if len(l.tail) == 0 && (len(l.base) == 0 || bytes.Compare(l.base[len(l.base)-1].ek[:], run[0].ek[:]) <= 0) {
+		l.base = append(l.base, run...) // past the length any reader took
 		return l
 	}
-	if l.tail = insertRef(l.tail, r); len(l.tail) > maxHotTail {
+	if l.tail = mergeRefs(l.tail, run); len(l.tail) > maxHotTail {
 		l.base, l.tail = mergeRefs(l.base, l.tail), nil
 	}
 	return l
@@ -204,24 +210,26 @@ func (h *hotCopy) end(gen, txid uint64, committed bool, built *[byRequestID]map[
 		}
 	}
 	if !sealed {
-		for _, a := range added {
-			h.values[a.kind][a.tag] = h.values[a.kind][a.tag].insert(hotRef{ek: [keyLen]byte(a.ek), iv: bytes.Clone(a.iv), txid: txid})
+		// Each value's entries of the transaction, in event key order
+		// (added is in key order within each index), inserted at once.
+		slices.SortStableFunc(added, func(a, b hotAdd) int {
+			return cmp.Or(cmp.Compare(a.kind, b.kind), strings.Compare(a.tag, b.tag))
+		})
+		for i := 0; i < len(added); {
+			j := i + 1
+			for j < len(added) && added[j].kind == added[i].kind && added[j].tag == added[i].tag {
+				j++
+			}
+			run := make([]hotRef, j-i)
+			for n, a := range added[i:j] {
+				run[n] = hotRef{ek: [keyLen]byte(a.ek), iv: bytes.Clone(a.iv), txid: txid}
+			}
+			slices.SortFunc(run, func(a, b hotRef) int { return bytes.Compare(a.ek[:], b.ek[:]) })
+			h.values[added[i].kind][added[i].tag] = h.values[added[i].kind][added[i].tag].insert(run)
+			i = j
 		}
 	}
 	h.through = txid
-}
-
-// insertRef returns refs with r in event key order, without changing any
-// entry of refs that a reader may hold.
-func insertRef(refs []hotRef, r hotRef) []hotRef {
-	i := len(refs)
-	for i > 0 && bytes.Compare(refs[i-1].ek[:], r.ek[:]) > 0 {
-		i--
-	}
-	if i == len(refs) {
-		return append(refs, r) // past the length any reader took
-	}
-	return slices.Insert(slices.Clip(refs), i, r) // a new array
 }
 
 // buildHot reads the hot class of the user, configuration and account

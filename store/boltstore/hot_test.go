@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -224,31 +225,9 @@ func TestHotCopyRules(t *testing.T) {
 	expect("built again at 8", 7, nil, false)
 }
 
-// TestInsertRefKeepsReadersEntries checks that inserting into a value's
-// hot entries never changes the entries a reader took before.
-func TestInsertRefKeepsReadersEntries(t *testing.T) {
-	ref := func(b byte) hotRef { var r hotRef; r.ek[0] = b; return r }
-	refs := make([]hotRef, 0, 8)
-	refs = insertRef(refs, ref(2))
-	refs = insertRef(refs, ref(4))
-	taken := refs                  // a reader's
-	refs = insertRef(refs, ref(6)) // appended past taken's length
-	refs = insertRef(refs, ref(3)) // before others: a new array
-	if taken[0].ek[0] != 2 || taken[1].ek[0] != 4 || len(taken) != 2 {
-		t.Errorf("the reader's entries changed: %v", taken)
-	}
-	var got []byte
-	for _, r := range refs {
-		got = append(got, r.ek[0])
-	}
-	if !bytes.Equal(got, []byte{2, 3, 4, 6}) {
-		t.Errorf("entries %v, want 2 3 4 6", got)
-	}
-}
-
-// TestHotListAgainstModel inserts entries, mostly in order, some not, into
-// a hotList, and checks after each that a reader reads them all in order,
-// and that what a reader took before reads as it did.
+// TestHotListAgainstModel inserts runs of entries, mostly in order, some
+// not, into a hotList, and checks after each that a reader reads them all
+// in order, and that what a reader took before still reads as it did.
 func TestHotListAgainstModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var (
@@ -269,18 +248,21 @@ func TestHotListAgainstModel(t *testing.T) {
 	}
 	next := uint64(1000)
 	for i := range 3000 {
-		v := next
-		if rng.IntN(4) == 0 {
-			v = next - uint64(rng.IntN(500)) - 1 // before others
+		run := make([]hotRef, 1+rng.IntN(3))
+		for j := range run {
+			v := next
+			if rng.IntN(4) == 0 {
+				v = next - uint64(rng.IntN(500)) - 1 // before others
+			}
+			next += 2
+			binary.BigEndian.PutUint64(run[j].ek[:], v)
+			binary.BigEndian.PutUint16(run[j].ek[8:], uint16(i*4+j)) // distinct keys
+			run[j].txid = 1
+			at, _ := slices.BinarySearch(model, v)
+			model = slices.Insert(model, at, v)
 		}
-		next += 2
-		var r hotRef
-		binary.BigEndian.PutUint64(r.ek[:], v)
-		r.ek[8] = byte(i) // distinct keys
-		r.txid = 1
-		l = l.insert(r)
-		at, _ := slices.BinarySearch(model, v)
-		model = slices.Insert(model, at, v)
+		slices.SortFunc(run, func(a, b hotRef) int { return bytes.Compare(a.ek[:], b.ek[:]) })
+		l = l.insert(run)
 		if got := read(l); !slices.Equal(got, model) {
 			t.Fatalf("after %d inserts: read %d entries, want %d (or out of order)", i+1, len(got), len(model))
 		}
@@ -315,5 +297,52 @@ func TestHotListAgainstModel(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("below %d: read %d entries, want %d", hi, len(got), len(want))
 		}
+	}
+}
+
+// TestDamagedHotKeyLeavesAppendsWorking damages a hot key of the
+// configuration index: the copy of the hot class cannot be built, so
+// appends go on (the writer does not fail its transactions on it), and a
+// query that reads the damaged key reports the damage.
+func TestDamagedHotKeyLeavesAppendsWorking(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "audit.db")
+	ctx := context.Background()
+	events := storetest.NewGenerator(3).Events(20)
+	s := openInternal(t, file, &Options{NoSync: true})
+	if err := s.Append(ctx, events[:10]...); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := bolt.Open(file, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		bad := make([]byte, 1+keyLen+3) // hot, an event key, a tag whose length does not match
+		bad[0] = classHot
+		return tx.Bucket(indexBuckets[byConfiguration]).Put(bad, nil)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = openInternal(t, file, &Options{NoSync: true})
+	for i := 10; i < 20; i++ {
+		if err := s.Append(ctx, events[i]); err != nil {
+			t.Fatalf("Append after a damaged hot key: %v", err)
+		}
+	}
+	config := events[slices.IndexFunc(events, func(e auditevents.AuditEvent) bool { return e.Configuration != "" })].Configuration
+	var qerr error
+	for _, err := range s.Query(ctx, auditevents.Query{Configuration: config}) {
+		if err != nil {
+			qerr = err
+			break
+		}
+	}
+	if !errors.Is(qerr, ErrCorrupt) {
+		t.Errorf("query through the damaged index: error %v, want one matching ErrCorrupt", qerr)
 	}
 }

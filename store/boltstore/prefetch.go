@@ -49,12 +49,12 @@ const maxCachedBranches = 256
 // prefetcher finds the events bucket's leaf pages that hold given keys, in
 // one read transaction, and asks the kernel to read them.
 type prefetcher struct {
-	f        *os.File
-	addr     uintptr // where bbolt maps the file
-	pageSize int64
-	high     uint64 // pages at or past it are not in the transaction's file
-	root     uint64 // the events bucket's root page; 0 when it has none
-	branches map[uint64][]byte
+	f         *os.File
+	pageSize  int64
+	high      uint64 // pages at or past it are not in the transaction's file
+	root      uint64 // the events bucket's root page; 0 when it has none
+	leafDepth int    // how many levels below the root the leaves lie; -1: not known yet
+	branches  map[uint64][]byte
 }
 
 // newPrefetcher returns a prefetcher for the events bucket of tx, read from
@@ -65,10 +65,10 @@ func newPrefetcher(tx *bolt.Tx, f *os.File) *prefetcher {
 	}
 	info := tx.DB().Info()
 	pf := &prefetcher{
-		f:        f,
-		addr:     info.Data,
-		pageSize: int64(info.PageSize),
-		root:     uint64(tx.Bucket(bucketEvents).Root()),
+		f:         f,
+		pageSize:  int64(info.PageSize),
+		root:      uint64(tx.Bucket(bucketEvents).Root()),
+		leafDepth: -1,
 	}
 	pf.high = uint64(tx.Size() / pf.pageSize)
 	return pf
@@ -84,7 +84,7 @@ func (pf *prefetcher) fetch(keys [][]byte) {
 		at[i] = pf.root
 	}
 	asked := make(map[uint64]bool)
-	for range maxTreeDepth {
+	for depth := 0; depth <= maxTreeDepth; depth++ {
 		more := false
 		for _, id := range at {
 			if id != 0 && !asked[id] {
@@ -93,6 +93,9 @@ func (pf *prefetcher) fetch(keys [][]byte) {
 					advise(pf.f, int64(id)*pf.pageSize, pf.pageSize)
 				}
 			}
+		}
+		if depth == pf.leafDepth {
+			return // leaves: asked for, and read by bbolt when it needs them
 		}
 		for i, id := range at {
 			if id == 0 {
@@ -108,9 +111,7 @@ func (pf *prefetcher) fetch(keys [][]byte) {
 				at[i] = child(p, keys[i])
 				more = more || at[i] != 0
 			case leafPageFlag:
-				if overflow := int64(binary.LittleEndian.Uint32(p[12:])); overflow > 0 {
-					advise(pf.f, (int64(id)+1)*pf.pageSize, overflow*pf.pageSize)
-				}
+				pf.leafDepth = depth // the tree is balanced: every leaf lies as deep
 			}
 		}
 		if !more {
@@ -294,7 +295,7 @@ func (s *prefetched) emit() ([]byte, []byte, error) {
 		}
 	}
 	if v == nil {
-		return nil, nil, corruptf("index %q has an entry for event %x, which is not stored", indexBuckets[s.p.kind], e.k)
+		return nil, nil, corruptf("index %q has entry %x without an event", indexBuckets[s.p.kind], e.k)
 	}
 	return e.k, v, nil
 }
@@ -310,7 +311,7 @@ func (s *Store) candidates(tx *bolt.Tx, p *path, lo []byte) candidates {
 	case pf == nil:
 		return newSource(tx, *p, lo, false, &s.hot)
 	case p.kind == primary:
-		return &ranged{src: newSource(tx, *p, lo, false, nil).(*source), pf: pf, lo: lo, all: s.prefetchAll, depth: -1}
+		return &ranged{src: newSource(tx, *p, lo, false, nil).(*source), pf: pf, lo: lo, all: s.prefetchAll}
 	default:
 		return newPrefetched(tx, pf, p, lo, s.prefetchAll, &s.hot)
 	}
@@ -338,7 +339,6 @@ type ranged struct {
 	on     bool   // the file is cold: asking ahead
 	mark   []byte // the leaves asked for hold the keys from mark on
 	leaves int    // the size of the next window, in leaves
-	depth  int    // the depth of the leaves below the root; -1: not known yet
 }
 
 func (r *ranged) start(hi []byte) (k, v []byte, err error) {
@@ -388,7 +388,7 @@ func (r *ranged) ahead(k []byte) {
 // a key to the last child whose element's key is not above it, the first
 // child taking every key below the second's.
 func (r *ranged) collect(id uint64, depth int, lower, hi []byte, leaves *[]uint64) (below []byte, ok bool) {
-	if depth == r.depth {
+	if depth == r.pf.leafDepth {
 		*leaves = append(*leaves, id)
 		return lower, true
 	}
@@ -398,7 +398,7 @@ func (r *ranged) collect(id uint64, depth int, lower, hi []byte, leaves *[]uint6
 	}
 	switch binary.LittleEndian.Uint16(p[8:]) {
 	case leafPageFlag:
-		r.depth = depth // the tree is balanced: every leaf lies as deep
+		r.pf.leafDepth = depth // the tree is balanced: every leaf lies as deep
 		*leaves = append(*leaves, id)
 		return lower, true
 	case branchPageFlag:

@@ -129,7 +129,7 @@ func TestRangedFindsLeaves(t *testing.T) {
 				}
 			}
 			for _, window := range []int{1, 3, 8, 256} {
-				r := &ranged{pf: newPrefetcher(tx, s.file), lo: lo, leaves: window, depth: -1}
+				r := &ranged{pf: newPrefetcher(tx, s.file), lo: lo, leaves: window}
 				mark := hi
 				if mark == nil {
 					mark = ones
