@@ -725,3 +725,64 @@ func TestLeafHasher(t *testing.T) {
 		t.Error("the leaf check does not change with the description")
 	}
 }
+
+// TestPlanPicksTheCheapestPath checks that the planner, which counts the
+// index paths a round at a time, picks a path as cheap as counting every
+// path to its end would: for queries that combine filters whose values
+// have few, some and many events.
+func TestPlanPicksTheCheapestPath(t *testing.T) {
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{NoSync: true, sealAfter: 500})
+	ctx := context.Background()
+	events := storetest.NewGenerator(11).Events(6000)
+	for i := 0; i < len(events); i += 1000 {
+		if err := s.Append(ctx, events[i:i+1000]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acme, none := "acme", ""
+	mid := events[3000].Timestamp
+	var queries []auditevents.Query
+	for _, e := range events[:40] {
+		queries = append(queries,
+			auditevents.Query{User: e.User, Configuration: e.Configuration},
+			auditevents.Query{User: e.User, Account: &e.Account},
+			auditevents.Query{Configuration: e.Configuration, Account: &acme, Since: mid},
+			auditevents.Query{User: e.User, Configuration: e.Configuration, Account: &none, Before: mid},
+		)
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		for _, q := range queries {
+			b := queryBounds(&q)
+			p, _, err := s.plan(tx, &q, b)
+			if err != nil {
+				return err
+			}
+			// Every path counted to its end.
+			cost := func(p path) int {
+				if p.kind == primary {
+					est, err := estimateRange(tx, b)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return est
+				}
+				entries, matching, err := countEntries(tx, p, b, math.MaxInt, &s.hot)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return entries + matching*indexCostFactor
+			}
+			cheapest := cost(path{kind: primary})
+			for _, ip := range s.indexPaths(tx, &q) {
+				cheapest = min(cheapest, cost(ip))
+			}
+			if got := cost(p); got != cheapest {
+				t.Errorf("query %+v: the planner picked a path of cost %d, the cheapest costs %d", q, got, cheapest)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -438,6 +438,45 @@ func seekBelow(c *bolt.Cursor, hi []byte) (k, v []byte) {
 // over time; an index path's entries in the range are counted, reading
 // index entries only, and no further than a count that would lose.
 func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, error) {
+	best := path{kind: primary}
+	bestEst, err := estimateRange(tx, b)
+	if err != nil {
+		return best, 0, err
+	}
+	bestCost := bestEst
+	paths := s.indexPaths(tx, q)
+	// Count every path's entries a little further each round, so that
+	// the cheapest path's count bounds how far the others are read: a
+	// query for a user and a configuration does not count the user's
+	// thousands of entries when the configuration has a hundred. A path
+	// left alone is counted to its end (or the bound) at once.
+	for limit := firstCount; len(paths) > 0; limit *= 2 {
+		if len(paths) == 1 {
+			limit = bestCost // nothing left to bound it: to its end at once
+		}
+		limit = min(limit, bestCost)
+		left := paths[:0]
+		for _, p := range paths {
+			entries, matching, err := countEntries(tx, p, b, limit, &s.hot)
+			if err != nil {
+				return p, 0, err
+			}
+			cost := entries + matching*indexCostFactor
+			switch {
+			case entries < limit && cost < bestCost: // all of them
+				best, bestEst, bestCost = p, matching, cost
+			case entries == limit && entries < bestCost && cost < bestCost:
+				left = append(left, p) // more to count, and it may still win
+			}
+		}
+		paths = left
+	}
+	return best, bestEst, nil
+}
+
+// indexPaths returns the index paths that can answer q: one per filter
+// with an index, each with the tags the query's other filters want.
+func (s *Store) indexPaths(tx *bolt.Tx, q *auditevents.Query) []path {
 	var tags [numTagged][]byte
 	if q.User != "" {
 		tags[tagUser] = s.codec.tag(tagUser, q.User, false)
@@ -452,12 +491,7 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, er
 	if q.Account != nil {
 		tags[tagAccount] = s.codec.tag(tagAccount, *q.Account, false)
 	}
-	best := path{kind: primary}
-	bestEst, err := estimateRange(tx, b)
-	if err != nil {
-		return best, 0, err
-	}
-	bestCost := bestEst
+	var paths []path
 	for k := range numIndexes {
 		p := path{kind: k, filter: tags}
 		switch {
@@ -473,16 +507,14 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, er
 		if p.tag == nil || tx.Bucket(indexBuckets[k]) == nil || (s.scanActor && k >= byRequestID) { // format 2 (Options.NoLog) has no actor indexes
 			continue
 		}
-		entries, matching, err := countEntries(tx, p, b, bestCost, &s.hot)
-		if err != nil {
-			return p, 0, err
-		}
-		if cost := entries + matching*indexCostFactor; cost < bestCost {
-			best, bestEst, bestCost = p, matching, cost
-		}
+		paths = append(paths, p)
 	}
-	return best, bestEst, nil
+	return paths
 }
+
+// firstCount is how many entries the planner counts of each index path
+// in its first round; each round doubles it.
+const firstCount = 64
 
 // estimateRange returns about how many events lie in the range b: the
 // event count times the share of the stored events' time span that b
