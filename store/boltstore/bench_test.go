@@ -3,6 +3,7 @@ package boltstore
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/auditevents/auditevents"
@@ -455,4 +457,75 @@ func BenchmarkPrefetch(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkHotCopy measures the queries through an index with the hot
+// class read from the Store's copy in memory (hot.go) and from the file,
+// warm and cold, in the same run, on a copy of the benchmark store after
+// 8,000 single appends of recent events, which leave the hot class nearly
+// full, as a service's store has it most of the time:
+//
+//	go test ./store/boltstore -run '^$' -bench HotCopy -benchtime 20x
+func BenchmarkHotCopy(b *testing.B) {
+	path, shapes := benchStore(b)
+	recent := filepath.Join(b.TempDir(), "recent.db")
+	if err := copyFile(recent, path); err != nil {
+		b.Fatal(err)
+	}
+	s, err := Open(recent, &Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := storetest.NewGenerator(1)
+	g.Events(benchEvents()) // the benchmark store's events: what follows is after them
+	sealed := func() (through int64) {
+		if err := s.view(func(tx *bolt.Tx) (err error) { through, err = sealedTime(tx); return err }); err != nil {
+			b.Fatal(err)
+		}
+		return through
+	}
+	// Up to the next seal, which empties the hot class, then 8,000 more.
+	before, after := sealed(), 0
+	for _, e := range g.After(defaultSealAfter + 8000) {
+		if err := s.Append(context.Background(), e); err != nil {
+			b.Fatal(err)
+		}
+		if after > 0 || sealed() != before {
+			if after++; after == 8000 {
+				break
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for _, tt := range shapes {
+		if tt.Query.User == "" && tt.Query.Configuration == "" && tt.Query.Account == nil {
+			continue // the events bucket's own path: no hot class to read
+		}
+		for _, cold := range []bool{false, true} {
+			for _, off := range []bool{true, false} {
+				name := tt.Name + map[bool]string{false: "/warm", true: "/cold"}[cold] + map[bool]string{false: "/memory", true: "/file"}[off]
+				b.Run(name, func(b *testing.B) { benchQuery(b, recent, &Options{noHotCopy: off}, tt.Query, cold) })
+			}
+		}
+	}
+}
+
+// copyFile copies the file at src to dst.
+func copyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

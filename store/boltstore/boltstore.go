@@ -87,6 +87,7 @@ type Options struct {
 	scanActor   bool                        // plan without the actor indexes; for their benchmark
 	noPrefetch  bool                        // read index paths without prefetching; for tests and benchmarks
 	prefetchAll bool                        // prefetch every window, cold or not; for tests
+	noHotCopy   bool                        // queries read the hot class from the file; for benchmarks
 }
 
 const (
@@ -123,6 +124,7 @@ type Store struct {
 	scanActor   bool        // Options.scanActor
 	noPrefetch  bool        // Options.noPrefetch
 	prefetchAll bool        // Options.prefetchAll
+	noHotCopy   bool        // Options.noHotCopy
 	hotStale    atomic.Bool // set by Prune: the writer counts the hot events again
 	hot         hotCopy     // the hot class in memory (hot.go)
 }
@@ -188,6 +190,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		scanActor:   o.scanActor,
 		noPrefetch:  o.noPrefetch,
 		prefetchAll: o.prefetchAll,
+		noHotCopy:   o.noHotCopy,
 	}
 	if s.sealAfter <= 0 {
 		s.sealAfter = defaultSealAfter

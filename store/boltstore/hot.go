@@ -272,3 +272,12 @@ func (s *Store) loadHot() {
 		})
 	})
 }
+
+// memory returns the copy of the hot class for queries to read, or nil
+// when they read the file (Options.noHotCopy).
+func (s *Store) memory() *hotCopy {
+	if s.noHotCopy {
+		return nil
+	}
+	return &s.hot
+}

@@ -309,11 +309,11 @@ func (s *Store) candidates(tx *bolt.Tx, p *path, lo []byte) candidates {
 	}
 	switch {
 	case pf == nil:
-		return newSource(tx, *p, lo, false, &s.hot)
+		return newSource(tx, *p, lo, false, s.memory())
 	case p.kind == primary:
 		return &ranged{src: newSource(tx, *p, lo, false, nil).(*source), pf: pf, lo: lo, all: s.prefetchAll}
 	default:
-		return newPrefetched(tx, pf, p, lo, s.prefetchAll, &s.hot)
+		return newPrefetched(tx, pf, p, lo, s.prefetchAll, s.memory())
 	}
 }
 

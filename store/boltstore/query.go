@@ -457,7 +457,7 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, er
 		limit = min(limit, bestCost)
 		left := paths[:0]
 		for _, p := range paths {
-			entries, matching, err := countEntries(tx, p, b, limit, &s.hot)
+			entries, matching, err := countEntries(tx, p, b, limit, s.memory())
 			if err != nil {
 				return p, 0, err
 			}
