@@ -79,9 +79,10 @@ type hotList struct{ base, tail []hotRef }
 // the tail, and once in maxHotTail entries the base.
 const maxHotTail = 256
 
-// insert returns l with run, entries in event key order: appended in place
-// when they all follow l's entries, as most do, else merged into the tail,
-// which is merged into the base once it outgrows maxHotTail.
+// insert returns l with run, entries in event key order: appended to the
+// base in place when the tail is empty and they all follow the base's
+// entries, as most do, else merged into the tail, in a new array, which is
+// merged into the base once it outgrows maxHotTail.
 func (l hotList) insert(run []hotRef) hotList {
 	if len(l.tail) == 0 && (len(l.base) == 0 || bytes.Compare(l.base[len(l.base)-1].ek[:], run[0].ek[:]) <= 0) {
 		l.base = append(l.base, run...) // past the length any reader took

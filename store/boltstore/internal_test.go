@@ -436,7 +436,7 @@ func checkActorPaths(tb testing.TB, s *Store, events []auditevents.AuditEvent, q
 		for !done {
 			err := s.view(func(tx *bolt.Tx) error {
 				var err error
-				got, hi, done, err = s.scan(tx, p, &q, b.lo, hi, got, len(got)+3)
+				got, hi, done, err = s.scan(tx, p, &q, b.lo, hi, got, len(got)+3, nil)
 				return err
 			})
 			if err != nil {

@@ -111,7 +111,8 @@ func (pf *prefetcher) fetch(keys [][]byte) {
 				at[i] = child(p, keys[i])
 				more = more || at[i] != 0
 			case leafPageFlag:
-				pf.leafDepth = depth // the tree is balanced: every leaf lies as deep
+				pf.leafDepth = depth // the tree is balanced: every page at this level is a leaf,
+				return               // asked for already
 			}
 		}
 		if !more {
@@ -202,8 +203,8 @@ type prefetched struct {
 	p      *path
 	lo     []byte // the scan stops at a key below it: so does a window
 	pf     *prefetcher
-	window int  // the size of the next window
-	all    bool // prefetch every window, without sampling (Options.prefetchAll)
+	st     *scanAhead // the size of the next window, from the query's chunk before
+	all    bool       // prefetch every window, without sampling (Options.prefetchAll)
 
 	ahead  []pending // the current window
 	next   int       // the index in ahead of the next candidate to return
@@ -217,14 +218,17 @@ type prefetched struct {
 // entry's tags match (matched) or not (nil).
 type pending struct{ k, v []byte }
 
-func newPrefetched(tx *bolt.Tx, pf *prefetcher, p *path, lo []byte, all bool, hot *hotCopy) *prefetched {
+func newPrefetched(tx *bolt.Tx, pf *prefetcher, p *path, lo []byte, all bool, hot *hotCopy, st *scanAhead) *prefetched {
+	if st.window == 0 {
+		st.window = firstWindow
+	}
 	return &prefetched{
 		src:    newSource(tx, *p, lo, true, hot),
 		events: tx.Bucket(bucketEvents),
 		p:      p,
 		lo:     lo,
 		pf:     pf,
-		window: firstWindow,
+		st:     st,
 		all:    all,
 	}
 }
@@ -252,7 +256,7 @@ func (s *prefetched) fill(k, v []byte, err error) ([]byte, []byte, error) {
 	s.ahead, s.next = s.ahead[:0], 0
 	for err == nil && k != nil {
 		s.ahead = append(s.ahead, pending{k, v})
-		if len(s.ahead) == s.window || (s.lo != nil && bytes.Compare(k, s.lo) < 0) {
+		if len(s.ahead) == s.st.window || (s.lo != nil && bytes.Compare(k, s.lo) < 0) {
 			break
 		}
 		k, v, err = s.src.prev()
@@ -261,7 +265,7 @@ func (s *prefetched) fill(k, v []byte, err error) ([]byte, []byte, error) {
 		s.end, s.err = true, err
 	}
 	s.sample = true
-	s.window = min(2*s.window, maxWindow)
+	s.st.window = min(2*s.st.window, maxWindow)
 	if len(s.ahead) == 0 {
 		return nil, nil, s.err
 	}
@@ -301,52 +305,73 @@ func (s *prefetched) emit() ([]byte, []byte, error) {
 }
 
 // candidates returns the candidates of path p in tx whose keys are not
-// below lo, read with the prefetching of this file unless it is off.
-func (s *Store) candidates(tx *bolt.Tx, p *path, lo []byte) candidates {
+// below lo, read with the prefetching of this file unless it is off; st
+// carries what the query's earlier chunks asked for (nil: none).
+func (s *Store) candidates(tx *bolt.Tx, p *path, lo []byte, st *scanAhead) candidates {
 	var pf *prefetcher
 	if !s.noPrefetch {
 		pf = newPrefetcher(tx, s.file)
+	}
+	if st == nil {
+		st = new(scanAhead)
 	}
 	switch {
 	case pf == nil:
 		return newSource(tx, *p, lo, false, s.memory())
 	case p.kind == primary:
-		return &ranged{src: newSource(tx, *p, lo, false, nil).(*source), pf: pf, lo: lo, all: s.prefetchAll}
+		return &ranged{src: newSource(tx, *p, lo, false, nil).(*source), pf: pf, lo: lo, all: s.prefetchAll, st: st}
 	default:
-		return newPrefetched(tx, pf, p, lo, s.prefetchAll, s.memory())
+		return newPrefetched(tx, pf, p, lo, s.prefetchAll, s.memory(), st)
 	}
 }
 
 // The events bucket's own path reads a range of keys in order, newest
 // first: its leaves lie side by side in the tree, but not in the file, and
 // bbolt maps the file for random access, so the kernel reads each leaf
-// only when the scan faults on it. From a cold file, the scan asks for the
-// leaves of its range ahead of it instead, a window at a time (rangeFirst
-// leaves, doubling up to rangeMax), reading only the branch pages above
-// them.
+// only when the scan faults on it. From a cold file (a first step of a
+// chunk of the query took a major fault), the scan asks for the leaves of
+// its range ahead of it instead, two windows ahead (rangeFirst leaves,
+// doubling up to rangeMax), reading only the branch pages above them.
 const (
 	rangeFirst = 8
 	rangeMax   = 256
 )
 
-// ranged reads the events bucket's path through src, and when its first
-// step waited for the disk, asks for the leaves of the range ahead of it.
+// scanAhead is what the chunks of one query, each a transaction of its
+// own, know of the reading ahead that the ones before did: so that a query
+// that found the file cold goes on asking ahead, where each later chunk's
+// first step, on the leaf the chunk before read last, would seem warm.
+type scanAhead struct {
+	window int // the size of an index path's next window of candidates; 0: firstWindow
+
+	// The events bucket's path.
+	on      bool   // the file was found cold: asking ahead
+	done    bool   // every leaf of the range was asked for
+	leaves  int    // the size of the next window, in leaves
+	mark    []byte // the leaves asked for hold the keys from mark on
+	trigger []byte // once the scan is below it, the next window is asked for
+}
+
+// ranged reads the events bucket's path through src, and once a first
+// step waited for the disk, asks for the leaves of the range ahead of it:
+// two windows ahead, the next asked for when the scan enters the last.
 type ranged struct {
-	src    *source
-	pf     *prefetcher
-	lo     []byte // the range's lower bound; nil: none
-	all    bool   // prefetch whether cold or not (Options.prefetchAll)
-	on     bool   // the file is cold: asking ahead
-	mark   []byte // the leaves asked for hold the keys from mark on
-	leaves int    // the size of the next window, in leaves
+	src *source
+	pf  *prefetcher
+	lo  []byte // the range's lower bound; nil: none
+	all bool   // prefetch whether cold or not (Options.prefetchAll)
+	st  *scanAhead
 }
 
 func (r *ranged) start(hi []byte) (k, v []byte, err error) {
 	faults := majorFaults()
 	k, v, err = r.src.start(hi)
-	r.on = k != nil && (r.all || majorFaults() != faults)
-	if r.on {
-		r.leaves, r.mark = rangeFirst, append(bytes.Clone(k), 0) // just past k
+	if k != nil && !r.st.on && !r.st.done && (r.all || majorFaults() != faults) {
+		r.st.on, r.st.leaves = true, rangeFirst
+		r.st.mark = append(bytes.Clone(k), 0) // just past k
+		r.st.trigger = r.st.mark
+	}
+	if r.st.on && k != nil {
 		r.ahead(k)
 	}
 	return k, v, err
@@ -354,35 +379,33 @@ func (r *ranged) start(hi []byte) (k, v []byte, err error) {
 
 func (r *ranged) prev() (k, v []byte, err error) {
 	k, v, err = r.src.prev()
-	if r.on && k != nil {
+	if r.st.on && k != nil {
 		r.ahead(k)
 	}
 	return k, v, err
 }
 
-// ahead asks for the next window of leaves when the scan has reached k,
-// below the leaves asked for so far.
+// ahead asks for the next windows of leaves once the scan, at k, has
+// entered the last window asked for.
 func (r *ranged) ahead(k []byte) {
-	if bytes.Compare(k, r.mark) >= 0 {
-		return
-	}
-	var leaves []uint64
-	below, ok := r.collect(r.pf.root, 0, nil, r.mark, &leaves)
-	for _, id := range leaves {
-		advise(r.pf.f, int64(id)*r.pf.pageSize, r.pf.pageSize)
-	}
-	r.leaves = min(2*r.leaves, rangeMax)
-	switch {
-	case !ok || len(leaves) == 0 || below == nil || (r.lo != nil && bytes.Compare(below, r.lo) <= 0):
-		r.on = false // the range is covered, or the tree cannot be followed
-	default:
-		r.mark = below
+	for r.st.on && bytes.Compare(k, r.st.trigger) < 0 {
+		var leaves []uint64
+		below, ok := r.collect(r.pf.root, 0, nil, r.st.mark, &leaves)
+		for _, id := range leaves {
+			advise(r.pf.f, int64(id)*r.pf.pageSize, r.pf.pageSize)
+		}
+		r.st.leaves = min(2*r.st.leaves, rangeMax)
+		if !ok || len(leaves) == 0 || below == nil || (r.lo != nil && bytes.Compare(below, r.lo) <= 0) {
+			r.st.on, r.st.done = false, true // the range is covered, or the tree cannot be followed
+			return
+		}
+		r.st.trigger, r.st.mark = r.st.mark, below
 	}
 }
 
 // collect appends to leaves, newest first, the leaves under page id (depth
 // levels below the root, holding keys from lower on; nil: from the first)
-// that may hold keys below hi, until it has r.leaves of them. It returns
+// that may hold keys below hi, until it has r.st.leaves of them. It returns
 // the lowest key the last leaf taken may hold (nil: it is the bucket's
 // first), and false when the tree cannot be followed. bbolt's cursor sends
 // a key to the last child whose element's key is not above it, the first
@@ -409,7 +432,7 @@ func (r *ranged) collect(id uint64, depth int, lower, hi []byte, leaves *[]uint6
 	if count == 0 || pageHeaderSize+count*elementSize > len(p) {
 		return nil, false
 	}
-	for i := count - 1; i >= 0 && len(*leaves) < r.leaves; i-- {
+	for i := count - 1; i >= 0 && len(*leaves) < r.st.leaves; i-- {
 		from := lower
 		if i > 0 {
 			if from = elementKey(p, i); from == nil {

@@ -129,7 +129,7 @@ func TestRangedFindsLeaves(t *testing.T) {
 				}
 			}
 			for _, window := range []int{1, 3, 8, 256} {
-				r := &ranged{pf: newPrefetcher(tx, s.file), lo: lo, leaves: window}
+				r := &ranged{pf: newPrefetcher(tx, s.file), lo: lo, st: &scanAhead{leaves: window}}
 				mark := hi
 				if mark == nil {
 					mark = ones
@@ -159,6 +159,62 @@ func TestRangedFindsLeaves(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRangedAcrossChunks reads the events bucket in chunks, each a
+// transaction, as Query does: once the first chunk found the file cold
+// (prefetchAll stands in for a major fault), every later chunk goes on
+// asking ahead, though its own first step finds its page in the cache,
+// and the leaves asked for always hold the key the scan is at, until the
+// whole range has been asked for.
+func TestRangedAcrossChunks(t *testing.T) {
+	if !canAdvise {
+		t.Skip("no prefetching on this system")
+	}
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{NoSync: true})
+	events := storetest.NewGenerator(6).Events(20000)
+	for i := 0; i < len(events); i += 1000 {
+		if err := s.Append(context.Background(), events[i:i+1000]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		st     scanAhead
+		resume []byte // the next chunk's upper bound; nil: the end
+		seen   int
+	)
+	for chunk := 0; ; chunk++ {
+		done := false
+		err := s.view(func(tx *bolt.Tx) error {
+			r := &ranged{src: newSource(tx, path{kind: primary}, nil, false, nil).(*source), pf: newPrefetcher(tx, s.file), all: chunk == 0, st: &st}
+			k, _, err := r.start(resume)
+			for n := 0; err == nil && k != nil; n++ {
+				if !st.on && !st.done {
+					t.Fatalf("chunk %d, key %x: no longer asking ahead", chunk, k)
+				}
+				if st.on && bytes.Compare(st.mark, k) > 0 {
+					t.Fatalf("chunk %d, key %x: the leaves asked for hold the keys from %x on, not this one", chunk, k, st.mark)
+				}
+				seen++
+				if n == 1500 {
+					resume = bytes.Clone(k)
+					return nil
+				}
+				k, _, err = r.prev()
+			}
+			done = true
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done {
+			break
+		}
+	}
+	if seen < len(events) || !st.done {
+		t.Errorf("scanned %d events (of %d), every leaf asked for: %v", seen, len(events), st.done)
 	}
 }
 

@@ -81,6 +81,7 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 			p       path
 			planned bool
 			resume  = b.hi // exclusive upper bound of the next chunk; nil: the end
+			ahead   scanAhead
 			stop    = func() {}
 		)
 		empty := b.lo != nil && b.hi != nil && bytes.Compare(b.lo, b.hi) >= 0
@@ -100,7 +101,7 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 					stop = s.readAhead(tx, p, est, q)
 				}
 				var err error
-				buf, resume, done, err = s.scan(tx, p, q, b.lo, resume, buf, want)
+				buf, resume, done, err = s.scan(tx, p, q, b.lo, resume, buf, want, &ahead)
 				return err
 			})
 			return buf, done, err
@@ -198,7 +199,7 @@ func (s *source) fromMemory() ([]byte, []byte, error) {
 			return candidate(s.events, &s.p, r.ek[:], r.ek[:], r.iv)
 		}
 	}
-	s.mem = hotIter{ib: -1, it: -1}
+	s.mem.ib, s.mem.it = -1, -1
 	return s.resolve(nil, nil) // the end of the hot class
 }
 
@@ -445,11 +446,12 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, er
 	}
 	bestCost := bestEst
 	paths := s.indexPaths(tx, q)
-	// Count every path's entries a little further each round, so that
-	// the cheapest path's count bounds how far the others are read: a
-	// query for a user and a configuration does not count the user's
-	// thousands of entries when the configuration has a hundred. A path
-	// left alone is counted to its end (or the bound) at once.
+	// Count the paths in rounds, each path again from its newest entry up
+	// to a limit that doubles, so that the cheapest path's count bounds
+	// how far the others are read: a query for a user and a configuration
+	// does not count the user's thousands of entries when the
+	// configuration has a hundred. A path left alone is counted to its end
+	// (or the bound) at once.
 	for limit := firstCount; len(paths) > 0; limit *= 2 {
 		if len(paths) == 1 {
 			limit = bestCost // nothing left to bound it: to its end at once
@@ -562,8 +564,8 @@ func countEntries(tx *bolt.Tx, p path, b bounds, limit int, hot *hotCopy) (entri
 // scan collects into buf, newest first, up to want events of path p that
 // match q and have keys in [lo, hi). It returns the key to resume below
 // (the last it looked at), and whether the range is exhausted.
-func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, buf []auditevents.AuditEvent, want int) (_ []auditevents.AuditEvent, resume []byte, done bool, err error) {
-	src := s.candidates(tx, &p, lo)
+func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, buf []auditevents.AuditEvent, want int, st *scanAhead) (_ []auditevents.AuditEvent, resume []byte, done bool, err error) {
+	src := s.candidates(tx, &p, lo, st)
 	var seen []byte // the last key looked at
 	k, v, err := src.start(hi)
 	for scanned := 0; err == nil && k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, v, err = src.prev() {
