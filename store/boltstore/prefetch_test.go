@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/store/storetest"
 )
 
@@ -37,6 +38,20 @@ func (pf *prefetcher) leaf(key []byte) uint64 {
 	return 0
 }
 
+// storeOf returns a store holding n events of the Generator seeded with
+// seed, appended 1,000 at a time, and the events.
+func storeOf(t *testing.T, seed uint64, n int) (*Store, []auditevents.AuditEvent) {
+	t.Helper()
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{NoSync: true})
+	events := storetest.NewGenerator(seed).Events(n)
+	for i := 0; i < len(events); i += 1000 {
+		if err := s.Append(context.Background(), events[i:min(i+1000, n)]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, events
+}
+
 // TestPrefetcherFindsLeaves checks that the prefetcher's descent of the
 // events bucket reaches, for every event, the page bbolt reads the event
 // from: the page its value lies on in the mapped file.
@@ -44,13 +59,7 @@ func TestPrefetcherFindsLeaves(t *testing.T) {
 	if !canAdvise {
 		t.Skip("no prefetching on this system")
 	}
-	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{NoSync: true})
-	events := storetest.NewGenerator(3).Events(20000)
-	for i := 0; i < len(events); i += 1000 {
-		if err := s.Append(context.Background(), events[i:i+1000]...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, _ := storeOf(t, 3, 20000)
 	err := s.view(func(tx *bolt.Tx) error {
 		pf := newPrefetcher(tx, s.file)
 		if pf.root == 0 {
@@ -95,13 +104,7 @@ func TestRangedFindsLeaves(t *testing.T) {
 	if !canAdvise {
 		t.Skip("no prefetching on this system")
 	}
-	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{NoSync: true})
-	events := storetest.NewGenerator(5).Events(20000)
-	for i := 0; i < len(events); i += 1000 {
-		if err := s.Append(context.Background(), events[i:i+1000]...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, _ := storeOf(t, 5, 20000)
 	err := s.view(func(tx *bolt.Tx) error {
 		info := tx.DB().Info()
 		c := tx.Bucket(bucketEvents).Cursor()
@@ -172,13 +175,7 @@ func TestRangedAcrossChunks(t *testing.T) {
 	if !canAdvise {
 		t.Skip("no prefetching on this system")
 	}
-	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{NoSync: true})
-	events := storetest.NewGenerator(6).Events(20000)
-	for i := 0; i < len(events); i += 1000 {
-		if err := s.Append(context.Background(), events[i:i+1000]...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, events := storeOf(t, 6, 20000)
 	var (
 		st     scanAhead
 		resume []byte // the next chunk's upper bound; nil: the end
