@@ -41,7 +41,11 @@
 // its date range: the events bucket's share is estimated from the number of
 // events, an index path's entries are counted (reading the index only, no
 // further than a count that would lose). It checks every other filter on
-// each candidate with [auditevents.Query.Matches].
+// each candidate with [auditevents.Query.Matches]. The index entries of the
+// most recent events (up to 8,192 events' worth, not yet sealed into each
+// value's range) lie in time order whatever their value; the Store keeps a
+// copy of them in memory, by value, a few megabytes at most, so that a
+// query reads only its own value's.
 //
 // A query reads in chunks, each in its own short read transaction, and holds
 // no transaction while the caller's loop body runs; the body may append. A
@@ -49,7 +53,10 @@
 // over all time) also reads the file ahead, sequentially from its end, in
 // the background, skipping what is in the page cache already: bbolt maps
 // the file for random access, so a scan of a file that is not in the page
-// cache would otherwise fault its pages in one at a time.
+// cache would otherwise fault its pages in one at a time. Other queries
+// that find the file cold (on Linux) ask the kernel for the pages of their
+// next candidates, or of the next part of their range, all at once, a
+// window at a time, instead of waiting for each in turn.
 //
 // Values are a compact binary encoding with a checksum: strings that repeat
 // (accounts, users, resource names, configurations, user agents, metadata
