@@ -154,11 +154,11 @@ func (r *treeReader) load(t int64) error {
 	r.tile = -1
 	r.leaves, r.missing = r.leaves[:0], r.missing[:0]
 	what := "leaf tile " + itoa(t) + " of account " + quoteAccount(r.account)
-	if v := r.b.Get(logKey(r.account, logLeaves, uint64(t))); v != nil {
-		items, err := tileItems(v, tlog.HashSize, what)
-		if err != nil {
-			return err
-		}
+	items, kept, err := leafTile(r.b, r.account, t)
+	if err != nil {
+		return err
+	}
+	if kept {
 		if n := len(items) / tlog.HashSize; n < tileWidth {
 			// Only the last, incomplete tile keeps fewer than 16
 			// leaves: one for each of its sequences.
@@ -323,6 +323,18 @@ func seqTile(b *bolt.Bucket, account string, t int64) ([]byte, error) {
 		return nil, corruptf("%s is missing", what)
 	}
 	return tileItems(v, keyLen, what)
+}
+
+// leafTile returns the leaves of an account's leaf tile t, and whether the
+// file keeps that tile: the leaves of a complete tile are kept only where
+// its events cannot give them again (FORMAT.md, "log").
+func leafTile(b *bolt.Bucket, account string, t int64) (leaves []byte, kept bool, err error) {
+	v := b.Get(logKey(account, logLeaves, uint64(t)))
+	if v == nil {
+		return nil, false, nil
+	}
+	leaves, err = tileItems(v, tlog.HashSize, "leaf tile "+itoa(t)+" of account "+quoteAccount(account))
+	return leaves, err == nil, err
 }
 
 // readNode returns the stored tree hash of level storedLevel or more at
@@ -995,11 +1007,8 @@ func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Se
 						if items, err = seqTile(b, account, t); err != nil {
 							return err
 						}
-						kept = nil
-						if v := b.Get(logKey(account, logLeaves, uint64(t))); v != nil {
-							if kept, err = tileItems(v, tlog.HashSize, "leaf tile "+itoa(t)+" of account "+quoteAccount(account)); err != nil {
-								return err
-							}
+						if kept, _, err = leafTile(b, account, t); err != nil {
+							return err
 						}
 						tile = t
 					}
@@ -1136,12 +1145,12 @@ func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 			if int64(len(keys)/keyLen) != want {
 				return corruptf("sequence tile %d of account %s holds %d items, want %d", t, quoteAccount(account), len(keys)/keyLen, want)
 			}
-			var leaves []byte
 			what := "leaf tile " + itoa(t) + " of account " + quoteAccount(account)
-			if lv := b.Get(logKey(account, logLeaves, uint64(t))); lv != nil {
-				if leaves, err = tileItems(lv, tlog.HashSize, what); err != nil {
-					return err
-				}
+			leaves, kept, err := leafTile(b, account, t)
+			if err != nil {
+				return err
+			}
+			if kept {
 				if int64(len(leaves)/tlog.HashSize) != want {
 					return corruptf("%s holds %d items, want %d", what, len(leaves)/tlog.HashSize, want)
 				}
@@ -1152,7 +1161,7 @@ func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 			// all of them are pruned (its node of level 4 stands for it):
 			// see pruneLog. Its slots are checked first, for a clearer
 			// error about an event removed outside the store.
-			missing := leaves == nil && hasPruned(keys) && !isZero(keys)
+			missing := !kept && hasPruned(keys) && !isZero(keys)
 			for j := int64(0); j < want; j++ {
 				key := keys[j*keyLen : (j+1)*keyLen]
 				if isZero(key) {
@@ -1169,7 +1178,7 @@ func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 				if err != nil {
 					return fmt.Errorf("account %s: %w", quoteAccount(account), err)
 				}
-				if leaves != nil && auditevents.LeafHash(seq+j, &e) != tlog.Hash(leaves[j*tlog.HashSize:(j+1)*tlog.HashSize]) {
+				if kept && auditevents.LeafHash(seq+j, &e) != tlog.Hash(leaves[j*tlog.HashSize:(j+1)*tlog.HashSize]) {
 					return corruptf("the event at sequence %d of account %s does not match its kept leaf", seq+j, quoteAccount(account))
 				}
 				named++

@@ -173,13 +173,12 @@ func (u *upgrader) ref(k []byte, e *auditevents.AuditEvent) (logRef, error) {
 	lr.leaf, lr.check = u.hasher.leaf(lr.seq, e)
 	key := string(logKey(e.Account, logLeaves, uint64(lr.seq/tileWidth)))
 	if key != u.tileKey {
-		lv := u.tx.Bucket(bucketLog).Get([]byte(key))
-		if lv == nil {
-			return logRef{}, corruptf("the leaf tile of sequence %d of account %s is missing", lr.seq, quoteAccount(e.Account))
-		}
-		items, err := tileItems(lv, tlog.HashSize, "a leaf tile of account "+quoteAccount(e.Account))
+		items, kept, err := leafTile(u.tx.Bucket(bucketLog), e.Account, lr.seq/tileWidth)
 		if err != nil {
 			return logRef{}, err
+		}
+		if !kept {
+			return logRef{}, corruptf("the leaf tile of sequence %d of account %s is missing", lr.seq, quoteAccount(e.Account))
 		}
 		u.tileKey, u.leaves = key, items
 	}
