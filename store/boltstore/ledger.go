@@ -1048,7 +1048,7 @@ func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Se
 					// leaf check.
 					e, seq, check, err := s.codec.decodeEntry(k, v)
 					if j := int(next%tileWidth) * tlog.HashSize; err == nil && seq == next && j+tlog.HashSize <= len(kept) {
-						if auditevents.LeafHash(seq, &e) != tlog.Hash(kept[j:j+tlog.HashSize]) {
+						if leaf, _ := hasher.leaf(seq, &e); leaf != tlog.Hash(kept[j:j+tlog.HashSize]) {
 							err = corruptf("the event at sequence %d does not match its kept leaf", next)
 						}
 					} else if err == nil && hasher.check(seq, &e) != check {
@@ -1178,8 +1178,10 @@ func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 				if err != nil {
 					return fmt.Errorf("account %s: %w", quoteAccount(account), err)
 				}
-				if kept && auditevents.LeafHash(seq+j, &e) != tlog.Hash(leaves[j*tlog.HashSize:(j+1)*tlog.HashSize]) {
-					return corruptf("the event at sequence %d of account %s does not match its kept leaf", seq+j, quoteAccount(account))
+				if kept {
+					if leaf, _ := hasher.leaf(seq+j, &e); leaf != tlog.Hash(leaves[j*tlog.HashSize:(j+1)*tlog.HashSize]) {
+						return corruptf("the event at sequence %d of account %s does not match its kept leaf", seq+j, quoteAccount(account))
+					}
 				}
 				named++
 			}
