@@ -199,7 +199,7 @@ func (r *treeReader) load(t int64) error {
 		r.missing = append(r.missing, err)
 		complete = complete && err == nil
 	}
-	if !complete && hasPruned(keys) && !holdsEvent(keys, r.events) {
+	if !complete && hasPruned(keys) && !holdsOther(keys, nil, r.events) {
 		// A tile pruned whole while its leaves could not be computed
 		// (pruneLog): its node of level 4 stands for it. (With an
 		// event still stored, its leaf tile was deleted: corrupt.)
@@ -732,7 +732,7 @@ func (s *Store) pruneLog(tx *bolt.Tx, pruned []prunedEvent) (damaged []damagedTi
 				}
 			case !errors.Is(cause, ErrCorrupt):
 				return nil, cause
-			case !prunesAll(items, group, events):
+			case holdsOther(items, group, events):
 				damaged = append(damaged, damagedTile{ref, cause})
 				continue
 			default:
@@ -782,30 +782,20 @@ func (s *Store) tileLeaves(tx *bolt.Tx, ref tileRef) ([]byte, error) {
 	return leaves, nil
 }
 
-// holdsEvent reports whether a slot of the sequence tile items names an
-// event that events holds.
-func holdsEvent(items []byte, events *bolt.Bucket) bool {
-	for j := 0; j+keyLen <= len(items); j += keyLen {
-		if key := items[j : j+keyLen]; !isZero(key) && events.Get(key) != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// prunesAll reports whether the events of group are every event still
-// stored that the sequence tile items names.
-func prunesAll(items []byte, group []prunedEvent, events *bolt.Bucket) bool {
+// holdsOther reports whether a slot of the sequence tile items names an
+// event that events holds and that group does not prune: with no group,
+// whether the tile names any stored event at all.
+func holdsOther(items []byte, group []prunedEvent, events *bolt.Bucket) bool {
 	for j := 0; j+keyLen <= len(items); j += keyLen {
 		key := items[j : j+keyLen]
 		if isZero(key) || events.Get(key) == nil {
 			continue
 		}
 		if !slices.ContainsFunc(group, func(p prunedEvent) bool { return bytes.Equal(p.key, key) }) {
-			return false
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // TreeSize returns the size of the account's tree, as [auditevents.Ledger]
