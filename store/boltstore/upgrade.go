@@ -152,9 +152,10 @@ func (u *upgrader) events() error {
 
 // ref returns the sequence, leaf and leaf check of the event e with key k.
 // From format 2, or without the log, the event gets its account's next
-// sequence; from formats 3 to 5 its sequence is in its ids entry, and an event whose leaf is not
-// the one the file keeps counts against dropping its tile's leaves, so
-// that an event changed before the upgrade stays named after it.
+// sequence; from formats 3 to 5 its sequence is in its ids entry, and an
+// event whose leaf is not the one the file keeps counts against dropping
+// its tile's leaves, so that an event changed before the upgrade stays
+// named after it.
 func (u *upgrader) ref(k []byte, e *auditevents.AuditEvent) (logRef, error) {
 	if !u.hasLog {
 		lr := logRef{seq: u.next[e.Account]}
