@@ -154,11 +154,11 @@ func (r *treeReader) load(t int64) error {
 	r.tile = -1
 	r.leaves, r.missing = r.leaves[:0], r.missing[:0]
 	what := "leaf tile " + itoa(t) + " of account " + quoteAccount(r.account)
-	if v := r.b.Get(logKey(r.account, logLeaves, uint64(t))); v != nil {
-		items, err := tileItems(v, tlog.HashSize, what)
-		if err != nil {
-			return err
-		}
+	items, kept, err := leafTile(r.b, r.account, t)
+	if err != nil {
+		return err
+	}
+	if kept {
 		if n := len(items) / tlog.HashSize; n < tileWidth {
 			// Only the last, incomplete tile keeps fewer than 16
 			// leaves: one for each of its sequences.
@@ -199,7 +199,7 @@ func (r *treeReader) load(t int64) error {
 		r.missing = append(r.missing, err)
 		complete = complete && err == nil
 	}
-	if !complete && hasPruned(keys) && !holdsEvent(keys, r.events) {
+	if !complete && hasPruned(keys) && !holdsOther(keys, nil, r.events) {
 		// A tile pruned whole while its leaves could not be computed
 		// (pruneLog): its node of level 4 stands for it. (With an
 		// event still stored, its leaf tile was deleted: corrupt.)
@@ -323,6 +323,18 @@ func seqTile(b *bolt.Bucket, account string, t int64) ([]byte, error) {
 		return nil, corruptf("%s is missing", what)
 	}
 	return tileItems(v, keyLen, what)
+}
+
+// leafTile returns the leaves of an account's leaf tile t, and whether the
+// file keeps that tile: the leaves of a complete tile are kept only where
+// its events cannot give them again (FORMAT.md, "log").
+func leafTile(b *bolt.Bucket, account string, t int64) (leaves []byte, kept bool, err error) {
+	v := b.Get(logKey(account, logLeaves, uint64(t)))
+	if v == nil {
+		return nil, false, nil
+	}
+	leaves, err = tileItems(v, tlog.HashSize, "leaf tile "+itoa(t)+" of account "+quoteAccount(account))
+	return leaves, err == nil, err
 }
 
 // readNode returns the stored tree hash of level storedLevel or more at
@@ -720,7 +732,7 @@ func (s *Store) pruneLog(tx *bolt.Tx, pruned []prunedEvent) (damaged []damagedTi
 				}
 			case !errors.Is(cause, ErrCorrupt):
 				return nil, cause
-			case !prunesAll(items, group, events):
+			case holdsOther(items, group, events):
 				damaged = append(damaged, damagedTile{ref, cause})
 				continue
 			default:
@@ -770,30 +782,20 @@ func (s *Store) tileLeaves(tx *bolt.Tx, ref tileRef) ([]byte, error) {
 	return leaves, nil
 }
 
-// holdsEvent reports whether a slot of the sequence tile items names an
-// event that events holds.
-func holdsEvent(items []byte, events *bolt.Bucket) bool {
-	for j := 0; j+keyLen <= len(items); j += keyLen {
-		if key := items[j : j+keyLen]; !isZero(key) && events.Get(key) != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// prunesAll reports whether the events of group are every event still
-// stored that the sequence tile items names.
-func prunesAll(items []byte, group []prunedEvent, events *bolt.Bucket) bool {
+// holdsOther reports whether a slot of the sequence tile items names an
+// event that events holds and that group does not prune: with no group,
+// whether the tile names any stored event at all.
+func holdsOther(items []byte, group []prunedEvent, events *bolt.Bucket) bool {
 	for j := 0; j+keyLen <= len(items); j += keyLen {
 		key := items[j : j+keyLen]
 		if isZero(key) || events.Get(key) == nil {
 			continue
 		}
 		if !slices.ContainsFunc(group, func(p prunedEvent) bool { return bytes.Equal(p.key, key) }) {
-			return false
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // TreeSize returns the size of the account's tree, as [auditevents.Ledger]
@@ -995,11 +997,8 @@ func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Se
 						if items, err = seqTile(b, account, t); err != nil {
 							return err
 						}
-						kept = nil
-						if v := b.Get(logKey(account, logLeaves, uint64(t))); v != nil {
-							if kept, err = tileItems(v, tlog.HashSize, "leaf tile "+itoa(t)+" of account "+quoteAccount(account)); err != nil {
-								return err
-							}
+						if kept, _, err = leafTile(b, account, t); err != nil {
+							return err
 						}
 						tile = t
 					}
@@ -1039,7 +1038,7 @@ func (s *Store) Entries(ctx context.Context, account string, from int64) iter.Se
 					// leaf check.
 					e, seq, check, err := s.codec.decodeEntry(k, v)
 					if j := int(next%tileWidth) * tlog.HashSize; err == nil && seq == next && j+tlog.HashSize <= len(kept) {
-						if auditevents.LeafHash(seq, &e) != tlog.Hash(kept[j:j+tlog.HashSize]) {
+						if leaf, _ := hasher.leaf(seq, &e); leaf != tlog.Hash(kept[j:j+tlog.HashSize]) {
 							err = corruptf("the event at sequence %d does not match its kept leaf", next)
 						}
 					} else if err == nil && hasher.check(seq, &e) != check {
@@ -1136,12 +1135,12 @@ func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 			if int64(len(keys)/keyLen) != want {
 				return corruptf("sequence tile %d of account %s holds %d items, want %d", t, quoteAccount(account), len(keys)/keyLen, want)
 			}
-			var leaves []byte
 			what := "leaf tile " + itoa(t) + " of account " + quoteAccount(account)
-			if lv := b.Get(logKey(account, logLeaves, uint64(t))); lv != nil {
-				if leaves, err = tileItems(lv, tlog.HashSize, what); err != nil {
-					return err
-				}
+			leaves, kept, err := leafTile(b, account, t)
+			if err != nil {
+				return err
+			}
+			if kept {
 				if int64(len(leaves)/tlog.HashSize) != want {
 					return corruptf("%s holds %d items, want %d", what, len(leaves)/tlog.HashSize, want)
 				}
@@ -1152,7 +1151,7 @@ func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 			// all of them are pruned (its node of level 4 stands for it):
 			// see pruneLog. Its slots are checked first, for a clearer
 			// error about an event removed outside the store.
-			missing := leaves == nil && hasPruned(keys) && !isZero(keys)
+			missing := !kept && hasPruned(keys) && !isZero(keys)
 			for j := int64(0); j < want; j++ {
 				key := keys[j*keyLen : (j+1)*keyLen]
 				if isZero(key) {
@@ -1169,8 +1168,10 @@ func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 				if err != nil {
 					return fmt.Errorf("account %s: %w", quoteAccount(account), err)
 				}
-				if leaves != nil && auditevents.LeafHash(seq+j, &e) != tlog.Hash(leaves[j*tlog.HashSize:(j+1)*tlog.HashSize]) {
-					return corruptf("the event at sequence %d of account %s does not match its kept leaf", seq+j, quoteAccount(account))
+				if kept {
+					if leaf, _ := hasher.leaf(seq+j, &e); leaf != tlog.Hash(leaves[j*tlog.HashSize:(j+1)*tlog.HashSize]) {
+						return corruptf("the event at sequence %d of account %s does not match its kept leaf", seq+j, quoteAccount(account))
+					}
 				}
 				named++
 			}

@@ -216,8 +216,9 @@ func TestLedgerTamper(t *testing.T) {
 	}
 
 	// Check, which needs no key, finds the edits that break the log's
-	// bookkeeping too.
-	for _, name := range []string{"an event deleted", "an event inserted"} {
+	// bookkeeping too, and every event that no longer holds its sequence
+	// and leaf check.
+	for _, name := range []string{"an event deleted", "an event inserted", "a byte of an event changed", "a byte changed and the checksum fixed", "two events swapped", "two sequences swapped in the log"} {
 		t.Run("Check/"+name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "audit.db")
 			copyFile(t, orig, path)
@@ -233,6 +234,39 @@ func TestLedgerTamper(t *testing.T) {
 			defer s.Close()
 			if err := s.Check(ctx); !errors.Is(err, boltstore.ErrCorrupt) {
 				t.Errorf("Check = %v, want ErrCorrupt", err)
+			}
+		})
+	}
+
+	// Lookup returns the event the log signed, or ErrCorrupt: never an
+	// event changed or moved since, under its ID and sequence.
+	for _, lc := range []struct {
+		name string
+		id   string
+	}{
+		{"a byte of an event changed", seq(40).ID},
+		{"a byte changed and the checksum fixed", seq(41).ID},
+		{"two events swapped", seq(10).ID},
+		{"two sequences swapped in the log", seq(20).ID},
+	} {
+		t.Run("Lookup/"+lc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.db")
+			copyFile(t, orig, path)
+			for _, tc := range tests {
+				if tc.name == lc.name {
+					tamper(t, path, tc.edit)
+				}
+			}
+			s, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if e, err := s.Lookup(ctx, lc.id); !errors.Is(err, boltstore.ErrCorrupt) {
+				t.Errorf("Lookup(%s) = sequence %d, %q, %v; want ErrCorrupt", lc.id, e.Seq, e.Event.Description, err)
+			}
+			if e, err := s.Lookup(ctx, seq(50).ID); err != nil || e.Seq != 50 || !e.Event.Equal(&events[3*50]) {
+				t.Errorf("Lookup of the untouched sequence 50 = %d, %v; want it", e.Seq, err)
 			}
 		})
 	}

@@ -178,12 +178,13 @@ func noLogMark(tb testing.TB, path string) bool {
 
 // A file of format 2, the format before the log, opens read-only with NoLog
 // as it is, and writable with NoLog becomes the current format without the
-// log, keeping its events.
+// log, keeping its events and their values byte for byte.
 func TestNoLogFormat2(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "audit.db")
 	copyFile(t, filepath.Join("testdata", "format2.db"), path)
 	before := readFile(t, path)
+	values := dumpBucket(t, path, "events")
 	ro, err := boltstore.Open(path, &boltstore.Options{NoLog: true, ReadOnly: true})
 	if err != nil {
 		t.Fatalf("read-only NoLog Open of a format 2 file: %v", err)
@@ -216,6 +217,9 @@ func TestNoLogFormat2(t *testing.T) {
 	}
 	if v, hasLog := fileFormat(t, path); v != 6 || hasLog || !noLogMark(t, path) {
 		t.Fatalf("format 2 opened with NoLog: format %d, log bucket %v, nolog mark %v; want format 6 without the log, marked", v, hasLog, noLogMark(t, path))
+	}
+	if got := dumpBucket(t, path, "events"); got != values {
+		t.Error("opening a format 2 file with NoLog changed its values, which FORMAT.md says are already valid")
 	}
 }
 

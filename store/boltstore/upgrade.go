@@ -152,9 +152,10 @@ func (u *upgrader) events() error {
 
 // ref returns the sequence, leaf and leaf check of the event e with key k.
 // From format 2, or without the log, the event gets its account's next
-// sequence; from formats 3 to 5 its sequence is in its ids entry, and an event whose leaf is not
-// the one the file keeps counts against dropping its tile's leaves, so
-// that an event changed before the upgrade stays named after it.
+// sequence; from formats 3 to 5 its sequence is in its ids entry, and an
+// event whose leaf is not the one the file keeps counts against dropping
+// its tile's leaves, so that an event changed before the upgrade stays
+// named after it.
 func (u *upgrader) ref(k []byte, e *auditevents.AuditEvent) (logRef, error) {
 	if !u.hasLog {
 		lr := logRef{seq: u.next[e.Account]}
@@ -173,13 +174,12 @@ func (u *upgrader) ref(k []byte, e *auditevents.AuditEvent) (logRef, error) {
 	lr.leaf, lr.check = u.hasher.leaf(lr.seq, e)
 	key := string(logKey(e.Account, logLeaves, uint64(lr.seq/tileWidth)))
 	if key != u.tileKey {
-		lv := u.tx.Bucket(bucketLog).Get([]byte(key))
-		if lv == nil {
-			return logRef{}, corruptf("the leaf tile of sequence %d of account %s is missing", lr.seq, quoteAccount(e.Account))
-		}
-		items, err := tileItems(lv, tlog.HashSize, "a leaf tile of account "+quoteAccount(e.Account))
+		items, kept, err := leafTile(u.tx.Bucket(bucketLog), e.Account, lr.seq/tileWidth)
 		if err != nil {
 			return logRef{}, err
+		}
+		if !kept {
+			return logRef{}, corruptf("the leaf tile of sequence %d of account %s is missing", lr.seq, quoteAccount(e.Account))
 		}
 		u.tileKey, u.leaves = key, items
 	}

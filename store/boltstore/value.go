@@ -93,7 +93,8 @@ type codec struct {
 func (c *codec) logged() bool { return !c.noLog && c.upgrade == 0 }
 
 // leafCheckLen is the length of the leaf check in an event's value: a
-// CRC-32C of the event's leaf record (leafOf).
+// CRC-32C of the event's leaf record (auditevents.AppendLeaf), computed by
+// leafHasher.
 const leafCheckLen = 4
 
 // logRef is what an event's value holds of its account's log: its sequence
@@ -110,10 +111,9 @@ type logRef struct {
 // when the action is not in the table; the account, the user, the action
 // when its code is 0, the resource name, the configuration and the
 // description; then, only for an event that has any, the actor section
-// (see appendActor). The action and the description
-// are written as a uvarint length and the bytes; the other strings as their
-// dictionary code, or 0 followed by the length and the bytes. The timestamp
-// and the ID are in the key.
+// (below). The action and the description are written as a uvarint length
+// and the bytes; the other strings as their dictionary code, or 0 followed
+// by the length and the bytes. The timestamp and the ID are in the key.
 
 // The actor section starts with a byte of flags saying which actor fields
 // follow, in this order: the IP address (its 4 or 16 bytes, after a byte
@@ -132,7 +132,9 @@ const (
 
 // appendValue appends the encoding of e to dst, with the log prefix of lr
 // unless lr is nil (a file without the log). It fails only when e's kind is
-// not in the table, which Open prevents for every kind this package knows.
+// not in the table, which Open prevents for every kind this package knows,
+// or when its IP address does not parse (appendActor), which Validate
+// prevents; dst is then returned as it was.
 func (c *codec) appendValue(dst []byte, e *auditevents.AuditEvent, lr *logRef) ([]byte, error) {
 	kind, ok := c.kinds.codes[string(e.ResourceKind)]
 	if !ok {
