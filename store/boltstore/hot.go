@@ -211,8 +211,10 @@ func (h *hotCopy) end(gen, txid uint64, committed bool, built *[byRequestID]map[
 		}
 	}
 	if !sealed {
-		// Each value's entries of the transaction, in event key order
-		// (added is in key order within each index), inserted at once.
+		// Each value's entries of the transaction, in event key order,
+		// inserted at once. added holds each index's entries in index key
+		// order, which in the hot class is event key order (index.go), so
+		// the stable sort leaves each value's run in event key order.
 		slices.SortStableFunc(added, func(a, b hotAdd) int {
 			return cmp.Or(cmp.Compare(a.kind, b.kind), strings.Compare(a.tag, b.tag))
 		})
@@ -225,7 +227,6 @@ func (h *hotCopy) end(gen, txid uint64, committed bool, built *[byRequestID]map[
 			for n, a := range added[i:j] {
 				run[n] = hotRef{ek: [keyLen]byte(a.ek), iv: bytes.Clone(a.iv), txid: txid}
 			}
-			slices.SortFunc(run, func(a, b hotRef) int { return bytes.Compare(a.ek[:], b.ek[:]) })
 			h.values[added[i].kind][added[i].tag] = h.values[added[i].kind][added[i].tag].insert(run)
 			i = j
 		}
