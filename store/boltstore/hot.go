@@ -64,6 +64,8 @@ type hotRef struct {
 }
 
 // hotAdd is an entry a transaction adds to the hot class of index kind.
+// The copy keeps iv: it is the value the transaction wrote (otherTags, a
+// new array per entry), which nothing changes after.
 type hotAdd struct {
 	kind   indexKind
 	tag    string
@@ -225,7 +227,7 @@ func (h *hotCopy) end(gen, txid uint64, committed bool, built *[byRequestID]map[
 			}
 			run := make([]hotRef, j-i)
 			for n, a := range added[i:j] {
-				run[n] = hotRef{ek: [keyLen]byte(a.ek), iv: bytes.Clone(a.iv), txid: txid}
+				run[n] = hotRef{ek: [keyLen]byte(a.ek), iv: a.iv, txid: txid}
 			}
 			h.values[added[i].kind][added[i].tag] = h.values[added[i].kind][added[i].tag].insert(run)
 			i = j
