@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/auditevents/auditevents"
@@ -166,23 +165,7 @@ func BenchmarkActorAppend(b *testing.B) {
 						}
 					}
 				} else {
-					var next atomic.Int64
-					var wg sync.WaitGroup
-					for range 64 {
-						wg.Go(func() {
-							for {
-								i := int(next.Add(1)) - 1
-								if i >= len(events) {
-									return
-								}
-								if err := s.Append(ctx, events[i]); err != nil {
-									b.Error(err)
-									return
-								}
-							}
-						})
-					}
-					wg.Wait()
+					appendConcurrently(b, s, events, 64)
 				}
 				reportRate(b, n)
 				b.StopTimer()

@@ -123,28 +123,36 @@ func BenchmarkAppend(b *testing.B) {
 		b.Run("concurrent64/"+name, func(b *testing.B) {
 			s := openBench(b, &Options{NoSync: !durable})
 			events := storetest.NewGenerator(4).Events(b.N)
-			var next atomic.Int64
-			var wg sync.WaitGroup
 			b.ReportAllocs()
 			b.ResetTimer()
-			for range 64 {
-				wg.Go(func() {
-					for {
-						i := int(next.Add(1)) - 1
-						if i >= len(events) {
-							return
-						}
-						if err := s.Append(ctx, events[i]); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
+			appendConcurrently(b, s, events, 64)
 			reportRate(b, b.N)
 		})
 	}
+}
+
+// appendConcurrently appends events to s one per Append from workers
+// goroutines, each taking the next event not yet taken, and returns when
+// they are all appended; an error fails b.
+func appendConcurrently(b *testing.B, s *Store, events []auditevents.AuditEvent, workers int) {
+	b.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(events) {
+					return
+				}
+				if err := s.Append(context.Background(), events[i]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // BenchmarkFsync is the baseline of the durable appends: one 4 KiB write

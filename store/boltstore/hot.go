@@ -64,6 +64,8 @@ type hotRef struct {
 }
 
 // hotAdd is an entry a transaction adds to the hot class of index kind.
+// The copy keeps iv: it is the value the transaction wrote (otherTags, a
+// new array per entry), which nothing changes after.
 type hotAdd struct {
 	kind   indexKind
 	tag    string
@@ -211,8 +213,10 @@ func (h *hotCopy) end(gen, txid uint64, committed bool, built *[byRequestID]map[
 		}
 	}
 	if !sealed {
-		// Each value's entries of the transaction, in event key order
-		// (added is in key order within each index), inserted at once.
+		// Each value's entries of the transaction, in event key order,
+		// inserted at once. added holds each index's entries in index key
+		// order, which in the hot class is event key order (index.go), so
+		// the stable sort leaves each value's run in event key order.
 		slices.SortStableFunc(added, func(a, b hotAdd) int {
 			return cmp.Or(cmp.Compare(a.kind, b.kind), strings.Compare(a.tag, b.tag))
 		})
@@ -223,9 +227,8 @@ func (h *hotCopy) end(gen, txid uint64, committed bool, built *[byRequestID]map[
 			}
 			run := make([]hotRef, j-i)
 			for n, a := range added[i:j] {
-				run[n] = hotRef{ek: [keyLen]byte(a.ek), iv: bytes.Clone(a.iv), txid: txid}
+				run[n] = hotRef{ek: [keyLen]byte(a.ek), iv: a.iv, txid: txid}
 			}
-			slices.SortFunc(run, func(a, b hotRef) int { return bytes.Compare(a.ek[:], b.ek[:]) })
 			h.values[added[i].kind][added[i].tag] = h.values[added[i].kind][added[i].tag].insert(run)
 			i = j
 		}

@@ -50,6 +50,11 @@ func checkHotCopy(tb testing.TB, s *Store, step string) {
 				if _, ok := file[k][tag]; !ok && len(visible(l, txid)) > 0 {
 					tb.Errorf("%s: index %q, tag %x: the copy holds hot entries the file does not", step, indexBuckets[k], tag)
 				}
+				for _, run := range [][]hotRef{l.base, l.tail} { // hotIter merges two sorted runs
+					if !slices.IsSortedFunc(run, func(a, b hotRef) int { return bytes.Compare(a.ek[:], b.ek[:]) }) {
+						tb.Errorf("%s: index %q, tag %x: a run of the copy's hot entries is out of event key order", step, indexBuckets[k], tag)
+					}
+				}
 			}
 			s.hot.mu.RUnlock()
 		}

@@ -72,8 +72,9 @@ func queryBounds(q *auditevents.Query) bounds {
 // (in time order, so a date range is a seek), or the index of q's user, of
 // its configuration's name, of its account, of its request ID, or of its IP
 // address or network, comparing their sizes within q's date range first.
-// Other filters are checked on each candidate, and a cursor is a seek. Events appended while a query runs are seen by it if
-// they fall after its current position.
+// Other filters are checked on each candidate, and a cursor is a seek.
+// Events appended while a query runs are seen by it if they fall after its
+// current position.
 func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[auditevents.AuditEvent, error] {
 	return auditevents.QueryChunks(ctx, q, chunkEvents, func(q *auditevents.Query) (auditevents.ChunkFunc, func()) {
 		b := queryBounds(q)
