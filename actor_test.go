@@ -510,8 +510,35 @@ func TestRedactFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = all.Apply(ctx, e)
-	if got.HasActor() || got.Metadata != nil || got.Account != "" || got.User != "" || got.ResourceName != "" || got.Configuration != "" {
+	if got.HasActor() || got.Metadata != nil || got.Account != "" || got.User != "" || got.ResourceName != "" || got.Configuration != "" || got.Description != "" {
 		t.Errorf("redacting every field left %+v", got)
+	}
+	// Each field alone: that field emptied, every other one kept.
+	for _, tt := range []struct {
+		field string
+		clear func(*auditevents.AuditEvent)
+	}{
+		{"account", func(e *auditevents.AuditEvent) { e.Account = "" }},
+		{"user", func(e *auditevents.AuditEvent) { e.User = "" }},
+		{"resourceName", func(e *auditevents.AuditEvent) { e.ResourceName = "" }},
+		{"configuration", func(e *auditevents.AuditEvent) { e.Configuration = "" }},
+		{"description", func(e *auditevents.AuditEvent) { e.Description = "" }},
+		{"ipAddress", func(e *auditevents.AuditEvent) { e.IPAddress = "" }},
+		{"userAgent", func(e *auditevents.AuditEvent) { e.UserAgent = "" }},
+		{"requestId", func(e *auditevents.AuditEvent) { e.RequestID = "" }},
+		{"metadata", func(e *auditevents.AuditEvent) { e.Metadata = nil }},
+	} {
+		r, err := auditevents.RedactFields(tt.field)
+		if err != nil {
+			t.Fatalf("RedactFields(%q): %v", tt.field, err)
+		}
+		want := actorSample()
+		want.Description = "a description" // so that clearing it shows
+		src := want
+		tt.clear(&want)
+		if got := r.Apply(ctx, src); !got.Equal(&want) {
+			t.Errorf("RedactFields(%q):\n got  %+v\n want %+v", tt.field, got, want)
+		}
 	}
 	if got.ID != e.ID || !got.Timestamp.Equal(e.Timestamp) || got.Action != e.Action || got.ResourceKind != e.ResourceKind {
 		t.Errorf("redaction removed what identifies the event: %+v", got)

@@ -551,10 +551,7 @@ func (v *verifier) fill(ctx context.Context, lo, hi int64, state byte) error {
 		at = append(at, index)
 		indexes = append(indexes, tlog.StoredHashIndex(level, index))
 	})
-	hashes, err := v.log.ReadHashes(ctx, indexes)
-	if err == nil && len(hashes) != len(indexes) {
-		err = fmt.Errorf("%d hashes read for %d indexes", len(hashes), len(indexes))
-	}
+	hashes, err := v.readHashes(ctx, indexes)
 	// A store may give a pruned range only through a larger subtree, too
 	// (store/boltstore prunes a damaged tile of 16 whole).
 	unavailable := errors.Is(err, ErrHashUnavailable)
@@ -586,6 +583,16 @@ func (v *verifier) fill(ctx context.Context, lo, hi int64, state byte) error {
 		v.prevRoot = v.cr.root()
 	}
 	return nil
+}
+
+// readHashes reads the store's hashes at indexes, and fails when the store
+// returns another number of hashes than it was asked for.
+func (v *verifier) readHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	hs, err := v.log.ReadHashes(ctx, indexes)
+	if err == nil && len(hs) != len(indexes) {
+		err = fmt.Errorf("%d hashes read for %d indexes", len(hs), len(indexes))
+	}
+	return hs, err
 }
 
 // rootAt returns the root of the tree of the first n sequences (the
@@ -631,10 +638,7 @@ func (v *verifier) subtree(ctx context.Context, level int, index int64, leaves [
 			return tlog.Hash{}, err
 		}
 	}
-	hs, err := v.log.ReadHashes(ctx, []int64{tlog.StoredHashIndex(level, index)})
-	if err == nil && len(hs) != 1 {
-		err = fmt.Errorf("%d hashes read for 1 index", len(hs))
-	}
+	hs, err := v.readHashes(ctx, []int64{tlog.StoredHashIndex(level, index)})
 	if err != nil {
 		return tlog.Hash{}, &rangeError{lo: index << level, hi: (index+1)<<level - 1, err: err}
 	}
@@ -714,10 +718,7 @@ func (v *verifier) pinpoint(ctx context.Context) error {
 		if len(indexes) == 0 {
 			return nil
 		}
-		hs, err := v.log.ReadHashes(ctx, indexes)
-		if err == nil && len(hs) != len(indexes) {
-			err = fmt.Errorf("%d hashes read for %d indexes", len(hs), len(indexes))
-		}
+		hs, err := v.readHashes(ctx, indexes)
 		if err != nil {
 			return err
 		}

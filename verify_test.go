@@ -509,3 +509,39 @@ func TestVerifyRolledBackWithEvents(t *testing.T) {
 		})
 	}
 }
+
+// shortHashes is a log whose ReadHashes returns one hash fewer than asked.
+type shortHashes struct{ *fakeLog }
+
+func (s shortHashes) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	hs, err := s.fakeLog.ReadHashes(ctx, indexes)
+	if len(hs) > 0 {
+		hs = hs[:len(hs)-1]
+	}
+	return hs, err
+}
+
+// A store that returns fewer hashes than asked fails Verify with an error
+// saying so, whether Verify reads them for a pruned range, for the subtree
+// around a range whose leaves are lost, or to name a changed event.
+func TestVerifyShortHashes(t *testing.T) {
+	ctx := context.Background()
+	signer, verifier := testKeys(t)
+	orig := newFakeLog(t, testEvents(100, "acme"))
+	cp := orig.checkpoint(t, signer)
+	for _, tc := range []struct {
+		name string
+		edit func(f *fakeLog)
+	}{
+		{"pruned", func(f *fakeLog) { f.prune(0, 37) }},
+		{"deleted, its tile's leaves lost", func(f *fakeLog) { f.entries = slices.Delete(f.entries, 30, 31); f.lost = map[int64]bool{1: true} }},
+		{"changed", func(f *fakeLog) { f.entries[42].Event.User = "mallory@example.com" }},
+	} {
+		f := orig.clone()
+		tc.edit(f)
+		_, err := auditevents.Verify(ctx, shortHashes{f}, auditevents.VerifyOptions{Verifier: verifier, Checkpoint: cp})
+		if err == nil || !strings.Contains(err.Error(), "hashes read for") {
+			t.Errorf("%s: Verify = %v, want an error saying too few hashes were read", tc.name, err)
+		}
+	}
+}

@@ -119,15 +119,18 @@ func appendCEFActor(dst []byte, e *auditevents.AuditEvent) []byte {
 	dst = appendCEFPair(dst, "requestClientApplication", e.UserAgent)
 	dst = appendCEFCustom(dst, "cs5", "requestId", e.RequestID)
 	if len(e.Metadata) > 0 {
-		dst = appendCEFCustom(dst, "cs6", "metadata", string(auditevents.AppendMetadataJSON(nil, e.Metadata)))
+		// The JSON is built on the stack and escaped from there: no
+		// allocation per event.
+		var buf [512]byte
+		dst = appendCEFCustom(dst, "cs6", "metadata", auditevents.AppendMetadataJSON(buf[:0], e.Metadata))
 	}
 	return dst
 }
 
 // appendCEFPair appends " key=value", value escaped, or nothing when value
 // is empty.
-func appendCEFPair(dst []byte, key, value string) []byte {
-	if value == "" {
+func appendCEFPair[S string | []byte](dst []byte, key string, value S) []byte {
+	if len(value) == 0 {
 		return dst
 	}
 	dst = append(dst, ' ')
@@ -138,8 +141,8 @@ func appendCEFPair(dst []byte, key, value string) []byte {
 
 // appendCEFCustom appends a custom string and its label, " csNLabel=label
 // csN=value", or nothing when value is empty.
-func appendCEFCustom(dst []byte, key, label, value string) []byte {
-	if value == "" {
+func appendCEFCustom[S string | []byte](dst []byte, key, label string, value S) []byte {
+	if len(value) == 0 {
 		return dst
 	}
 	dst = append(dst, ' ')
@@ -165,7 +168,7 @@ func appendCEFHeader(dst []byte, s string) []byte {
 }
 
 // appendCEFExtension appends s escaped for an extension value.
-func appendCEFExtension(dst []byte, s string) []byte {
+func appendCEFExtension[S string | []byte](dst []byte, s S) []byte {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '\\' || c == '=':

@@ -610,3 +610,21 @@ func FuzzEncode(f *testing.F) {
 		}
 	})
 }
+
+// TestCEFAllocatesNothing checks that CEF encodes every test event, its
+// metadata too, into a buffer with room without allocating: the metadata's
+// JSON is escaped from a buffer on the stack.
+func TestCEFAllocatesNothing(t *testing.T) {
+	events := testEvents(t)
+	buf := make([]byte, 0, 8192)
+	for _, tc := range encoders {
+		if _, ok := tc.enc.(encode.CEF); !ok {
+			continue
+		}
+		for i := range events {
+			if n := testing.AllocsPerRun(20, func() { buf = tc.enc.AppendEvent(buf[:0], &events[i]) }); n != 0 {
+				t.Errorf("%s: event %d: %v allocations per event, want 0", tc.name, i, n)
+			}
+		}
+	}
+}

@@ -54,7 +54,7 @@ type Route struct {
 	// route before its Sink sees it, such as the IP addresses for a sink
 	// outside the host's organisation ([auditevents.MaskIPAddress],
 	// [auditevents.RedactFields]). It is applied to the route's own copy
-	// of each event ([auditevents.Redactor.Apply]), after Kinds and
+	// of each event ([auditevents.Redactor.ApplyTo]), after Kinds and
 	// Actions have chosen the event by its stored fields, each time the
 	// event is read (a batch sent again is redacted again), with the
 	// context of [Forwarder.Run]. The stored events, and what other routes

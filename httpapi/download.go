@@ -56,8 +56,7 @@ func (ep *endpoint) negotiate(r *http.Request, values url.Values) (*endpoint, ur
 		return ep, parsed, nil
 	}
 	jl := *ep
-	jl.jsonl = true
-	jl.redact = ep.h.redact.Download
+	jl.jsonl = true // and the same Redactor: one covers both formats
 	return &jl, parsed, nil
 }
 

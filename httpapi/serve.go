@@ -42,7 +42,8 @@ type endpoint struct {
 	bodyType  string // when set, the Content-Type of a streamed body (ledger.go's entries)
 	jsonl     bool   // the download as JSON Lines (with csv): see negotiate
 	sse       bool   // the live tail: Server-Sent Events (see tail.go)
-	// redact is the Options.Redact entry of this endpoint and format.
+	// redact is the Options.Redact entry of this endpoint (the download's
+	// covers both of its formats).
 	redact auditevents.Redactor
 	// maxParams, when positive, replaces Options.MaxParams: the log's
 	// endpoints take up to MaxHashes "index" parameters.
