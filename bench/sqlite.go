@@ -64,6 +64,12 @@ func ipBlob(ip string) []byte {
 	if err != nil {
 		return nil
 	}
+	return addrBlob(a)
+}
+
+// addrBlob returns the ip_address column of the address a: its family
+// byte and its bytes.
+func addrBlob(a netip.Addr) []byte {
 	if a.Is4() {
 		b := a.As4()
 		return append([]byte{4}, b[:]...)
@@ -75,7 +81,7 @@ func ipBlob(ip string) []byte {
 // ipRange returns the ip_address blobs of the first and the last address
 // of p.
 func ipRange(p netip.Prefix) (lo, hi []byte) {
-	lo = ipBlob(p.Masked().Addr().String())
+	lo = addrBlob(p.Masked().Addr())
 	hi = append([]byte(nil), lo...)
 	for i := p.Bits(); i < p.Addr().BitLen(); i++ {
 		hi[1+i/8] |= 0x80 >> (i % 8)

@@ -69,6 +69,9 @@ func TestActorRoundTrip(t *testing.T) {
 		}
 		entries = append(entries, e.Event)
 	}
+	if len(entries) != len(want) {
+		t.Fatalf("Entries gave %d events, want %d", len(entries), len(want))
+	}
 	for i := range want {
 		if !got[i].Equal(&want[i]) {
 			t.Errorf("Query: event %d:\n got %+v\nwant %+v", i, got[i], want[i])

@@ -111,9 +111,7 @@ func BenchmarkQuery(b *testing.B) {
 			for rows.Next() {
 				var e auditevents.AuditEvent
 				var a actorColumns
-				if err := rows.Scan(&e.ID, &e.Timestamp, &e.Account, &e.User, (*string)(&e.Action),
-					(*string)(&e.ResourceKind), &e.ResourceName, &e.Configuration, &e.Description,
-					&a.ip, &a.userAgent, &a.requestID, &a.metadata); err != nil {
+				if err := rows.Scan(a.dests(&e)...); err != nil {
 					b.Fatal(err)
 				}
 				got++

@@ -209,12 +209,9 @@ func scanEvents(rows pgx.Rows, buf []auditevents.AuditEvent) ([]auditevents.Audi
 	for rows.Next() {
 		var e auditevents.AuditEvent
 		var a actorColumns
-		if err := rows.Scan(&e.ID, &e.Timestamp, &e.Account, &e.User, (*string)(&e.Action),
-			(*string)(&e.ResourceKind), &e.ResourceName, &e.Configuration, &e.Description,
-			&a.ip, &a.userAgent, &a.requestID, &a.metadata); err != nil {
+		if err := rows.Scan(a.dests(&e)...); err != nil {
 			return buf, fmt.Errorf("read an event: %w", err)
 		}
-		e.Timestamp = e.Timestamp.UTC()
 		if err := a.fill(&e); err != nil {
 			return buf, err
 		}
@@ -230,8 +227,20 @@ type actorColumns struct {
 	metadata             []byte // jsonb's text
 }
 
-// fill sets e's actor fields from a.
+// dests returns the scan destinations of a row that has lead's columns and
+// then eventColumns: lead, then e's fields and a's. [actorColumns.fill]
+// completes e after the scan.
+func (a *actorColumns) dests(e *auditevents.AuditEvent, lead ...any) []any {
+	return append(append(make([]any, 0, len(lead)+13), lead...),
+		&e.ID, &e.Timestamp, &e.Account, &e.User, (*string)(&e.Action),
+		(*string)(&e.ResourceKind), &e.ResourceName, &e.Configuration, &e.Description,
+		&a.ip, &a.userAgent, &a.requestID, &a.metadata)
+}
+
+// fill completes e after a scan into a.dests(e): its timestamp in UTC and
+// its actor fields from a.
 func (a *actorColumns) fill(e *auditevents.AuditEvent) error {
+	e.Timestamp = e.Timestamp.UTC()
 	if a.ip != nil {
 		e.IPAddress = a.ip.Addr().String()
 	}
@@ -791,14 +800,11 @@ func (s *Store) entriesChunk(ctx context.Context, account string, next int64, li
 			var n int64
 			var a actorColumns
 			ev := &e.Event
-			if err := rows.Scan(&kind, &e.Seq, &n, &ev.ID, &ev.Timestamp, &ev.Account, &ev.User, (*string)(&ev.Action),
-				(*string)(&ev.ResourceKind), &ev.ResourceName, &ev.Configuration, &ev.Description,
-				&a.ip, &a.userAgent, &a.requestID, &a.metadata); err != nil {
+			if err := rows.Scan(a.dests(ev, &kind, &e.Seq, &n)...); err != nil {
 				return fmt.Errorf("read an entry: %w", err)
 			}
 			switch kind {
 			case 0:
-				ev.Timestamp = ev.Timestamp.UTC()
 				if err := a.fill(ev); err != nil {
 					return err
 				}
@@ -838,9 +844,7 @@ func (s *Store) Lookup(ctx context.Context, id string) (auditevents.Entry, error
 	ev := &e.Event
 	err := s.retry(ctx, func() error {
 		a = actorColumns{}
-		return s.pool.QueryRow(ctx, s.sql.log.lookup, id).Scan(&e.Seq, &ev.ID, &ev.Timestamp, &ev.Account, &ev.User,
-			(*string)(&ev.Action), (*string)(&ev.ResourceKind), &ev.ResourceName, &ev.Configuration, &ev.Description,
-			&a.ip, &a.userAgent, &a.requestID, &a.metadata)
+		return s.pool.QueryRow(ctx, s.sql.log.lookup, id).Scan(a.dests(ev, &e.Seq)...)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return auditevents.Entry{}, fmt.Errorf("pgstore: lookup %s: %w", id, auditevents.ErrNotFound)
@@ -848,7 +852,6 @@ func (s *Store) Lookup(ctx context.Context, id string) (auditevents.Entry, error
 	if err != nil {
 		return auditevents.Entry{}, s.wrap(ctx, "lookup", err)
 	}
-	ev.Timestamp = ev.Timestamp.UTC()
 	if err := a.fill(ev); err != nil {
 		return auditevents.Entry{}, s.wrap(ctx, "lookup", err)
 	}

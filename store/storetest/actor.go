@@ -172,7 +172,11 @@ func testMetadataNotShared(t *testing.T, s auditevents.Store) {
 	if !ok {
 		return
 	}
-	if entry, err := l.Lookup(context.Background(), e.ID); err == nil && entry.Event.Metadata != nil {
+	entry, err := l.Lookup(context.Background(), e.ID)
+	if err != nil {
+		t.Fatalf("Lookup(%s): %v", e.ID, err)
+	}
+	if entry.Event.Metadata != nil {
 		entry.Event.Metadata["session"] = "changed by Lookup's reader"
 	}
 	same("after a reader changed the map of an event from Lookup")

@@ -15,8 +15,8 @@ import (
 // [auditevents.Query] written out plainly. It deliberately calls none of the
 // code it checks (not Query.Matches, ConfigurationMatches, Compare,
 // SplitConfiguration, IPAddressMatches, Normalize, nor any store's code), so
-// that a bug there
-// shows up as a difference instead of being copied into the expectation.
+// that a bug there shows up as a difference instead of being copied into the
+// expectation.
 
 // expect returns the events of all that a correct store returns for q, in
 // result order, as the store keeps them.

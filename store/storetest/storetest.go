@@ -15,15 +15,15 @@
 // queries (run it with -race), unicode, empty and very long values, the
 // actor context (kept exactly, the IP address in its canonical spelling,
 // metadata never shared with the caller or a reader, the ip-address and
-// request-id filters), and use after Close. A store that also implements [auditevents.Ledger] is checked
-// for that contract too: sequences per account, from 0, gapless and in
-// commit order (also under concurrent appends and after failed batches),
-// Entries from any sequence, the Merkle tree and its proofs, retention that
-// keeps the tree, and use after Close. One that implements
-// [auditevents.Positions] is checked for the positions a forwarder keeps in
-// it: unknown ones read 0, each (consumer, account) is independent, invalid
-// ones are refused as [auditevents.CheckPosition] says, concurrent use, and
-// use after Close (position.go).
+// request-id filters), and use after Close. A store that also implements
+// [auditevents.Ledger] is checked for that contract too: sequences per
+// account, from 0, gapless and in commit order (also under concurrent
+// appends and after failed batches), Entries from any sequence, the Merkle
+// tree and its proofs, retention that keeps the tree, and use after Close.
+// One that implements [auditevents.Positions] is checked for the positions a
+// forwarder keeps in it: unknown ones read 0, each (consumer, account) is
+// independent, invalid ones are refused as [auditevents.CheckPosition] says,
+// concurrent use, and use after Close (position.go).
 //
 // # How results are checked
 //
