@@ -192,7 +192,6 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 	if err != nil {
 		s.hot.discard() // the transaction may have reached the file all the same
 	}
-	s.hot.end(gen, txid, err == nil, built, w.sealed, w.hotAdded())
 	s.waiters.committed(taken, outcome, err) // wakes Appended's waiters before the Appends return (notify.go)
 	if err != nil {
 		w.hot = -1 // count again
@@ -204,6 +203,10 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 			r.done <- outcome[i]
 		}
 	}
+	// The copy of the hot class takes the transaction's entries only now,
+	// while the callers just answered append again: until then, a query
+	// reads those entries from the file (hot.go).
+	s.hot.end(gen, txid, err == nil, built, w.sealed, w.hotAdded())
 }
 
 // txWriter gathers the writes of one transaction so that it can put each
@@ -229,11 +232,16 @@ type txWriter struct {
 	sealed    bool  // this transaction sealed every hot entry
 	newHot    int   // the events of this transaction with hot index entries
 	sealAfter int   // seal once hot exceeds it
+
+	// seal's buffers
+	moved, sorted []hotEntry
+	groups        map[string]int
+	tags          [][]byte
+	count, group  []int
 }
 
 type entry struct {
 	key, value []byte
-	moved      []byte // the key in the sealed class, while sealing
 }
 
 // reset prepares w for transaction tx. recount makes it count the hot
@@ -413,36 +421,108 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 			continue // a file of format 2 (Options.NoLog) has no actor indexes
 		}
 		index.FillPercent = fillPercent
-		var moved []entry
-		c := index.Cursor()
-		for key, value := c.First(); key != nil && key[0] == classHot; key, value = c.Next() {
-			tag, ek := parseKey(k, key)
-			if ek == nil {
-				return corruptf("index %q has a malformed key %x", indexBuckets[k], key)
-			}
-			moved = append(moved, entry{key: bytes.Clone(key), value: bytes.Clone(value)})
-			if isActor(k) {
-				moved[len(moved)-1].moved = actorSealedKey(through, tag, ek) // a new period, after every other
-			} else {
-				moved[len(moved)-1].moved = indexKey(tag, ek, through)
-			}
-		}
-		for _, e := range moved {
-			if err := index.Delete(e.key); err != nil {
-				return err
-			}
-		}
-		// Each value's sealed entries end before the new ones: in key
-		// order, the puts append to the end of each value's range.
-		slices.SortFunc(moved, func(a, b entry) int { return bytes.Compare(a.moved, b.moved) })
-		for _, e := range moved {
-			if err := index.Put(e.moved, e.value); err != nil {
-				return err
-			}
+		if err := w.sealIndex(k, index, through); err != nil {
+			return err
 		}
 	}
 	w.through, w.hot, w.sealed = through, 0, true
 	return w.tx.Bucket(bucketMeta).Put(metaSealed, sealedValue(through))
+}
+
+// A hotEntry is a hot index entry that seal moves: its tag, event key and
+// value, copied into the transaction's arena.
+type hotEntry struct{ tag, ek, value []byte }
+
+// sealIndex moves the hot entries of index k to its sealed class, through
+// being the new sealed time.
+//
+// It reads the hot class from its newest entry down, deleting each entry
+// through the cursor that found it: a cursor moved back after a delete
+// lands on the entry before, with no search from the root. The moved
+// entries of a value are newer than its sealed ones, so putting them in
+// key order, which is the order of their tags and, within a tag, of their
+// event keys, appends to the end of each value's range.
+func (w *txWriter) sealIndex(k indexKind, index *bolt.Bucket, through int64) error {
+	moved := w.moved[:0]
+	c := index.Cursor()
+	key, value := c.Seek([]byte{classSealed})
+	if key == nil {
+		key, value = c.Last()
+	} else {
+		key, value = c.Prev()
+	}
+	for ; key != nil && key[0] == classHot; key, value = c.Prev() {
+		tag, ek := parseKey(k, key)
+		if ek == nil {
+			return corruptf("index %q has a malformed key %x", indexBuckets[k], key)
+		}
+		b := w.lw.arena.alloc(len(tag) + len(ek) + len(value))
+		copy(b[copy(b, tag):], ek)
+		copy(b[len(tag)+len(ek):], value)
+		moved = append(moved, hotEntry{tag: b[:len(tag)], ek: b[len(tag) : len(tag)+len(ek)], value: b[len(tag)+len(ek):]})
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	for _, e := range w.groupByTag(moved) {
+		var sk []byte
+		if isActor(k) {
+			sk = w.lw.arena.alloc(1 + 8 + len(e.tag) + keyLen)
+			sk[0] = classSealed
+			putTime(sk[1:], through) // a new period, after every other
+			copy(sk[copy(sk[9:], e.tag)+9:], e.ek)
+		} else {
+			sk = w.lw.arena.alloc(1 + len(e.tag) + keyLen)
+			sk[0] = classSealed
+			copy(sk[copy(sk[1:], e.tag)+1:], e.ek)
+		}
+		if err := index.Put(sk, e.value); err != nil {
+			return err
+		}
+	}
+	w.moved = moved[:0]
+	return nil
+}
+
+// groupByTag returns the entries of moved, which are newest first, in the
+// order of their tags and, within a tag, oldest first: a counting sort by
+// tag, since an index has far fewer values than hot entries (but for a
+// request ID, where the two are near).
+func (w *txWriter) groupByTag(moved []hotEntry) []hotEntry {
+	if w.groups == nil {
+		w.groups = make(map[string]int)
+	}
+	clear(w.groups)
+	tags, count, group := w.tags[:0], w.count[:0], w.group[:0]
+	for _, e := range moved {
+		g, ok := w.groups[string(e.tag)]
+		if !ok {
+			g = len(tags)
+			w.groups[string(e.tag)] = g
+			tags, count = append(tags, e.tag), append(count, 0)
+		}
+		count[g]++
+		group = append(group, g)
+	}
+	// next[g]: where the next entry of tag g goes, the tags in order.
+	order := make([]int, len(tags))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(tags[a], tags[b]) })
+	next := make([]int, len(tags))
+	at := 0
+	for _, g := range order {
+		next[g], at = at, at+count[g]
+	}
+	out := slices.Grow(w.sorted[:0], len(moved))[:len(moved)]
+	for i := len(moved) - 1; i >= 0; i-- { // oldest first
+		g := group[i]
+		out[next[g]] = moved[i]
+		next[g]++
+	}
+	w.tags, w.count, w.group, w.sorted = tags[:0], count[:0], group[:0], out[:0]
+	return out
 }
 
 // hotAdded returns the entries the transaction added to the hot class of
