@@ -224,6 +224,9 @@ type txWriter struct {
 	log     []logEvent       // the events in commit order, for their accounts' logs (ledger.go)
 	lw      logWriter        // writes them
 	next    map[string]int64 // the next sequence of each account the transaction appends to
+	taken   map[string]int64 // add's: the sequences a request takes, by account
+	refs    []logRef         // add's: the requests' events' sequences and leaves
+	ends    []int            // add's: where each event's value ends in scratch
 	hasher  leafHasher       // computes the events' leaves
 	noLog   bool             // Options.NoLog
 
@@ -289,12 +292,14 @@ func (w *txWriter) add(r *appendRequest) (err error) {
 	// The log's sequences and leaves come first: each event's value holds
 	// its sequence and leaf check. Only a request that is staged whole
 	// moves its accounts' next sequences.
-	refs := make([]logRef, len(r.events))
+	refs := slices.Grow(w.refs[:0], len(r.events))[:len(r.events)]
+	w.refs = refs
 	if !w.noLog {
 		if w.next == nil {
-			w.next = make(map[string]int64)
+			w.next, w.taken = make(map[string]int64), make(map[string]int64)
 		}
-		taken := make(map[string]int64) // sequences this request takes, by account
+		taken := w.taken // sequences this request takes, by account
+		clear(taken)
 		for i := range r.events {
 			e := &r.events[i]
 			seq, ok := w.next[e.Account]
@@ -319,7 +324,8 @@ func (w *txWriter) add(r *appendRequest) (err error) {
 		}()
 	}
 	start := len(w.scratch)
-	ends := make([]int, len(r.events))
+	ends := slices.Grow(w.ends[:0], len(r.events))[:len(r.events)]
+	w.ends = ends
 	for i := range r.events {
 		var lr *logRef
 		if !w.noLog {
@@ -349,13 +355,35 @@ func (w *txWriter) add(r *appendRequest) (err error) {
 			v, _ := tagged(f, e)
 			tags[f] = w.codec.tag(f, v, true)
 		}
+		// The values of the event's index entries share one array, which
+		// the copy of the hot class keeps (hot.go): not the arena's.
+		size := 0
+		for _, t := range tags {
+			size += len(t)
+		}
+		values := make([]byte, 0, int(numIndexes)*size)
 		for k := range numIndexes {
 			if tag, ok := indexed(k, e, &tags); ok {
-				w.index[k] = append(w.index[k], entry{key: keyIn(w.tx.Bucket(indexBuckets[k]), k, tag, key, w.through), value: otherTags(k, &tags)})
+				from := len(values)
+				values = appendOtherTags(values, k, &tags)
+				w.index[k] = append(w.index[k], entry{key: w.indexKey(k, tag, key), value: values[from:len(values):len(values)]})
 			}
 		}
 	}
 	return nil
+}
+
+// indexKey returns the key of the entry of index k for the event with key
+// ek under tag: a hot key, in the transaction's arena, or for an event not
+// after the sealed time (an import), its sealed key.
+func (w *txWriter) indexKey(k indexKind, tag, ek []byte) []byte {
+	if keyTime(ek) <= w.through {
+		return keyIn(w.tx.Bucket(indexBuckets[k]), k, tag, ek, w.through)
+	}
+	ik := w.lw.arena.alloc(1 + keyLen + len(tag))
+	ik[0] = classHot
+	copy(ik[1+copy(ik[1:], ek[:keyLen]):], tag)
+	return ik
 }
 
 // flush puts the staged writes, each bucket's in ascending key order. It is
