@@ -171,7 +171,7 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 		built *[byRequestID]map[string]hotList
 	)
 	err := guard(func() error {
-		return s.db.Update(func(tx *bolt.Tx) error {
+		return s.update(func(tx *bolt.Tx) error {
 			txid, built = uint64(tx.ID()), nil
 			if !valid {
 				// A hot class that cannot be read leaves the copy invalid:
@@ -237,10 +237,11 @@ type txWriter struct {
 	sealAfter int   // seal once hot exceeds it
 
 	// seal's buffers
-	moved, sorted []hotEntry
-	groups        map[string]int
-	tags          [][]byte
-	count, group  []int
+	moved        []hotEntry
+	order        []int32
+	groups       map[string]int
+	tags         [][]byte
+	count, group []int
 }
 
 type entry struct {
@@ -457,9 +458,10 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 	return w.tx.Bucket(bucketMeta).Put(metaSealed, sealedValue(through))
 }
 
-// A hotEntry is a hot index entry that seal moves: its tag, event key and
-// value, copied into the transaction's arena.
-type hotEntry struct{ tag, ek, value []byte }
+// A hotEntry is a hot index entry that seal moves: its key in the sealed
+// class and its value, copied into the transaction's arena, and its tag,
+// which the key holds.
+type hotEntry struct{ key, tag, value []byte }
 
 // sealIndex moves the hot entries of index k to its sealed class, through
 // being the new sealed time.
@@ -484,39 +486,38 @@ func (w *txWriter) sealIndex(k indexKind, index *bolt.Bucket, through int64) err
 		if ek == nil {
 			return corruptf("index %q has a malformed key %x", indexBuckets[k], key)
 		}
-		b := w.lw.arena.alloc(len(tag) + len(ek) + len(value))
-		copy(b[copy(b, tag):], ek)
-		copy(b[len(tag)+len(ek):], value)
-		moved = append(moved, hotEntry{tag: b[:len(tag)], ek: b[len(tag) : len(tag)+len(ek)], value: b[len(tag)+len(ek):]})
+		prefix := 1 // 01 | tag | event key
+		if isActor(k) {
+			prefix = 1 + 8 // 01 | period | tag | event key: a new period, after every other
+		}
+		b := w.lw.arena.alloc(prefix + len(tag) + keyLen + len(value))
+		sk := b[:prefix+len(tag)+keyLen]
+		sk[0] = classSealed
+		if isActor(k) {
+			putTime(sk[1:], through)
+		}
+		copy(sk[prefix+copy(sk[prefix:], tag):], ek)
+		copy(b[len(sk):], value)
+		moved = append(moved, hotEntry{key: sk, tag: sk[prefix : prefix+len(tag)], value: b[len(sk):]})
 		if err := c.Delete(); err != nil {
 			return err
 		}
 	}
-	for _, e := range w.groupByTag(moved) {
-		var sk []byte
-		if isActor(k) {
-			sk = w.lw.arena.alloc(1 + 8 + len(e.tag) + keyLen)
-			sk[0] = classSealed
-			putTime(sk[1:], through) // a new period, after every other
-			copy(sk[copy(sk[9:], e.tag)+9:], e.ek)
-		} else {
-			sk = w.lw.arena.alloc(1 + len(e.tag) + keyLen)
-			sk[0] = classSealed
-			copy(sk[copy(sk[1:], e.tag)+1:], e.ek)
-		}
-		if err := index.Put(sk, e.value); err != nil {
+	for _, i := range w.groupByTag(moved) {
+		if err := index.Put(moved[i].key, moved[i].value); err != nil {
 			return err
 		}
 	}
+	clear(moved) // let the arena's chunks go with the transaction
 	w.moved = moved[:0]
 	return nil
 }
 
-// groupByTag returns the entries of moved, which are newest first, in the
-// order of their tags and, within a tag, oldest first: a counting sort by
-// tag, since an index has far fewer values than hot entries (but for a
-// request ID, where the two are near).
-func (w *txWriter) groupByTag(moved []hotEntry) []hotEntry {
+// groupByTag returns the order in which to put the entries of moved, which
+// are newest first: by tag and, within a tag, oldest first. It is a
+// counting sort by tag, since an index has far fewer values than hot
+// entries (but for a request ID, where the two are near).
+func (w *txWriter) groupByTag(moved []hotEntry) []int32 {
 	if w.groups == nil {
 		w.groups = make(map[string]int)
 	}
@@ -543,13 +544,14 @@ func (w *txWriter) groupByTag(moved []hotEntry) []hotEntry {
 	for _, g := range order {
 		next[g], at = at, at+count[g]
 	}
-	out := slices.Grow(w.sorted[:0], len(moved))[:len(moved)]
+	out := slices.Grow(w.order[:0], len(moved))[:len(moved)]
 	for i := len(moved) - 1; i >= 0; i-- { // oldest first
 		g := group[i]
-		out[next[g]] = moved[i]
+		out[next[g]] = int32(i)
 		next[g]++
 	}
-	w.tags, w.count, w.group, w.sorted = tags[:0], count[:0], group[:0], out[:0]
+	clear(tags)
+	w.tags, w.count, w.group, w.order = tags[:0], count[:0], group[:0], out[:0]
 	return out
 }
 
