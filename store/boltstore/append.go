@@ -171,7 +171,7 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 		built *[byRequestID]map[string]hotList
 	)
 	err := guard(func() error {
-		return s.db.Update(func(tx *bolt.Tx) error {
+		return s.update(func(tx *bolt.Tx) error {
 			txid, built = uint64(tx.ID()), nil
 			if !valid {
 				// A hot class that cannot be read leaves the copy invalid:
@@ -192,7 +192,6 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 	if err != nil {
 		s.hot.discard() // the transaction may have reached the file all the same
 	}
-	s.hot.end(gen, txid, err == nil, built, w.sealed, w.hotAdded())
 	s.waiters.committed(taken, outcome, err) // wakes Appended's waiters before the Appends return (notify.go)
 	if err != nil {
 		w.hot = -1 // count again
@@ -204,6 +203,10 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 			r.done <- outcome[i]
 		}
 	}
+	// The copy of the hot class takes the transaction's entries only now,
+	// while the callers just answered append again: until then, a query
+	// reads those entries from the file (hot.go).
+	s.hot.end(gen, txid, err == nil, built, w.sealed, w.hotAdded())
 }
 
 // txWriter gathers the writes of one transaction so that it can put each
@@ -221,6 +224,9 @@ type txWriter struct {
 	log     []logEvent       // the events in commit order, for their accounts' logs (ledger.go)
 	lw      logWriter        // writes them
 	next    map[string]int64 // the next sequence of each account the transaction appends to
+	taken   map[string]int64 // add's: the sequences a request takes, by account
+	refs    []logRef         // add's: the requests' events' sequences and leaves
+	ends    []int            // add's: where each event's value ends in scratch
 	hasher  leafHasher       // computes the events' leaves
 	noLog   bool             // Options.NoLog
 
@@ -229,11 +235,17 @@ type txWriter struct {
 	sealed    bool  // this transaction sealed every hot entry
 	newHot    int   // the events of this transaction with hot index entries
 	sealAfter int   // seal once hot exceeds it
+
+	// seal's buffers
+	moved        []hotEntry
+	order        []int32
+	groups       map[string]int
+	tags         [][]byte
+	count, group []int
 }
 
 type entry struct {
 	key, value []byte
-	moved      []byte // the key in the sealed class, while sealing
 }
 
 // reset prepares w for transaction tx. recount makes it count the hot
@@ -281,12 +293,14 @@ func (w *txWriter) add(r *appendRequest) (err error) {
 	// The log's sequences and leaves come first: each event's value holds
 	// its sequence and leaf check. Only a request that is staged whole
 	// moves its accounts' next sequences.
-	refs := make([]logRef, len(r.events))
+	refs := slices.Grow(w.refs[:0], len(r.events))[:len(r.events)]
+	w.refs = refs
 	if !w.noLog {
 		if w.next == nil {
-			w.next = make(map[string]int64)
+			w.next, w.taken = make(map[string]int64), make(map[string]int64)
 		}
-		taken := make(map[string]int64) // sequences this request takes, by account
+		taken := w.taken // sequences this request takes, by account
+		clear(taken)
 		for i := range r.events {
 			e := &r.events[i]
 			seq, ok := w.next[e.Account]
@@ -311,7 +325,8 @@ func (w *txWriter) add(r *appendRequest) (err error) {
 		}()
 	}
 	start := len(w.scratch)
-	ends := make([]int, len(r.events))
+	ends := slices.Grow(w.ends[:0], len(r.events))[:len(r.events)]
+	w.ends = ends
 	for i := range r.events {
 		var lr *logRef
 		if !w.noLog {
@@ -341,13 +356,35 @@ func (w *txWriter) add(r *appendRequest) (err error) {
 			v, _ := tagged(f, e)
 			tags[f] = w.codec.tag(f, v, true)
 		}
+		// The values of the event's index entries share one array, which
+		// the copy of the hot class keeps (hot.go): not the arena's.
+		size := 0
+		for _, t := range tags {
+			size += len(t)
+		}
+		values := make([]byte, 0, int(numIndexes)*size)
 		for k := range numIndexes {
 			if tag, ok := indexed(k, e, &tags); ok {
-				w.index[k] = append(w.index[k], entry{key: keyIn(w.tx.Bucket(indexBuckets[k]), k, tag, key, w.through), value: otherTags(k, &tags)})
+				from := len(values)
+				values = appendOtherTags(values, k, &tags)
+				w.index[k] = append(w.index[k], entry{key: w.indexKey(k, tag, key), value: values[from:len(values):len(values)]})
 			}
 		}
 	}
 	return nil
+}
+
+// indexKey returns the key of the entry of index k for the event with key
+// ek under tag: a hot key, in the transaction's arena, or for an event not
+// after the sealed time (an import), its sealed key.
+func (w *txWriter) indexKey(k indexKind, tag, ek []byte) []byte {
+	if keyTime(ek) <= w.through {
+		return keyIn(w.tx.Bucket(indexBuckets[k]), k, tag, ek, w.through)
+	}
+	ik := w.lw.arena.alloc(1 + keyLen + len(tag))
+	ik[0] = classHot
+	copy(ik[1+copy(ik[1:], ek[:keyLen]):], tag)
+	return ik
 }
 
 // flush puts the staged writes, each bucket's in ascending key order. It is
@@ -413,36 +450,109 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 			continue // a file of format 2 (Options.NoLog) has no actor indexes
 		}
 		index.FillPercent = fillPercent
-		var moved []entry
-		c := index.Cursor()
-		for key, value := c.First(); key != nil && key[0] == classHot; key, value = c.Next() {
-			tag, ek := parseKey(k, key)
-			if ek == nil {
-				return corruptf("index %q has a malformed key %x", indexBuckets[k], key)
-			}
-			moved = append(moved, entry{key: bytes.Clone(key), value: bytes.Clone(value)})
-			if isActor(k) {
-				moved[len(moved)-1].moved = actorSealedKey(through, tag, ek) // a new period, after every other
-			} else {
-				moved[len(moved)-1].moved = indexKey(tag, ek, through)
-			}
-		}
-		for _, e := range moved {
-			if err := index.Delete(e.key); err != nil {
-				return err
-			}
-		}
-		// Each value's sealed entries end before the new ones: in key
-		// order, the puts append to the end of each value's range.
-		slices.SortFunc(moved, func(a, b entry) int { return bytes.Compare(a.moved, b.moved) })
-		for _, e := range moved {
-			if err := index.Put(e.moved, e.value); err != nil {
-				return err
-			}
+		if err := w.sealIndex(k, index, through); err != nil {
+			return err
 		}
 	}
 	w.through, w.hot, w.sealed = through, 0, true
 	return w.tx.Bucket(bucketMeta).Put(metaSealed, sealedValue(through))
+}
+
+// A hotEntry is a hot index entry that seal moves: its key in the sealed
+// class and its value, copied into the transaction's arena, and its tag,
+// which the key holds.
+type hotEntry struct{ key, tag, value []byte }
+
+// sealIndex moves the hot entries of index k to its sealed class, through
+// being the new sealed time.
+//
+// It reads the hot class from its newest entry down, deleting each entry
+// through the cursor that found it: a cursor moved back after a delete
+// lands on the entry before, with no search from the root. The moved
+// entries of a value are newer than its sealed ones, so putting them in
+// key order, which is the order of their tags and, within a tag, of their
+// event keys, appends to the end of each value's range.
+func (w *txWriter) sealIndex(k indexKind, index *bolt.Bucket, through int64) error {
+	moved := w.moved[:0]
+	c := index.Cursor()
+	key, value := c.Seek([]byte{classSealed})
+	if key == nil {
+		key, value = c.Last()
+	} else {
+		key, value = c.Prev()
+	}
+	for ; key != nil && key[0] == classHot; key, value = c.Prev() {
+		tag, ek := parseKey(k, key)
+		if ek == nil {
+			return corruptf("index %q has a malformed key %x", indexBuckets[k], key)
+		}
+		prefix := 1 // 01 | tag | event key
+		if isActor(k) {
+			prefix = 1 + 8 // 01 | period | tag | event key: a new period, after every other
+		}
+		b := w.lw.arena.alloc(prefix + len(tag) + keyLen + len(value))
+		sk := b[:prefix+len(tag)+keyLen]
+		sk[0] = classSealed
+		if isActor(k) {
+			putTime(sk[1:], through)
+		}
+		copy(sk[prefix+copy(sk[prefix:], tag):], ek)
+		copy(b[len(sk):], value)
+		moved = append(moved, hotEntry{key: sk, tag: sk[prefix : prefix+len(tag)], value: b[len(sk):]})
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	for _, i := range w.groupByTag(moved) {
+		if err := index.Put(moved[i].key, moved[i].value); err != nil {
+			return err
+		}
+	}
+	clear(moved) // let the arena's chunks go with the transaction
+	w.moved = moved[:0]
+	return nil
+}
+
+// groupByTag returns the order in which to put the entries of moved, which
+// are newest first: by tag and, within a tag, oldest first. It is a
+// counting sort by tag, since an index has far fewer values than hot
+// entries (but for a request ID, where the two are near).
+func (w *txWriter) groupByTag(moved []hotEntry) []int32 {
+	if w.groups == nil {
+		w.groups = make(map[string]int)
+	}
+	clear(w.groups)
+	tags, count, group := w.tags[:0], w.count[:0], w.group[:0]
+	for _, e := range moved {
+		g, ok := w.groups[string(e.tag)]
+		if !ok {
+			g = len(tags)
+			w.groups[string(e.tag)] = g
+			tags, count = append(tags, e.tag), append(count, 0)
+		}
+		count[g]++
+		group = append(group, g)
+	}
+	// next[g]: where the next entry of tag g goes, the tags in order.
+	order := make([]int, len(tags))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(tags[a], tags[b]) })
+	next := make([]int, len(tags))
+	at := 0
+	for _, g := range order {
+		next[g], at = at, at+count[g]
+	}
+	out := slices.Grow(w.order[:0], len(moved))[:len(moved)]
+	for i := len(moved) - 1; i >= 0; i-- { // oldest first
+		g := group[i]
+		out[next[g]] = int32(i)
+		next[g]++
+	}
+	clear(tags)
+	w.tags, w.count, w.group, w.order = tags[:0], count[:0], group[:0], out[:0]
+	return out
 }
 
 // hotAdded returns the entries the transaction added to the hot class of

@@ -110,6 +110,11 @@ type Store struct {
 	mu     sync.RWMutex // guards closed; held for reading while using db
 	closed bool
 
+	// commits is held for reading by every write transaction after Open
+	// (update), and for writing while Check compares the pages it reads
+	// with bbolt's list of free pages, which a commit changes.
+	commits sync.RWMutex
+
 	stop     chan struct{} // closed by Close to stop background work
 	bg       sync.WaitGroup
 	now      func() time.Time
@@ -492,6 +497,14 @@ func (s *Store) Close() error {
 		return fmt.Errorf("boltstore: closing: %w", err)
 	}
 	return nil
+}
+
+// update runs fn in a write transaction, never beside Check's look at the
+// free pages (verify.go).
+func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	s.commits.RLock()
+	defer s.commits.RUnlock()
+	return s.db.Update(fn)
 }
 
 // view runs fn in a read transaction, unless the store is closed.

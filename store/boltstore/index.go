@@ -203,13 +203,17 @@ func (c *codec) eventTags(e *auditevents.AuditEvent) *[numTagged][]byte {
 // otherTags returns the value of an entry of index k: the tags of the
 // tagged fields other than k's own.
 func otherTags(k indexKind, tags *[numTagged][]byte) []byte {
-	var v []byte
+	return appendOtherTags(nil, k, tags)
+}
+
+// appendOtherTags appends to dst the value of an entry of index k.
+func appendOtherTags(dst []byte, k indexKind, tags *[numTagged][]byte) []byte {
 	for f := range taggedField(numTagged) {
 		if f != k.own() {
-			v = append(v, tags[f]...)
+			dst = append(dst, tags[f]...)
 		}
 	}
-	return v
+	return dst
 }
 
 // tagLen returns the length of the tag at the start of b, or 0 when b does

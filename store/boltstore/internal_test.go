@@ -786,3 +786,39 @@ func TestPlanPicksTheCheapestPath(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckBesideAppends runs Check while other goroutines append: bbolt's
+// look at the free pages must not meet a commit halfway, which stops the
+// program or reports pages a commit freed as lost.
+func TestCheckBesideAppends(t *testing.T) {
+	s := openInternal(t, filepath.Join(t.TempDir(), "audit.db"), &Options{NoSync: true, sealAfter: 300})
+	events := storetest.NewGenerator(12).Events(6000)
+	ctx := context.Background()
+	if err := s.Append(ctx, events[:1000]...); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for i := 1000; i < len(events); i += 10 {
+			if err := s.Append(ctx, events[i:i+10]...); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	checks := 0
+	for running := true; running || checks < 3; checks++ {
+		if err := s.Check(ctx); err != nil {
+			t.Fatalf("Check beside appends, after %d checks: %v", checks, err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		default:
+		}
+	}
+}

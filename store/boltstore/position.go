@@ -93,7 +93,7 @@ func (s *Store) SetPosition(ctx context.Context, consumer, account string, posit
 		return ErrReadOnly
 	}
 	return guard(func() error {
-		return s.db.Update(func(tx *bolt.Tx) error {
+		return s.update(func(tx *bolt.Tx) error {
 			size, err := treeSize(tx.Bucket(bucketLog), account)
 			if err != nil {
 				return err

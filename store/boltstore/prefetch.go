@@ -199,7 +199,7 @@ func elementKey(p []byte, i int) []byte {
 // up one at a time as the scan asks for them.
 type prefetched struct {
 	src    candidates // index entries only
-	events *bolt.Bucket
+	events *eventGetter
 	p      *path
 	lo     []byte // the scan stops at a key below it: so does a window
 	pf     *prefetcher
@@ -224,7 +224,7 @@ func newPrefetched(tx *bolt.Tx, pf *prefetcher, p *path, lo []byte, all bool, ho
 	}
 	return &prefetched{
 		src:    newSource(tx, *p, lo, true, hot),
-		events: tx.Bucket(bucketEvents),
+		events: newEventGetter(tx),
 		p:      p,
 		lo:     lo,
 		pf:     pf,
@@ -285,7 +285,7 @@ func (s *prefetched) emit() ([]byte, []byte, error) {
 	if s.sample {
 		faults = majorFaults()
 	}
-	v := s.events.Get(e.k)
+	v := s.events.get(e.k)
 	if s.sample {
 		s.sample = false
 		if majorFaults() != faults || s.all {

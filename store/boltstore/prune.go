@@ -97,7 +97,7 @@ func (s *Store) pruneChunk(bound, from []byte) (chunkResult, error) {
 	}
 	var res chunkResult
 	err := guard(func() error {
-		return s.db.Update(func(tx *bolt.Tx) error {
+		return s.update(func(tx *bolt.Tx) error {
 			res = chunkResult{}
 			events := tx.Bucket(bucketEvents)
 			var pruned []prunedEvent // the events read, in their accounts' logs

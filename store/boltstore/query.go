@@ -100,6 +100,11 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 					}
 					planned = true
 					stop = s.readAhead(tx, p, est, q)
+					if cap(buf) == 0 {
+						// Room for the events the plan expects, so that
+						// the chunk's slice does not grow by copies.
+						buf = make([]auditevents.AuditEvent, 0, max(1, min(want, est)))
+					}
 				}
 				var err error
 				buf, resume, done, err = s.scan(tx, p, q, b.lo, resume, buf, want, &ahead)
@@ -127,7 +132,7 @@ type candidates interface {
 // the path's value, then the value's sealed range, which is older.
 type source struct {
 	c      *bolt.Cursor
-	events *bolt.Bucket // nil: read index entries only
+	events *eventGetter // nil: read index entries only
 	p      path
 	lo, hi []byte // the range of event keys: [lo, hi); nil: no bound
 	sealed bool   // reading the sealed range
@@ -146,25 +151,40 @@ type source struct {
 // when keysOnly is set (on an index), whether the entry's tags match:
 // non-nil, empty, when they do.
 func newSource(tx *bolt.Tx, p path, lo []byte, keysOnly bool, hot *hotCopy) candidates {
+	var events *eventGetter
+	if !keysOnly && p.kind != primary {
+		events = newEventGetter(tx)
+	}
 	if isActor(p.kind) {
-		src := &actorSource{c: tx.Bucket(indexBuckets[p.kind]).Cursor(), events: tx.Bucket(bucketEvents), p: p, lo: lo}
-		if keysOnly {
-			src.events = nil
-		}
-		return src
+		return &actorSource{c: tx.Bucket(indexBuckets[p.kind]).Cursor(), events: events, p: p, lo: lo}
 	}
-	src := &source{events: tx.Bucket(bucketEvents), p: p, lo: lo}
+	src := &source{events: events, p: p, lo: lo}
 	if p.kind == primary {
-		src.c = src.events.Cursor()
+		src.c = tx.Bucket(bucketEvents).Cursor()
 		return src
-	}
-	if keysOnly {
-		src.events = nil
 	}
 	src.c = tx.Bucket(indexBuckets[p.kind]).Cursor()
 	src.txid = uint64(tx.ID())
 	src.mem.l, src.inMemory = hot.entries(p.kind, p.tag, src.txid)
 	return src
+}
+
+// eventGetter looks events up by key through one cursor. bbolt's Get
+// makes a cursor per call, whose stack of pages costs allocations on every
+// lookup; a cursor's Seek reuses its stack.
+type eventGetter struct{ c *bolt.Cursor }
+
+func newEventGetter(tx *bolt.Tx) *eventGetter {
+	return &eventGetter{c: tx.Bucket(bucketEvents).Cursor()}
+}
+
+// get returns the value of the event with key k, or nil when there is
+// none.
+func (g *eventGetter) get(k []byte) []byte {
+	if got, v := g.c.Seek(k); bytes.Equal(got, k) {
+		return v
+	}
+	return nil
 }
 
 var ones = bytes.Repeat([]byte{0xFF}, keyLen)
@@ -267,14 +287,14 @@ func (s *source) resolve(k, iv []byte) ([]byte, []byte, error) {
 // with the event's value from events, or with matched when events is nil,
 // or with a nil value when the entry's tags show that the event fails p's
 // filter.
-func candidate(events *bolt.Bucket, p *path, k, ek, iv []byte) ([]byte, []byte, error) {
+func candidate(events *eventGetter, p *path, k, ek, iv []byte) ([]byte, []byte, error) {
 	if !accept(p, iv) {
 		return ek, nil, nil
 	}
 	if events == nil {
 		return ek, matched, nil
 	}
-	v := events.Get(ek)
+	v := events.get(ek)
 	if v == nil {
 		return nil, nil, corruptf("index %q has entry %x without an event", indexBuckets[p.kind], k)
 	}
@@ -306,7 +326,7 @@ func accept(p *path, iv []byte) bool {
 // that period's entries in the range sorted newest first (see index.go).
 type actorSource struct {
 	c      *bolt.Cursor
-	events *bolt.Bucket // nil: read index entries only
+	events *eventGetter // nil: read index entries only
 	p      path
 	lo, hi []byte // the range of event keys: [lo, hi); nil: no bound
 	sealed bool   // reading the sealed class

@@ -9,6 +9,8 @@ import (
 	"os"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/auditevents/auditevents"
 )
 
 // bbolt trusts the page numbers it reads: a damaged file whose pages point
@@ -207,17 +209,42 @@ func (w *walker) elements(p []byte, what string, depth int, holdsBuckets, leaf b
 // wrapping [ErrCorrupt] that lists what it found. It reads the whole file
 // in one read transaction, so it takes time on a large store.
 func (s *Store) Check(ctx context.Context) error {
-	return s.view(func(tx *bolt.Tx) error {
-		if err := verifyPages(s.file, tx, true); err != nil {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return auditevents.ErrClosed
+	}
+	return guard(func() error {
+		// bbolt's check reads the file's list of free pages, which a
+		// commit changes as it runs (reading it beside one is a data race
+		// that stops the program), and takes a page that a commit freed
+		// after the transaction began for one reachable and free. So no
+		// commit runs from before the transaction begins until the check
+		// of the pages is done; the rest reads the transaction's snapshot
+		// beside appends.
+		tx, err := func() (*bolt.Tx, error) {
+			s.commits.Lock()
+			defer s.commits.Unlock() // on a panic too, before guard recovers it
+			tx, err := s.db.Begin(false)
+			if err != nil {
+				return nil, err
+			}
+			checked := false
+			defer func() {
+				if !checked {
+					tx.Rollback()
+				}
+			}()
+			if err := checkPages(s.file, tx); err != nil {
+				return nil, err
+			}
+			checked = true
+			return tx, nil
+		}()
+		if err != nil {
 			return err
 		}
-		var problems []error
-		for err := range tx.Check() {
-			problems = append(problems, err)
-		}
-		if len(problems) > 0 {
-			return corruptf("%w", errors.Join(problems...))
-		}
+		defer tx.Rollback()
 		if err := s.checkIndexes(ctx, tx); err != nil {
 			return err
 		}
@@ -226,6 +253,23 @@ func (s *Store) Check(ctx context.Context) error {
 		}
 		return s.checkLog(ctx, tx) // ledger.go
 	})
+}
+
+// checkPages checks every page of tx with this package's reader of bbolt's
+// layout, which stops at damage, and then with bbolt's own check, which
+// may not (a cycle of pages keeps it going).
+func checkPages(file *os.File, tx *bolt.Tx) error {
+	if err := verifyPages(file, tx, true); err != nil {
+		return err
+	}
+	var problems []error
+	for err := range tx.Check() {
+		problems = append(problems, err)
+	}
+	if len(problems) > 0 {
+		return corruptf("%w", errors.Join(problems...))
+	}
+	return nil
 }
 
 // checkIndexes checks that every event decodes and is in each index it
