@@ -475,8 +475,8 @@ type hotEntry struct{ key, tag, value []byte }
 func (w *txWriter) sealIndex(k indexKind, index *bolt.Bucket, through int64) error {
 	moved := w.moved[:0]
 	c := index.Cursor()
-	key, value := c.Seek([]byte{classSealed})
-	if key == nil {
+	var key, value []byte
+	if k, _ := c.Seek([]byte{classSealed}); k == nil {
 		key, value = c.Last()
 	} else {
 		key, value = c.Prev()
