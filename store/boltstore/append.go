@@ -476,7 +476,7 @@ func (w *txWriter) sealIndex(k indexKind, index *bolt.Bucket, through int64) err
 	moved := w.moved[:0]
 	c := index.Cursor()
 	var key, value []byte
-	if k, _ := c.Seek([]byte{classSealed}); k == nil {
+	if sealed, _ := c.Seek([]byte{classSealed}); sealed == nil {
 		key, value = c.Last()
 	} else {
 		key, value = c.Prev()
