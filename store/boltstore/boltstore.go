@@ -251,8 +251,14 @@ func openBolt(path string, o *Options, readOnly bool) (*bolt.DB, *os.File, error
 		Timeout:        o.Timeout,
 		NoSync:         o.NoSync,
 		NoFreelistSync: false, // keep the freelist on disk: Open reads it instead of scanning the file
-		FreelistType:   bolt.FreelistMapType,
-		ReadOnly:       readOnly,
+		// The array freelist hands out the lowest free pages first, so the
+		// pages of one commit mostly lie in a few runs; the map freelist
+		// picks free pages in hash order, one run per page. Flushing a
+		// commit costs per run, not per page, on the disks measured (60
+		// scattered pages: 4 ms; 60 contiguous: 1 ms), and 64 concurrent
+		// appenders commit about a fifth faster with it (CHANGELOG).
+		FreelistType: bolt.FreelistArrayType,
+		ReadOnly:     readOnly,
 		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
 			f, err := os.OpenFile(name, flag, mode)
 			file = f
