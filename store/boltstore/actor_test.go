@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"net/netip"
 	"path/filepath"
@@ -144,7 +145,7 @@ func TestUpgradeFormat4ActorFields(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	copyFile(t, filepath.Join("testdata", "format4.db"), path)
 	before := readFile(t, path)
-	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) || !strings.Contains(err.Error(), "format version 4; open it once without ReadOnly to upgrade it to format version 6") {
+	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) || !strings.Contains(err.Error(), fmt.Sprintf("format version 4; open it once without ReadOnly to upgrade it to format version %d", formatVersion(t))) {
 		t.Fatalf("read-only Open of a format 4 file = %v, want ErrOlderFormat saying how to upgrade", err)
 	}
 	if !bytes.Equal(readFile(t, path), before) {
@@ -160,8 +161,8 @@ func TestUpgradeFormat4ActorFields(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := formatOf(t, path); got != 6 {
-		t.Errorf("the upgraded file has format version %d, want 6", got)
+	if got, want := formatOf(t, path), formatVersion(t); int(got) != want {
+		t.Errorf("the upgraded file has format version %d, want %d", got, want)
 	}
 	if s, err = boltstore.Open(path, nil); err != nil {
 		t.Fatal(err)

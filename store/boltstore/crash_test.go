@@ -2,15 +2,18 @@ package boltstore_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +23,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/auditevents/auditevents"
 	"github.com/auditevents/auditevents/store/boltstore"
@@ -32,6 +36,9 @@ const (
 	crashEnvPath   = "AUDITEVENTS_CRASH_CHILD_PATH"
 	crashEnvBase   = "AUDITEVENTS_CRASH_CHILD_BASE"
 	crashEnvNoSync = "AUDITEVENTS_CRASH_CHILD_NOSYNC"
+	// crashEnvUpgrade makes the child open the store once, which upgrades
+	// an older file, instead of appending.
+	crashEnvUpgrade = "AUDITEVENTS_CRASH_CHILD_UPGRADE"
 )
 
 // crashEvent returns the event the child appends with the given ID and
@@ -67,6 +74,18 @@ func TestCrashChild(t *testing.T) {
 	path := os.Getenv(crashEnvPath)
 	if path == "" {
 		t.Skip("run by TestCrash")
+	}
+	if os.Getenv(crashEnvUpgrade) != "" {
+		fmt.Println("opening")
+		s, err := boltstore.Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println("upgraded")
+		return
 	}
 	base, err := strconv.ParseInt(os.Getenv(crashEnvBase), 10, 64)
 	if err != nil {
@@ -145,17 +164,145 @@ func TestCrash(t *testing.T) {
 	}
 }
 
-// runChild starts the child, reads want acknowledgements, kills the child
-// with SIGKILL and returns every acknowledgement it printed.
-func runChild(tb testing.TB, path string, base int64, noSync bool, want int) map[string]int64 {
+// TestCrashDuringUpgrade kills a process while its Open upgrades a file of
+// format 6, whose log keys put the kind before the number, at moments
+// spread over the time an upgrade takes, and checks after each kill that
+// the file holds format 6 or the current one, and that the next Open
+// upgrades it if need be: every event intact, the indexes agreeing with
+// the events, each account's tree the one it had before (a checkpoint made
+// before the kill verifies against it) and Check passing.
+func TestCrashDuringUpgrade(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	pristine := filepath.Join(dir, "format6.db")
+	s, err := boltstore.Open(pristine, &boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := make(map[string]int64)
+	base := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	batch := make([]auditevents.AuditEvent, 0, 1000)
+	for i := range 30_000 {
+		ts := time.UnixMicro(base + int64(i)*1000).UTC()
+		id := ulid.MustNew(ulid.Timestamp(ts), crand.Reader).String()
+		batch = append(batch, crashEvent(id, ts))
+		acked[id] = ts.UnixMicro()
+		if len(batch) == cap(batch) {
+			if err := s.Append(ctx, batch...); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	clear(crashCheckpoints.saved)
+	verify(t, pristine, acked) // and keep each account's checkpoint, for after the kills
+	toFormat6(t, pristine)
+
+	var took time.Duration // of a whole upgrade, from the child's Open
+	for round, at := range []float64{-1, 0, 0.25, 0.5, 0.75, 0.9} {
+		t.Run(fmt.Sprintf("round%d", round), func(t *testing.T) {
+			path := filepath.Join(dir, fmt.Sprintf("round%d.db", round))
+			copyFile(t, pristine, path)
+			if at < 0 {
+				took = runUpgradeChild(t, path, -1)
+				t.Logf("an upgrade took %v", took)
+			} else {
+				runUpgradeChild(t, path, time.Duration(at*float64(took)))
+			}
+			t.Logf("format %d after the kill", formatOf(t, path))
+			verify(t, path, acked)
+		})
+	}
+}
+
+// runUpgradeChild starts the child that opens the store at path, and kills
+// it with SIGKILL kill after it said it opens, or lets it finish when kill
+// is negative. It returns how long the child took from then on.
+func runUpgradeChild(tb testing.TB, path string, kill time.Duration) time.Duration {
+	tb.Helper()
+	cmd, stdout, stderr := startChild(tb, crashEnvPath+"="+path, crashEnvUpgrade+"=1")
+	var start time.Time
+	upgraded := false
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		switch sc.Text() {
+		case "opening":
+			start = time.Now()
+			if kill >= 0 {
+				time.AfterFunc(kill, func() { cmd.Process.Signal(syscall.SIGKILL) })
+			}
+		case "upgraded":
+			upgraded = true
+		}
+	}
+	took := time.Since(start)
+	err := cmd.Wait()
+	if kill < 0 && (err != nil || !upgraded) {
+		tb.Fatalf("the upgrading child failed: %v\n%s", err, stderr.String())
+	}
+	if start.IsZero() {
+		tb.Fatalf("the child never opened the store: %v\n%s", err, stderr.String())
+	}
+	return took
+}
+
+// toFormat6 turns the store file at path back into format 6, whose log
+// keys are the account, 0, the kind and, but for the size, the number
+// (FORMAT.md, "Upgrading versions 2 to 6"): the exact inverse of the
+// upgrade.
+func toFormat6(tb testing.TB, path string) {
+	tb.Helper()
+	tamper(tb, path, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("log"))
+		type kv struct{ k, v []byte }
+		var moved []kv
+		err := b.ForEach(func(k, v []byte) error {
+			i := bytes.IndexByte(k, 0)
+			if i < 0 || len(k) < i+10 {
+				return fmt.Errorf("log key %x is not of the current format", k)
+			}
+			old := append(slices.Clone(k[:i+1]), k[i+9])
+			switch k[i+9] {
+			case 'n':
+				old = append(old, k[i+10:]...)
+			case 'l', 'q':
+				old = append(old, k[i+1:i+9]...)
+			}
+			moved = append(moved, kv{slices.Clone(k), old}, kv{nil, slices.Clone(v)})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := 0; i < len(moved); i += 2 {
+			if err := b.Delete(moved[i].k); err != nil {
+				return err
+			}
+		}
+		for i := 0; i < len(moved); i += 2 {
+			if err := b.Put(moved[i].v, moved[i+1].v); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte{0, 0, 0, 6})
+	})
+}
+
+// startChild starts TestCrashChild in a child process with the given
+// environment variables added, and returns it with its stdout and the
+// builder that collects its stderr.
+func startChild(tb testing.TB, env ...string) (*exec.Cmd, io.Reader, *strings.Builder) {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnvPath+"="+path, crashEnvBase+"="+strconv.FormatInt(base, 10))
-	if noSync {
-		cmd.Env = append(cmd.Env, crashEnvNoSync+"=1")
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	cmd.Env = append(os.Environ(), env...)
+	stderr := new(strings.Builder)
+	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -163,6 +310,18 @@ func runChild(tb testing.TB, path string, base int64, noSync bool, want int) map
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
+	return cmd, stdout, stderr
+}
+
+// runChild starts the child, reads want acknowledgements, kills the child
+// with SIGKILL and returns every acknowledgement it printed.
+func runChild(tb testing.TB, path string, base int64, noSync bool, want int) map[string]int64 {
+	tb.Helper()
+	env := []string{crashEnvPath + "=" + path, crashEnvBase + "=" + strconv.FormatInt(base, 10)}
+	if noSync {
+		env = append(env, crashEnvNoSync+"=1")
+	}
+	cmd, stdout, stderr := startChild(tb, env...)
 	acks := make(map[string]int64)
 	sc := bufio.NewScanner(stdout)
 	killed := false
@@ -180,7 +339,7 @@ func runChild(tb testing.TB, path string, base int64, noSync bool, want int) map
 			killed = true // keep reading: lines printed before the kill count
 		}
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	if !killed {
 		tb.Fatalf("child exited before %d acknowledgements (%d): %v\n%s", want, len(acks), err, stderr.String())
 	}

@@ -13,7 +13,7 @@ import (
 // formatVersion is the version of the file format this package writes and
 // reads. A file of another version is refused: ErrNewerFormat for a newer
 // one, ErrOlderFormat for an older one.
-const formatVersion = 6
+const formatVersion = 7
 
 // The file holds these top-level buckets.
 var (

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"iter"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,9 +23,15 @@ import (
 )
 
 // The verifiable log of each account lives in the log bucket (FORMAT.md,
-// "log"). Its keys are the account, a 0 byte (no account holds one), a kind
-// byte and, but for the size, a big-endian uint64.
+// "log"). Its keys are the account, a 0 byte (no account holds one), the
+// key's group (a big-endian uint64: the tile it belongs with), a kind byte
+// and, for a tree node, its stored hash index (a big-endian uint64). The
+// group puts what one append writes to an account's log (its last tiles,
+// the nodes they complete and the size) next to each other, on one page.
 var bucketLog = []byte("log")
+
+// sizeGroup is the group of the size key: after every tile.
+const sizeGroup = math.MaxUint64
 
 // Kinds of log keys.
 const (
@@ -47,15 +54,87 @@ const (
 
 var _ auditevents.Ledger = (*Store)(nil)
 
-// logKey returns the key of the given kind and number in an account's log.
+// logKey returns the key of the given kind and number in an account's log:
+// for a tile its tile number, for a node its stored hash index; the size
+// has none.
 func logKey(account string, kind byte, n uint64) []byte {
-	k := make([]byte, 0, len(account)+10)
+	return appendLogKey(make([]byte, 0, logKeyLen(account, kind)), account, kind, n)
+}
+
+// logKeyLen returns the length of the log keys of the kind in the account.
+func logKeyLen(account string, kind byte) int {
+	if kind == logNode {
+		return len(account) + 18
+	}
+	return len(account) + 10
+}
+
+// appendLogKey appends logKey(account, kind, n) to k.
+func appendLogKey(k []byte, account string, kind byte, n uint64) []byte {
 	k = append(k, account...)
-	k = append(k, 0, kind)
-	if kind != logSize {
+	k = append(k, 0)
+	k = binary.BigEndian.AppendUint64(k, logGroup(kind, n))
+	k = append(k, kind)
+	if kind == logNode {
 		k = binary.BigEndian.AppendUint64(k, n)
 	}
 	return k
+}
+
+// logGroup returns the group of the log key of the kind and number: a
+// tile's number; for a node, the tile of the last leaf it covers, which
+// the append that completes that tile writes with it; for the size,
+// sizeGroup.
+func logGroup(kind byte, n uint64) uint64 {
+	switch kind {
+	case logSize:
+		return sizeGroup
+	case logNode:
+		level, i := tlog.SplitStoredHashIndex(int64(n))
+		if level < storedLevel {
+			return uint64(i) // never stored; a group all the same
+		}
+		return uint64(i+1)<<(level-storedLevel) - 1
+	}
+	return n
+}
+
+// logKindName names a kind of log key in errors.
+func logKindName(kind byte) string {
+	switch kind {
+	case logLeaves:
+		return "leaf tile"
+	case logSeqs:
+		return "sequence tile"
+	case logNode:
+		return "tree hash"
+	}
+	return "size"
+}
+
+// parseLogKey returns the account, kind and number of log key k (its tile,
+// or for a node its stored hash index), or ok false when k is not a log key
+// this version writes.
+func parseLogKey(k []byte) (account string, kind byte, n uint64, ok bool) {
+	i := bytes.IndexByte(k, 0)
+	if i < 0 || len(k) < i+10 {
+		return "", 0, 0, false
+	}
+	group, kind := binary.BigEndian.Uint64(k[i+1:]), k[i+9]
+	switch {
+	case kind == logNode && len(k) == i+18:
+		n = binary.BigEndian.Uint64(k[i+10:])
+	case kind == logSize && len(k) == i+10:
+		n = 0
+	case (kind == logLeaves || kind == logSeqs) && len(k) == i+10:
+		n = group
+	default:
+		return "", 0, 0, false
+	}
+	if int64(n) < 0 || logGroup(kind, n) != group {
+		return "", 0, 0, false
+	}
+	return string(k[:i]), kind, n, true
 }
 
 // sealValue returns b after its CRC-32C.
@@ -620,17 +699,7 @@ func hasPruned(keys []byte) bool {
 
 // logKey returns logKey(account, kind, n) in the arena.
 func (lw *logWriter) logKey(account string, kind byte, n uint64) []byte {
-	size := len(account) + 2
-	if kind != logSize {
-		size += 8
-	}
-	k := lw.arena.alloc(size)[:0]
-	k = append(k, account...)
-	k = append(k, 0, kind)
-	if kind != logSize {
-		k = binary.BigEndian.AppendUint64(k, n)
-	}
-	return k
+	return appendLogKey(lw.arena.alloc(logKeyLen(account, kind))[:0], account, kind, n)
 }
 
 // sealValue returns sealValue(b) in the arena.
@@ -931,7 +1000,7 @@ func (s *Store) Accounts(ctx context.Context) iter.Seq2[string, error] {
 					return corruptf("log key %x has no account", k)
 				}
 				account, found = string(k[:i]), true
-				after = append(append(k[:i:i], 0, 0xff), 0xff)
+				after = append(k[:i:i], 1) // after every key of the account
 				return nil
 			})
 			if err != nil {
@@ -1106,11 +1175,10 @@ func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 	var named int64 // sequences that name an event
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		i := bytes.IndexByte(k, 0)
-		if i < 0 || i+2 > len(k) {
+		account, kind, _, ok := parseLogKey(k)
+		if !ok {
 			return corruptf("log key %x is malformed", k)
 		}
-		account, kind := string(k[:i]), k[i+1]
 		if kind != logSize {
 			continue // the tiles are checked from the size, below
 		}
@@ -1179,11 +1247,13 @@ func (s *Store) checkLog(ctx context.Context, tx *bolt.Tx) error {
 				return corruptf("%s is missing", what)
 			}
 		}
-		for _, kind := range []byte{logLeaves, logSeqs} {
-			// Any tile from the first beyond the size, which a seek finds.
-			from := logKey(account, kind, uint64((size+tileWidth-1)/tileWidth))
-			if k, _ := b.Cursor().Seek(from); len(k) == len(from) && bytes.HasPrefix(k, from[:len(from)-8]) {
-				return corruptf("account %s has tile %c %d beyond its tree size %d", quoteAccount(account), kind, binary.BigEndian.Uint64(k[len(k)-8:]), size)
+		// Any key from the first tile beyond the size on, but the size:
+		// the nodes sort with tiles that their leaves complete.
+		from := logKey(account, logSeqs, uint64((size+tileWidth-1)/tileWidth))
+		from = from[:len(account)+9]
+		if k, _ := b.Cursor().Seek(from); bytes.HasPrefix(k, from[:len(account)+1]) {
+			if _, kind, n, ok := parseLogKey(k); ok && kind != logSize {
+				return corruptf("account %s has %s %d beyond its tree size %d", quoteAccount(account), logKindName(kind), n, size)
 			}
 		}
 	}

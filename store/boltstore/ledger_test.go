@@ -178,11 +178,10 @@ func TestLedgerTamper(t *testing.T) {
 			return b.Put(keyOf(seq(20)), v1)
 		}, "modified: the event at sequence 10 differs from what was signed\n\tmodified: the event at sequence 20"},
 		{"two sequences swapped in the log", func(tx *bolt.Tx) error {
-			// The sequence tiles, as FORMAT.md describes them: key
-			// account, 0, 'q', tile number; value CRC-32C, then 16
-			// event keys of 24 bytes.
+			// The sequence tiles, as FORMAT.md describes them: value
+			// CRC-32C, then 16 event keys of 24 bytes.
 			b := tx.Bucket([]byte("log"))
-			tileKey := func(t uint64) []byte { return binary.BigEndian.AppendUint64([]byte("account-0\x00q"), t) }
+			tileKey := func(t uint64) []byte { return tileLogKey("account-0", 'q', t) }
 			t0, t1 := slices.Clone(b.Get(tileKey(0))), slices.Clone(b.Get(tileKey(1)))
 			a, c := t0[4+10*24:4+11*24], t1[4+(20-16)*24:4+(21-16)*24] // sequences 10 and 20
 			tmp := slices.Clone(a)
@@ -290,7 +289,7 @@ func TestLedgerAppendAfterTamper(t *testing.T) {
 	events := testEvents(301)
 	orig := filepath.Join(t.TempDir(), "audit.db")
 	writeStore(t, orig, events[:300]) // account-0's last leaf tile, 6, holds sequences 96 to 99
-	tileKey := binary.BigEndian.AppendUint64([]byte("account-0\x00l"), 6)
+	tileKey := tileLogKey("account-0", 'l', 6)
 	for _, tt := range []struct {
 		name string
 		edit func(tx *bolt.Tx) error
@@ -546,9 +545,17 @@ func mth(leaves []tlog.Hash) tlog.Hash {
 	return tlog.NodeHash(mth(leaves[:k]), mth(leaves[k:]))
 }
 
+// tileLogKey returns the log key of an account's tile t of the kind ('l'
+// for a leaf tile, 'q' for a sequence tile), as FORMAT.md describes it:
+// the account, 0, the tile number as the key's group, the kind.
+func tileLogKey(account string, kind byte, t uint64) []byte {
+	return append(binary.BigEndian.AppendUint64([]byte(account+"\x00"), t), kind)
+}
+
 // leafTiles returns, by account, the tile numbers of the leaf tiles that
-// the file at path keeps: the keys account, 0, 'l', uint64 of the log
-// bucket, as FORMAT.md describes them.
+// the file at path keeps: the keys account, 0, tile, 'l' of the log
+// bucket, as FORMAT.md describes them, or in a file of format 3 to 6, the
+// keys account, 0, 'l', tile.
 func leafTiles(tb testing.TB, path string) map[string][]uint64 {
 	tb.Helper()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
@@ -559,8 +566,13 @@ func leafTiles(tb testing.TB, path string) map[string][]uint64 {
 	out := make(map[string][]uint64)
 	db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte("log")).ForEach(func(k, _ []byte) error {
-			if i := strings.IndexByte(string(k), 0); i >= 0 && len(k) == i+10 && k[i+1] == 'l' {
+			i := strings.IndexByte(string(k), 0)
+			switch {
+			case i < 0 || len(k) != i+10:
+			case k[i+1] == 'l': // format 3 to 6
 				out[string(k[:i])] = append(out[string(k[:i])], binary.BigEndian.Uint64(k[i+2:]))
+			case k[i+9] == 'l':
+				out[string(k[:i])] = append(out[string(k[:i])], binary.BigEndian.Uint64(k[i+1:]))
 			}
 			return nil
 		})
@@ -579,12 +591,52 @@ func TestUpgradeFormat4(t *testing.T) { testUpgradeKeptLeaves(t, 4) }
 // events carry actor fields at the end of their values.
 func TestUpgradeFormat5(t *testing.T) { testUpgradeKeptLeaves(t, 5) }
 
+// A file of format 6, whose log keys put the kind before the number, is
+// upgraded on a writable Open by moving its log keys to the current
+// layout: afterwards every bucket holds, byte for byte, what a new file of
+// the current format holds after the same appends (the committed golden
+// dump, written from the same events), and Check passes. A read-only Open
+// refuses it, saying how to upgrade, and changes nothing.
+func TestUpgradeFormat6(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	copyFile(t, filepath.Join("testdata", "format6.db"), path)
+	before := readFile(t, path)
+	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) || !strings.Contains(err.Error(), fmt.Sprintf("format version 6; open it once without ReadOnly to upgrade it to format version %d", formatVersion(t))) {
+		t.Fatalf("read-only Open of a format 6 file = %v, want ErrOlderFormat saying how to upgrade", err)
+	}
+	if string(readFile(t, path)) != string(before) {
+		t.Fatal("a read-only Open changed the file")
+	}
+	s, err := boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open of a format 6 file: %v", err)
+	}
+	if err := s.Check(context.Background()); err != nil {
+		t.Fatalf("Check after the upgrade: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", fmt.Sprintf("format%d.dump", formatVersion(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, path); got != string(want) {
+		gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
+		i := 0
+		for i < len(gl) && i < len(wl) && gl[i] == wl[i] {
+			i++
+		}
+		t.Fatalf("the upgraded file differs from a new one of the same events, line %d:\n got %s\nwant %s", i+1, at(gl, i), at(wl, i))
+	}
+}
+
 func testUpgradeKeptLeaves(t *testing.T, version int) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
 	copyFile(t, filepath.Join("testdata", fmt.Sprintf("format%d.db", version)), path)
 	before := readFile(t, path)
-	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) || !strings.Contains(err.Error(), fmt.Sprintf("format version %d; open it once without ReadOnly to upgrade it to format version 6", version)) {
+	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) || !strings.Contains(err.Error(), fmt.Sprintf("format version %d; open it once without ReadOnly to upgrade it to format version %d", version, formatVersion(t))) {
 		t.Fatalf("read-only Open of a format %d file = %v, want ErrOlderFormat saying how to upgrade", version, err)
 	}
 	if string(readFile(t, path)) != string(before) {
@@ -637,8 +689,8 @@ func testUpgradeKeptLeaves(t *testing.T, version int) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := formatOf(t, path); got != 6 {
-		t.Errorf("the upgraded file has format version %d, want 6", got)
+	if got, want := formatOf(t, path), formatVersion(t); int(got) != want {
+		t.Errorf("the upgraded file has format version %d, want %d", got, want)
 	}
 	// Only the incomplete last tile of each account keeps its leaves.
 	tiles := leafTiles(t, path)
@@ -1026,7 +1078,7 @@ func TestShortLeafTileAndStrayTiles(t *testing.T) {
 				width = 32
 			}
 			tamper(t, p, func(tx *bolt.Tx) error {
-				return tx.Bucket([]byte("log")).Put(binary.BigEndian.AppendUint64([]byte("account-0\x00"+tt.kind), tt.tile), fix(make([]byte, 4+tt.items*width)))
+				return tx.Bucket([]byte("log")).Put(tileLogKey("account-0", tt.kind[0], tt.tile), fix(make([]byte, 4+tt.items*width)))
 			})
 			s, err := boltstore.Open(p, nil)
 			if err != nil {
@@ -1067,7 +1119,7 @@ func TestPrunedLeafTileDeleted(t *testing.T) {
 		t.Fatalf("Verify after the prune: %v", err)
 	}
 	tamper(t, path, func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("log")).Delete(binary.BigEndian.AppendUint64([]byte("account-0\x00l"), 1))
+		return tx.Bucket([]byte("log")).Delete(tileLogKey("account-0", 'l', 1))
 	})
 	if _, err := verifyFile(t, path, verifier, cp, nil); err == nil {
 		t.Error("Verify passes after the kept leaf tile of a partly pruned tile was deleted")

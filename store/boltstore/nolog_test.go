@@ -103,8 +103,8 @@ func TestNoLog(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if v, hasLog := fileFormat(t, path); v != 6 || hasLog || !noLogMark(t, path) {
-		t.Fatalf("a NoLog file has format %d, a log bucket %v and the nolog mark %v; want format 6 without the log, marked", v, hasLog, noLogMark(t, path))
+	if v, hasLog := fileFormat(t, path); int(v) != formatVersion(t) || hasLog || !noLogMark(t, path) {
+		t.Fatalf("a NoLog file has format %d, a log bucket %v and the nolog mark %v; want format %d without the log, marked", v, hasLog, noLogMark(t, path), formatVersion(t))
 	}
 	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) {
 		t.Fatalf("read-only Open without NoLog of a file without the log = %v, want ErrOlderFormat", err)
@@ -143,8 +143,8 @@ func TestNoLog(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if v, hasLog := fileFormat(t, path); v != 6 || !hasLog || noLogMark(t, path) {
-		t.Fatalf("after the upgrade: format %d, log bucket %v, nolog mark %v; want format 6 with the log, unmarked", v, hasLog, noLogMark(t, path))
+	if v, hasLog := fileFormat(t, path); int(v) != formatVersion(t) || !hasLog || noLogMark(t, path) {
+		t.Fatalf("after the upgrade: format %d, log bucket %v, nolog mark %v; want format %d with the log, unmarked", v, hasLog, noLogMark(t, path), formatVersion(t))
 	}
 
 	// A file with the log refuses NoLog, and stays as it was.
@@ -215,8 +215,8 @@ func TestNoLogFormat2(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if v, hasLog := fileFormat(t, path); v != 6 || hasLog || !noLogMark(t, path) {
-		t.Fatalf("format 2 opened with NoLog: format %d, log bucket %v, nolog mark %v; want format 6 without the log, marked", v, hasLog, noLogMark(t, path))
+	if v, hasLog := fileFormat(t, path); int(v) != formatVersion(t) || hasLog || !noLogMark(t, path) {
+		t.Fatalf("format 2 opened with NoLog: format %d, log bucket %v, nolog mark %v; want format %d without the log, marked", v, hasLog, noLogMark(t, path), formatVersion(t))
 	}
 	if got := dumpBucket(t, path, "events"); got != values {
 		t.Error("opening a format 2 file with NoLog changed its values, which FORMAT.md says are already valid")
@@ -241,8 +241,8 @@ func setFormat(tb testing.TB, path string, version uint32) {
 }
 
 // A file of format 5 without the log (marked meta/nolog) holds the values
-// of format 6 without the log: no sequence, no leaf check, the actor
-// section at the end. Opened with NoLog it becomes format 6 without the log,
+// of the current format without the log: no sequence, no leaf check, the actor
+// section at the end. Opened with NoLog it becomes the current format without the log,
 // its values untouched; read-only without NoLog it is refused; opened
 // without NoLog its log is built over its events, actor fields included.
 func TestNoLogFormat5(t *testing.T) {
@@ -277,8 +277,8 @@ func TestNoLogFormat5(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if v, hasLog := fileFormat(t, path); v != 6 || hasLog || !noLogMark(t, path) {
-		t.Fatalf("format 5 without the log opened with NoLog: format %d, log bucket %v, nolog mark %v; want format 6 without the log, marked", v, hasLog, noLogMark(t, path))
+	if v, hasLog := fileFormat(t, path); int(v) != formatVersion(t) || hasLog || !noLogMark(t, path) {
+		t.Fatalf("format 5 without the log opened with NoLog: format %d, log bucket %v, nolog mark %v; want format %d without the log, marked", v, hasLog, noLogMark(t, path), formatVersion(t))
 	}
 	if got := dumpBucket(t, path, "events"); got != values {
 		t.Error("opening a format 5 file without the log with NoLog changed its values")
@@ -306,7 +306,7 @@ func TestNoLogFormat5(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if v, hasLog := fileFormat(t, path); v != 6 || !hasLog || noLogMark(t, path) {
-		t.Fatalf("format 5 without the log opened without NoLog: format %d, log bucket %v, nolog mark %v; want format 6 with the log, unmarked", v, hasLog, noLogMark(t, path))
+	if v, hasLog := fileFormat(t, path); int(v) != formatVersion(t) || !hasLog || noLogMark(t, path) {
+		t.Fatalf("format 5 without the log opened without NoLog: format %d, log bucket %v, nolog mark %v; want format %d with the log, unmarked", v, hasLog, noLogMark(t, path), formatVersion(t))
 	}
 }

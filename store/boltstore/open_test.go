@@ -170,10 +170,10 @@ func TestOpenRejectsForeignAndDamagedFiles(t *testing.T) {
 				tb.Fatal(err)
 			}
 			db.Update(func(tx *bolt.Tx) error {
-				return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, 7))
+				return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, uint32(formatVersion(tb)+1)))
 			})
 			db.Close()
-		}, boltstore.ErrNewerFormat, "format version 7"},
+		}, boltstore.ErrNewerFormat, fmt.Sprintf("format version %d; this version of the package reads format version %d", formatVersion(t)+1, formatVersion(t))},
 		{"older format", func(tb testing.TB, path string) {
 			writeStore(tb, path, events[:10])
 			db, err := bolt.Open(path, 0o600, nil)
@@ -184,7 +184,7 @@ func TestOpenRejectsForeignAndDamagedFiles(t *testing.T) {
 				return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, 1))
 			})
 			db.Close()
-		}, boltstore.ErrOlderFormat, "format version 1; this version of the package reads format version 6 and upgrades format versions 2 to 5"},
+		}, boltstore.ErrOlderFormat, fmt.Sprintf("format version 1; this version of the package reads format version %d and upgrades format versions 2 to %d", formatVersion(t), formatVersion(t)-1)},
 		{"truncated", func(tb testing.TB, path string) {
 			writeStore(tb, path, events)
 			fi, _ := os.Stat(path)

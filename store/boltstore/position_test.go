@@ -115,7 +115,7 @@ func TestUpgradeFormat3(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	copyFile(t, filepath.Join("testdata", "format3.db"), path)
 	before := readFile(t, path)
-	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) || !strings.Contains(err.Error(), "format version 3; open it once without ReadOnly to upgrade it to format version 6") {
+	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) || !strings.Contains(err.Error(), fmt.Sprintf("format version 3; open it once without ReadOnly to upgrade it to format version %d", formatVersion(t))) {
 		t.Fatalf("read-only Open of a format 3 file = %v, want ErrOlderFormat saying how to upgrade", err)
 	}
 	if string(readFile(t, path)) != string(before) {
@@ -146,8 +146,8 @@ func TestUpgradeFormat3(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := formatOf(t, path); got != 6 {
-		t.Errorf("the upgraded file has format version %d, want 6", got)
+	if got, want := formatOf(t, path), formatVersion(t); int(got) != want {
+		t.Errorf("the upgraded file has format version %d, want %d", got, want)
 	}
 	s, err = boltstore.Open(path, &boltstore.Options{ReadOnly: true})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/tlog"
@@ -13,9 +14,14 @@ import (
 
 // oldestUpgradable is the oldest format that Open upgrades in place: format
 // 2, the format before the verifiable log. Formats 3, before the positions
-// bucket, 4, before the actor fields, and 5, which kept every leaf and each
-// event's sequence in the ids bucket, are upgraded too.
+// bucket, 4, before the actor fields, 5, which kept every leaf and each
+// event's sequence in the ids bucket, and 6, whose log keys put the kind
+// before the number, are upgraded too.
 const oldestUpgradable = 2
+
+// logKeysGrouped is the format whose log keys are grouped by tile
+// (FORMAT.md, "log"); the log of an older one is keyed by kind first.
+const logKeysGrouped = 7
 
 // bucketSince returns the format version that added the bucket: Open of an
 // older file that it upgrades does not expect it.
@@ -34,20 +40,22 @@ func bucketSince(name []byte) uint32 {
 // upgradeChunk is how many events the upgrade reads at a time.
 const upgradeChunk = 8192
 
-// upgrade turns a file of format 2, 3, 4 or 5, or a file without the log
-// that Open builds the log of, into the current format with the log, in one
-// transaction (FORMAT.md, "Upgrading versions 2, 3, 4 and 5"). It creates
-// the buckets the file lacks, empty: the log, the positions bucket
-// (position.go) and the actor indexes, since no event of a format before 5
-// has actor fields; it gives every event's value its sequence and leaf
-// check, keeping the rest of the value (a format 5 value's actor section
-// included), and its ids entry the timestamp of its key alone; from format
-// 2, or without the log, it gives the events their sequences in their
-// stored order (by timestamp, then ID, as the events bucket holds them) and
-// builds each account's tree; from formats 3 to 5 it keeps the sequences
-// and drops the leaf tiles that the events give again. Then it writes the
-// new version and drops the mark of a file without the log. A crash during
-// the upgrade leaves the file as it was.
+// upgrade turns a file of format 2 to 6, or a file without the log that
+// Open builds the log of, into the current format with the log, in one
+// transaction (FORMAT.md, "Upgrading versions 2 to 6"). From formats 3 to 6
+// it first moves the log's keys to the current layout (rekeyLog); a file
+// of format 6 needs nothing else. Before format 6, it creates the buckets
+// the file lacks, empty: the log, the positions bucket (position.go) and
+// the actor indexes, since no event of a format before 5 has actor fields;
+// it gives every event's value its sequence and leaf check, keeping the
+// rest of the value (a format 5 value's actor section included), and its
+// ids entry the timestamp of its key alone; from format 2, or without the
+// log, it gives the events their sequences in their stored order (by
+// timestamp, then ID, as the events bucket holds them) and builds each
+// account's tree; from formats 3 to 5 it keeps the sequences and drops the
+// leaf tiles that the events give again. Then it writes the new version
+// and drops the mark of a file without the log. A crash during the upgrade
+// leaves the file as it was.
 func (s *Store) upgrade(c *codec) error {
 	err := guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
@@ -65,6 +73,15 @@ func (s *Store) upgrade(c *codec) error {
 			}
 			if err := tx.Bucket(bucketMeta).Delete(metaNoLog); err != nil {
 				return err
+			}
+			if c.upgrade >= bucketSince(bucketLog) && c.upgrade < logKeysGrouped {
+				if err := rekeyLog(tx); err != nil {
+					return err
+				}
+			}
+			if c.upgrade >= valuesLogged {
+				// Format 6 differs from this one in its log keys only.
+				return tx.Bucket(bucketMeta).Put(metaFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
 			}
 			u := upgrader{tx: tx, c: c, hasLog: c.upgrade >= bucketSince(bucketLog), next: make(map[string]int64), matched: make(map[string]int)}
 			if err := u.events(); err != nil {
@@ -85,11 +102,58 @@ func (s *Store) upgrade(c *codec) error {
 	return nil
 }
 
+// rekeyLog moves every key of the log bucket from the layout of formats 3
+// to 6 (the account, a 0 byte, the kind, and but for the size the number)
+// to the current one (logKey), keeping the values. The two layouts cannot
+// be taken for each other: after the 0 byte an older key has its kind, a
+// letter, where the current one has its group, whose first byte is at most
+// 7 or, for the size, 0xff. It reads every entry, then writes the bucket
+// anew in the new key order, so that each page is written once and full.
+func rekeyLog(tx *bolt.Tx) error {
+	type entry struct{ key, value []byte }
+	var entries []entry
+	err := tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 || len(k) < i+2 {
+			return corruptf("log key %x is malformed", k)
+		}
+		kind := k[i+1]
+		var n uint64
+		switch {
+		case kind == logSize && len(k) == i+2:
+		case (kind == logLeaves || kind == logNode || kind == logSeqs) && len(k) == i+10:
+			n = binary.BigEndian.Uint64(k[i+2:])
+		default:
+			return corruptf("log key %x is malformed", k)
+		}
+		entries = append(entries, entry{logKey(string(k[:i]), kind, n), bytes.Clone(v)})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return bytes.Compare(a.key, b.key) })
+	if err := tx.DeleteBucket(bucketLog); err != nil {
+		return err
+	}
+	b, err := tx.CreateBucket(bucketLog)
+	if err != nil {
+		return err
+	}
+	b.FillPercent = fillPercent
+	for _, e := range entries {
+		if err := b.Put(e.key, e.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // upgrader holds the state of one upgrade.
 type upgrader struct {
 	tx      *bolt.Tx
 	c       *codec // of the older file: its values have no log prefix
-	hasLog  bool   // the file has the log (format 3, 4 or 5)
+	hasLog  bool   // the file has the log (format 3, 4 or 5), its keys moved to the current layout
 	lw      logWriter
 	next    map[string]int64 // format 2: each account's next sequence
 	matched map[string]int   // formats 3 to 5: by leaf tile key, the events that give its leaves
@@ -200,11 +264,11 @@ func (u *upgrader) dropLeaves() error {
 	var drop [][]byte
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		i := bytes.IndexByte(k, 0)
-		if i < 0 || len(k) != i+10 || k[i+1] != logLeaves {
+		account, kind, n, ok := parseLogKey(k)
+		if !ok || kind != logLeaves {
 			continue
 		}
-		account, t := string(k[:i]), int64(binary.BigEndian.Uint64(k[i+2:]))
+		t := int64(n)
 		size, err := treeSize(b, account)
 		if err != nil {
 			return err

@@ -87,10 +87,15 @@ type codec struct {
 }
 
 // logged reports whether the file's values start with the log prefix (the
-// sequence and the leaf check): a file of the current format with the log.
-// The values of an older file that Open upgrades, and of a file without the
-// log (Options.NoLog), have no prefix.
-func (c *codec) logged() bool { return !c.noLog && c.upgrade == 0 }
+// sequence and the leaf check): a file with the log of format 6 or later.
+// The values of a file of format 5 or before, and of a file without the log
+// (Options.NoLog), have no prefix.
+func (c *codec) logged() bool {
+	return !c.noLog && (c.upgrade == 0 || c.upgrade >= valuesLogged)
+}
+
+// valuesLogged is the format whose event values begin with the log prefix.
+const valuesLogged = 6
 
 // leafCheckLen is the length of the leaf check in an event's value: a
 // CRC-32C of the event's leaf record (auditevents.AppendLeaf), computed by
