@@ -102,8 +102,8 @@ func (s *Store) writer() {
 	defer close(s.writerDone)
 	var (
 		batch    []*appendRequest
-		w        = txWriter{hot: -1} // counts the hot entries at its first commit
-		prevSize int                 // requests in the previous commit
+		w        = txWriter{hotCount: -1} // counts the hot entries at its first commit
+		prevSize int                      // requests in the previous commit
 		timer    = time.NewTimer(time.Hour)
 	)
 	timer.Stop()
@@ -194,7 +194,7 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 	}
 	s.waiters.committed(taken, outcome, err) // wakes Appended's waiters before the Appends return (notify.go)
 	if err != nil {
-		w.hot = -1 // count again
+		w.hotCount = -1 // count again
 	}
 	for i, r := range taken {
 		if err != nil {
@@ -219,7 +219,8 @@ type txWriter struct {
 	seen    map[[16]byte]struct{}
 	events  []entry
 	idKeys  [][]byte
-	index   [numIndexes][]entry // index entries
+	index   [numIndexes][]entry // sealed index entries (imports), by index
+	hot     []entry             // hot index entries, keyed as in the hot bucket
 	scratch []byte
 	log     []logEvent       // the events in commit order, for their accounts' logs (ledger.go)
 	lw      logWriter        // writes them
@@ -231,7 +232,7 @@ type txWriter struct {
 	noLog   bool             // Options.NoLog
 
 	through   int64 // the sealed time
-	hot       int   // events with hot index entries before this transaction; -1: unknown
+	hotCount  int   // events with hot index entries before this transaction; -1: unknown
 	sealed    bool  // this transaction sealed every hot entry
 	newHot    int   // the events of this transaction with hot index entries
 	sealAfter int   // seal once hot exceeds it
@@ -257,13 +258,13 @@ func (w *txWriter) reset(tx *bolt.Tx, c *codec, sealAfter int, recount bool) err
 	if w.through, err = sealedTime(tx); err != nil {
 		return err
 	}
-	if recount || w.hot < 0 {
+	if recount || w.hotCount < 0 {
 		// Every event is in the user index: its hot entries count the
 		// hot events.
-		w.hot = 0
-		cur := tx.Bucket(bucketByUser).Cursor()
-		for k, _ := cur.First(); k != nil && k[0] == classHot; k, _ = cur.Next() {
-			w.hot++
+		w.hotCount = 0
+		cur := tx.Bucket(bucketHot).Cursor()
+		for k, _ := cur.Seek([]byte{byte(byUser)}); k != nil && k[0] == byte(byUser); k, _ = cur.Next() {
+			w.hotCount++
 		}
 	}
 	w.newHot, w.sealed = 0, false
@@ -274,6 +275,7 @@ func (w *txWriter) reset(tx *bolt.Tx, c *codec, sealAfter int, recount bool) err
 	for k := range w.index {
 		w.index[k] = w.index[k][:0]
 	}
+	w.hot = w.hot[:0]
 	w.events, w.idKeys, w.scratch, w.log = w.events[:0], w.idKeys[:0], w.scratch[:0], w.log[:0]
 	clear(w.next)
 	w.lw.reset()
@@ -363,27 +365,29 @@ func (w *txWriter) add(r *appendRequest) (err error) {
 			size += len(t)
 		}
 		values := make([]byte, 0, int(numIndexes)*size)
+		hot := keyTime(key) > w.through
 		for k := range numIndexes {
 			if tag, ok := indexed(k, e, &tags); ok {
 				from := len(values)
 				values = appendOtherTags(values, k, &tags)
-				w.index[k] = append(w.index[k], entry{key: w.indexKey(k, tag, key), value: values[from:len(values):len(values)]})
+				value := values[from:len(values):len(values)]
+				if hot {
+					w.hot = append(w.hot, entry{key: w.hotKey(k, tag, key), value: value})
+				} else { // an import: its sealed key
+					w.index[k] = append(w.index[k], entry{key: keyIn(w.tx.Bucket(indexBuckets[k]), k, tag, key, w.through), value: value})
+				}
 			}
 		}
 	}
 	return nil
 }
 
-// indexKey returns the key of the entry of index k for the event with key
-// ek under tag: a hot key, in the transaction's arena, or for an event not
-// after the sealed time (an import), its sealed key.
-func (w *txWriter) indexKey(k indexKind, tag, ek []byte) []byte {
-	if keyTime(ek) <= w.through {
-		return keyIn(w.tx.Bucket(indexBuckets[k]), k, tag, ek, w.through)
-	}
-	ik := w.lw.arena.alloc(1 + keyLen + len(tag))
-	ik[0] = classHot
-	copy(ik[1+copy(ik[1:], ek[:keyLen]):], tag)
+// hotKey returns the key in the hot bucket of the entry of index k for the
+// event with key ek under tag, in the transaction's arena.
+func (w *txWriter) hotKey(k indexKind, tag, ek []byte) []byte {
+	ik := w.lw.arena.alloc(2 + keyLen + len(tag))
+	ik[0], ik[1] = byte(k), classHot
+	copy(ik[2+copy(ik[2:], ek[:keyLen]):], tag)
 	return ik
 }
 
@@ -432,29 +436,42 @@ func (w *txWriter) flush() error {
 			}
 		}
 	}
-	w.hot += w.newHot
-	if w.hot <= w.sealAfter {
+	hot := w.tx.Bucket(bucketHot)
+	hot.FillPercent = fillPercent
+	slices.SortFunc(w.hot, func(a, b entry) int { return bytes.Compare(a.key, b.key) })
+	for _, e := range w.hot {
+		if err := hot.Put(e.key, e.value); err != nil {
+			return err
+		}
+	}
+	w.hotCount += w.newHot
+	if w.hotCount <= w.sealAfter {
 		return nil
 	}
 	return w.seal(events)
 }
 
 // seal moves every hot index entry to the sealed class, and makes the
-// newest event's time the sealed time.
+// newest event's time the sealed time. The hot bucket, then empty, is
+// deleted and made anew: that frees its pages without writing them.
 func (w *txWriter) seal(events *bolt.Bucket) error {
 	newest, _ := events.Cursor().Last()
 	through := keyTime(newest)
+	c := w.tx.Bucket(bucketHot).Cursor()
 	for k := range numIndexes {
 		index := w.tx.Bucket(indexBuckets[k])
-		if index == nil {
-			continue // a file of format 2 (Options.NoLog) has no actor indexes
-		}
 		index.FillPercent = fillPercent
-		if err := w.sealIndex(k, index, through); err != nil {
+		if err := w.sealIndex(k, index, c, through); err != nil {
 			return err
 		}
 	}
-	w.through, w.hot, w.sealed = through, 0, true
+	if err := w.tx.DeleteBucket(bucketHot); err != nil {
+		return err
+	}
+	if _, err := w.tx.CreateBucket(bucketHot); err != nil {
+		return err
+	}
+	w.through, w.hotCount, w.sealed = through, 0, true
 	return w.tx.Bucket(bucketMeta).Put(metaSealed, sealedValue(through))
 }
 
@@ -463,28 +480,18 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 // which the key holds.
 type hotEntry struct{ key, tag, value []byte }
 
-// sealIndex moves the hot entries of index k to its sealed class, through
-// being the new sealed time.
-//
-// It reads the hot class from its newest entry down, deleting each entry
-// through the cursor that found it: a cursor moved back after a delete
-// lands on the entry before, with no search from the root. The moved
-// entries of a value are newer than its sealed ones, so putting them in
-// key order, which is the order of their tags and, within a tag, of their
-// event keys, appends to the end of each value's range.
-func (w *txWriter) sealIndex(k indexKind, index *bolt.Bucket, through int64) error {
+// sealIndex moves the hot entries of index k, read through c, a cursor on
+// the hot bucket, to the sealed class of its bucket index, through being
+// the new sealed time; seal then drops the hot bucket. The moved entries
+// of a value are newer than its sealed ones, so putting them in key order,
+// which is the order of their tags and, within a tag, of their event keys,
+// appends to the end of each value's range.
+func (w *txWriter) sealIndex(k indexKind, index *bolt.Bucket, c *bolt.Cursor, through int64) error {
 	moved := w.moved[:0]
-	c := index.Cursor()
-	var key, value []byte
-	if sealed, _ := c.Seek([]byte{classSealed}); sealed == nil {
-		key, value = c.Last()
-	} else {
-		key, value = c.Prev()
-	}
-	for ; key != nil && key[0] == classHot; key, value = c.Prev() {
-		tag, ek := parseKey(k, key)
+	for key, value := c.Seek([]byte{byte(k)}); key != nil && key[0] == byte(k); key, value = c.Next() {
+		tag, ek := parseKey(k, key[1:])
 		if ek == nil {
-			return corruptf("index %q has a malformed key %x", indexBuckets[k], key)
+			return corruptf("the hot bucket has a malformed key %x", key)
 		}
 		prefix := 1 // 01 | tag | event key
 		if isActor(k) {
@@ -499,9 +506,6 @@ func (w *txWriter) sealIndex(k indexKind, index *bolt.Bucket, through int64) err
 		copy(sk[prefix+copy(sk[prefix:], tag):], ek)
 		copy(b[len(sk):], value)
 		moved = append(moved, hotEntry{key: sk, tag: sk[prefix : prefix+len(tag)], value: b[len(sk):]})
-		if err := c.Delete(); err != nil {
-			return err
-		}
 	}
 	for _, i := range w.groupByTag(moved) {
 		if err := index.Put(moved[i].key, moved[i].value); err != nil {
@@ -514,7 +518,7 @@ func (w *txWriter) sealIndex(k indexKind, index *bolt.Bucket, through int64) err
 }
 
 // groupByTag returns the order in which to put the entries of moved, which
-// are newest first: by tag and, within a tag, oldest first. It is a
+// are oldest first: by tag and, within a tag, oldest first. It is a
 // counting sort by tag, since an index has far fewer values than hot
 // entries (but for a request ID, where the two are near).
 func (w *txWriter) groupByTag(moved []hotEntry) []int32 {
@@ -545,7 +549,7 @@ func (w *txWriter) groupByTag(moved []hotEntry) []int32 {
 		next[g], at = at, at+count[g]
 	}
 	out := slices.Grow(w.order[:0], len(moved))[:len(moved)]
-	for i := len(moved) - 1; i >= 0; i-- { // oldest first
+	for i := range moved { // oldest first
 		g := group[i]
 		out[next[g]] = int32(i)
 		next[g]++
@@ -563,14 +567,13 @@ func (w *txWriter) hotAdded() []hotAdd {
 		return nil
 	}
 	var added []hotAdd
-	for k := range byRequestID {
-		for _, e := range w.index[k] {
-			if e.key[0] != classHot {
-				continue
-			}
-			tag, ek := parseIndexKey(e.key)
-			added = append(added, hotAdd{kind: k, tag: string(tag), ek: ek, iv: e.value})
+	for _, e := range w.hot { // in key order: by index, then by event key
+		k := indexKind(e.key[0])
+		if k >= byRequestID {
+			break
 		}
+		tag, ek := parseIndexKey(e.key[1:])
+		added = append(added, hotAdd{kind: k, tag: string(tag), ek: ek, iv: e.value})
 	}
 	return added
 }

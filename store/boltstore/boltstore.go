@@ -473,7 +473,7 @@ func (s *Store) init(noLog bool) error {
 					return err
 				}
 			}
-			return nil
+			return moveHotClasses(tx, c.upgrade) // an older file without the log
 		})
 	})
 	if err == nil && noLog {

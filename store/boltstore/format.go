@@ -27,11 +27,13 @@ var (
 	bucketByAccount       = []byte("by-account")
 	bucketByRequestID     = []byte("by-request-id") // since format 5
 	bucketByIPAddress     = []byte("by-ip-address") // since format 5
+	// The hot class of every index, each under its index's kind (index.go).
+	bucketHot = []byte("hot") // since format 7
 )
 
 // allBuckets lists the buckets of a store file, in the order Open creates
 // them.
-var allBuckets = [][]byte{bucketEvents, bucketIDs, bucketDict, bucketByUser, bucketByConfiguration, bucketByAccount, bucketLog, bucketPositions, bucketByRequestID, bucketByIPAddress}
+var allBuckets = [][]byte{bucketEvents, bucketIDs, bucketDict, bucketByUser, bucketByConfiguration, bucketByAccount, bucketLog, bucketPositions, bucketByRequestID, bucketByIPAddress, bucketHot}
 
 // Keys of the meta bucket.
 var (

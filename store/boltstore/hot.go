@@ -242,19 +242,18 @@ func buildHot(tx *bolt.Tx, txid uint64) (*[byRequestID]map[string]hotList, error
 	var values [byRequestID]map[string]hotList
 	for k := range byRequestID {
 		values[k] = make(map[string]hotList)
-		index := tx.Bucket(indexBuckets[k])
-		if index == nil {
-			continue
-		}
-		c := index.Cursor()
-		for key, v := c.First(); key != nil && key[0] == classHot; key, v = c.Next() {
+		hc := newHotCursor(tx, k)
+		for key, v := hc.below([]byte{classSealed}); key != nil; key, v = hc.prev() { // newest first
 			tag, ek := parseIndexKey(key)
 			if ek == nil {
-				return nil, corruptf("index %q has a malformed key %x", indexBuckets[k], key)
+				return nil, corruptf("index %q has a malformed hot key %x", indexBuckets[k], key)
 			}
 			l := values[k][string(tag)]
-			l.base = append(l.base, hotRef{ek: [keyLen]byte(ek), iv: bytes.Clone(v), txid: txid}) // in key order
+			l.base = append(l.base, hotRef{ek: [keyLen]byte(ek), iv: bytes.Clone(v), txid: txid})
 			values[k][string(tag)] = l
+		}
+		for _, l := range values[k] {
+			slices.Reverse(l.base) // in key order
 		}
 	}
 	return &values, nil

@@ -323,9 +323,9 @@ func TestDamagedHotKeyLeavesAppendsWorking(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		bad := make([]byte, 1+keyLen+3) // hot, an event key, a tag whose length does not match
-		bad[0] = classHot
-		return tx.Bucket(indexBuckets[byConfiguration]).Put(bad, nil)
+		bad := make([]byte, 2+keyLen+3) // the index, hot, an event key, a tag whose length does not match
+		bad[0], bad[1] = byte(byConfiguration), classHot
+		return tx.Bucket(bucketHot).Put(bad, nil)
 	})
 	if cerr := db.Close(); err == nil {
 		err = cerr

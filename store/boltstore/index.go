@@ -238,6 +238,74 @@ func sealedPrefix(tag []byte) []byte {
 	return append(append(p, classSealed), tag...)
 }
 
+// The hot classes of all the indexes lie in one bucket, hot, each entry's
+// key prefixed with its index's kind byte:
+//
+//	hot bucket: kind | 00 | event key (24 bytes) | tag
+//
+// A commit's hot entries then lie at the end of five ranges of one small
+// bucket, a page or two each and the branch pages above them, instead of
+// at the end of the hot class of five large buckets, each behind two or
+// three levels of branch pages of its own. The code handles hot keys
+// without the kind byte, as above, and adds it where it reads or writes
+// the hot bucket (hotCursor, entryAt).
+//
+// A file of a format before 7 kept each index's hot class at the start of
+// its bucket. Open upgrades such a file, but a read-only Open of an older
+// file without the log (Options.NoLog) reads it as it is: there, without
+// a hot bucket, hotCursor and entryAt read the index's bucket.
+
+// hotCursor reads the hot class of one index in the hot bucket, giving its
+// keys without the kind byte, and nil keys outside the index's range.
+type hotCursor struct {
+	c      *bolt.Cursor
+	kind   byte
+	legacy bool // the hot class is in the index's bucket (a format before 7)
+	buf    []byte
+}
+
+func newHotCursor(tx *bolt.Tx, k indexKind) *hotCursor {
+	if hot := tx.Bucket(bucketHot); hot != nil {
+		return &hotCursor{c: hot.Cursor(), kind: byte(k)}
+	}
+	return &hotCursor{c: tx.Bucket(indexBuckets[k]).Cursor(), legacy: true}
+}
+
+// below positions the cursor on the greatest hot key of the index below
+// bound, a key without the kind byte ({classSealed}: past every hot key),
+// and returns it.
+func (h *hotCursor) below(bound []byte) (k, v []byte) {
+	if h.legacy {
+		return h.own(seekBelow(h.c, bound))
+	}
+	h.buf = append(append(h.buf[:0], h.kind), bound...)
+	return h.own(seekBelow(h.c, h.buf))
+}
+
+// prev moves the cursor to the next older hot key of the index and
+// returns it.
+func (h *hotCursor) prev() (k, v []byte) { return h.own(h.c.Prev()) }
+
+func (h *hotCursor) own(k, v []byte) ([]byte, []byte) {
+	switch {
+	case h.legacy && len(k) > 0 && k[0] == classHot:
+		return k, v
+	case !h.legacy && len(k) > 1 && k[0] == h.kind:
+		return k[1:], v
+	}
+	return nil, nil
+}
+
+// entryAt returns the bucket that holds the entry of index kind with key k,
+// a hot or sealed key as keyIn gives it, and the entry's key there: a hot
+// entry lies in the hot bucket, under the index's kind byte.
+func entryAt(tx *bolt.Tx, kind indexKind, k []byte) (*bolt.Bucket, []byte) {
+	if hot := tx.Bucket(bucketHot); hot != nil && len(k) > 0 && k[0] == classHot {
+		return hot, append([]byte{byte(kind)}, k...)
+	}
+	return tx.Bucket(indexBuckets[kind]), k
+}
+
 // hotKey returns the hot index key of the event with key ek under tag.
 func hotKey(tag, ek []byte) []byte {
 	k := make([]byte, 0, 1+keyLen+len(tag))

@@ -126,7 +126,8 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketByUser).Delete(indexKey(s.codec.tag(tagUser, events[10].User, false), key[:], sealed))
+		b, k := entryAt(tx, byUser, indexKey(s.codec.tag(tagUser, events[10].User, false), key[:], sealed))
+		return b.Delete(k)
 	})
 	if err != nil {
 		t.Fatal(err)

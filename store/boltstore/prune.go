@@ -161,7 +161,6 @@ func (s *Store) pruneChunk(bound, from []byte) (chunkResult, error) {
 				if len(index[kind]) == 0 {
 					continue // and a file of format 2 (Options.NoLog) lacks the actor indexes
 				}
-				b := tx.Bucket(indexBuckets[kind])
 				slices.SortFunc(index[kind], bytes.Compare)
 				if kind < byRequestID && index[kind][0][0] == classHot {
 					// Hot entries go (hot keys sort first): the copy in
@@ -170,10 +169,11 @@ func (s *Store) pruneChunk(bound, from []byte) (chunkResult, error) {
 					s.hot.discard()
 				}
 				for _, k := range index[kind] {
-					if b.Get(k) == nil {
+					b, key := entryAt(tx, kind, k)
+					if b.Get(key) == nil {
 						return corruptf("event %x is missing from index %q", k, indexBuckets[kind])
 					}
-					if err := b.Delete(k); err != nil {
+					if err := b.Delete(key); err != nil {
 						return err
 					}
 				}

@@ -131,7 +131,8 @@ type candidates interface {
 // reads the hot class from the newest entry down, keeping the entries of
 // the path's value, then the value's sealed range, which is older.
 type source struct {
-	c      *bolt.Cursor
+	c      *bolt.Cursor // on the events, or on the index: its sealed class
+	hc     *hotCursor   // on the index's hot class
 	events *eventGetter // nil: read index entries only
 	p      path
 	lo, hi []byte // the range of event keys: [lo, hi); nil: no bound
@@ -156,14 +157,14 @@ func newSource(tx *bolt.Tx, p path, lo []byte, keysOnly bool, hot *hotCopy) cand
 		events = newEventGetter(tx)
 	}
 	if isActor(p.kind) {
-		return &actorSource{c: tx.Bucket(indexBuckets[p.kind]).Cursor(), events: events, p: p, lo: lo}
+		return &actorSource{c: tx.Bucket(indexBuckets[p.kind]).Cursor(), hc: newHotCursor(tx, p.kind), events: events, p: p, lo: lo}
 	}
 	src := &source{events: events, p: p, lo: lo}
 	if p.kind == primary {
 		src.c = tx.Bucket(bucketEvents).Cursor()
 		return src
 	}
-	src.c = tx.Bucket(indexBuckets[p.kind]).Cursor()
+	src.c, src.hc = tx.Bucket(indexBuckets[p.kind]).Cursor(), newHotCursor(tx, p.kind)
 	src.txid = uint64(tx.ID())
 	src.mem.l, src.inMemory = hot.entries(p.kind, p.tag, src.txid)
 	return src
@@ -205,7 +206,7 @@ func (s *source) start(hi []byte) (k, v []byte, err error) {
 	if hi != nil {
 		bound = append([]byte{classHot}, hi...)
 	}
-	k, iv := seekBelow(s.c, bound)
+	k, iv := s.hc.below(bound)
 	return s.resolve(k, iv)
 }
 
@@ -226,12 +227,16 @@ func (s *source) fromMemory() ([]byte, []byte, error) {
 
 // prev returns the next older event key and value, or nil at the end.
 func (s *source) prev() (k, v []byte, err error) {
-	if s.inMemory && !s.sealed {
-		return s.fromMemory()
-	}
-	k, v = s.c.Prev()
-	if s.p.kind == primary {
+	switch {
+	case s.p.kind == primary:
+		k, v = s.c.Prev()
 		return k, v, nil
+	case s.sealed:
+		k, v = s.c.Prev()
+	case s.inMemory:
+		return s.fromMemory()
+	default:
+		k, v = s.hc.prev()
 	}
 	return s.resolve(k, v)
 }
@@ -266,7 +271,7 @@ func (s *source) resolve(k, iv []byte) ([]byte, []byte, error) {
 		if bytes.Equal(tag, s.p.tag) {
 			break
 		}
-		k, iv = s.c.Prev()
+		k, iv = s.hc.prev()
 	}
 	if s.sealed {
 		if k == nil || k[0] != classSealed || !bytes.HasPrefix(k[1:], s.p.tag) {
@@ -325,7 +330,8 @@ func accept(p *path, iv []byte) bool {
 // the path's range, then each period of the sealed class from the newest,
 // that period's entries in the range sorted newest first (see index.go).
 type actorSource struct {
-	c      *bolt.Cursor
+	c      *bolt.Cursor // on the index: its sealed class
+	hc     *hotCursor   // on the index's hot class
 	events *eventGetter // nil: read index entries only
 	p      path
 	lo, hi []byte // the range of event keys: [lo, hi); nil: no bound
@@ -344,13 +350,13 @@ func (s *actorSource) start(hi []byte) (k, v []byte, err error) {
 	if hi != nil {
 		bound = append([]byte{classHot}, hi...)
 	}
-	k, iv := seekBelow(s.c, bound)
+	k, iv := s.hc.below(bound)
 	return s.hot(k, iv)
 }
 
 func (s *actorSource) prev() (k, v []byte, err error) {
 	if !s.sealed {
-		k, iv := s.c.Prev()
+		k, iv := s.hc.prev()
 		return s.hot(k, iv)
 	}
 	return s.fromPeriods()
@@ -376,7 +382,7 @@ func (s *actorSource) hot(k, iv []byte) ([]byte, []byte, error) {
 		if s.inRange(tag) {
 			return candidate(s.events, &s.p, k, ek, iv)
 		}
-		k, iv = s.c.Prev()
+		k, iv = s.hc.prev()
 	}
 	// The sealed class: from the oldest period not before hi's time,
 	// which may hold events before hi, or the newest period.

@@ -33,6 +33,8 @@ func bucketSince(name []byte) uint32 {
 		return 4
 	case string(bucketByRequestID), string(bucketByIPAddress):
 		return 5
+	case string(bucketHot):
+		return 7
 	}
 	return 1
 }
@@ -78,6 +80,9 @@ func (s *Store) upgrade(c *codec) error {
 				if err := rekeyLog(tx); err != nil {
 					return err
 				}
+			}
+			if err := moveHotClasses(tx, c.upgrade); err != nil {
+				return err
 			}
 			if c.upgrade >= valuesLogged {
 				// Format 6 differs from this one in its log keys only.
@@ -144,6 +149,41 @@ func rekeyLog(tx *bolt.Tx) error {
 	for _, e := range entries {
 		if err := b.Put(e.key, e.value); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// moveHotClasses moves the hot class of every index (its keys that start
+// with classHot) from the index's bucket to the hot bucket, which it
+// creates, for a file of a format before the hot bucket; version 0 is the
+// current format.
+func moveHotClasses(tx *bolt.Tx, version uint32) error {
+	if version == 0 || version >= bucketSince(bucketHot) {
+		return nil
+	}
+	hot, err := tx.CreateBucketIfNotExists(bucketHot)
+	if err != nil {
+		return err
+	}
+	hot.FillPercent = fillPercent
+	for k := range numIndexes {
+		index := tx.Bucket(indexBuckets[k])
+		if index == nil {
+			continue // the actor indexes of a file before format 5
+		}
+		var moved []entry // hot bucket key, value
+		c := index.Cursor()
+		for key, v := c.First(); key != nil && key[0] == classHot; key, v = c.Next() {
+			moved = append(moved, entry{append([]byte{byte(k)}, key...), bytes.Clone(v)})
+		}
+		for _, e := range moved {
+			if err := index.Delete(e.key[1:]); err != nil {
+				return err
+			}
+			if err := hot.Put(e.key, e.value); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

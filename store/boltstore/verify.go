@@ -279,7 +279,8 @@ func checkPages(file *os.File, tx *bolt.Tx) error {
 func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 	events := tx.Bucket(bucketEvents)
 	ids := tx.Bucket(bucketIDs)
-	var counts [numIndexes]int
+	var counts, got [numIndexes]int // entries wanted by the events, entries found
+	hot := tx.Bucket(bucketHot)
 	sealed, err := sealedTime(tx)
 	if err != nil {
 		return err
@@ -307,8 +308,8 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 			if !ok {
 				continue
 			}
-			b := tx.Bucket(indexBuckets[kind])
-			iv := b.Get(keyIn(b, kind, tag, k, sealed))
+			b, key := entryAt(tx, kind, keyIn(tx.Bucket(indexBuckets[kind]), kind, tag, k, sealed))
+			iv := b.Get(key)
 			if iv == nil {
 				return corruptf("event %s is missing from index %q", e.ID, indexBuckets[kind])
 			}
@@ -335,20 +336,50 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 		if b == nil && s.noLog {
 			continue // format 2 has no actor indexes
 		}
-		got := 0
 		err := b.ForEach(func(k, _ []byte) error {
+			if hot != nil && (len(k) == 0 || k[0] != classSealed) {
+				return corruptf("index %q has entry %x, which is not sealed (hot entries belong in the hot bucket)", indexBuckets[kind], k)
+			}
 			_, ek := parseKey(kind, k)
 			if ek == nil || events.Get(ek) == nil {
 				return corruptf("index %q has entry %x without an event", indexBuckets[kind], k)
 			}
-			got++
+			got[kind]++
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		if got != counts[kind] {
-			return corruptf("index %q has %d entries for %d indexed events", indexBuckets[kind], got, counts[kind])
+	}
+	if hot == nil {
+		// A file before format 7 without the log, opened read-only: its
+		// hot classes are in the index buckets (index.go).
+		return matchCounts(&got, &counts)
+	}
+	err = hot.ForEach(func(k, _ []byte) error {
+		if len(k) < 2 || k[0] >= byte(numIndexes) || k[1] != classHot {
+			return corruptf("the hot bucket has entry %x of no index", k)
+		}
+		kind := indexKind(k[0])
+		_, ek := parseKey(kind, k[1:])
+		if ek == nil || events.Get(ek) == nil {
+			return corruptf("the hot bucket has entry %x of index %q without an event", k, indexBuckets[kind])
+		}
+		got[kind]++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return matchCounts(&got, &counts)
+}
+
+// matchCounts reports an index whose entries found, got, are not those its
+// events want.
+func matchCounts(got, want *[numIndexes]int) error {
+	for kind := range numIndexes {
+		if got[kind] != want[kind] {
+			return corruptf("index %q has %d entries for %d indexed events", indexBuckets[kind], got[kind], want[kind])
 		}
 	}
 	return nil
