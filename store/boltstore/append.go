@@ -235,7 +235,7 @@ type txWriter struct {
 	hotCount  int   // events with hot index entries before this transaction; -1: unknown
 	sealed    bool  // this transaction sealed every hot entry
 	newHot    int   // the events of this transaction with hot index entries
-	sealAfter int   // seal once hot exceeds it
+	sealAfter int   // seal once hotCount exceeds it
 
 	// seal's buffers
 	moved        []hotEntry
@@ -402,12 +402,8 @@ func (w *txWriter) flush() error {
 		return nil
 	}
 	events := w.tx.Bucket(bucketEvents)
-	events.FillPercent = fillPercent
-	slices.SortFunc(w.events, func(a, b entry) int { return bytes.Compare(a.key, b.key) })
-	for _, e := range w.events {
-		if err := events.Put(e.key, e.value); err != nil {
-			return err
-		}
+	if err := putSorted(events, w.events); err != nil {
+		return err
 	}
 	w.ids.FillPercent = fillPercent
 	if w.noLog {
@@ -427,28 +423,31 @@ func (w *txWriter) flush() error {
 		if len(w.index[k]) == 0 {
 			continue // and a file of format 2 (Options.NoLog) lacks the actor indexes
 		}
-		index := w.tx.Bucket(indexBuckets[k])
-		index.FillPercent = fillPercent
-		slices.SortFunc(w.index[k], func(a, b entry) int { return bytes.Compare(a.key, b.key) })
-		for _, e := range w.index[k] {
-			if err := index.Put(e.key, e.value); err != nil {
-				return err
-			}
-		}
-	}
-	hot := w.tx.Bucket(bucketHot)
-	hot.FillPercent = fillPercent
-	slices.SortFunc(w.hot, func(a, b entry) int { return bytes.Compare(a.key, b.key) })
-	for _, e := range w.hot {
-		if err := hot.Put(e.key, e.value); err != nil {
+		if err := putSorted(w.tx.Bucket(indexBuckets[k]), w.index[k]); err != nil {
 			return err
 		}
+	}
+	if err := putSorted(w.tx.Bucket(bucketHot), w.hot); err != nil {
+		return err
 	}
 	w.hotCount += w.newHot
 	if w.hotCount <= w.sealAfter {
 		return nil
 	}
 	return w.seal(events)
+}
+
+// putSorted puts entries into b in ascending key order, which it sorts
+// them into, filling split pages to fillPercent.
+func putSorted(b *bolt.Bucket, entries []entry) error {
+	b.FillPercent = fillPercent
+	slices.SortFunc(entries, func(a, b entry) int { return bytes.Compare(a.key, b.key) })
+	for _, e := range entries {
+		if err := b.Put(e.key, e.value); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // seal moves every hot index entry to the sealed class, and makes the
