@@ -437,7 +437,7 @@ func checkActorPaths(tb testing.TB, s *Store, events []auditevents.AuditEvent, q
 		for !done {
 			err := s.view(func(tx *bolt.Tx) error {
 				var err error
-				got, hi, done, err = s.scan(tx, p, &q, b.lo, hi, got, len(got)+3, nil)
+				got, hi, done, err = s.scan(tx, p, &q, b.lo, hi, got, len(got)+3, nil, nil)
 				return err
 			})
 			if err != nil {
@@ -751,12 +751,32 @@ func TestPlanPicksTheCheapestPath(t *testing.T) {
 			auditevents.Query{User: e.User, Configuration: e.Configuration, Account: &none, Before: mid},
 		)
 	}
+	queries = append(queries, auditevents.Query{Account: &none}) // more matching entries than the planner lists
+	listedSome, listedNone := false, false
 	err := s.view(func(tx *bolt.Tx) error {
 		for _, q := range queries {
 			b := queryBounds(&q)
-			p, _, err := s.plan(tx, &q, b)
+			p, _, listed, err := s.plan(tx, &q, b)
 			if err != nil {
 				return err
+			}
+			// The keys listed are those of the events that match: every
+			// filter of these queries is one that index entries carry.
+			if want := modelQuery(events, q); listed != nil {
+				listedSome = true
+				var keys []byte
+				for i := range want { // newest first, as listed
+					k, err := eventKey(&want[i])
+					if err != nil {
+						t.Fatal(err)
+					}
+					keys = append(keys, k[:]...)
+				}
+				if !bytes.Equal(listed, keys) {
+					t.Errorf("query %+v: the planner listed %d keys, want the %d of the matching events", q, len(listed)/keyLen, len(want))
+				}
+			} else if len(want) > maxListed {
+				listedNone = true
 			}
 			// Every path counted to its end.
 			cost := func(p path) int {
@@ -767,11 +787,11 @@ func TestPlanPicksTheCheapestPath(t *testing.T) {
 					}
 					return est
 				}
-				entries, matching, err := countEntries(tx, p, b, math.MaxInt, &s.hot)
-				if err != nil {
+				c := &counter{src: newSource(tx, p, b.lo, true, &s.hot), lo: b.lo, hi: b.hi}
+				if err := c.count(math.MaxInt); err != nil {
 					t.Fatal(err)
 				}
-				return entries + matching*indexCostFactor
+				return c.entries + c.matching*indexCostFactor
 			}
 			cheapest := cost(path{kind: primary})
 			for _, ip := range s.indexPaths(tx, &q) {
@@ -785,6 +805,28 @@ func TestPlanPicksTheCheapestPath(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !listedSome || !listedNone {
+		t.Errorf("the planner listed keys for some queries: %v; left a path of more than %d matching entries unlisted: %v; want both", listedSome, maxListed, listedNone)
+	}
+	// The queries return the matching events, whether the scan reads what
+	// the planner listed through the prefetcher or looks them up itself.
+	stored, err := auditevents.Collect(s.Query(ctx, auditevents.Query{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, noPrefetch := range []bool{false, true} {
+		s.noPrefetch = noPrefetch
+		for _, q := range queries {
+			want := modelQuery(stored, q)
+			got, err := auditevents.Collect(s.Query(ctx, q))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.EqualFunc(got, want, func(a, b auditevents.AuditEvent) bool { return a.Equal(&b) }) {
+				t.Errorf("query %+v (noPrefetch %v): got %d events, want %d", q, noPrefetch, len(got), len(want))
+			}
+		}
 	}
 }
 

@@ -218,12 +218,12 @@ type prefetched struct {
 // entry's tags match (matched) or not (nil).
 type pending struct{ k, v []byte }
 
-func newPrefetched(tx *bolt.Tx, pf *prefetcher, p *path, lo []byte, all bool, hot *hotCopy, st *scanAhead) *prefetched {
+func newPrefetched(tx *bolt.Tx, pf *prefetcher, p *path, src candidates, lo []byte, all bool, st *scanAhead) *prefetched {
 	if st.window == 0 {
 		st.window = firstWindow
 	}
 	return &prefetched{
-		src:    newSource(tx, *p, lo, true, hot),
+		src:    src,
 		events: newEventGetter(tx),
 		p:      p,
 		lo:     lo,
@@ -306,8 +306,9 @@ func (s *prefetched) emit() ([]byte, []byte, error) {
 
 // candidates returns the candidates of path p in tx whose keys are not
 // below lo, read with the prefetching of this file unless it is off; st
-// carries what the query's earlier chunks asked for (nil: none).
-func (s *Store) candidates(tx *bolt.Tx, p *path, lo []byte, st *scanAhead) candidates {
+// carries what the query's earlier chunks asked for (nil: none). When
+// listed is not nil, the candidates are the events it names (see scan).
+func (s *Store) candidates(tx *bolt.Tx, p *path, lo []byte, st *scanAhead, listed []byte) candidates {
 	var pf *prefetcher
 	if !s.noPrefetch {
 		pf = newPrefetcher(tx, s.file)
@@ -315,14 +316,64 @@ func (s *Store) candidates(tx *bolt.Tx, p *path, lo []byte, st *scanAhead) candi
 	if st == nil {
 		st = new(scanAhead)
 	}
+	var entries candidates // index entries only
+	if listed != nil {
+		entries = &keyList{keys: listed}
+	}
 	switch {
+	case pf == nil && entries != nil:
+		return &lookedUp{src: entries, events: newEventGetter(tx), p: p}
 	case pf == nil:
 		return newSource(tx, *p, lo, false, s.memory())
 	case p.kind == primary:
 		return &ranged{src: newSource(tx, *p, lo, false, nil).(*source), pf: pf, lo: lo, all: s.prefetchAll, st: st}
 	default:
-		return newPrefetched(tx, pf, p, lo, s.prefetchAll, s.memory(), st)
+		if entries == nil {
+			entries = newSource(tx, *p, lo, true, s.memory())
+		}
+		return newPrefetched(tx, pf, p, entries, lo, s.prefetchAll, st)
 	}
+}
+
+// keyList is a source of index entries only that the planner has read
+// already: the keys of the matching entries, keyLen bytes each, newest
+// first.
+type keyList struct{ keys []byte }
+
+func (l *keyList) start(hi []byte) (k, v []byte, err error) {
+	for len(l.keys) > 0 && hi != nil && bytes.Compare(l.keys[:keyLen], hi) >= 0 {
+		l.keys = l.keys[keyLen:]
+	}
+	return l.prev()
+}
+
+func (l *keyList) prev() (k, v []byte, err error) {
+	if len(l.keys) == 0 {
+		return nil, nil, nil
+	}
+	k, l.keys = l.keys[:keyLen], l.keys[keyLen:]
+	return k, matched, nil
+}
+
+// lookedUp looks up the events of the candidates of src, a source of index
+// entries only.
+type lookedUp struct {
+	src    candidates
+	events *eventGetter
+	p      *path
+}
+
+func (l *lookedUp) start(hi []byte) (k, v []byte, err error) { return l.get(l.src.start(hi)) }
+func (l *lookedUp) prev() (k, v []byte, err error)           { return l.get(l.src.prev()) }
+
+func (l *lookedUp) get(k, v []byte, err error) ([]byte, []byte, error) {
+	if err != nil || k == nil || v == nil {
+		return k, v, err
+	}
+	if v = l.events.get(k); v == nil {
+		return nil, nil, corruptf("index %q has an entry for event %x, which is missing", indexBuckets[l.p.kind], k)
+	}
+	return k, v, nil
 }
 
 // The events bucket's own path reads a range of keys in order, newest

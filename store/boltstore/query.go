@@ -81,6 +81,7 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 		var (
 			p       path
 			planned bool
+			listed  []byte // from the plan, for the first chunk, in the plan's transaction
 			resume  = b.hi // exclusive upper bound of the next chunk; nil: the end
 			ahead   scanAhead
 			stop    = func() {}
@@ -95,7 +96,7 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 				if !planned {
 					var est int
 					var err error
-					if p, est, err = s.plan(tx, q, b); err != nil {
+					if p, est, listed, err = s.plan(tx, q, b); err != nil {
 						return err
 					}
 					planned = true
@@ -107,7 +108,8 @@ func (s *Store) Query(ctx context.Context, q auditevents.Query) iter.Seq2[audite
 					}
 				}
 				var err error
-				buf, resume, done, err = s.scan(tx, p, q, b.lo, resume, buf, want, &ahead)
+				buf, resume, done, err = s.scan(tx, p, q, b.lo, resume, buf, want, &ahead, listed)
+				listed = nil
 				return err
 			})
 			return buf, done, err
@@ -465,42 +467,113 @@ func seekBelow(c *bolt.Cursor, hi []byte) (k, v []byte) {
 // range is estimated from the event count, as if events were spread evenly
 // over time; an index path's entries in the range are counted, reading
 // index entries only, and no further than a count that would lose.
-func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (path, int, error) {
+//
+// When the chosen path is an index path counted to its end, plan also
+// returns the keys of its matching entries (keyLen bytes each, newest
+// first) if there are at most maxListed of them: a scan in the same
+// transaction looks up those events instead of reading the entries again.
+// Otherwise listed is nil.
+func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (_ path, est int, listed []byte, _ error) {
 	best := path{kind: primary}
 	bestEst, err := estimateRange(tx, b)
 	if err != nil {
-		return best, 0, err
+		return best, 0, nil, err
 	}
 	bestCost := bestEst
+	var bestCounter *counter
 	paths := s.indexPaths(tx, q)
-	// Count the paths in rounds, each path again from its newest entry up
-	// to a limit that doubles, so that the cheapest path's count bounds
-	// how far the others are read: a query for a user and a configuration
-	// does not count the user's thousands of entries when the
-	// configuration has a hundred. A path left alone is counted to its end
-	// (or the bound) at once.
+	counters := make([]*counter, len(paths))
+	for i, p := range paths {
+		counters[i] = &counter{src: newSource(tx, p, b.lo, true, s.memory()), lo: b.lo, hi: b.hi}
+	}
+	// Count the paths in rounds, each on from where its last round
+	// stopped, up to a limit that doubles, so that the cheapest path's
+	// count bounds how far the others are read: a query for a user and a
+	// configuration does not count the user's thousands of entries when
+	// the configuration has a hundred. A path left alone is counted to its
+	// end (or the bound) at once.
 	for limit := firstCount; len(paths) > 0; limit *= 2 {
 		if len(paths) == 1 {
 			limit = bestCost // nothing left to bound it: to its end at once
 		}
 		limit = min(limit, bestCost)
-		left := paths[:0]
-		for _, p := range paths {
-			entries, matching, err := countEntries(tx, p, b, limit, s.memory())
-			if err != nil {
-				return p, 0, err
+		left, leftCounters := paths[:0], counters[:0]
+		for i, p := range paths {
+			c := counters[i]
+			if err := c.count(limit); err != nil {
+				return p, 0, nil, err
 			}
-			cost := entries + matching*indexCostFactor
+			cost := c.entries + c.matching*indexCostFactor
 			switch {
-			case entries < limit && cost < bestCost: // all of them
-				best, bestEst, bestCost = p, matching, cost
-			case entries == limit && entries < bestCost && cost < bestCost:
-				left = append(left, p) // more to count, and it may still win
+			case c.end && cost < bestCost: // all of them
+				best, bestEst, bestCost, bestCounter = p, c.matching, cost, c
+			case !c.end && c.entries < bestCost && cost < bestCost:
+				// more to count, and it may still win
+				left, leftCounters = append(left, p), append(leftCounters, c)
 			}
 		}
-		paths = left
+		paths, counters = left, leftCounters
 	}
-	return best, bestEst, nil
+	if bestCounter != nil && !bestCounter.overflow {
+		listed = bestCounter.listed
+	}
+	return best, bestEst, listed, nil
+}
+
+// maxListed is how many matching entries' keys the planner keeps of each
+// path it counts; a path with more is read again by the scan.
+const maxListed = chunkEvents
+
+// counter counts the entries of an index path in the range [lo, hi) from
+// the newest, a round at a time, and how many of them match the path's
+// filter, keeping the keys of the matching ones while they are at most
+// maxListed.
+type counter struct {
+	src               candidates // index entries only
+	lo, hi            []byte
+	started           bool
+	k, v              []byte // the next entry to count
+	entries, matching int
+	end               bool   // every entry in the range is counted
+	listed            []byte // the matching entries' keys, keyLen bytes each
+	overflow          bool   // more matching entries than listed holds
+}
+
+// count counts entries until it has counted limit of them in all, or the
+// range ends.
+func (c *counter) count(limit int) (err error) {
+	if !c.started {
+		c.started = true
+		if c.k, c.v, err = c.src.start(c.hi); err != nil {
+			return err
+		}
+	}
+	for ; c.entries < limit; c.k, c.v, err = c.src.prev() {
+		if err != nil {
+			return err
+		}
+		if c.k == nil || (c.lo != nil && bytes.Compare(c.k, c.lo) < 0) {
+			c.end = true
+			return nil
+		}
+		c.entries++
+		if c.v == nil {
+			continue
+		}
+		c.matching++
+		if c.overflow {
+			continue
+		}
+		if c.matching > maxListed || len(c.k) != keyLen {
+			c.listed, c.overflow = nil, true // a key of another size: the scan says what is wrong
+			continue
+		}
+		c.listed = append(c.listed, c.k...)
+	}
+	if err == nil && (c.k == nil || (c.lo != nil && bytes.Compare(c.k, c.lo) < 0)) {
+		c.end = true
+	}
+	return err
 }
 
 // indexPaths returns the index paths that can answer q: one per filter
@@ -573,26 +646,13 @@ func estimateRange(tx *bolt.Tx, b bounds) (int, error) {
 	return int(math.Ceil(float64(count) * float64(hi-lo) / float64(newest-oldest))), nil
 }
 
-// countEntries counts the entries of index path p in the range b, and how
-// many of them match p's filter, reading the index only. It stops at limit
-// entries.
-func countEntries(tx *bolt.Tx, p path, b bounds, limit int, hot *hotCopy) (entries, matching int, err error) {
-	src := newSource(tx, p, b.lo, true, hot)
-	k, v, err := src.start(b.hi)
-	for ; err == nil && k != nil && entries < limit && (b.lo == nil || bytes.Compare(k, b.lo) >= 0); k, v, err = src.prev() {
-		entries++
-		if v != nil {
-			matching++
-		}
-	}
-	return entries, matching, err
-}
-
 // scan collects into buf, newest first, up to want events of path p that
 // match q and have keys in [lo, hi). It returns the key to resume below
-// (the last it looked at), and whether the range is exhausted.
-func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, buf []auditevents.AuditEvent, want int, st *scanAhead) (_ []auditevents.AuditEvent, resume []byte, done bool, err error) {
-	src := s.candidates(tx, &p, lo, st)
+// (the last it looked at), and whether the range is exhausted. When listed
+// is not nil, it holds the keys of every entry of p in [lo, hi) in tx
+// whose tags match, as plan returns them, and the scan reads only those.
+func (s *Store) scan(tx *bolt.Tx, p path, q *auditevents.Query, lo, hi []byte, buf []auditevents.AuditEvent, want int, st *scanAhead, listed []byte) (_ []auditevents.AuditEvent, resume []byte, done bool, err error) {
+	src := s.candidates(tx, &p, lo, st, listed)
 	var seen []byte // the last key looked at
 	k, v, err := src.start(hi)
 	for scanned := 0; err == nil && k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, v, err = src.prev() {
