@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
+	"runtime"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -24,10 +25,13 @@ import (
 // (POSIX_FADV_WILLNEED), then for the next level: a window costs a few waits
 // on the disk instead of one per candidate per level.
 //
-// Only a window that needs it asks: the first event of each window is
+// Only a query that needs it asks: the first event of each window is
 // looked up through bbolt alone, and only when that lookup waited for the
-// disk (the thread's count of major page faults grew) does the prefetcher
-// run for the rest of the window. A warm query pays two getrusage calls per
+// disk (the thread's count of major page faults grew; the goroutine stays
+// on its thread between the two counts) does the prefetcher run for the
+// rest of the window. From then on the query has found the file cold, and
+// every later window, in this chunk and the next ones, asks for all its
+// pages before its first lookup. A warm query pays two getrusage calls per
 // window and nothing more.
 //
 // It is only a hint: a page it cannot read, or that does not have the
@@ -203,12 +207,13 @@ type prefetched struct {
 	p      *path
 	lo     []byte // the scan stops at a key below it: so does a window
 	pf     *prefetcher
-	st     *scanAhead // the size of the next window, from the query's chunk before
-	all    bool       // prefetch every window, without sampling (Options.prefetchAll)
+	st     *scanAhead // the size of the next window, and whether the file was found cold, from the query's chunks before
+	all    bool       // prefetch every window, as if the first were found cold (Options.prefetchAll)
 
 	ahead  []pending // the current window
 	next   int       // the index in ahead of the next candidate to return
 	sample bool      // the next event looked up tells whether the window is cold
+	probes int       // windows whose first lookup was sampled; for tests
 	end    bool      // src has no more entries (or failed with err)
 	err    error
 	keys   [][]byte // scratch
@@ -264,44 +269,66 @@ func (s *prefetched) fill(k, v []byte, err error) ([]byte, []byte, error) {
 	if err != nil || k == nil {
 		s.end, s.err = true, err
 	}
-	s.sample = true
 	s.st.window = min(2*s.st.window, maxWindow)
 	if len(s.ahead) == 0 {
 		return nil, nil, s.err
 	}
+	s.sample = !s.st.cold
+	if s.st.cold {
+		s.fetch(0)
+	}
 	return s.emit()
 }
 
-// emit returns the window's next candidate with its event. When the first
-// event of the window that is looked up waits for the disk, it asks for the
-// pages of the window's other events.
+// fetch asks for the pages of the events of the window's candidates from
+// the one at from on whose tags match.
+func (s *prefetched) fetch(from int) {
+	s.keys = s.keys[:0]
+	for _, e := range s.ahead[from:] {
+		if e.v != nil {
+			s.keys = append(s.keys, e.k)
+		}
+	}
+	s.pf.fetch(s.keys)
+}
+
+// emit returns the window's next candidate with its event. Unless the
+// query has found the file cold already, the first event of the window that
+// is looked up tells whether it is.
 func (s *prefetched) emit() ([]byte, []byte, error) {
 	e := s.ahead[s.next]
 	s.next++
 	if e.v == nil {
 		return e.k, nil, nil
 	}
-	var faults int64
-	if s.sample {
-		faults = majorFaults()
-	}
-	v := s.events.get(e.k)
+	var v []byte
 	if s.sample {
 		s.sample = false
-		if majorFaults() != faults || s.all {
-			s.keys = s.keys[:0]
-			for _, e := range s.ahead[s.next:] {
-				if e.v != nil {
-					s.keys = append(s.keys, e.k)
-				}
-			}
-			s.pf.fetch(s.keys)
-		}
+		s.probes++
+		v = s.sampled(e.k)
+	} else {
+		v = s.events.get(e.k)
 	}
 	if v == nil {
 		return nil, nil, corruptf("index %q has entry %x without an event", indexBuckets[s.p.kind], e.k)
 	}
 	return e.k, v, nil
+}
+
+// sampled looks up the event with key k; when that waited for the disk, the
+// query has found the file cold, and it asks for the pages of the window's
+// other events.
+func (s *prefetched) sampled(k []byte) []byte {
+	runtime.LockOSThread() // both counts from one thread
+	faults := majorFaults()
+	v := s.events.get(k)
+	cold := majorFaults() != faults
+	runtime.UnlockOSThread()
+	if cold || s.all {
+		s.st.cold = true
+		s.fetch(s.next)
+	}
+	return v
 }
 
 // candidates returns the candidates of path p in tx whose keys are not
@@ -393,7 +420,8 @@ const (
 // that found the file cold goes on asking ahead, where each later chunk's
 // first step, on the leaf the chunk before read last, would seem warm.
 type scanAhead struct {
-	window int // the size of an index path's next window of candidates; 0: firstWindow
+	window int  // the size of an index path's next window of candidates; 0: firstWindow
+	cold   bool // an index path's window was found cold: every later window asks ahead
 
 	// The events bucket's path.
 	on      bool   // the file was found cold: asking ahead
@@ -415,9 +443,12 @@ type ranged struct {
 }
 
 func (r *ranged) start(hi []byte) (k, v []byte, err error) {
+	runtime.LockOSThread() // both counts from one thread
 	faults := majorFaults()
 	k, v, err = r.src.start(hi)
-	if k != nil && !r.st.on && !r.st.done && (r.all || majorFaults() != faults) {
+	cold := majorFaults() != faults
+	runtime.UnlockOSThread()
+	if k != nil && !r.st.on && !r.st.done && (r.all || cold) {
 		r.st.on, r.st.leaves = true, rangeFirst
 		r.st.mark = append(bytes.Clone(k), 0) // just past k
 		r.st.trigger = r.st.mark

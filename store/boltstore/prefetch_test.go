@@ -215,6 +215,73 @@ func TestRangedAcrossChunks(t *testing.T) {
 	}
 }
 
+// TestPrefetchedStaysCold reads an index path in chunks, each a
+// transaction, as Query does: once the first window found the file cold
+// (prefetchAll stands in for a major fault), every later window, in this
+// chunk and the next ones, asks for its pages before its first lookup
+// instead of sampling, and the candidates are those of a plain read of the
+// path.
+func TestPrefetchedStaysCold(t *testing.T) {
+	if !canAdvise {
+		t.Skip("no prefetching on this system")
+	}
+	s, events := storeOf(t, 7, 20000)
+	user := events[len(events)/2].User
+	p := path{kind: byUser, tag: s.codec.tag(tagUser, user, false)}
+	var want [][]byte
+	err := s.view(func(tx *bolt.Tx) error {
+		src := newSource(tx, p, nil, true, s.memory())
+		k, _, err := src.start(nil)
+		for ; err == nil && k != nil; k, _, err = src.prev() {
+			want = append(want, bytes.Clone(k))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < 4*firstWindow {
+		t.Fatalf("user %q has %d events: too few for several windows", user, len(want))
+	}
+	var (
+		st     scanAhead
+		resume []byte // the next chunk's upper bound; nil: the end
+		got    [][]byte
+	)
+	for chunk := 0; ; chunk++ {
+		more := false
+		err := s.view(func(tx *bolt.Tx) error {
+			src := newSource(tx, p, nil, true, s.memory())
+			r := newPrefetched(tx, newPrefetcher(tx, s.file), &p, src, nil, chunk == 0, &st)
+			k, _, err := r.start(resume)
+			for n := 0; err == nil && k != nil; n++ {
+				got = append(got, bytes.Clone(k))
+				if n == 100 {
+					resume, more = bytes.Clone(k), true
+					break
+				}
+				k, _, err = r.prev()
+			}
+			if want := max(0, 1-chunk); r.probes != want {
+				t.Errorf("chunk %d: %d windows sampled whether the file is cold, want %d", chunk, r.probes, want)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !more {
+			break
+		}
+	}
+	if !st.cold {
+		t.Error("the file found cold by the first window is not remembered")
+	}
+	if !slices.EqualFunc(got, want, bytes.Equal) {
+		t.Errorf("read %d candidates, a plain read of the path has %d", len(got), len(want))
+	}
+}
+
 // FuzzChild checks that child never reads outside a damaged page.
 func FuzzChild(f *testing.F) {
 	page := make([]byte, 64)
