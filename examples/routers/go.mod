@@ -3,7 +3,7 @@ module github.com/auditevents/auditevents/examples/routers
 go 1.26.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0-20261201045137-d1d14a2130ec
+	github.com/auditevents/auditevents v0.0.0-20261201051633-4ae799e18e75
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/gorilla/handlers v1.5.2
