@@ -516,6 +516,9 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (_ path, est i
 	}
 	if bestCounter != nil && !bestCounter.overflow {
 		listed = bestCounter.listed
+		if listed == nil {
+			listed = []byte{} // none matches: the scan has nothing to read
+		}
 	}
 	return best, bestEst, listed, nil
 }
