@@ -8,8 +8,8 @@ import (
 	"github.com/auditevents/auditevents"
 )
 
-// readAheadFraction: a scan of the events bucket expected to touch at
-// least 1/readAheadFraction of the file's pages reads the file ahead.
+// readAheadFraction: a query expected to touch at least 1/readAheadFraction
+// of the file's pages reads the file ahead.
 const readAheadFraction = 8
 
 // readAheadChunk is the size of each read of the read-ahead.
@@ -29,30 +29,32 @@ func allResident(vec []byte) bool {
 const averageValueBytes = 120
 
 // readAhead starts reading the file into the page cache, from its end
-// backwards, when the query reads the events bucket's own path p over est
-// events that are expected to fill a large part of the file's pages; it
-// returns a function that stops it. Newer events lie towards the end of
-// the file, where such a scan starts, and its leaves lie side by side in
-// the tree but not in the file: a sequential read of the whole file, index
-// pages included, costs less than reading the leaves a window at a time
-// (prefetch.go). Measured cold at 1,000,000 events (BenchmarkQuery/export
-// /cold, 3 runs each): 0.93-0.95 s with the read-ahead, 2.0-2.2 s without.
+// backwards, when the query on path p with est candidates is expected to
+// touch a large part of the file; it returns a function that stops it.
+// Newer events lie towards the end of the file, where a query starts. A
+// sequential read of the whole file costs far less than faulting in even a
+// fraction of its pages one at a time, which is what a scan of a file that
+// is not in the page cache does otherwise.
 //
-// An index path never reads ahead: its candidates' pages are asked for a
-// window of up to 512 at once, and a value's events are a small part of the
-// file even when there are many (one user over all time, 17,613 of
-// 1,000,000 events: 0.21-0.24 s and 55 MiB read without the read-ahead,
-// 0.45-0.51 s and 435 MiB with it, which read the whole file).
+// An index path reads ahead too, though the prefetcher reads its
+// candidates' pages a window at a time. Measured in the bench program at
+// 1,000,000 events, one user over all time (17,613 events), the first cold
+// round of each run: 0.56-0.62 s with the read-ahead (the whole file read),
+// 1.05 s and 2.67 s without it (55 MiB read). A cold read repeated within
+// seconds is served from the disk's own cache and favours reading less
+// (0.21-0.31 s without, 0.45-0.51 s with): measure the first read of data
+// that was not read recently.
 func (s *Store) readAhead(tx *bolt.Tx, p path, est int, q *auditevents.Query) (stop func()) {
-	if p.kind != primary {
-		return func() {}
-	}
 	if q.Limit > 0 {
 		est = min(est, 16*q.Limit) // a page of results needs few candidates
 	}
 	size := tx.Size()
 	pageSize := int64(tx.DB().Info().PageSize)
-	if int64(est)*averageValueBytes/pageSize*readAheadFraction < size/pageSize {
+	pages := int64(est) // through an index, one page per candidate at worst
+	if p.kind == primary {
+		pages = int64(est) * averageValueBytes / pageSize
+	}
+	if pages*readAheadFraction < size/pageSize {
 		return func() {}
 	}
 	var stopped atomic.Bool
