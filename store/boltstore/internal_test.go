@@ -787,8 +787,11 @@ func TestPlanPicksTheCheapestPath(t *testing.T) {
 					}
 					return est
 				}
-				c := &counter{src: newSource(tx, p, b.lo, true, &s.hot), lo: b.lo, hi: b.hi}
-				if err := c.count(math.MaxInt); err != nil {
+				c, err := newCounter(tx, p, b, &s.hot)
+				if err == nil {
+					err = c.count(math.MaxInt)
+				}
+				if err != nil {
 					t.Fatal(err)
 				}
 				return c.entries + c.matching*indexCostFactor

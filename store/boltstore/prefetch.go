@@ -301,34 +301,30 @@ func (s *prefetched) emit() ([]byte, []byte, error) {
 	if e.v == nil {
 		return e.k, nil, nil
 	}
-	var v []byte
-	if s.sample {
-		s.sample = false
-		s.probes++
-		v = s.sampled(e.k)
-	} else {
-		v = s.events.get(e.k)
+	if !s.sample {
+		v, err := s.events.of(s.p.kind, e.k)
+		return e.k, v, err
 	}
-	if v == nil {
-		return nil, nil, corruptf("index %q has entry %x without an event", indexBuckets[s.p.kind], e.k)
-	}
-	return e.k, v, nil
+	s.sample = false
+	s.probes++
+	v, err := s.sampled(e.k)
+	return e.k, v, err
 }
 
 // sampled looks up the event with key k; when that waited for the disk, the
 // query has found the file cold, and it asks for the pages of the window's
 // other events.
-func (s *prefetched) sampled(k []byte) []byte {
+func (s *prefetched) sampled(k []byte) ([]byte, error) {
 	runtime.LockOSThread() // both counts from one thread
 	faults := majorFaults()
-	v := s.events.get(k)
+	v, err := s.events.of(s.p.kind, k)
 	cold := majorFaults() != faults
 	runtime.UnlockOSThread()
 	if cold || s.all {
 		s.st.cold = true
 		s.fetch(s.next)
 	}
-	return v
+	return v, err
 }
 
 // candidates returns the candidates of path p in tx whose keys are not
@@ -397,10 +393,8 @@ func (l *lookedUp) get(k, v []byte, err error) ([]byte, []byte, error) {
 	if err != nil || k == nil || v == nil {
 		return k, v, err
 	}
-	if v = l.events.get(k); v == nil {
-		return nil, nil, corruptf("index %q has an entry for event %x, which is missing", indexBuckets[l.p.kind], k)
-	}
-	return k, v, nil
+	v, err = l.events.of(l.p.kind, k)
+	return k, v, err
 }
 
 // The events bucket's own path reads a range of keys in order, newest

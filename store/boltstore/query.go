@@ -190,6 +190,15 @@ func (g *eventGetter) get(k []byte) []byte {
 	return nil
 }
 
+// of returns the value of the event with key ek, which an entry of index
+// kind names, or ErrCorrupt when there is none.
+func (g *eventGetter) of(kind indexKind, ek []byte) ([]byte, error) {
+	if v := g.get(ek); v != nil {
+		return v, nil
+	}
+	return nil, corruptf("index %q has an entry for event %x, which is missing", indexBuckets[kind], ek)
+}
+
 var ones = bytes.Repeat([]byte{0xFF}, keyLen)
 
 // start returns the greatest event key below hi (nil: no bound) and the
@@ -301,11 +310,8 @@ func candidate(events *eventGetter, p *path, k, ek, iv []byte) ([]byte, []byte, 
 	if events == nil {
 		return ek, matched, nil
 	}
-	v := events.get(ek)
-	if v == nil {
-		return nil, nil, corruptf("index %q has entry %x without an event", indexBuckets[p.kind], k)
-	}
-	return ek, v, nil
+	v, err := events.of(p.kind, ek)
+	return ek, v, err
 }
 
 // accept reports whether the tags of index value iv match p's filter. A
@@ -480,11 +486,16 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (_ path, est i
 		return best, 0, nil, err
 	}
 	bestCost := bestEst
-	var bestCounter *counter
-	paths := s.indexPaths(tx, q)
-	counters := make([]*counter, len(paths))
-	for i, p := range paths {
-		counters[i] = &counter{src: newSource(tx, p, b.lo, true, s.memory()), lo: b.lo, hi: b.hi}
+	var (
+		counters []*counter
+		chosen   *counter // the best path's, when it is an index path
+	)
+	for _, p := range s.indexPaths(tx, q) {
+		c, err := newCounter(tx, p, b, s.memory())
+		if err != nil {
+			return p, 0, nil, err
+		}
+		counters = append(counters, c)
 	}
 	// Count the paths in rounds, each on from where its last round
 	// stopped, up to a limit that doubles, so that the cheapest path's
@@ -492,30 +503,28 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (_ path, est i
 	// configuration does not count the user's thousands of entries when
 	// the configuration has a hundred. A path left alone is counted to its
 	// end (or the bound) at once.
-	for limit := firstCount; len(paths) > 0; limit *= 2 {
-		if len(paths) == 1 {
+	for limit := firstCount; len(counters) > 0; limit *= 2 {
+		if len(counters) == 1 {
 			limit = bestCost // nothing left to bound it: to its end at once
 		}
 		limit = min(limit, bestCost)
-		left, leftCounters := paths[:0], counters[:0]
-		for i, p := range paths {
-			c := counters[i]
+		left := counters[:0]
+		for _, c := range counters {
 			if err := c.count(limit); err != nil {
-				return p, 0, nil, err
+				return c.p, 0, nil, err
 			}
 			cost := c.entries + c.matching*indexCostFactor
 			switch {
-			case c.end && cost < bestCost: // all of them
-				best, bestEst, bestCost, bestCounter = p, c.matching, cost, c
-			case !c.end && c.entries < bestCost && cost < bestCost:
-				// more to count, and it may still win
-				left, leftCounters = append(left, p), append(leftCounters, c)
+			case c.end() && cost < bestCost: // all of them
+				best, bestEst, bestCost, chosen = c.p, c.matching, cost, c
+			case !c.end() && c.entries < bestCost && cost < bestCost:
+				left = append(left, c) // more to count, and it may still win
 			}
 		}
-		paths, counters = left, leftCounters
+		counters = left
 	}
-	if bestCounter != nil && !bestCounter.overflow {
-		listed = bestCounter.listed
+	if chosen != nil && !chosen.overflow {
+		listed = chosen.listed
 		if listed == nil {
 			listed = []byte{} // none matches: the scan has nothing to read
 		}
@@ -527,56 +536,52 @@ func (s *Store) plan(tx *bolt.Tx, q *auditevents.Query, b bounds) (_ path, est i
 // path it counts; a path with more is read again by the scan.
 const maxListed = chunkEvents
 
-// counter counts the entries of an index path in the range [lo, hi) from
-// the newest, a round at a time, and how many of them match the path's
-// filter, keeping the keys of the matching ones while they are at most
-// maxListed.
+// counter counts the entries of index path p in a range from the newest,
+// a round at a time, and how many of them match p's filter, keeping the
+// keys of the matching ones while they are at most maxListed.
 type counter struct {
+	p                 path
 	src               candidates // index entries only
-	lo, hi            []byte
-	started           bool
-	k, v              []byte // the next entry to count
+	lo                []byte     // the range's lower bound; nil: none
+	k, v              []byte     // the next entry to count
 	entries, matching int
-	end               bool   // every entry in the range is counted
 	listed            []byte // the matching entries' keys, keyLen bytes each
 	overflow          bool   // more matching entries than listed holds
+}
+
+// newCounter returns a counter of the entries of path p in the range b.
+func newCounter(tx *bolt.Tx, p path, b bounds, hot *hotCopy) (*counter, error) {
+	c := &counter{p: p, src: newSource(tx, p, b.lo, true, hot), lo: b.lo}
+	var err error
+	c.k, c.v, err = c.src.start(b.hi)
+	return c, err
+}
+
+// end reports whether every entry in the range is counted.
+func (c *counter) end() bool {
+	return c.k == nil || (c.lo != nil && bytes.Compare(c.k, c.lo) < 0)
 }
 
 // count counts entries until it has counted limit of them in all, or the
 // range ends.
 func (c *counter) count(limit int) (err error) {
-	if !c.started {
-		c.started = true
-		if c.k, c.v, err = c.src.start(c.hi); err != nil {
-			return err
-		}
-	}
-	for ; c.entries < limit; c.k, c.v, err = c.src.prev() {
-		if err != nil {
-			return err
-		}
-		if c.k == nil || (c.lo != nil && bytes.Compare(c.k, c.lo) < 0) {
-			c.end = true
-			return nil
-		}
+	for c.entries < limit && !c.end() {
 		c.entries++
-		if c.v == nil {
-			continue
+		if c.v != nil {
+			c.matching++
+			switch {
+			case c.overflow:
+			case c.matching > maxListed || len(c.k) != keyLen: // a key of another size: the scan says what is wrong
+				c.listed, c.overflow = nil, true
+			default:
+				c.listed = append(c.listed, c.k...)
+			}
 		}
-		c.matching++
-		if c.overflow {
-			continue
+		if c.k, c.v, err = c.src.prev(); err != nil {
+			return err
 		}
-		if c.matching > maxListed || len(c.k) != keyLen {
-			c.listed, c.overflow = nil, true // a key of another size: the scan says what is wrong
-			continue
-		}
-		c.listed = append(c.listed, c.k...)
 	}
-	if err == nil && (c.k == nil || (c.lo != nil && bytes.Compare(c.k, c.lo) < 0)) {
-		c.end = true
-	}
-	return err
+	return nil
 }
 
 // indexPaths returns the index paths that can answer q: one per filter
