@@ -67,6 +67,13 @@ func newPrefetcher(tx *bolt.Tx, f *os.File) *prefetcher {
 	if !canAdvise || f == nil {
 		return nil
 	}
+	return newPageReader(tx, f)
+}
+
+// newPageReader returns a prefetcher for the events bucket of tx, read from
+// f, whether or not this system can ask the kernel for pages: its reads of
+// branch pages work everywhere.
+func newPageReader(tx *bolt.Tx, f *os.File) *prefetcher {
 	info := tx.DB().Info()
 	pf := &prefetcher{
 		f:         f,
@@ -527,4 +534,75 @@ func (r *ranged) collect(id uint64, depth int, lower, hi []byte, leaves *[]uint6
 		}
 	}
 	return below, true
+}
+
+// leaves returns the leaf pages under the page root of a bucket that may
+// hold keys in [lo, hi) (nil: no bound), in key order, found by reading the
+// branch pages above them a level at a time, each level asked for at once;
+// nil when the tree cannot be followed.
+func (pf *prefetcher) leaves(root uint64, lo, hi []byte) []uint64 {
+	if root == 0 {
+		return nil
+	}
+	level := []uint64{root}
+	for depth := 0; depth <= maxTreeDepth; depth++ {
+		if root == pf.root && depth == pf.leafDepth {
+			return level
+		}
+		// Whether this level is the leaves', from its first page.
+		p := pf.page(level[0])
+		if p == nil {
+			return nil
+		}
+		if binary.LittleEndian.Uint16(p[8:]) == leafPageFlag {
+			if root == pf.root {
+				pf.leafDepth = depth // the tree is balanced: every page of this level is a leaf
+			}
+			return level
+		}
+		for _, id := range level[1:] {
+			if _, cached := pf.branches[id]; !cached {
+				advise(pf.f, int64(id)*pf.pageSize, pf.pageSize)
+			}
+		}
+		var next []uint64
+		for _, id := range level {
+			p := pf.page(id)
+			if p == nil || binary.LittleEndian.Uint16(p[8:]) != branchPageFlag {
+				return nil
+			}
+			count := int(binary.LittleEndian.Uint16(p[10:]))
+			if count == 0 || pageHeaderSize+count*elementSize > len(p) {
+				return nil
+			}
+			// Child i takes the keys from element i's on (the first: every
+			// key below the second's) to element i+1's.
+			for i := range count {
+				if hi != nil && i > 0 {
+					k := elementKey(p, i)
+					if k == nil {
+						return nil
+					}
+					if bytes.Compare(k, hi) >= 0 {
+						break
+					}
+				}
+				if lo != nil && i+1 < count {
+					k := elementKey(p, i+1)
+					if k == nil {
+						return nil
+					}
+					if bytes.Compare(k, lo) <= 0 {
+						continue
+					}
+				}
+				next = append(next, binary.LittleEndian.Uint64(p[pageHeaderSize+i*elementSize+8:]))
+			}
+			if uint64(len(next)) > pf.high {
+				return nil // more pages than the file holds: a damaged tree
+			}
+		}
+		level = next
+	}
+	return nil
 }

@@ -97,6 +97,19 @@ func TestPrefetcherFindsLeaves(t *testing.T) {
 	}
 }
 
+// keyRanges returns ranges [lo, hi) over keys, the event keys of a store of
+// 20,000 events in order (nil: no bound), for the tests of reading a range.
+func keyRanges(keys [][]byte) [][2][]byte {
+	return [][2][]byte{
+		{nil, nil},
+		{keys[5000], keys[15000]},
+		{keys[100], nil},
+		{nil, keys[19000]},
+		{keys[7000], keys[7001]},
+		{append(keys[3000][:keyLen:keyLen], 1), keys[3500][:keyLen-1]}, // bounds between keys
+	}
+}
+
 // TestRangedFindsLeaves checks that the windows of leaves the events
 // bucket's path asks for are, in order, the leaves a scan of the range
 // newest first reads its events from.
@@ -112,15 +125,7 @@ func TestRangedFindsLeaves(t *testing.T) {
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			keys = append(keys, k)
 		}
-		ranges := [][2][]byte{
-			{nil, nil},
-			{keys[5000], keys[15000]},
-			{keys[100], nil},
-			{nil, keys[19000]},
-			{keys[7000], keys[7001]},
-			{append(keys[3000][:keyLen:keyLen], 1), keys[3500][:keyLen-1]}, // bounds between keys
-		}
-		for _, bounds := range ranges {
+		for _, bounds := range keyRanges(keys) {
 			lo, hi := bounds[0], bounds[1]
 			// The leaves a scan newest first reads, in order.
 			var want []uint64
@@ -301,4 +306,90 @@ func FuzzChild(f *testing.F) {
 		}
 		child(p, key)
 	})
+}
+
+// TestLeavesOfRange checks that the leaves the read-ahead lists for a range
+// of keys are, in key order, the pages bbolt reads the range's keys from,
+// and at most one leaf more, just below the range: in the events bucket and
+// in the sealed class of an index.
+func TestLeavesOfRange(t *testing.T) {
+	s, _ := storeOf(t, 7, 20000)
+	err := s.view(func(tx *bolt.Tx) error {
+		info := tx.DB().Info()
+		pageOf := func(k []byte) uint64 {
+			return uint64((uintptr(unsafe.Pointer(&k[0])) - info.Data) / uintptr(info.PageSize))
+		}
+		check := func(name []byte, lo, hi []byte) {
+			t.Helper()
+			b := tx.Bucket(name)
+			var want []uint64 // the leaves of the range's keys, in key order
+			c := b.Cursor()
+			k, _ := c.First()
+			if lo != nil {
+				k, _ = c.Seek(lo)
+			}
+			for ; k != nil && (hi == nil || bytes.Compare(k, hi) < 0); k, _ = c.Next() {
+				if page := pageOf(k); len(want) == 0 || want[len(want)-1] != page {
+					want = append(want, page)
+				}
+			}
+			got := newPageReader(tx, s.file).leaves(uint64(b.Root()), lo, hi)
+			if lo != nil && len(got) > 0 && (len(want) == 0 || got[0] != want[0]) {
+				// Only the leaf of the greatest key below lo may come
+				// first, when lo does not begin a leaf: then no branch
+				// element tells that the leaf holds no key of the range.
+				k, _ := seekBelow(c, lo)
+				next, _ := c.Next()
+				if k != nil && pageOf(k) == got[0] && !(bytes.Equal(next, lo) && pageOf(next) != got[0]) {
+					got = got[1:]
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("bucket %s, [%x, %x): leaves %v, bbolt reads the range from %v", name, lo, hi, got, want)
+			}
+		}
+		var keys [][]byte
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			keys = append(keys, k)
+		}
+		// Keys that begin a leaf, which are its branch element's too.
+		var starts [][]byte
+		for i := 1; i < len(keys); i++ {
+			if pageOf(keys[i]) != pageOf(keys[i-1]) {
+				starts = append(starts, keys[i])
+			}
+		}
+		if len(starts) < 10 {
+			t.Fatalf("the events lie on %d leaves, want at least 10", len(starts)+1)
+		}
+		for _, r := range append(keyRanges(keys),
+			[2][]byte{starts[2], starts[7]},
+			[2][]byte{starts[3], starts[4]},
+			[2][]byte{keys[0], starts[0]},
+			[2][]byte{keys[12000], keys[12000]}, // empty
+		) {
+			check(bucketEvents, r[0], r[1])
+		}
+		// The sealed ranges of a few users, whole and within a time range.
+		ic := tx.Bucket(indexBuckets[byUser]).Cursor()
+		users := 0
+		for k, _ := ic.Seek([]byte{classSealed}); k != nil && users < 5; users++ {
+			tag, ek := parseIndexKey(k)
+			if ek == nil {
+				t.Fatalf("malformed index key %x", k)
+			}
+			prefix := sealedPrefix(tag)
+			check(indexBuckets[byUser], prefix, append(bytes.Clone(prefix), ones...))
+			check(indexBuckets[byUser], append(bytes.Clone(prefix), keys[4000]...), append(bytes.Clone(prefix), keys[9000]...))
+			k, _ = ic.Seek(append(bytes.Clone(prefix), ones...))
+		}
+		if users < 5 {
+			t.Fatalf("%d users have sealed entries, want 5", users)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
