@@ -536,31 +536,31 @@ func (r *ranged) collect(id uint64, depth int, lower, hi []byte, leaves *[]uint6
 	return below, true
 }
 
-// leaves returns the leaf pages under the page root of a bucket that may
-// hold keys in [lo, hi) (nil: no bound), in key order, found by reading the
-// branch pages above them a level at a time, each level asked for at once;
-// nil when the tree cannot be followed.
-func (pf *prefetcher) leaves(root uint64, lo, hi []byte) []uint64 {
-	if root == 0 {
+// leaves returns the events bucket's leaf pages that may hold keys in
+// [lo, hi) (nil: no bound), in key order, found by reading the branch pages
+// above them a level at a time, each level asked for at once; nil when the
+// tree cannot be followed.
+func (pf *prefetcher) leaves(lo, hi []byte) []uint64 {
+	if pf.root == 0 {
 		return nil
 	}
-	level := []uint64{root}
+	level := []uint64{pf.root}
 	for depth := 0; depth <= maxTreeDepth; depth++ {
-		if root == pf.root && depth == pf.leafDepth {
+		if depth == pf.leafDepth {
 			return level
 		}
-		// Whether this level is the leaves', from its first page.
-		p := pf.page(level[0])
-		if p == nil {
-			return nil
-		}
-		if binary.LittleEndian.Uint16(p[8:]) == leafPageFlag {
-			if root == pf.root {
-				pf.leafDepth = depth // the tree is balanced: every page of this level is a leaf
+		if pf.leafDepth < 0 {
+			// Whether this level is the leaves', from its first page.
+			p := pf.page(level[0])
+			if p == nil {
+				return nil
 			}
-			return level
+			if binary.LittleEndian.Uint16(p[8:]) == leafPageFlag {
+				pf.leafDepth = depth // the tree is balanced: every page of this level is a leaf
+				return level
+			}
 		}
-		for _, id := range level[1:] {
+		for _, id := range level {
 			if _, cached := pf.branches[id]; !cached {
 				advise(pf.f, int64(id)*pf.pageSize, pf.pageSize)
 			}

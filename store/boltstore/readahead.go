@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"bytes"
 	"slices"
 	"sync/atomic"
 
@@ -44,22 +43,30 @@ const averageValueBytes = 120
 // It reads the events bucket's leaves that hold the query's time range,
 // found from the branch pages above them, in file order, from the file's
 // end backwards (newer events lie towards the end, where a query starts):
-// leaves at most readAheadGap pages apart as one read. On an index path of
-// the user, configuration or account index, it first asks the kernel for
-// the leaves of the value's sealed range, which the query reads before its
-// events.
+// leaves at most readAheadGap pages apart as one read. They are about a
+// quarter of the file; the rest is indexes, the log and free pages, which
+// such a query reads little of.
 //
-// The events bucket's leaves are about a quarter of the file; the rest is
-// indexes, the log and free pages. Measured in the bench program at
-// 1,000,000 events, one user over all time (17,613 events), cold: 0.56-0.62
-// s reading the whole file ahead, as this did before (0.69x the best
-// SQLite's latency); 1.05 s and 2.67 s in the first cold round of two runs
-// without a read-ahead (55 MiB read a window of candidates at a time);
-// 230-422 ms reading the leaves (92 MiB from the disk, 0.40x). On a file not
-// read for hours, the same query took 0.66 s and 2.3 s reading the whole
-// file, and 4.0 s and 4.5 s reading only its 55 MiB a window at a time: a
-// disk that has not seen the data lately answers a large read far faster
-// than many small ones.
+// Measured at 1,000,000 events, one user over all time (17,613 events),
+// cold. In the bench program: 0.56-0.62 s reading the whole file ahead, as
+// this did before (0.69x the best SQLite's latency); 1.05 s and 2.67 s in
+// the first cold round of two runs without a read-ahead (55 MiB read a
+// window of candidates at a time); reading the leaves (and asking for the
+// index path's, as a first version did), 148-230 ms in most rounds and 422 and 789 ms in the first rounds of two runs (about 90 MiB
+// from the disk; 0.25x, 0.40x and 0.61x over three runs). A disk that has
+// not served the data lately answers a large read far faster than many
+// small ones: on copies of the file not read since 24 GiB were written
+// after them, reading the leaves took 0.91, 0.94 and 2.57 s, the whole file
+// 1.38, 1.63 and 3.66 s; on files not read for hours, 55 MiB a window at a
+// time took 4.0 s and 4.5 s, the whole file 0.66 s and 2.3 s.
+//
+// Alternatives measured on those cold copies, and on a file the disk had
+// served lately (three to four runs each, where reading the leaves took
+// 182-212 ms): asking the kernel also for the leaves of the index path, all
+// at once (0.99, 2.03 and 2.73 s cold: no gain); two readers at once (2.5 s,
+// one copy; 209-218 ms); asking for every run at once with
+// POSIX_FADV_WILLNEED (2.7 s; 239-395 ms); gaps of 64 pages (4.5 s;
+// 267-286 ms); gaps of 4 pages (176-197 ms, not measured cold).
 func (s *Store) readAhead(tx *bolt.Tx, p path, est int, q *auditevents.Query) (stop func()) {
 	if q.Limit > 0 {
 		est = min(est, 16*q.Limit) // a page of results needs few candidates
@@ -75,17 +82,6 @@ func (s *Store) readAhead(tx *bolt.Tx, p path, est int, q *auditevents.Query) (s
 	}
 	pr := newPageReader(tx, s.file)
 	b := queryBounds(q)
-	var index uint64 // the root of the index bucket the query reads a range of; 0: none
-	var lo, hi []byte
-	if p.kind != primary && !isActor(p.kind) {
-		index = uint64(tx.Bucket(indexBuckets[p.kind]).Root())
-		prefix := sealedPrefix(p.tag)
-		lo = append(bytes.Clone(prefix), b.lo...)
-		hi = append(bytes.Clone(prefix), ones...)
-		if b.hi != nil {
-			hi = append(bytes.Clone(prefix), b.hi...)
-		}
-	}
 	var stopped atomic.Bool
 	addr := tx.DB().Info().Data
 	s.bg.Add(1)
@@ -99,15 +95,7 @@ func (s *Store) readAhead(tx *bolt.Tx, p path, est int, q *auditevents.Query) (s
 		if in != nil && allResident(in) {
 			return
 		}
-		notIn := func(id uint64) bool { return in == nil || id >= uint64(len(in)) || in[id]&1 == 0 }
-		if index != 0 {
-			for _, id := range pr.leaves(index, lo, hi) {
-				if notIn(id) {
-					advise(s.file, int64(id)*pageSize, pageSize)
-				}
-			}
-		}
-		leaves := pr.leaves(pr.root, b.lo, b.hi)
+		leaves := pr.leaves(b.lo, b.hi)
 		slices.Sort(leaves)
 		var buf []byte
 		for i := len(leaves) - 1; i >= 0 && !stopped.Load() && !s.closing(); {
