@@ -61,12 +61,13 @@ const averageValueBytes = 120
 // time took 4.0 s and 4.5 s, the whole file 0.66 s and 2.3 s.
 //
 // Alternatives measured on those cold copies, and on a file the disk had
-// served lately (three to four runs each, where reading the leaves took
-// 182-212 ms): asking the kernel also for the leaves of the index path, all
-// at once (0.99, 2.03 and 2.73 s cold: no gain); two readers at once (2.5 s,
-// one copy; 209-218 ms); asking for every run at once with
-// POSIX_FADV_WILLNEED (2.7 s; 239-395 ms); gaps of 64 pages (4.5 s;
-// 267-286 ms); gaps of 4 pages (176-197 ms, not measured cold).
+// served lately (three to eight runs each, where reading the leaves took
+// 181-223 ms and the whole file 406-570 ms): asking the kernel also for the
+// leaves of the index path, all at once (0.99, 2.03 and 2.73 s cold;
+// 182-212 ms: no gain); two readers at once (2.5 s, one copy; 209-218 ms);
+// asking for every run at once with POSIX_FADV_WILLNEED (2.7 s; 239-395
+// ms); gaps of 64 pages (4.5 s; 267-286 ms); gaps of 4 pages (176-197 ms,
+// not measured cold).
 func (s *Store) readAhead(tx *bolt.Tx, p path, est int, q *auditevents.Query) (stop func()) {
 	if q.Limit > 0 {
 		est = min(est, 16*q.Limit) // a page of results needs few candidates
