@@ -51,14 +51,16 @@ const averageValueBytes = 120
 // cold. In the bench program: 0.56-0.62 s reading the whole file ahead, as
 // this did before (0.69x the best SQLite's latency); 1.05 s and 2.67 s in
 // the first cold round of two runs without a read-ahead (55 MiB read a
-// window of candidates at a time); reading the leaves (and asking for the
-// index path's, as a first version did), 148-230 ms in most rounds and 422 and 789 ms in the first rounds of two runs (about 90 MiB
-// from the disk; 0.25x, 0.40x and 0.61x over three runs). A disk that has
-// not served the data lately answers a large read far faster than many
-// small ones: on copies of the file not read since 24 GiB were written
-// after them, reading the leaves took 0.91, 0.94 and 2.57 s, the whole file
-// 1.38, 1.63 and 3.66 s; on files not read for hours, 55 MiB a window at a
-// time took 4.0 s and 4.5 s, the whole file 0.66 s and 2.3 s.
+// window of candidates at a time). Reading the leaves, and asking for the
+// index path's too, as a first version did: 148-230 ms in most rounds, 422
+// and 789 ms in the first rounds of two runs (about 90 MiB from the disk;
+// 0.25x, 0.40x and 0.61x over three runs). As it is now: 172-179 ms in the
+// three rounds of one run (0.24x). A disk that has not served the data
+// lately answers a large read far faster than many small ones: on copies of
+// the file not read since 24 GiB were written after them, reading the leaves
+// took 0.91, 0.94 and 2.57 s, the whole file 1.38, 1.63 and 3.66 s; on files
+// not read for hours, 55 MiB a window at a time took 4.0 s and 4.5 s, the
+// whole file 0.66 s and 2.3 s.
 //
 // Alternatives measured on those cold copies, and on a file the disk had
 // served lately (three to eight runs each, where reading the leaves took
