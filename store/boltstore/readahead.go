@@ -64,7 +64,7 @@ const averageValueBytes = 120
 //
 // Alternatives measured on those cold copies, and on a file the disk had
 // served lately (three to eight runs each, where reading the leaves took
-// 181-223 ms and the whole file 406-570 ms): asking the kernel also for the
+// 181-223 ms and the whole file 280-570 ms): asking the kernel also for the
 // leaves of the index path, all at once (0.99, 2.03 and 2.73 s cold;
 // 182-212 ms: no gain); two readers at once (2.5 s, one copy; 209-218 ms);
 // asking for every run at once with POSIX_FADV_WILLNEED (2.7 s; 239-395
