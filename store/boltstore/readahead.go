@@ -69,8 +69,8 @@ const averageValueBytes = 120
 // 182-212 ms: no gain); two readers at once (2.5 s, one copy; 209-218 ms);
 // asking for every run at once with POSIX_FADV_WILLNEED (2.7 s; 239-395
 // ms); gaps of 64 pages (4.5 s; 267-286 ms); gaps of 4 pages (176-197 ms;
-// on six cold copies, alternated with gaps of 16 on six others, 0.77-1.84 s
-// against 0.98-2.04 s: no difference).
+// cold, six runs alternated with six of gaps of 16 pages over six copies
+// made cold twice: 0.77-1.84 s against 0.98-2.04 s, no difference).
 func (s *Store) readAhead(tx *bolt.Tx, p path, est int, q *auditevents.Query) (stop func()) {
 	if q.Limit > 0 {
 		est = min(est, 16*q.Limit) // a page of results needs few candidates
