@@ -50,10 +50,11 @@
 // A query reads in chunks, each in its own short read transaction, and holds
 // no transaction while the caller's loop body runs; the body may append. A
 // query expected to read a large part of the file (a full export, one user
-// over all time) also reads the file ahead, sequentially from its end, in
-// the background, skipping what is in the page cache already: bbolt maps
-// the file for random access, so a scan of a file that is not in the page
-// cache would otherwise fault its pages in one at a time. Other queries
+// over all time) also reads ahead, in the background, the events bucket's
+// pages that hold its time range, in file order and in large reads,
+// skipping what is in the page cache already: bbolt maps the file for
+// random access, so a scan of a file that is not in the page cache would
+// otherwise fault its pages in one at a time. Other queries
 // that find the file cold (on Linux) ask the kernel for the pages of their
 // next candidates, or of the next part of their range, all at once, a
 // window at a time, instead of waiting for each in turn.

@@ -38,6 +38,12 @@ func (pf *prefetcher) leaf(key []byte) uint64 {
 	return 0
 }
 
+// mappedPage returns the page of the file that b, a key or value bbolt
+// returned, lies on in the file's mapping described by info.
+func mappedPage(info *bolt.Info, b []byte) uint64 {
+	return uint64((uintptr(unsafe.Pointer(&b[0])) - info.Data) / uintptr(info.PageSize))
+}
+
 // storeOf returns a store holding n events of the Generator seeded with
 // seed, appended 1,000 at a time, and the events.
 func storeOf(t *testing.T, seed uint64, n int) (*Store, []auditevents.AuditEvent) {
@@ -76,7 +82,7 @@ func TestPrefetcherFindsLeaves(t *testing.T) {
 			if checked%7 != 0 {
 				continue
 			}
-			want := uint64((uintptr(unsafe.Pointer(&v[0])) - info.Data) / uintptr(info.PageSize))
+			want := mappedPage(info, v)
 			if got := pf.leaf(k); got != want {
 				t.Fatalf("event %x: the descent reaches page %d, bbolt reads page %d", k, got, want)
 			}
@@ -131,7 +137,7 @@ func TestRangedFindsLeaves(t *testing.T) {
 			var want []uint64
 			k, v := seekBelow(c, hi)
 			for ; k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, v = c.Prev() {
-				page := uint64((uintptr(unsafe.Pointer(&v[0])) - info.Data) / uintptr(info.PageSize))
+				page := mappedPage(info, v)
 				if len(want) == 0 || want[len(want)-1] != page {
 					want = append(want, page)
 				}
@@ -315,9 +321,7 @@ func TestLeavesOfRange(t *testing.T) {
 	s, _ := storeOf(t, 7, 20000)
 	err := s.view(func(tx *bolt.Tx) error {
 		info := tx.DB().Info()
-		pageOf := func(k []byte) uint64 {
-			return uint64((uintptr(unsafe.Pointer(&k[0])) - info.Data) / uintptr(info.PageSize))
-		}
+		pageOf := func(k []byte) uint64 { return mappedPage(info, k) }
 		c := tx.Bucket(bucketEvents).Cursor()
 		check := func(lo, hi []byte) {
 			t.Helper()
