@@ -3,7 +3,7 @@ module github.com/auditevents/auditevents/httpapi/viewer/browsertest
 go 1.26.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0-20261201090111-90a6c49247d7
+	github.com/auditevents/auditevents v0.0.0-20261201091844-de74d0e87c65
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 )
