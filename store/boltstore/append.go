@@ -98,13 +98,21 @@ const gatherWait = 300 * time.Microsecond
 
 // writer commits the queued requests, as many as are waiting at a time in
 // one transaction, until Close closes the queue.
+//
+// When the queue runs dry, it waits (gatherWait at most) for every caller it
+// knows to be appending: the callers of the previous commit, who are about
+// to append again, and the callers whose requests queued while that commit
+// was written. Waiting for the previous commit's callers alone would leave
+// behind, each time, as many requests as queued during the commit before:
+// 64 goroutines appending made commits of 56-60 requests, the rest waiting
+// a commit more.
 func (s *Store) writer() {
 	defer close(s.writerDone)
 	var (
-		batch    []*appendRequest
-		w        = txWriter{hotCount: -1} // counts the hot entries at its first commit
-		prevSize int                      // requests in the previous commit
-		timer    = time.NewTimer(time.Hour)
+		batch []*appendRequest
+		w     = txWriter{hotCount: -1} // counts the hot entries at its first commit
+		want  int                      // the callers known to be appending (above)
+		timer = time.NewTimer(time.Hour)
 	)
 	timer.Stop()
 	for req := range s.reqs {
@@ -121,8 +129,8 @@ func (s *Store) writer() {
 			case r, ok = <-s.reqs:
 			default:
 				// Nothing is waiting: wait, gatherWait at most, for the
-				// callers of the previous commit, unless they are all here.
-				if len(batch) >= prevSize {
+				// callers known to be appending, unless they are all here.
+				if len(batch) >= want {
 					break gather
 				}
 				if deadline == nil {
@@ -147,14 +155,15 @@ func (s *Store) writer() {
 			default:
 			}
 		}
-		prevSize = len(batch)
-		s.commit(&w, batch)
+		want = s.commit(&w, batch)
 	}
 }
 
 // commit writes the requests of batch that are still wanted and free of
-// duplicates in one transaction, and answers each of them.
-func (s *Store) commit(w *txWriter, batch []*appendRequest) {
+// duplicates in one transaction, and answers each of them. It returns the
+// number of callers known to be appending: those it answered, and those
+// whose requests queued while it wrote.
+func (s *Store) commit(w *txWriter, batch []*appendRequest) (appending int) {
 	taken := batch[:0]
 	for _, r := range batch {
 		if r.state.CompareAndSwap(requestQueued, requestTaken) {
@@ -162,7 +171,7 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 		}
 	}
 	if len(taken) == 0 {
-		return
+		return len(s.reqs)
 	}
 	outcome := make([]error, len(taken))
 	valid, gen := s.hot.begin()
@@ -188,6 +197,7 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 			return w.flush()
 		})
 	})
+	appending = len(taken) + len(s.reqs) // before the answers: none of those is back yet
 	s.codec.dict.endTx(err == nil)
 	if err != nil {
 		s.hot.discard() // the transaction may have reached the file all the same
@@ -207,6 +217,7 @@ func (s *Store) commit(w *txWriter, batch []*appendRequest) {
 	// while the callers just answered append again: until then, a query
 	// reads those entries from the file (hot.go).
 	s.hot.end(gen, txid, err == nil, built, w.sealed, w.hotAdded())
+	return appending
 }
 
 // txWriter gathers the writes of one transaction so that it can put each
@@ -238,6 +249,7 @@ type txWriter struct {
 	sealAfter int   // seal once hotCount exceeds it
 
 	// seal's buffers
+	tagBuf       []byte
 	moved        []hotEntry
 	order        []int32
 	groups       map[string]int
@@ -259,11 +271,10 @@ func (w *txWriter) reset(tx *bolt.Tx, c *codec, sealAfter int, recount bool) err
 		return err
 	}
 	if recount || w.hotCount < 0 {
-		// Every event is in the user index: its hot entries count the
-		// hot events.
+		// One hot entry per hot event.
 		w.hotCount = 0
 		cur := tx.Bucket(bucketHot).Cursor()
-		for k, _ := cur.Seek([]byte{byte(byUser)}); k != nil && k[0] == byte(byUser); k, _ = cur.Next() {
+		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
 			w.hotCount++
 		}
 	}
@@ -350,46 +361,36 @@ func (w *txWriter) add(r *appendRequest) (err error) {
 		w.idKeys = append(w.idKeys, key[8:])
 		w.log = append(w.log, logEvent{e: e, key: key, seq: refs[i].seq, leaf: refs[i].leaf})
 		w.seen[[16]byte(key[8:])] = struct{}{}
-		if keyTime(key) > w.through {
-			w.newHot++
-		}
 		var tags [numTagged][]byte
 		for f := range taggedField(numTagged) {
 			v, _ := tagged(f, e)
 			tags[f] = w.codec.tag(f, v, true)
 		}
-		// The values of the event's index entries share one array, which
-		// the copy of the hot class keeps (hot.go): not the arena's.
-		size := 0
-		for _, t := range tags {
-			size += len(t)
+		if keyTime(key) > w.through {
+			// One hot entry holds the event's entries of every index.
+			w.newHot++
+			_, inConfiguration := tagged(tagConfigName, e)
+			requestID, _ := indexed(byRequestID, e, &tags)
+			ipAddress, _ := indexed(byIPAddress, e, &tags)
+			value := appendHotValue(w.lw.arena.alloc(maxHotValue)[:0], &tags, inConfiguration, requestID, ipAddress)
+			w.hot = append(w.hot, entry{key: key, value: value})
+			continue
 		}
-		values := make([]byte, 0, int(numIndexes)*size)
-		hot := keyTime(key) > w.through
+		// An import: its sealed keys.
 		for k := range numIndexes {
 			if tag, ok := indexed(k, e, &tags); ok {
-				from := len(values)
-				values = appendOtherTags(values, k, &tags)
-				value := values[from:len(values):len(values)]
-				if hot {
-					w.hot = append(w.hot, entry{key: w.hotKey(k, tag, key), value: value})
-				} else { // an import: its sealed key
-					w.index[k] = append(w.index[k], entry{key: keyIn(w.tx.Bucket(indexBuckets[k]), k, tag, key, w.through), value: value})
-				}
+				value := appendOtherTags(w.lw.arena.alloc(int(numTagged) * (1 + hashTag))[:0], k, &tags)
+				w.index[k] = append(w.index[k], entry{key: keyIn(w.tx.Bucket(indexBuckets[k]), k, tag, key, w.through), value: value})
 			}
 		}
 	}
 	return nil
 }
 
-// hotKey returns the key in the hot bucket of the entry of index k for the
-// event with key ek under tag, in the transaction's arena.
-func (w *txWriter) hotKey(k indexKind, tag, ek []byte) []byte {
-	ik := w.lw.arena.alloc(2 + keyLen + len(tag))
-	ik[0], ik[1] = byte(k), classHot
-	copy(ik[2+copy(ik[2:], ek[:keyLen]):], tag)
-	return ik
-}
+// maxHotValue bounds the length of a hot entry's value: the flags, four
+// tags of at most 1+hashTag bytes, a request ID's hashed tag and an IPv6
+// address's tag.
+const maxHotValue = 1 + numTagged*(1+hashTag) + (1 + hashTag) + (1 + 16)
 
 // flush puts the staged writes, each bucket's in ascending key order. It is
 // the one place where a commit's events are written: whatever the file
@@ -487,10 +488,17 @@ type hotEntry struct{ key, tag, value []byte }
 // appends to the end of each value's range.
 func (w *txWriter) sealIndex(k indexKind, index *bolt.Bucket, c *bolt.Cursor, through int64) error {
 	moved := w.moved[:0]
-	for key, value := c.Seek([]byte{byte(k)}); key != nil && key[0] == byte(k); key, value = c.Next() {
-		tag, ek := parseKey(k, key[1:])
-		if ek == nil {
-			return corruptf("the hot bucket has a malformed key %x", key)
+	for ek, hv := c.First(); ek != nil; ek, hv = c.Next() {
+		ht, ok := parseHot(hv)
+		if !ok || len(ek) != keyLen {
+			return corruptf("the hot entry of event %x is malformed: %x", ek, hv)
+		}
+		tag, value := ht.entry(k, w.tagBuf[:0])
+		if tag == nil {
+			continue // not in this index
+		}
+		if !isActor(k) {
+			w.tagBuf = value[:0]
 		}
 		prefix := 1 // 01 | tag | event key
 		if isActor(k) {
@@ -565,14 +573,21 @@ func (w *txWriter) hotAdded() []hotAdd {
 	if w.sealed {
 		return nil
 	}
-	var added []hotAdd
-	for _, e := range w.hot { // in key order: by index, then by event key
-		k := indexKind(e.key[0])
-		if k >= byRequestID {
-			break
+	added := make([]hotAdd, 0, int(byRequestID)*len(w.hot))
+	for _, e := range w.hot { // in event key order (putSorted)
+		ht, _ := parseHot(e.value) // as add wrote it
+		// The values of the event's entries share one array, which the
+		// copy keeps: not the arena's.
+		values := make([]byte, 0, int(byRequestID)*len(ht.four))
+		for k := range byRequestID {
+			from := len(values)
+			tag, iv := ht.entry(k, values)
+			if tag == nil {
+				continue
+			}
+			values = iv
+			added = append(added, hotAdd{kind: k, tag: string(tag), ek: e.key, iv: values[from:len(values):len(values)]})
 		}
-		tag, ek := parseIndexKey(e.key[1:])
-		added = append(added, hotAdd{kind: k, tag: string(tag), ek: ek, iv: e.value})
 	}
 	return added
 }

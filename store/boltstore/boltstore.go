@@ -445,6 +445,9 @@ func (s *Store) init(noLog bool) error {
 			if err != nil {
 				return err
 			}
+			if err := rebuildHot(tx); err != nil { // an older file without the log
+				return err
+			}
 			if meta.Get(metaFormat) == nil {
 				if err := meta.Put(metaActions, c.actions.bytes()); err != nil {
 					return err
@@ -473,7 +476,7 @@ func (s *Store) init(noLog bool) error {
 					return err
 				}
 			}
-			return moveHotClasses(tx, c.upgrade) // an older file without the log
+			return nil
 		})
 	})
 	if err == nil && noLog {

@@ -290,6 +290,9 @@ func toFormat6(tb testing.TB, path string) {
 				return err
 			}
 		}
+		if err := boltstore.HotToFormat(tx, 6); err != nil {
+			return err
+		}
 		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte{0, 0, 0, 6})
 	})
 }

@@ -29,3 +29,46 @@ func Waiting(s *Store) int {
 	defer s.waiters.mu.Unlock()
 	return len(s.waiters.chans)
 }
+
+// HotToFormat rewrites the hot classes of tx, a file of the current format,
+// in the layout of an older format version: before format 7 at the start
+// of each index's bucket, in format 7 in the hot bucket under each index's
+// kind byte. The caller writes the version.
+func HotToFormat(tx *bolt.Tx, version int) error {
+	type kv struct{ k, v []byte }
+	var entries [numIndexes][]kv
+	for k := range numIndexes {
+		hc := newHotCursor(tx, k)
+		for key, v := hc.below([]byte{classSealed}); key != nil; key, v = hc.prev() {
+			if _, ek := parseKey(k, key); ek == nil {
+				return corruptf("malformed hot entry %x", key)
+			}
+			entries[k] = append(entries[k], kv{key, append([]byte(nil), v...)})
+		}
+	}
+	if err := tx.DeleteBucket(bucketHot); err != nil {
+		return err
+	}
+	if version == 7 {
+		hot, err := tx.CreateBucket(bucketHot)
+		if err != nil {
+			return err
+		}
+		for k := range numIndexes {
+			for _, e := range entries[k] {
+				if err := hot.Put(append([]byte{byte(k)}, e.k...), e.v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for k := range numIndexes {
+		for _, e := range entries[k] {
+			if err := tx.Bucket(indexBuckets[k]).Put(e.k, e.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

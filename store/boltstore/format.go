@@ -13,7 +13,7 @@ import (
 // formatVersion is the version of the file format this package writes and
 // reads. A file of another version is refused: ErrNewerFormat for a newer
 // one, ErrOlderFormat for an older one.
-const formatVersion = 7
+const formatVersion = 8
 
 // The file holds these top-level buckets.
 var (
@@ -27,8 +27,8 @@ var (
 	bucketByAccount       = []byte("by-account")
 	bucketByRequestID     = []byte("by-request-id") // since format 5
 	bucketByIPAddress     = []byte("by-ip-address") // since format 5
-	// The hot class of every index, each under its index's kind (index.go).
-	bucketHot = []byte("hot") // since format 7
+	// The hot class of every index: one entry per hot event (index.go).
+	bucketHot = []byte("hot") // since format 7; one entry per event since format 8
 )
 
 // allBuckets lists the buckets of a store file, in the order Open creates

@@ -214,9 +214,9 @@ func (h *hotCopy) end(gen, txid uint64, committed bool, built *[byRequestID]map[
 	}
 	if !sealed {
 		// Each value's entries of the transaction, in event key order,
-		// inserted at once. added holds each index's entries in index key
-		// order, which in the hot class is event key order (index.go), so
-		// the stable sort leaves each value's run in event key order.
+		// inserted at once. added holds the entries in event key order
+		// (hotAdded), so the stable sort leaves each value's run in
+		// event key order.
 		slices.SortStableFunc(added, func(a, b hotAdd) int {
 			return cmp.Or(cmp.Compare(a.kind, b.kind), strings.Compare(a.tag, b.tag))
 		})

@@ -238,72 +238,240 @@ func sealedPrefix(tag []byte) []byte {
 	return append(append(p, classSealed), tag...)
 }
 
-// The hot classes of all the indexes lie in one bucket, hot, each entry's
-// key prefixed with its index's kind byte:
+// The hot classes of all the indexes lie in one bucket, hot, as one entry
+// per hot event, keyed by the event's key (since format 8):
 //
-//	hot bucket: kind | 00 | event key (24 bytes) | tag
+//	hot bucket: event key (24 bytes) -> flags | user | configuration name | account | configuration | request ID | IP address
 //
-// A commit's hot entries then lie at the end of five ranges of one small
-// bucket, a page or two each and the branch pages above them, instead of
-// at the end of the hot class of five large buckets, each behind two or
-// three levels of branch pages of its own. The code handles hot keys
-// without the kind byte, as above, and adds it where it reads or writes
-// the hot bucket (hotCursor, entryAt).
+// The value holds the event's tags: the four tagged fields' always (for an
+// event without a configuration, the tags of ""), then its request ID's
+// hashed tag and its IP address's tag when it has them. The flags byte says
+// which follow, and whether the configuration index files the event:
+// hotInConfiguration, hotRequestID, hotIPAddress; any other bit is damage.
+// An event's entry in index k, hot, is then its tag there and the value of
+// an entry of k (appendOtherTags), as for a sealed entry: hotEntry.
 //
-// A file of a format before 7 kept each index's hot class at the start of
-// its bucket. Open upgrades such a file, but a read-only Open of an older
-// file without the log (Options.NoLog) reads it as it is: there, without
-// a hot bucket, hotCursor and entryAt read the index's bucket.
+// A commit's hot entries lie together at the end of the bucket, in time
+// order: a page or two for a commit of 64 events, where entries per index
+// (format 7: kind | 00 | event key | tag) wrote a page or two per index,
+// five ranges and the branch pages above them. The code handles hot keys
+// per index, as "00 | event key | tag", whatever the layout: hotCursor
+// gives the keys and values of one index's hot class, and indexEntry finds
+// an entry by such a key.
+//
+// A file of an older format is read as it is when it is opened read-only
+// without the log (Options.NoLog): a file of format 7 keeps the hot
+// classes in the hot bucket under each index's kind byte, and a file
+// before format 7 at the start of each index's bucket (hotLayoutOf).
 
-// hotCursor reads the hot class of one index in the hot bucket, giving its
-// keys without the kind byte, and nil keys outside the index's range.
+// The flags of a hot entry's value.
+const (
+	hotInConfiguration = 1 << iota // the configuration index files the event
+	hotRequestID                   // a request ID's tag follows the four tags
+	hotIPAddress                   // an IP address's tag follows
+	hotFlags           = hotInConfiguration | hotRequestID | hotIPAddress
+)
+
+// appendHotValue appends to dst the value of a hot entry: the tags of the
+// event's tagged fields, whether the configuration index files it, and
+// its tags in the actor indexes, nil for an index that does not file it.
+func appendHotValue(dst []byte, tags *[numTagged][]byte, inConfiguration bool, requestID, ipAddress []byte) []byte {
+	var flags byte
+	if inConfiguration {
+		flags |= hotInConfiguration
+	}
+	if requestID != nil {
+		flags |= hotRequestID
+	}
+	if ipAddress != nil {
+		flags |= hotIPAddress
+	}
+	dst = append(dst, flags)
+	for _, t := range tags {
+		dst = append(dst, t...)
+	}
+	return append(append(dst, requestID...), ipAddress...)
+}
+
+// hotTags is the value of a hot entry, parsed.
+type hotTags struct {
+	tag  [numIndexes][]byte // the event's tag in each index; nil: not filed there
+	tags [numTagged][]byte  // the tags of its tagged fields
+	four []byte             // the four tags, as the value holds them
+}
+
+// parseHot parses the value of a hot entry, or reports that it is
+// malformed.
+func parseHot(v []byte) (h hotTags, ok bool) {
+	if len(v) == 0 || v[0]&^hotFlags != 0 {
+		return h, false
+	}
+	flags, rest := v[0], v[1:]
+	for f := range h.tags {
+		n := tagLen(rest)
+		if n == 0 {
+			return h, false
+		}
+		h.tags[f], rest = rest[:n:n], rest[n:]
+	}
+	h.four = v[1 : len(v)-len(rest) : len(v)-len(rest)]
+	h.tag[byUser], h.tag[byAccount] = h.tags[tagUser], h.tags[tagAccount]
+	if flags&hotInConfiguration != 0 {
+		h.tag[byConfiguration] = h.tags[tagConfigName]
+	}
+	for _, k := range [...]indexKind{byRequestID, byIPAddress} {
+		if flags&(byte(hotRequestID)<<(k-byRequestID)) == 0 {
+			continue
+		}
+		n := actorTagLen(k, rest)
+		if n == 0 {
+			return h, false
+		}
+		h.tag[k], rest = rest[:n:n], rest[n:]
+	}
+	return h, len(rest) == 0
+}
+
+// entry returns the tag of the event in index k and the value of its entry
+// there, or nils when k does not file it. The value of an actor index's
+// entry is the four tags as the hot value holds them; another index's is
+// appended to dst.
+func (h *hotTags) entry(k indexKind, dst []byte) (tag, iv []byte) {
+	if h.tag[k] == nil {
+		return nil, nil
+	}
+	if isActor(k) {
+		return h.tag[k], h.four
+	}
+	return h.tag[k], appendOtherTags(dst, k, &h.tags)
+}
+
+// A hotLayout is where a file keeps the hot classes of its indexes.
+type hotLayout int
+
+const (
+	hotByEvent  hotLayout = iota // one entry per event in the hot bucket (format 8)
+	hotByIndex                   // the hot bucket, under each index's kind byte (format 7)
+	hotInBucket                  // each index's bucket (before format 7)
+)
+
+// hotLayoutOf returns the layout of tx's hot classes. A file of an older
+// format than the current one is only read that way when it was opened
+// read-only without the log (Options.NoLog); otherwise Open upgraded it.
+func hotLayoutOf(tx *bolt.Tx) hotLayout {
+	switch {
+	case tx.Bucket(bucketHot) == nil:
+		return hotInBucket
+	case bytes.Equal(tx.Bucket(bucketMeta).Get(metaFormat), []byte{0, 0, 0, 7}):
+		return hotByIndex
+	}
+	return hotByEvent
+}
+
+// hotCursor reads the hot class of one index, giving its keys as the index
+// has them, "00 | event key | tag", and nil keys at the end of the class.
 type hotCursor struct {
 	c      *bolt.Cursor
-	kind   byte
-	legacy bool // the hot class is in the index's bucket (a format before 7)
+	kind   indexKind
+	layout hotLayout
 	buf    []byte
 }
 
 func newHotCursor(tx *bolt.Tx, k indexKind) *hotCursor {
-	if hot := tx.Bucket(bucketHot); hot != nil {
-		return &hotCursor{c: hot.Cursor(), kind: byte(k)}
+	h := &hotCursor{kind: k, layout: hotLayoutOf(tx)}
+	if h.layout == hotInBucket {
+		h.c = tx.Bucket(indexBuckets[k]).Cursor()
+	} else {
+		h.c = tx.Bucket(bucketHot).Cursor()
 	}
-	return &hotCursor{c: tx.Bucket(indexBuckets[k]).Cursor(), legacy: true}
+	return h
 }
 
 // below positions the cursor on the greatest hot key of the index below
-// bound, a key without the kind byte ({classSealed}: past every hot key),
-// and returns it.
+// bound, a key as the index has them ({classSealed}: past every hot key),
+// and returns it with its value.
 func (h *hotCursor) below(bound []byte) (k, v []byte) {
-	if h.legacy {
+	switch {
+	case h.layout == hotInBucket:
 		return h.own(seekBelow(h.c, bound))
+	case h.layout == hotByIndex:
+		h.buf = append(append(h.buf[:0], byte(h.kind)), bound...)
+		return h.own(seekBelow(h.c, h.buf))
+	case bound[0] == classSealed:
+		return h.own(h.c.Last())
 	}
-	h.buf = append(append(h.buf[:0], h.kind), bound...)
-	return h.own(seekBelow(h.c, h.buf))
+	// The greatest entry of an event before bound's event key: a key
+	// "00 | event key | tag" is below "00 | hi" when its event key is.
+	return h.own(seekBelow(h.c, bound[1:]))
 }
 
 // prev moves the cursor to the next older hot key of the index and
 // returns it.
 func (h *hotCursor) prev() (k, v []byte) { return h.own(h.c.Prev()) }
 
+// own returns the entry of the index where the cursor stands, (k, v), or
+// the next older one: the hot bucket of format 8 holds entries for every
+// index, which own turns into the index's. A malformed hot entry gives a
+// key that parseIndexKey and parseKey refuse.
 func (h *hotCursor) own(k, v []byte) ([]byte, []byte) {
-	switch {
-	case h.legacy && len(k) > 0 && k[0] == classHot:
-		return k, v
-	case !h.legacy && len(k) > 1 && k[0] == h.kind:
-		return k[1:], v
+	switch h.layout {
+	case hotInBucket:
+		if len(k) > 0 && k[0] == classHot {
+			return k, v
+		}
+		return nil, nil
+	case hotByIndex:
+		if len(k) > 1 && k[0] == byte(h.kind) {
+			return k[1:], v
+		}
+		return nil, nil
+	}
+	for ; k != nil; k, v = h.c.Prev() {
+		ht, ok := parseHot(v)
+		if !ok || len(k) != keyLen {
+			return []byte{classHot}, nil
+		}
+		tag, _ := ht.entry(h.kind, nil)
+		if tag == nil {
+			continue // not in this index
+		}
+		// A new array for each entry: callers keep the event key.
+		n := 1 + keyLen + len(tag)
+		b := make([]byte, n, n+int(numTagged)*(1+hashTag))
+		b[0] = classHot
+		copy(b[1+copy(b[1:], k):], tag)
+		_, iv := ht.entry(h.kind, b[n:])
+		return b[:n:n], iv
 	}
 	return nil, nil
 }
 
-// entryAt returns the bucket that holds the entry of index kind with key k,
-// a hot or sealed key as keyIn gives it, and the entry's key there: a hot
-// entry lies in the hot bucket, under the index's kind byte.
-func entryAt(tx *bolt.Tx, kind indexKind, k []byte) (*bolt.Bucket, []byte) {
-	if hot := tx.Bucket(bucketHot); hot != nil && len(k) > 0 && k[0] == classHot {
-		return hot, append([]byte{byte(kind)}, k...)
+// indexEntry returns the value of the entry of index kind with key k, a
+// hot or sealed key as keyIn gives it, and whether there is one. The hot
+// entries of format 8 lie in the event's hot entry (see above).
+func indexEntry(tx *bolt.Tx, kind indexKind, k []byte) ([]byte, bool) {
+	if len(k) == 0 || k[0] != classHot {
+		v := tx.Bucket(indexBuckets[kind]).Get(k)
+		return v, v != nil
 	}
-	return tx.Bucket(indexBuckets[kind]), k
+	switch hotLayoutOf(tx) {
+	case hotInBucket:
+		v := tx.Bucket(indexBuckets[kind]).Get(k)
+		return v, v != nil
+	case hotByIndex:
+		v := tx.Bucket(bucketHot).Get(append([]byte{byte(kind)}, k...))
+		return v, v != nil
+	}
+	tag, ek := parseKey(kind, k)
+	if ek == nil {
+		return nil, false
+	}
+	ht, ok := parseHot(tx.Bucket(bucketHot).Get(ek))
+	if !ok {
+		return nil, false
+	}
+	got, iv := ht.entry(kind, nil)
+	return iv, got != nil && bytes.Equal(got, tag)
 }
 
 // hotKey returns the hot index key of the event with key ek under tag.

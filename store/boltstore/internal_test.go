@@ -109,32 +109,63 @@ func TestBackgroundRetention(t *testing.T) {
 	}
 }
 
+// Check finds damage to an event's hot entry, which holds the event's
+// entries of every index: an entry gone, a tag of another value, an index
+// left out, a value that does not parse.
 func TestCheckFindsIndexDamage(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.db")
-	s := openInternal(t, path, nil)
-	ctx := context.Background()
-	events := storetest.NewGenerator(6).Events(50)
-	if err := s.Append(ctx, events...); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Check(ctx); err != nil {
-		t.Fatalf("Check of a sound store: %v", err)
-	}
-	key, _ := eventKey(&events[10])
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		sealed, err := sealedTime(tx)
-		if err != nil {
-			return err
-		}
-		b, k := entryAt(tx, byUser, indexKey(s.codec.tag(tagUser, events[10].User, false), key[:], sealed))
-		return b.Delete(k)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = s.Check(ctx)
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), events[10].ID) {
-		t.Fatalf("Check after deleting an index entry: got %v, want ErrCorrupt naming %s", err, events[10].ID)
+	for _, tt := range []struct {
+		name string
+		edit func(hot *bolt.Bucket, ek []byte, other []byte) error
+	}{
+		{"deleted", func(hot *bolt.Bucket, ek, _ []byte) error { return hot.Delete(ek) }},
+		{"another event's tags", func(hot *bolt.Bucket, ek, other []byte) error {
+			return hot.Put(ek, bytes.Clone(hot.Get(other)))
+		}},
+		{"configuration index left out", func(hot *bolt.Bucket, ek, _ []byte) error {
+			v := bytes.Clone(hot.Get(ek))
+			v[0] &^= hotInConfiguration
+			return hot.Put(ek, v)
+		}},
+		{"unknown flag", func(hot *bolt.Bucket, ek, _ []byte) error {
+			v := bytes.Clone(hot.Get(ek))
+			v[0] |= 0x80
+			return hot.Put(ek, v)
+		}},
+		{"truncated", func(hot *bolt.Bucket, ek, _ []byte) error {
+			v := hot.Get(ek)
+			return hot.Put(ek, bytes.Clone(v[:len(v)-1]))
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.db")
+			s := openInternal(t, path, nil)
+			ctx := context.Background()
+			events := storetest.NewGenerator(6).Events(50)
+			events[10].User, events[10].Configuration = "alice", "nginx:3"
+			events[11].User, events[11].Configuration = "bob", "nginx:3"
+			if err := s.Append(ctx, events...); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Check(ctx); err != nil {
+				t.Fatalf("Check of a sound store: %v", err)
+			}
+			key, _ := eventKey(&events[10])
+			other, _ := eventKey(&events[11])
+			err := s.db.Update(func(tx *bolt.Tx) error {
+				hot := tx.Bucket(bucketHot)
+				if hot.Get(key[:]) == nil {
+					t.Fatal("the event has no hot entry")
+				}
+				return tt.edit(hot, key[:], other[:])
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Check(ctx)
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), events[10].ID) {
+				t.Fatalf("Check after the damage: got %v, want ErrCorrupt naming %s", err, events[10].ID)
+			}
+		})
 	}
 }
 

@@ -591,25 +591,32 @@ func TestUpgradeFormat4(t *testing.T) { testUpgradeKeptLeaves(t, 4) }
 // events carry actor fields at the end of their values.
 func TestUpgradeFormat5(t *testing.T) { testUpgradeKeptLeaves(t, 5) }
 
-// A file of format 6, whose log keys put the kind before the number, is
-// upgraded on a writable Open by moving its log keys to the current
-// layout: afterwards every bucket holds, byte for byte, what a new file of
-// the current format holds after the same appends (the committed golden
-// dump, written from the same events), and Check passes. A read-only Open
-// refuses it, saying how to upgrade, and changes nothing.
-func TestUpgradeFormat6(t *testing.T) {
+// A file of format 6, whose log keys put the kind before the number, or of
+// format 7, whose hot bucket keeps an entry per index and event, is
+// upgraded on a writable Open: afterwards every bucket holds, byte for
+// byte, what a new file of the current format holds after the same appends
+// (the committed golden dump, written from the same events), and Check
+// passes. A read-only Open refuses it, saying how to upgrade, and changes
+// nothing.
+func TestUpgradeFormat6And7(t *testing.T) {
+	for _, version := range []int{6, 7} {
+		t.Run(fmt.Sprintf("format%d", version), func(t *testing.T) { testUpgradeToSame(t, version) })
+	}
+}
+
+func testUpgradeToSame(t *testing.T, version int) {
 	path := filepath.Join(t.TempDir(), "old.db")
-	copyFile(t, filepath.Join("testdata", "format6.db"), path)
+	copyFile(t, filepath.Join("testdata", fmt.Sprintf("format%d.db", version)), path)
 	before := readFile(t, path)
-	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) || !strings.Contains(err.Error(), fmt.Sprintf("format version 6; open it once without ReadOnly to upgrade it to format version %d", formatVersion(t))) {
-		t.Fatalf("read-only Open of a format 6 file = %v, want ErrOlderFormat saying how to upgrade", err)
+	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) || !strings.Contains(err.Error(), fmt.Sprintf("format version %d; open it once without ReadOnly to upgrade it to format version %d", version, formatVersion(t))) {
+		t.Fatalf("read-only Open of a format %d file = %v, want ErrOlderFormat saying how to upgrade", version, err)
 	}
 	if string(readFile(t, path)) != string(before) {
 		t.Fatal("a read-only Open changed the file")
 	}
 	s, err := boltstore.Open(path, nil)
 	if err != nil {
-		t.Fatalf("Open of a format 6 file: %v", err)
+		t.Fatalf("Open of a format %d file: %v", version, err)
 	}
 	if err := s.Check(context.Background()); err != nil {
 		t.Fatalf("Check after the upgrade: %v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -224,7 +225,8 @@ func TestNoLogFormat2(t *testing.T) {
 }
 
 // setFormat writes the format version of the store file at path with bbolt
-// directly, to make a file of an older version.
+// directly, and lays its hot classes out as that version did, to make a
+// file of an older version.
 func setFormat(tb testing.TB, path string, version uint32) {
 	tb.Helper()
 	db, err := bolt.Open(path, 0o600, nil)
@@ -233,6 +235,9 @@ func setFormat(tb testing.TB, path string, version uint32) {
 	}
 	defer db.Close()
 	err = db.Update(func(tx *bolt.Tx) error {
+		if err := boltstore.HotToFormat(tx, int(version)); err != nil {
+			return err
+		}
 		return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, version))
 	})
 	if err != nil {
@@ -240,15 +245,24 @@ func setFormat(tb testing.TB, path string, version uint32) {
 	}
 }
 
-// A file of format 5 without the log (marked meta/nolog) holds the values
-// of the current format without the log: no sequence, no leaf check, the actor
-// section at the end. Opened with NoLog it becomes the current format without the log,
-// its values untouched; read-only without NoLog it is refused; opened
-// without NoLog its log is built over its events, actor fields included.
-func TestNoLogFormat5(t *testing.T) {
+// A file of format 5 or 7 without the log (marked meta/nolog) holds the
+// values of the current format without the log: no sequence, no leaf
+// check, the actor section at the end; its hot classes lie as its format
+// laid them out. Opened read-only with NoLog it is read as it is, every
+// index included, and passes Check; opened with NoLog it becomes the
+// current format without the log, its values untouched; read-only without
+// NoLog it is refused; opened without NoLog its log is built over its
+// events, actor fields included.
+func TestNoLogOlderFormats(t *testing.T) {
+	for _, version := range []uint32{5, 7} {
+		t.Run(fmt.Sprintf("format%d", version), func(t *testing.T) { testNoLogOlderFormat(t, version) })
+	}
+}
+
+func testNoLogOlderFormat(t *testing.T, version uint32) {
 	ctx := context.Background()
 	events := goldenActorEvents()
-	src := filepath.Join(t.TempDir(), "format5-nolog.db")
+	src := filepath.Join(t.TempDir(), "older-nolog.db")
 	s, err := boltstore.Open(src, &boltstore.Options{NoLog: true})
 	if err != nil {
 		t.Fatal(err)
@@ -259,18 +273,28 @@ func TestNoLogFormat5(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	setFormat(t, src, 5)
+	setFormat(t, src, version)
 	values := dumpBucket(t, src, "events")
 
 	path := filepath.Join(t.TempDir(), "nolog.db")
 	copyFile(t, src, path)
 	if _, err := boltstore.Open(path, &boltstore.Options{ReadOnly: true}); !errors.Is(err, boltstore.ErrOlderFormat) {
-		t.Fatalf("read-only Open without NoLog of a format 5 file without the log = %v, want ErrOlderFormat", err)
+		t.Fatalf("read-only Open without NoLog of a format %d file without the log = %v, want ErrOlderFormat", version, err)
 	}
+	ro, err := boltstore.Open(path, &boltstore.Options{NoLog: true, ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only NoLog Open of a format %d file without the log: %v", version, err)
+	}
+	every := []auditevents.Query{{}, {User: "user-2"}, {Configuration: "config-3:1"}, {Account: ptr("account-1"), User: "user-1"}, {RequestID: "req-3"}, {IPAddress: netip.MustParsePrefix("192.0.2.0/24")}, {IPAddress: netip.MustParsePrefix("2001:db8::/32")}}
+	boltstore.CheckQueries(t, ro, events, every, fmt.Sprintf("format %d without the log opened read-only with NoLog", version))
+	if err := ro.Check(ctx); err != nil {
+		t.Fatalf("Check of a format %d file without the log, read-only: %v", version, err)
+	}
+	ro.Close()
 	if s, err = boltstore.Open(path, &boltstore.Options{NoLog: true}); err != nil {
-		t.Fatalf("NoLog Open of a format 5 file without the log: %v", err)
+		t.Fatalf("NoLog Open of a format %d file without the log: %v", version, err)
 	}
-	boltstore.CheckQueries(t, s, events, []auditevents.Query{{}, {RequestID: "req-3"}, {IPAddress: netip.MustParsePrefix("192.0.2.0/24")}}, "format 5 without the log opened with NoLog")
+	boltstore.CheckQueries(t, s, events, every, fmt.Sprintf("format %d without the log opened with NoLog", version))
 	if err := s.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -278,18 +302,18 @@ func TestNoLogFormat5(t *testing.T) {
 		t.Fatal(err)
 	}
 	if v, hasLog := fileFormat(t, path); int(v) != formatVersion(t) || hasLog || !noLogMark(t, path) {
-		t.Fatalf("format 5 without the log opened with NoLog: format %d, log bucket %v, nolog mark %v; want format %d without the log, marked", v, hasLog, noLogMark(t, path), formatVersion(t))
+		t.Fatalf("format %d without the log opened with NoLog: format %d, log bucket %v, nolog mark %v; want format %d without the log, marked", version, v, hasLog, noLogMark(t, path), formatVersion(t))
 	}
 	if got := dumpBucket(t, path, "events"); got != values {
-		t.Error("opening a format 5 file without the log with NoLog changed its values")
+		t.Errorf("opening a format %d file without the log with NoLog changed its values", version)
 	}
 
 	path = filepath.Join(t.TempDir(), "log.db")
 	copyFile(t, src, path)
 	if s, err = boltstore.Open(path, nil); err != nil {
-		t.Fatalf("Open without NoLog of a format 5 file without the log: %v", err)
+		t.Fatalf("Open without NoLog of a format %d file without the log: %v", version, err)
 	}
-	boltstore.CheckQueries(t, s, events, []auditevents.Query{{}, {RequestID: "req-3"}, {IPAddress: netip.MustParsePrefix("2001:db8::/32")}}, "format 5 without the log, its log built")
+	boltstore.CheckQueries(t, s, events, every, fmt.Sprintf("format %d without the log, its log built", version))
 	if err := s.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -307,6 +331,6 @@ func TestNoLogFormat5(t *testing.T) {
 		t.Fatal(err)
 	}
 	if v, hasLog := fileFormat(t, path); int(v) != formatVersion(t) || !hasLog || noLogMark(t, path) {
-		t.Fatalf("format 5 without the log opened without NoLog: format %d, log bucket %v, nolog mark %v; want format %d with the log, unmarked", v, hasLog, noLogMark(t, path), formatVersion(t))
+		t.Fatalf("format %d without the log opened without NoLog: format %d, log bucket %v, nolog mark %v; want format %d with the log, unmarked", version, v, hasLog, noLogMark(t, path), formatVersion(t))
 	}
 }

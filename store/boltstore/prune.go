@@ -169,11 +169,26 @@ func (s *Store) pruneChunk(bound, from []byte) (chunkResult, error) {
 					s.hot.discard()
 				}
 				for _, k := range index[kind] {
-					b, key := entryAt(tx, kind, k)
-					if b.Get(key) == nil {
+					if _, ok := indexEntry(tx, kind, k); !ok {
 						return corruptf("event %x is missing from index %q", k, indexBuckets[kind])
 					}
-					if err := b.Delete(key); err != nil {
+					if k[0] == classHot {
+						continue // the event's hot entry goes below, once
+					}
+					if err := tx.Bucket(indexBuckets[kind]).Delete(k); err != nil {
+						return err
+					}
+				}
+			}
+			// Every event is in the user index: its key there tells
+			// whether the event has a hot entry, which holds all its
+			// indexes' (a writable Store's file has format 8's layout).
+			for _, k := range index[byUser] {
+				if k[0] != classHot {
+					continue
+				}
+				if _, ek := parseIndexKey(k); ek != nil {
+					if err := tx.Bucket(bucketHot).Delete(ek); err != nil {
 						return err
 					}
 				}

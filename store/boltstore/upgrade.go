@@ -44,7 +44,7 @@ const upgradeChunk = 8192
 
 // upgrade turns a file of format 2 to 6, or a file without the log that
 // Open builds the log of, into the current format with the log, in one
-// transaction (FORMAT.md, "Upgrading versions 2 to 6"). From formats 3 to 6
+// transaction (FORMAT.md, "Upgrading versions 2 to 7"). From formats 3 to 6
 // it first moves the log's keys to the current layout (rekeyLog); a file
 // of format 6 needs nothing else. Before format 6, it creates the buckets
 // the file lacks, empty: the log, the positions bucket (position.go) and
@@ -81,7 +81,7 @@ func (s *Store) upgrade(c *codec) error {
 					return err
 				}
 			}
-			if err := moveHotClasses(tx, c.upgrade); err != nil {
+			if err := rebuildHot(tx); err != nil {
 				return err
 			}
 			if c.upgrade >= valuesLogged {
@@ -154,36 +154,107 @@ func rekeyLog(tx *bolt.Tx) error {
 	return nil
 }
 
-// moveHotClasses moves the hot class of every index (its keys that start
-// with classHot) from the index's bucket to the hot bucket, which it
-// creates, for a file of a format before the hot bucket; version 0 is the
-// current format.
-func moveHotClasses(tx *bolt.Tx, version uint32) error {
-	if version == 0 || version >= bucketSince(bucketHot) {
+// hotByEventSince is the format whose hot bucket holds one entry per hot
+// event (index.go).
+const hotByEventSince = 8
+
+// rebuildHot writes the hot bucket of a file of an older format in the
+// current layout, one entry per hot event (index.go), from its indexes'
+// hot classes: at the start of each index's bucket before format 7, in the
+// hot bucket under each index's kind byte in format 7. Each event's entry
+// in the user index, which files every event, gives the tags of its
+// tagged fields; its entries in the other indexes tell which of them file
+// it. It reads the format from the file, not from what Open makes of it
+// (which takes a file without the log for format 2): call it before the
+// new version is written.
+func rebuildHot(tx *bolt.Tx) error {
+	v := tx.Bucket(bucketMeta).Get(metaFormat)
+	if len(v) != 4 {
+		return nil // a new file
+	}
+	version := binary.BigEndian.Uint32(v)
+	if version >= hotByEventSince {
 		return nil
 	}
-	hot, err := tx.CreateBucketIfNotExists(bucketHot)
+	found := make(map[string]*hotTags) // by event key
+	add := func(k indexKind, key, iv []byte) error {
+		tag, ek := parseKey(k, key)
+		if ek == nil {
+			return corruptf("index %q has a malformed hot key %x", indexBuckets[k], key)
+		}
+		h := found[string(ek)]
+		if h == nil {
+			h = new(hotTags)
+			found[string(ek)] = h
+		}
+		h.tag[k] = bytes.Clone(tag)
+		if k != byUser {
+			return nil
+		}
+		h.tags[tagUser] = h.tag[k]
+		for _, f := range [...]taggedField{tagConfigName, tagAccount, tagConfiguration} {
+			n := tagLen(iv)
+			if n == 0 {
+				return corruptf("the hot entry of event %x in index %q holds malformed tags %x", ek, indexBuckets[k], iv)
+			}
+			h.tags[f], iv = bytes.Clone(iv[:n]), iv[n:]
+		}
+		return nil
+	}
+	if version < bucketSince(bucketHot) {
+		for k := range numIndexes {
+			index := tx.Bucket(indexBuckets[k])
+			if index == nil {
+				continue // the actor indexes of a file before format 5
+			}
+			var keys [][]byte
+			c := index.Cursor()
+			for key, v := c.First(); key != nil && key[0] == classHot; key, v = c.Next() {
+				if err := add(k, key, v); err != nil {
+					return err
+				}
+				keys = append(keys, bytes.Clone(key))
+			}
+			for _, key := range keys {
+				if err := index.Delete(key); err != nil {
+					return err
+				}
+			}
+		}
+	} else {
+		err := tx.Bucket(bucketHot).ForEach(func(key, v []byte) error {
+			if len(key) < 2 || key[0] >= byte(numIndexes) {
+				return corruptf("the hot bucket has entry %x of no index", key)
+			}
+			return add(indexKind(key[0]), key[1:], v)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if tx.Bucket(bucketHot) != nil {
+		if err := tx.DeleteBucket(bucketHot); err != nil {
+			return err
+		}
+	}
+	hot, err := tx.CreateBucket(bucketHot)
 	if err != nil {
 		return err
 	}
 	hot.FillPercent = fillPercent
-	for k := range numIndexes {
-		index := tx.Bucket(indexBuckets[k])
-		if index == nil {
-			continue // the actor indexes of a file before format 5
+	keys := make([]string, 0, len(found))
+	for ek := range found {
+		keys = append(keys, ek)
+	}
+	slices.Sort(keys)
+	for _, ek := range keys {
+		h := found[ek]
+		if h.tag[byUser] == nil {
+			return corruptf("event %x has hot index entries but none in index %q", ek, indexBuckets[byUser])
 		}
-		var moved []entry // hot bucket key, value
-		c := index.Cursor()
-		for key, v := c.First(); key != nil && key[0] == classHot; key, v = c.Next() {
-			moved = append(moved, entry{append([]byte{byte(k)}, key...), bytes.Clone(v)})
-		}
-		for _, e := range moved {
-			if err := index.Delete(e.key[1:]); err != nil {
-				return err
-			}
-			if err := hot.Put(e.key, e.value); err != nil {
-				return err
-			}
+		v := appendHotValue(nil, &h.tags, h.tag[byConfiguration] != nil, h.tag[byRequestID], h.tag[byIPAddress])
+		if err := hot.Put([]byte(ek), v); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -308,9 +308,8 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 			if !ok {
 				continue
 			}
-			b, key := entryAt(tx, kind, keyIn(tx.Bucket(indexBuckets[kind]), kind, tag, k, sealed))
-			iv := b.Get(key)
-			if iv == nil {
+			iv, ok := indexEntry(tx, kind, keyIn(tx.Bucket(indexBuckets[kind]), kind, tag, k, sealed))
+			if !ok {
 				return corruptf("event %s is missing from index %q", e.ID, indexBuckets[kind])
 			}
 			if !bytes.Equal(iv, otherTags(kind, tags)) {
@@ -351,23 +350,42 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 			return err
 		}
 	}
-	if hot == nil {
+	switch hotLayoutOf(tx) {
+	case hotInBucket:
 		// A file before format 7 without the log, opened read-only: its
 		// hot classes are in the index buckets (index.go).
 		return matchCounts(&got, &counts)
+	case hotByIndex:
+		// A file of format 7 without the log, opened read-only.
+		err = hot.ForEach(func(k, _ []byte) error {
+			if len(k) < 2 || k[0] >= byte(numIndexes) || k[1] != classHot {
+				return corruptf("the hot bucket has entry %x of no index", k)
+			}
+			kind := indexKind(k[0])
+			_, ek := parseKey(kind, k[1:])
+			if ek == nil || events.Get(ek) == nil {
+				return corruptf("the hot bucket has entry %x of index %q without an event", k, indexBuckets[kind])
+			}
+			got[kind]++
+			return nil
+		})
+	default:
+		err = hot.ForEach(func(k, v []byte) error {
+			ht, ok := parseHot(v)
+			switch {
+			case len(k) != keyLen || events.Get(k) == nil:
+				return corruptf("the hot bucket has entry %x without an event", k)
+			case !ok:
+				return corruptf("the hot entry of event %x is malformed: %x", k, v)
+			}
+			for kind := range numIndexes {
+				if ht.tag[kind] != nil {
+					got[kind]++
+				}
+			}
+			return nil
+		})
 	}
-	err = hot.ForEach(func(k, _ []byte) error {
-		if len(k) < 2 || k[0] >= byte(numIndexes) || k[1] != classHot {
-			return corruptf("the hot bucket has entry %x of no index", k)
-		}
-		kind := indexKind(k[0])
-		_, ek := parseKey(kind, k[1:])
-		if ek == nil || events.Get(ek) == nil {
-			return corruptf("the hot bucket has entry %x of index %q without an event", k, indexBuckets[kind])
-		}
-		got[kind]++
-		return nil
-	})
 	if err != nil {
 		return err
 	}
