@@ -305,10 +305,10 @@ func TestHotListAgainstModel(t *testing.T) {
 	}
 }
 
-// TestDamagedHotKeyLeavesAppendsWorking damages a hot key of the
-// configuration index: the copy of the hot class cannot be built, so
-// appends go on (the writer does not fail its transactions on it), and a
-// query that reads the damaged key reports the damage.
+// TestDamagedHotKeyLeavesAppendsWorking damages the hot bucket with an
+// entry whose value does not parse: the copy of the hot class cannot be
+// built, so appends go on (the writer does not fail its transactions on
+// it), and a query that reads the damaged entry reports the damage.
 func TestDamagedHotKeyLeavesAppendsWorking(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "audit.db")
 	ctx := context.Background()
@@ -323,9 +323,9 @@ func TestDamagedHotKeyLeavesAppendsWorking(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		bad := make([]byte, 2+keyLen+3) // the index, hot, an event key, a tag whose length does not match
-		bad[0], bad[1] = byte(byConfiguration), classHot
-		return tx.Bucket(bucketHot).Put(bad, nil)
+		// After every event, so that a query reads it first; a flag
+		// that no format has.
+		return tx.Bucket(bucketHot).Put(bytes.Repeat([]byte{0xff}, keyLen), []byte{0x80})
 	})
 	if cerr := db.Close(); err == nil {
 		err = cerr
@@ -349,5 +349,68 @@ func TestDamagedHotKeyLeavesAppendsWorking(t *testing.T) {
 	}
 	if !errors.Is(qerr, ErrCorrupt) {
 		t.Errorf("query through the damaged index: error %v, want one matching ErrCorrupt", qerr)
+	}
+}
+
+// TestHotValue checks the value of a hot entry against the index entries
+// it stands for, for events of every shape: each index that files the
+// event finds its tag there and the value of its entry (the other tags),
+// exactly as a sealed entry holds them; an index that does not file it
+// finds nothing; hotTagOf, which reads only up to the tag, agrees with the
+// whole parse; and every value cut short, longer, or with an unknown flag
+// is refused.
+func TestHotValue(t *testing.T) {
+	c := &codec{dict: newDict()}
+	events := storetest.WithActors(storetest.NewGenerator(9).Events(300))
+	events = append(events, storetest.NewGenerator(10).Events(100)...) // without actor fields
+	for i := range events {
+		e := &events[i]
+		if i%7 == 0 {
+			e.Configuration = ""
+		}
+		var tags [numTagged][]byte
+		for f := range taggedField(numTagged) {
+			v, _ := tagged(f, e)
+			tags[f] = c.tag(f, v, i%2 == 0) // coded and hashed tags alike
+		}
+		_, inConfiguration := tagged(tagConfigName, e)
+		requestID, _ := indexed(byRequestID, e, &tags)
+		ipAddress, _ := indexed(byIPAddress, e, &tags)
+		v := appendHotValue(nil, &tags, inConfiguration, requestID, ipAddress)
+		ht, ok := parseHot(v)
+		if !ok {
+			t.Fatalf("event %d: the hot value %x does not parse", i, v)
+		}
+		for k := range numIndexes {
+			wantTag, filed := indexed(k, e, &tags)
+			tag, iv := ht.entry(k, nil)
+			switch {
+			case !filed && tag != nil:
+				t.Errorf("event %d: index %d, which does not file it, finds tag %x", i, k, tag)
+			case filed && (!bytes.Equal(tag, wantTag) || !bytes.Equal(iv, otherTags(k, &tags))):
+				t.Errorf("event %d: index %d finds tag %x and value %x, want %x and %x", i, k, tag, iv, wantTag, otherTags(k, &tags))
+			}
+			if got, ok := hotTagOf(k, v); !ok || !bytes.Equal(got, tag) {
+				t.Errorf("event %d: hotTagOf(%d) = %x, %v; want %x", i, k, got, ok, tag)
+			}
+		}
+		for n := range len(v) {
+			if _, ok := parseHot(v[:n]); ok {
+				t.Errorf("event %d: the value cut to %d of %d bytes parses", i, n, len(v))
+			}
+		}
+		if _, ok := parseHot(append(bytes.Clone(v), 1)); ok {
+			t.Errorf("event %d: a value with a byte after its last tag parses", i)
+		}
+		bad := bytes.Clone(v)
+		bad[0] |= 0x08
+		if _, ok := parseHot(bad); ok {
+			t.Errorf("event %d: a value with an unknown flag parses", i)
+		}
+		for k := range numIndexes {
+			if _, ok := hotTagOf(k, bad); ok {
+				t.Errorf("event %d: hotTagOf(%d) accepts an unknown flag", i, k)
+			}
+		}
 	}
 }

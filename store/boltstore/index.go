@@ -332,6 +332,54 @@ func parseHot(v []byte) (h hotTags, ok bool) {
 	return h, len(rest) == 0
 }
 
+// hotTagOf returns the tag in index k of the event whose hot entry has
+// value v, nil when k does not file it, reading no more of v than it
+// needs; ok false when that much of v is malformed. A reader that passes
+// most entries by their tag (hotCursor) spares parsing the rest.
+func hotTagOf(k indexKind, v []byte) (tag []byte, ok bool) {
+	if len(v) == 0 || v[0]&^hotFlags != 0 {
+		return nil, false
+	}
+	flags, rest := v[0], v[1:]
+	skip := int(k) // the tags before k's: the user's, the configuration name's, the account's
+	switch k {
+	case byConfiguration:
+		if flags&hotInConfiguration == 0 {
+			return nil, true
+		}
+	case byRequestID, byIPAddress:
+		bit := byte(hotRequestID) << (k - byRequestID)
+		if flags&bit == 0 {
+			return nil, true
+		}
+		skip = numTagged
+	}
+	for range skip {
+		n := tagLen(rest)
+		if n == 0 {
+			return nil, false
+		}
+		rest = rest[n:]
+	}
+	if k == byIPAddress && flags&hotRequestID != 0 {
+		n := actorTagLen(byRequestID, rest)
+		if n == 0 {
+			return nil, false
+		}
+		rest = rest[n:]
+	}
+	var n int
+	if isActor(k) {
+		n = actorTagLen(k, rest)
+	} else {
+		n = tagLen(rest)
+	}
+	if n == 0 {
+		return nil, false
+	}
+	return rest[:n:n], true
+}
+
 // entry returns the tag of the event in index k and the value of its entry
 // there, or nils when k does not file it. The value of an actor index's
 // entry is the four tags as the hot value holds them; another index's is
@@ -375,6 +423,15 @@ type hotCursor struct {
 	kind   indexKind
 	layout hotLayout
 	buf    []byte
+
+	// In format 8's layout, where every hot event has an entry, a reader
+	// that wants one value (or range) of the index names it here, so that
+	// the cursor passes the other events' entries without making their
+	// keys; it then gives only the entries of tags that want accepts, and
+	// none of events before lo (nil: no bound). Other layouts give every
+	// entry of the index: the reader checks what it keeps in any case.
+	want func(tag []byte) bool
+	lo   []byte
 }
 
 func newHotCursor(tx *bolt.Tx, k indexKind) *hotCursor {
@@ -427,13 +484,19 @@ func (h *hotCursor) own(k, v []byte) ([]byte, []byte) {
 		return nil, nil
 	}
 	for ; k != nil; k, v = h.c.Prev() {
-		ht, ok := parseHot(v)
+		if h.lo != nil && bytes.Compare(k, h.lo) < 0 {
+			return nil, nil
+		}
+		tag, ok := hotTagOf(h.kind, v)
 		if !ok || len(k) != keyLen {
 			return []byte{classHot}, nil
 		}
-		tag, _ := ht.entry(h.kind, nil)
-		if tag == nil {
-			continue // not in this index
+		if tag == nil || (h.want != nil && !h.want(tag)) {
+			continue // not in this index, or not wanted
+		}
+		ht, ok := parseHot(v)
+		if !ok {
+			return []byte{classHot}, nil
 		}
 		// A new array for each entry: callers keep the event key.
 		n := 1 + keyLen + len(tag)

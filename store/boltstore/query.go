@@ -159,7 +159,9 @@ func newSource(tx *bolt.Tx, p path, lo []byte, keysOnly bool, hot *hotCopy) cand
 		events = newEventGetter(tx)
 	}
 	if isActor(p.kind) {
-		return &actorSource{c: tx.Bucket(indexBuckets[p.kind]).Cursor(), hc: newHotCursor(tx, p.kind), events: events, p: p, lo: lo}
+		src := &actorSource{c: tx.Bucket(indexBuckets[p.kind]).Cursor(), hc: newHotCursor(tx, p.kind), events: events, p: p, lo: lo}
+		src.hc.want, src.hc.lo = src.inRange, lo
+		return src
 	}
 	src := &source{events: events, p: p, lo: lo}
 	if p.kind == primary {
@@ -167,6 +169,8 @@ func newSource(tx *bolt.Tx, p path, lo []byte, keysOnly bool, hot *hotCopy) cand
 		return src
 	}
 	src.c, src.hc = tx.Bucket(indexBuckets[p.kind]).Cursor(), newHotCursor(tx, p.kind)
+	src.hc.want = func(tag []byte) bool { return bytes.Equal(tag, src.p.tag) }
+	src.hc.lo = lo
 	src.txid = uint64(tx.ID())
 	src.mem.l, src.inMemory = hot.entries(p.kind, p.tag, src.txid)
 	return src
