@@ -480,9 +480,10 @@ func (w *txWriter) seal(events *bolt.Bucket) error {
 // which the key holds.
 type hotEntry struct{ key, tag, value []byte }
 
-// sealIndex moves the hot entries of index k, read through c, a cursor on
-// the hot bucket, to the sealed class of its bucket index, through being
-// the new sealed time; seal then drops the hot bucket. The moved entries
+// sealIndex moves the hot entries of index k to the sealed class of its
+// bucket index, through being the new sealed time: it reads every hot
+// event's entry through c, a cursor on the hot bucket, and takes the part
+// of those that k files (index.go); seal then drops the hot bucket. The moved entries
 // of a value are newer than its sealed ones, so putting them in key order,
 // which is the order of their tags and, within a tag, of their event keys,
 // appends to the end of each value's range.

@@ -165,20 +165,22 @@ func TestCrash(t *testing.T) {
 }
 
 // TestCrashDuringUpgrade kills a process while its Open upgrades a file of
-// format 6, whose log keys put the kind before the number, at moments
-// spread over the time an upgrade takes, and checks after each kill that
-// the file holds format 6 or the current one, and that the next Open
-// upgrades it if need be: every event intact, the indexes agreeing with
-// the events, each account's tree the one it had before (a checkpoint made
-// before the kill verifies against it) and Check passing.
+// format 6, whose log keys put the kind before the number and whose
+// indexes keep their hot entries in their own buckets, or of format 7,
+// whose hot bucket keeps an entry per index and event, at moments spread
+// over the time an upgrade takes, and checks after each kill that the file
+// holds the old format or the current one, and that the next Open upgrades
+// it if need be: every event intact, the indexes agreeing with the events,
+// each account's tree the one it had before (a checkpoint made before the
+// kill verifies against it) and Check passing.
 func TestCrashDuringUpgrade(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	pristine := filepath.Join(dir, "format6.db")
-	s, err := boltstore.Open(pristine, &boltstore.Options{NoSync: true})
+	current := filepath.Join(dir, "current.db")
+	s, err := boltstore.Open(current, &boltstore.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,23 +203,27 @@ func TestCrashDuringUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	clear(crashCheckpoints.saved)
-	verify(t, pristine, acked) // and keep each account's checkpoint, for after the kills
-	toFormat6(t, pristine)
+	verify(t, current, acked) // and keep each account's checkpoint, for after the kills
 
-	var took time.Duration // of a whole upgrade, from the child's Open
-	for round, at := range []float64{-1, 0, 0.25, 0.5, 0.75, 0.9} {
-		t.Run(fmt.Sprintf("round%d", round), func(t *testing.T) {
-			path := filepath.Join(dir, fmt.Sprintf("round%d.db", round))
-			copyFile(t, pristine, path)
-			if at < 0 {
-				took = runUpgradeChild(t, path, -1)
-				t.Logf("an upgrade took %v", took)
-			} else {
-				runUpgradeChild(t, path, time.Duration(at*float64(took)))
-			}
-			t.Logf("format %d after the kill", formatOf(t, path))
-			verify(t, path, acked)
-		})
+	for _, version := range []int{6, 7} {
+		pristine := filepath.Join(dir, fmt.Sprintf("format%d.db", version))
+		copyFile(t, current, pristine)
+		toFormat(t, pristine, version)
+		var took time.Duration // of a whole upgrade, from the child's Open
+		for round, at := range []float64{-1, 0, 0.25, 0.5, 0.75, 0.9} {
+			t.Run(fmt.Sprintf("format%d/round%d", version, round), func(t *testing.T) {
+				path := filepath.Join(dir, fmt.Sprintf("format%d-round%d.db", version, round))
+				copyFile(t, pristine, path)
+				if at < 0 {
+					took = runUpgradeChild(t, path, -1)
+					t.Logf("an upgrade took %v", took)
+				} else {
+					runUpgradeChild(t, path, time.Duration(at*float64(took)))
+				}
+				t.Logf("format %d after the kill", formatOf(t, path))
+				verify(t, path, acked)
+			})
+		}
 	}
 }
 
@@ -252,13 +258,19 @@ func runUpgradeChild(tb testing.TB, path string, kill time.Duration) time.Durati
 	return took
 }
 
-// toFormat6 turns the store file at path back into format 6, whose log
-// keys are the account, 0, the kind and, but for the size, the number
-// (FORMAT.md, "Upgrading versions 2 to 6"): the exact inverse of the
-// upgrade.
-func toFormat6(tb testing.TB, path string) {
+// toFormat turns the store file at path back into format 6 or 7, the exact
+// inverse of the upgrade: the hot classes laid out as that format did
+// (FORMAT.md, "Upgrading versions 2 to 7"), and for format 6 the log keys
+// as the account, 0, the kind and, but for the size, the number.
+func toFormat(tb testing.TB, path string, version int) {
 	tb.Helper()
 	tamper(tb, path, func(tx *bolt.Tx) error {
+		if err := boltstore.HotToFormat(tx, version); err != nil {
+			return err
+		}
+		if version == 7 {
+			return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte{0, 0, 0, 7})
+		}
 		b := tx.Bucket([]byte("log"))
 		type kv struct{ k, v []byte }
 		var moved []kv
@@ -289,9 +301,6 @@ func toFormat6(tb testing.TB, path string) {
 			if err := b.Put(moved[i].v, moved[i+1].v); err != nil {
 				return err
 			}
-		}
-		if err := boltstore.HotToFormat(tx, 6); err != nil {
-			return err
 		}
 		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte{0, 0, 0, 6})
 	})

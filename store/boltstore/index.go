@@ -249,7 +249,7 @@ func sealedPrefix(tag []byte) []byte {
 // which follow, and whether the configuration index files the event:
 // hotInConfiguration, hotRequestID, hotIPAddress; any other bit is damage.
 // An event's entry in index k, hot, is then its tag there and the value of
-// an entry of k (appendOtherTags), as for a sealed entry: hotEntry.
+// an entry of k (appendOtherTags), as for a sealed entry: hotTags.entry.
 //
 // A commit's hot entries lie together at the end of the bucket, in time
 // order: a page or two for a commit of 64 events, where entries per index
@@ -263,8 +263,8 @@ func sealedPrefix(tag []byte) []byte {
 // without the log (Options.NoLog): a file of format 7 keeps the hot
 // classes in the hot bucket under each index's kind byte, and a file
 // before format 7 at the start of each index's bucket (hotLayoutOf).
-
-// The flags of a hot entry's value.
+//
+// These are the flags of a hot entry's value.
 const (
 	hotInConfiguration = 1 << iota // the configuration index files the event
 	hotRequestID                   // a request ID's tag follows the four tags

@@ -15,8 +15,9 @@ import (
 // oldestUpgradable is the oldest format that Open upgrades in place: format
 // 2, the format before the verifiable log. Formats 3, before the positions
 // bucket, 4, before the actor fields, 5, which kept every leaf and each
-// event's sequence in the ids bucket, and 6, whose log keys put the kind
-// before the number, are upgraded too.
+// event's sequence in the ids bucket, 6, whose log keys put the kind
+// before the number, and 7, whose hot bucket kept an entry per index and
+// event, are upgraded too.
 const oldestUpgradable = 2
 
 // logKeysGrouped is the format whose log keys are grouped by tile
@@ -42,11 +43,12 @@ func bucketSince(name []byte) uint32 {
 // upgradeChunk is how many events the upgrade reads at a time.
 const upgradeChunk = 8192
 
-// upgrade turns a file of format 2 to 6, or a file without the log that
+// upgrade turns a file of format 2 to 7, or a file without the log that
 // Open builds the log of, into the current format with the log, in one
 // transaction (FORMAT.md, "Upgrading versions 2 to 7"). From formats 3 to 6
-// it first moves the log's keys to the current layout (rekeyLog); a file
-// of format 6 needs nothing else. Before format 6, it creates the buckets
+// it first moves the log's keys to the current layout (rekeyLog); from
+// every format it writes the hot bucket anew (rebuildHot); a file of format
+// 6 or 7 needs nothing else. Before format 6, it creates the buckets
 // the file lacks, empty: the log, the positions bucket (position.go) and
 // the actor indexes, since no event of a format before 5 has actor fields;
 // it gives every event's value its sequence and leaf check, keeping the
@@ -85,7 +87,7 @@ func (s *Store) upgrade(c *codec) error {
 				return err
 			}
 			if c.upgrade >= valuesLogged {
-				// Format 6 differs from this one in its log keys only.
+				// Formats 6 and 7 differ from this one in their log keys and hot entries only.
 				return tx.Bucket(bucketMeta).Put(metaFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
 			}
 			u := upgrader{tx: tx, c: c, hasLog: c.upgrade >= bucketSince(bucketLog), next: make(map[string]int64), matched: make(map[string]int)}
