@@ -124,10 +124,11 @@
 // ([ErrNewerFormat]) or in an older format than version 2
 // ([ErrOlderFormat]); a file of version 2, from before the verifiable log,
 // of version 3, from before positions, of version 4, from before the
-// actor fields, of version 5, which kept every leaf, or of version 6,
-// whose log keys put the kind first, is upgraded in place by a writable
-// Open (with [Options.NoLog], a version 2 file, or a version 5 or 6 file
-// without the log, becomes the current format without the log), and one whose header, page tree or first and last
+// actor fields, of version 5, which kept every leaf, of version 6, whose
+// log keys put the kind first, or of version 7, whose hot bucket kept an
+// entry per index and event, is upgraded in place by a writable Open (with
+// [Options.NoLog], a version 2 file, or a version 5, 6 or 7 file without
+// the log, becomes the current format without the log), and one whose header, page tree or first and last
 // events are damaged ([ErrCorrupt]); a file too short to be a bbolt file
 // is [ErrNotStore]. Damage that Open does not read is reported as
 // [ErrCorrupt] by the call that meets it, never as a panic; [Store.Check]
