@@ -3,7 +3,7 @@ module github.com/auditevents/auditevents/httpapi/viewer/browsertest
 go 1.26.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0-20261201110446-4c91fe137c3d
+	github.com/auditevents/auditevents v0.0.0-20261201110454-a5073187039b
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 )
