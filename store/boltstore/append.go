@@ -498,9 +498,7 @@ func (w *txWriter) sealIndex(k indexKind, index *bolt.Bucket, c *bolt.Cursor, th
 		if tag == nil {
 			continue // not in this index
 		}
-		if !isActor(k) {
-			w.tagBuf = value[:0]
-		}
+		w.tagBuf = value[:0]
 		prefix := 1 // 01 | tag | event key
 		if isActor(k) {
 			prefix = 1 + 8 // 01 | period | tag | event key: a new period, after every other

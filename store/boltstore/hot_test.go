@@ -305,11 +305,11 @@ func TestHotListAgainstModel(t *testing.T) {
 	}
 }
 
-// TestDamagedHotKeyLeavesAppendsWorking damages the hot bucket with an
+// TestDamagedHotEntryLeavesAppendsWorking damages the hot bucket with an
 // entry whose value does not parse: the copy of the hot class cannot be
 // built, so appends go on (the writer does not fail its transactions on
 // it), and a query that reads the damaged entry reports the damage.
-func TestDamagedHotKeyLeavesAppendsWorking(t *testing.T) {
+func TestDamagedHotEntryLeavesAppendsWorking(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "audit.db")
 	ctx := context.Background()
 	events := storetest.NewGenerator(3).Events(20)

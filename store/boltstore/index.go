@@ -381,15 +381,10 @@ func hotTagOf(k indexKind, v []byte) (tag []byte, ok bool) {
 }
 
 // entry returns the tag of the event in index k and the value of its entry
-// there, or nils when k does not file it. The value of an actor index's
-// entry is the four tags as the hot value holds them; another index's is
-// appended to dst.
+// there, appended to dst, or nils when k does not file it.
 func (h *hotTags) entry(k indexKind, dst []byte) (tag, iv []byte) {
 	if h.tag[k] == nil {
 		return nil, nil
-	}
-	if isActor(k) {
-		return h.tag[k], h.four
 	}
 	return h.tag[k], appendOtherTags(dst, k, &h.tags)
 }
@@ -510,14 +505,16 @@ func (h *hotCursor) own(k, v []byte) ([]byte, []byte) {
 }
 
 // indexEntry returns the value of the entry of index kind with key k, a
-// hot or sealed key as keyIn gives it, and whether there is one. The hot
-// entries of format 8 lie in the event's hot entry (see above).
-func indexEntry(tx *bolt.Tx, kind indexKind, k []byte) ([]byte, bool) {
+// hot or sealed key as keyIn gives it, in a file whose hot classes have
+// layout (hotLayoutOf, which callers read once for many lookups), and
+// whether there is one. The hot entries of format 8 lie in the event's hot
+// entry (see above).
+func indexEntry(tx *bolt.Tx, layout hotLayout, kind indexKind, k []byte) ([]byte, bool) {
 	if len(k) == 0 || k[0] != classHot {
 		v := tx.Bucket(indexBuckets[kind]).Get(k)
 		return v, v != nil
 	}
-	switch hotLayoutOf(tx) {
+	switch layout {
 	case hotInBucket:
 		v := tx.Bucket(indexBuckets[kind]).Get(k)
 		return v, v != nil

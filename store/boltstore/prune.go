@@ -169,7 +169,8 @@ func (s *Store) pruneChunk(bound, from []byte) (chunkResult, error) {
 					s.hot.discard()
 				}
 				for _, k := range index[kind] {
-					if _, ok := indexEntry(tx, kind, k); !ok {
+					// A writable Store's file has format 8's layout.
+					if _, ok := indexEntry(tx, hotByEvent, kind, k); !ok {
 						return corruptf("event %x is missing from index %q", k, indexBuckets[kind])
 					}
 					if k[0] == classHot {
@@ -182,7 +183,7 @@ func (s *Store) pruneChunk(bound, from []byte) (chunkResult, error) {
 			}
 			// Every event is in the user index: its key there tells
 			// whether the event has a hot entry, which holds all its
-			// indexes' (a writable Store's file has format 8's layout).
+			// indexes'.
 			for _, k := range index[byUser] {
 				if k[0] != classHot {
 					continue

@@ -280,7 +280,7 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 	events := tx.Bucket(bucketEvents)
 	ids := tx.Bucket(bucketIDs)
 	var counts, got [numIndexes]int // entries wanted by the events, entries found
-	hot := tx.Bucket(bucketHot)
+	hot, layout := tx.Bucket(bucketHot), hotLayoutOf(tx)
 	sealed, err := sealedTime(tx)
 	if err != nil {
 		return err
@@ -308,7 +308,7 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 			if !ok {
 				continue
 			}
-			iv, ok := indexEntry(tx, kind, keyIn(tx.Bucket(indexBuckets[kind]), kind, tag, k, sealed))
+			iv, ok := indexEntry(tx, layout, kind, keyIn(tx.Bucket(indexBuckets[kind]), kind, tag, k, sealed))
 			if !ok {
 				return corruptf("event %s is missing from index %q", e.ID, indexBuckets[kind])
 			}
@@ -350,7 +350,7 @@ func (s *Store) checkIndexes(ctx context.Context, tx *bolt.Tx) error {
 			return err
 		}
 	}
-	switch hotLayoutOf(tx) {
+	switch layout {
 	case hotInBucket:
 		// A file before format 7 without the log, opened read-only: its
 		// hot classes are in the index buckets (index.go).
