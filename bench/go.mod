@@ -3,8 +3,8 @@ module github.com/auditevents/auditevents/bench
 go 1.26.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0-20261201115930-b7a85e0949b9
-	github.com/auditevents/auditevents/store/pgstore v0.0.0-20261201115930-b7a85e0949b9
+	github.com/auditevents/auditevents v0.0.0-20261201120013-09ddbeaa3abc
+	github.com/auditevents/auditevents/store/pgstore v0.0.0-20261201120013-09ddbeaa3abc
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/mattn/go-sqlite3 v1.14.53
 	go.etcd.io/bbolt v1.5.0

@@ -3,7 +3,7 @@ module github.com/auditevents/auditevents/examples/routers
 go 1.26.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0-20261201115930-b7a85e0949b9
+	github.com/auditevents/auditevents v0.0.0-20261201120013-09ddbeaa3abc
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/gorilla/handlers v1.5.2

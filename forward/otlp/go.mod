@@ -3,7 +3,7 @@ module github.com/auditevents/auditevents/forward/otlp
 go 1.26.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0-20261201115930-b7a85e0949b9
+	github.com/auditevents/auditevents v0.0.0-20261201120013-09ddbeaa3abc
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp v0.23.0
 	go.opentelemetry.io/otel/log v1.47.0

@@ -3,7 +3,7 @@ module github.com/auditevents/auditevents/httpapi/openapitest
 go 1.26.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0-20261201115930-b7a85e0949b9
+	github.com/auditevents/auditevents v0.0.0-20261201120013-09ddbeaa3abc
 	github.com/getkin/kin-openapi v0.152.0
 	golang.org/x/mod v0.43.0
 )

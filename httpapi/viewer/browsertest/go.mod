@@ -3,7 +3,7 @@ module github.com/auditevents/auditevents/httpapi/viewer/browsertest
 go 1.26.0
 
 require (
-	github.com/auditevents/auditevents v0.0.0-20261201115930-b7a85e0949b9
+	github.com/auditevents/auditevents v0.0.0-20261201120013-09ddbeaa3abc
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 )
