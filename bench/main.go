@@ -40,11 +40,14 @@ type config struct {
 	n          int
 	seed       uint64
 	quick      bool
-	reps       int // warm repetitions of every read, and rounds of single appends
-	coldReps   int // cold repetitions of every read
-	ingestReps int // batched ingests of all n events, each into a new store
-	singles    int // single appends per round from one goroutine
-	perWorker  int // single appends per goroutine per round from 64 goroutines
+	reps       int           // the fewest warm rounds of every read
+	coldReps   int           // the fewest cold rounds of every read
+	writeReps  int           // rounds of single appends, from one goroutine and from many
+	minTime    time.Duration // a read gets more rounds, up to maxReps, until its rounds took this long
+	maxReps    int           // the most rounds of a read, warm or cold
+	ingestReps int           // batched ingests of all n events, each into a new store
+	singles    int           // single appends per round from one goroutine
+	perWorker  int           // single appends per goroutine per round from 64 goroutines
 	workers    int
 	stores     string
 	dir        string
@@ -61,8 +64,11 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.n, "n", 1_000_000, "number of generated `events`")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated events and their IDs")
 	fs.BoolVar(&c.quick, "quick", false, "a small run for CI: n=3000 and fewer repetitions, unless set explicitly")
-	fs.IntVar(&c.reps, "reps", 5, "warm repetitions of each read, and rounds of single appends")
-	fs.IntVar(&c.coldReps, "cold-reps", 3, "cold repetitions of each read")
+	fs.IntVar(&c.reps, "reps", 5, "the fewest warm rounds of each read")
+	fs.IntVar(&c.coldReps, "cold-reps", 3, "the fewest cold rounds of each read")
+	fs.IntVar(&c.writeReps, "write-reps", 10, "rounds of single appends, from one goroutine and from -workers")
+	fs.DurationVar(&c.minTime, "min-time", 45*time.Second, "after its fewest rounds, a read (warm or cold) gets more, up to -max-reps, until its rounds on all stores have taken this `duration`")
+	fs.IntVar(&c.maxReps, "max-reps", 15, "the most rounds of a read, warm or cold")
 	fs.IntVar(&c.ingestReps, "ingest-reps", 3, "batched ingests of all events, each into a new store")
 	fs.IntVar(&c.singles, "singles", 1000, "single appends per round from one goroutine")
 	fs.IntVar(&c.perWorker, "per-worker", 50, "single appends per goroutine per round from -workers goroutines")
@@ -84,6 +90,8 @@ func parseFlags(args []string) (config, error) {
 			"n":           func() { c.n = 3000 },
 			"reps":        func() { c.reps = 3 },
 			"cold-reps":   func() { c.coldReps = 1 },
+			"write-reps":  func() { c.writeReps = 3 },
+			"min-time":    func() { c.minTime = 0 },
 			"ingest-reps": func() { c.ingestReps = 1 },
 			"singles":     func() { c.singles = 50 },
 			"per-worker":  func() { c.perWorker = 2 },
@@ -99,8 +107,12 @@ func parseFlags(args []string) (config, error) {
 		return c, fmt.Errorf("unexpected argument %q: every setting is a flag", fs.Arg(0))
 	case c.n < 100:
 		return c, fmt.Errorf("-n %d: need at least 100 events", c.n)
-	case c.reps < 1 || c.coldReps < 0 || c.ingestReps < 1:
-		return c, fmt.Errorf("-reps and -ingest-reps must be at least 1, -cold-reps at least 0")
+	case c.reps < 1 || c.coldReps < 0 || c.ingestReps < 1 || c.writeReps < 1:
+		return c, fmt.Errorf("-reps, -write-reps and -ingest-reps must be at least 1, -cold-reps at least 0")
+	case c.maxReps < max(c.reps, c.coldReps):
+		return c, fmt.Errorf("-max-reps %d: must be at least -reps (%d) and -cold-reps (%d)", c.maxReps, c.reps, c.coldReps)
+	case c.minTime < 0:
+		return c, fmt.Errorf("-min-time %v: must not be negative", c.minTime)
 	case c.singles < 1 || c.perWorker < 1 || c.workers < 1:
 		return c, fmt.Errorf("-singles, -per-worker and -workers must be at least 1")
 	case (c.cpuprofile == "") != (c.profile == ""):
@@ -194,7 +206,7 @@ func run(ctx context.Context, cfg config, all []Adapter, out, errOut io.Writer) 
 	b.start = time.Now()
 	g := newGenerator(cfg.seed)
 	data := g.Events(cfg.n)
-	b.extra = g.After(cfg.reps * (cfg.singles + cfg.workers*cfg.perWorker))
+	b.extra = g.After(cfg.writeReps * (cfg.singles + cfg.workers*cfg.perWorker))
 	b.ops = readOps(data)
 	b.data = pack(data)
 	data = nil
@@ -452,8 +464,10 @@ func (b *bench) measureAll(ctx context.Context, ads []Adapter) {
 		}
 	}
 
-	// (a) single appends from one goroutine; (b) from many.
-	for round := range b.cfg.reps {
+	// (a) single appends from one goroutine; (b) from many. Their rounds
+	// are counted, not timed, so that every run appends the same events
+	// and its reads find the same data.
+	for round := range b.cfg.writeReps {
 		b.probeSync("append-1")
 		for _, sub := range live(subs, false) {
 			err := b.round(sub.ad.Name, "append-1", "write", b.cfg.singles, round, func() error {
@@ -471,7 +485,7 @@ func (b *bench) measureAll(ctx context.Context, ads []Adapter) {
 			}
 		}
 	}
-	for round := range b.cfg.reps {
+	for round := range b.cfg.writeReps {
 		b.probeSync("append-64")
 		for _, sub := range live(subs, false) {
 			n := b.cfg.workers * b.cfg.perWorker
@@ -511,7 +525,7 @@ func (b *bench) measureAll(ctx context.Context, ads []Adapter) {
 			b.check(sub.ad.Name, op, fp)
 			rows[sub] = n
 		}
-		for round := range b.cfg.reps {
+		b.rounds(b.cfg.reps, func(round int) {
 			for _, sub := range live(subs, true) {
 				err := b.round(sub.ad.Name, op.id, "warm", rows[sub], round, func() error {
 					n, _, err := op.run(ctx, sub.s, false)
@@ -524,7 +538,7 @@ func (b *bench) measureAll(ctx context.Context, ads []Adapter) {
 					b.failStore(sub, fmt.Errorf("%s: %w", op.id, err))
 				}
 			}
-		}
+		})
 	}
 
 	// The same, cold.
@@ -541,7 +555,10 @@ func (b *bench) measureAll(ctx context.Context, ads []Adapter) {
 				r.note = "-cold-reps 0"
 			}
 		}
-		for round := range b.cfg.coldReps {
+		if b.cfg.coldReps == 0 {
+			continue
+		}
+		b.rounds(b.cfg.coldReps, func(round int) {
 			for _, sub := range live(subs, true) {
 				r := b.find(sub.ad.Name, op.id, "cold")
 				if r.note != "" {
@@ -551,7 +568,7 @@ func (b *bench) measureAll(ctx context.Context, ads []Adapter) {
 					b.failStore(sub, fmt.Errorf("%s cold: %w", op.id, err))
 				}
 			}
-		}
+		})
 	}
 
 	// (f) the export's memory, in a child process, with the store closed so
@@ -570,6 +587,19 @@ func (b *bench) measureAll(ctx context.Context, ads []Adapter) {
 		} else {
 			b.memory[sub.ad.Name] = m
 		}
+	}
+}
+
+// rounds runs the rounds of a read workload, each on every store in turn:
+// at least least rounds, then more while all its rounds so far have taken
+// less than -min-time, up to -max-reps. A cheap read so gets the rounds that
+// make its median steady, and a full export, which takes a minute a round,
+// only its fewest. Every store has the same rounds, so that each round's
+// ratio compares stores measured seconds apart.
+func (b *bench) rounds(least int, fn func(round int)) {
+	start := time.Now()
+	for round := 0; round < least || (round < b.cfg.maxReps && time.Since(start) < b.cfg.minTime); round++ {
+		fn(round)
 	}
 }
 

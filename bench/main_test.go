@@ -108,6 +108,9 @@ func TestParseFlags(t *testing.T) {
 		{"profile without a file", []string{"-profile", "boltstore/export/cold"}, 0, "go together"},
 		{"malformed profile pattern", []string{"-cpuprofile", "x", "-profile", "["}, 0, "syntax error"},
 		{"stray argument", []string{"1000"}, 0, "every setting is a flag"},
+		{"fewer most rounds than fewest", []string{"-reps", "5", "-max-reps", "4"}, 0, "-max-reps 4: must be at least -reps (5)"},
+		{"no write rounds", []string{"-write-reps", "0"}, 0, "-write-reps"},
+		{"negative min time", []string{"-min-time", "-1s"}, 0, "must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,6 +169,62 @@ func TestRatioComparesRatesWhateverTheRows(t *testing.T) {
 				t.Errorf("ratio = %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+func TestRatioPairsRounds(t *testing.T) {
+	secs := func(s ...float64) sample {
+		out := make(sample, len(s))
+		for i, v := range s {
+			out[i] = time.Duration(v * float64(time.Second))
+		}
+		return out
+	}
+	// The machine slowed in rounds 3 to 5, both stores alike: each round
+	// the store took half the baseline's time.
+	store := &result{op: "q", phase: "warm", rows: 10, times: secs(1, 1, 4, 4, 4)}
+	base := &result{op: "q", phase: "warm", rows: 10, times: secs(2, 2, 8, 8, 8)}
+	if got := ratio(store, base, false); math.Abs(got-0.5) > 1e-9 {
+		t.Errorf("paired latency ratio = %v, want 0.5, every round's", got)
+	}
+	if lo, hi := spread(store, base, false); math.Abs(lo-0.5) > 1e-9 || math.Abs(hi-0.5) > 1e-9 {
+		t.Errorf("paired spread = %v–%v, want 0.5–0.5", lo, hi)
+	}
+	if got := ratio(store, base, true); math.Abs(got-2) > 1e-9 {
+		t.Errorf("paired rate ratio = %v, want 2", got)
+	}
+	// A slow spell that tripled every time began in round 3, after the
+	// store's turn and before the baseline's: a ratio of medians would read
+	// 1 s against 6 s, 0.17; the rounds say 0.5 in all but the one that the
+	// spell split.
+	store.times = secs(1, 1, 1, 3, 3)
+	base.times = secs(2, 2, 6, 6, 6)
+	if got := ratio(store, base, false); math.Abs(got-0.5) > 1e-9 {
+		t.Errorf("paired latency ratio = %v, want 0.5, the median of 0.5, 0.5, 0.17, 0.5, 0.5", got)
+	}
+	if lo, hi := spread(store, base, false); math.Abs(lo-1.0/6) > 1e-9 || math.Abs(hi-0.5) > 1e-9 {
+		t.Errorf("paired spread = %v–%v, want 0.17–0.5", lo, hi)
+	}
+	// Different workloads or round counts cannot be paired: the ratio is
+	// of the medians, the spread from the extremes.
+	one := &result{op: "append-1", phase: "write", rows: 100, times: secs(1, 2, 4)}
+	many := &result{op: "append-64", phase: "write", rows: 100, times: secs(0.1, 0.2)}
+	if got := ratio(many, one, true); math.Abs(got-(100/0.15)/(100/2.0)) > 1e-9 {
+		t.Errorf("unpaired rate ratio = %v, want the ratio of medians %v", got, (100/0.15)/(100/2.0))
+	}
+	if lo, hi := spread(many, one, true); math.Abs(lo-5) > 1e-9 || math.Abs(hi-40) > 1e-9 {
+		t.Errorf("unpaired spread = %v–%v, want 5–40 (0.2 s against 1 s, 0.1 s against 4 s)", lo, hi)
+	}
+}
+
+func TestFmtRatioKeepsSmallRatiosApart(t *testing.T) {
+	for _, tt := range []struct {
+		r    float64
+		want string
+	}{{123.4, "123x"}, {15.04, "15.0x"}, {0.354, "0.35x"}, {0.1, "0.10x"}, {0.0349, "0.035x"}, {0.0441, "0.044x"}, {math.NaN(), "–"}} {
+		if got := fmtRatio(tt.r); got != tt.want {
+			t.Errorf("fmtRatio(%v) = %q, want %q", tt.r, got, tt.want)
+		}
 	}
 }
 

@@ -90,22 +90,21 @@ func (b *bench) probeSync(op string) {
 }
 
 // spread returns the lowest and the highest ratio of r to best over the
-// rounds both have, round by round: the stores ran each round one after
-// the other, so a round's ratio compares them under the same conditions.
-// It returns NaNs when either is missing or they have different rounds.
+// rounds. When they were measured in the same interleaved rounds, it is
+// round by round: the stores ran each round one after the other, so a
+// round's ratio compares them under the same conditions. Otherwise it is
+// the worst of r against the best of best and the reverse. It returns NaNs
+// when either is missing.
 func spread(r, best *result, rate bool) (lo, hi float64) {
-	if r == nil || best == nil || len(r.times) == 0 || len(r.times) != len(best.times) {
+	if r == nil || best == nil || len(r.times) == 0 || len(best.times) == 0 {
 		return math.NaN(), math.NaN()
 	}
-	lo, hi = math.Inf(1), math.Inf(-1)
-	for i := range r.times {
-		var x float64
+	if !paired(r, best) {
 		if rate {
-			x = r.rate(r.times[i]) / best.rate(best.times[i])
-		} else {
-			x = r.times[i].Seconds() / best.times[i].Seconds()
+			return r.rate(r.times.max()) / best.rate(best.times.min()), r.rate(r.times.min()) / best.rate(best.times.max())
 		}
-		lo, hi = min(lo, x), max(hi, x)
+		return r.times.min().Seconds() / best.times.max().Seconds(), r.times.max().Seconds() / best.times.min().Seconds()
 	}
-	return lo, hi
+	rs := roundRatios(r, best, rate)
+	return slices.Min(rs), slices.Max(rs)
 }

@@ -26,8 +26,8 @@ func (b *bench) header(ads []Adapter, genTime time.Duration) {
 	fmt.Fprintf(w, "The machine is shared with other builds and tests, so absolute figures are noisy: read the ratios, which compare stores measured in the same run on the same data.\n\n")
 	fmt.Fprintf(w, "Data: %s events (-seed %d, generated in %s): 365 days, %d users, %d configurations with versions, %d kinds, %d accounts (one the default \"\"), realistic actions and descriptions; IDs are ULIDs from a seeded source, so every run with the same -n and -seed has the same events.\n\n",
 		thousands(int64(c.n)), c.seed, genTime.Round(time.Millisecond), genUsers, genConfigurations, len(auditevents.Kinds()), len(genAccounts))
-	fmt.Fprintf(w, "Repetitions: batched ingest %d (each into a new store), single appends %d rounds of %d (one goroutine) and of %d×%d (%d goroutines, each appending every %[6]dth event of the round, so that the events in flight at once are close in time, as those of callers that stamp events when they happen), reads %d warm and %d cold. The stores are measured interleaved: each round of a workload runs on every store in turn before the next round begins, so that a slow minute of the shared disk hits every store alike. Tables give the median, the min and the max; a ratio compares medians, and the range after it is the lowest and highest of the ratios of the single rounds.\n\n",
-		c.ingestReps, c.reps, c.singles, c.workers, c.perWorker, c.workers, c.reps, c.coldReps)
+	fmt.Fprintf(w, "Repetitions: batched ingest %d (each into a new store), single appends %d rounds of %d (one goroutine) and of %d×%d (%d goroutines, each appending every %[6]dth event of the round, so that the events in flight at once are close in time, as those of callers that stamp events when they happen), reads at least %d warm and %d cold rounds, more up to %d while a read's rounds have taken less than %s. The stores are measured interleaved: each round of a workload runs on every store in turn before the next round begins, so that a slow minute of the shared disk hits every store alike. Tables give the median, the min and the max. A ratio is the median of the ratios of the single rounds, each comparing stores measured seconds apart (the ratio of the medians where the rounds cannot be paired, as for a store's 64 goroutines against its one); the range after it is the lowest and highest of those rounds' ratios.\n\n",
+		c.ingestReps, c.writeReps, c.singles, c.workers, c.perWorker, c.workers, c.reps, c.coldReps, c.maxReps, c.minTime)
 	fmt.Fprintf(w, "Stores:\n\n")
 	for _, ad := range ads {
 		fmt.Fprintf(w, "- %s", ad.Name)
@@ -128,17 +128,48 @@ func (b *bench) best(ads []Adapter, op, phase string, durable bool) *result {
 	return best
 }
 
-// ratio returns the store's median relative to the best baseline's: the
-// rate ratio (higher is better) when rate is set, else the time ratio
-// (lower is better). It is NaN when either is missing.
+// ratio returns the store's ratio to the best baseline: of rates (higher
+// is better) when rate is set, else of times (lower is better). When both
+// have the same rounds, measured interleaved, it is the median of the
+// rounds' ratios: a slow spell of the machine that slows both stores in one
+// round then cancels out, where a ratio of medians would compare a fast
+// round of one with a slow round of the other. Otherwise it is the ratio of
+// the medians. It is NaN when either is missing.
 func ratio(r, best *result, rate bool) float64 {
 	if r == nil || best == nil || len(r.times) == 0 || len(best.times) == 0 {
 		return math.NaN()
+	}
+	if paired(r, best) {
+		rs := roundRatios(r, best, rate)
+		slices.Sort(rs)
+		if n := len(rs); n%2 == 0 {
+			return (rs[n/2-1] + rs[n/2]) / 2
+		}
+		return rs[len(rs)/2]
 	}
 	if rate { // rows may differ, as between one goroutine's and 64's rounds
 		return r.rate(r.times.median()) / best.rate(best.times.median())
 	}
 	return r.times.median().Seconds() / best.times.median().Seconds()
+}
+
+// paired reports whether r and best were measured in the same interleaved
+// rounds, so that round i of one can be compared with round i of the other.
+func paired(r, best *result) bool {
+	return r.op == best.op && r.phase == best.phase && len(r.times) == len(best.times)
+}
+
+// roundRatios returns the ratio of r to best in each round.
+func roundRatios(r, best *result, rate bool) []float64 {
+	out := make([]float64, len(r.times))
+	for i := range r.times {
+		if rate {
+			out[i] = r.rate(r.times[i]) / best.rate(best.times[i])
+		} else {
+			out[i] = r.times[i].Seconds() / best.times[i].Seconds()
+		}
+	}
+	return out
 }
 
 func (b *bench) report(ads []Adapter) {
@@ -264,7 +295,7 @@ func (b *bench) sizeTable(ads []Adapter) {
 			bestName, bestSize = ad.Name, sz
 		}
 	}
-	events := int64(b.cfg.n + b.cfg.reps*(b.cfg.singles+b.cfg.workers*b.cfg.perWorker))
+	events := int64(b.cfg.n + b.cfg.writeReps*(b.cfg.singles+b.cfg.workers*b.cfg.perWorker))
 	fmt.Fprintf(w, "\n## (f) File size on disk\n\n%s events, after closing (SQLite's write-ahead log checkpointed into the database). Ratio to the smallest SQLite; lower is better.\n\n", thousands(events))
 	fmt.Fprintf(w, "| store | size | bytes/event | x best SQLite |\n|---|--:|--:|--:|\n")
 	for _, ad := range ads {
@@ -444,6 +475,8 @@ func fmtRatio(r float64) string {
 		return fmt.Sprintf("%.0fx", r)
 	case r >= 10:
 		return fmt.Sprintf("%.1fx", r)
+	case r < 0.1: // two decimals would move a small ratio by a quarter
+		return fmt.Sprintf("%.3fx", r)
 	}
 	return fmt.Sprintf("%.2fx", r)
 }
@@ -563,7 +596,7 @@ func (b *bench) logCostTable(ads []Adapter) {
 	}
 	w := b.out
 	fmt.Fprintf(w, "\n## (c') What the verifiable log costs batched ingest\n\n")
-	fmt.Fprintf(w, "Each store with its verifiable log (sequences, Merkle tree) against the same store without it, each ingesting all the events, 1,000 per Append, into a new store, %d rounds. Within a round the two alternate every %s events (each first in turn), so that both see the same seconds of the shared machine; a round's time of each is the sum of its Appends, the decoding of the generated events left out. The ratio is events per second with the log over without (higher is better), of the medians, then the range of the rounds' ratios. CPU is the process's user and system time of the Appends per event, and the log's CPU the median over rounds of the difference: process-wide, so the garbage collector's work for one store may land in the other's Appends, and on a loaded machine it is rough (a CPU profile attributes it better). Bytes are the pages in use per event after the last round.\n\n", b.cfg.ingestReps, thousands(logCostChunk))
+	fmt.Fprintf(w, "Each store with its verifiable log (sequences, Merkle tree) against the same store without it, each ingesting all the events, 1,000 per Append, into a new store, %d rounds. Within a round the two alternate every %s events (each first in turn), so that both see the same seconds of the shared machine; a round's time of each is the sum of its Appends, the decoding of the generated events left out. The ratio is events per second with the log over without (higher is better), the median of the rounds' ratios, then their range. CPU is the process's user and system time of the Appends per event, and the log's CPU the median over rounds of the difference: process-wide, so the garbage collector's work for one store may land in the other's Appends, and on a loaded machine it is rough (a CPU profile attributes it better). Bytes are the pages in use per event after the last round.\n\n", b.cfg.ingestReps, thousands(logCostChunk))
 	fmt.Fprintf(w, "| store | events/s with the log | without | x without | CPU µs/event with | without | the log's | bytes/event with | without | the log's |\n")
 	fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range costs {
