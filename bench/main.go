@@ -266,25 +266,29 @@ func (b *bench) fail(format string, args ...any) {
 
 // timed runs fn, round number round of a measurement, after a garbage
 // collection, and returns its duration less what fn spent outside the
-// measurement (b.untimed). When -profile names the measurement, its first
-// round runs under the CPU profiler; a warm read is then run again,
-// untimed, until the profile holds at least three seconds of it, so that a
-// query of a millisecond still leaves enough samples.
+// measurement (b.untimed), which it also prints on the progress line. When
+// -profile names the measurement, its first round runs under the CPU
+// profiler; a warm read is then run again, untimed, until the profile holds
+// at least three seconds of it, so that a query of a millisecond still
+// leaves enough samples.
 func (b *bench) timed(store, op, phase string, round int, fn func() error) (time.Duration, error) {
-	fmt.Fprintf(b.errOut, "bench: %s  %s %s %s round %d\n", time.Since(b.start).Round(time.Second), store, op, phase, round+1)
+	fmt.Fprintf(b.errOut, "bench: %s  %s %s %s round %d", time.Since(b.start).Round(time.Second), store, op, phase, round+1)
 	key := store + "/" + op + "/" + phase
 	profiling, err := b.profileFor(key, round)
 	if err != nil {
+		fmt.Fprintln(b.errOut)
 		return 0, err
 	}
 	runtime.GC()
 	b.untimed, b.untimedCPU = 0, 0
 	start, startCPU := time.Now(), cpuTime()
 	if err := fn(); err != nil {
+		fmt.Fprintf(b.errOut, ": %v\n", err)
 		return 0, err
 	}
 	d := time.Since(start) - b.untimed
 	b.lastCPU = cpuTime() - startCPU - b.untimedCPU
+	fmt.Fprintf(b.errOut, ": %s\n", dur(d))
 	if profiling && phase == "warm" {
 		extra := 0
 		for spent := d; spent < 3*time.Second; extra++ {

@@ -26,7 +26,7 @@ func (b *bench) header(ads []Adapter, genTime time.Duration) {
 	fmt.Fprintf(w, "The machine is shared with other builds and tests, so absolute figures are noisy: read the ratios, which compare stores measured in the same run on the same data.\n\n")
 	fmt.Fprintf(w, "Data: %s events (-seed %d, generated in %s): 365 days, %d users, %d configurations with versions, %d kinds, %d accounts (one the default \"\"), realistic actions and descriptions; IDs are ULIDs from a seeded source, so every run with the same -n and -seed has the same events.\n\n",
 		thousands(int64(c.n)), c.seed, genTime.Round(time.Millisecond), genUsers, genConfigurations, len(auditevents.Kinds()), len(genAccounts))
-	fmt.Fprintf(w, "Repetitions: batched ingest %d (each into a new store), single appends %d rounds of %d (one goroutine) and of %d×%d (%d goroutines, each appending every %[6]dth event of the round, so that the events in flight at once are close in time, as those of callers that stamp events when they happen), reads at least %d warm and %d cold rounds, more up to %d while a read's rounds have taken less than %s. The stores are measured interleaved: each round of a workload runs on every store in turn before the next round begins, so that a slow minute of the shared disk hits every store alike. Tables give the median, the min and the max. A ratio is the median of the ratios of the single rounds, each comparing stores measured seconds apart (the ratio of the medians where the rounds cannot be paired, as for a store's 64 goroutines against its one); the range after it is the lowest and highest of those rounds' ratios.\n\n",
+	fmt.Fprintf(w, "Repetitions: batched ingest %d (each into a new store), single appends %d rounds of %d (one goroutine) and of %d×%d (%d goroutines, each appending every %[6]dth event of the round, so that the events in flight at once are close in time, as those of callers that stamp events when they happen), reads at least %d warm and %d cold rounds, more up to %d while a read's rounds have taken less than %s. The stores are measured interleaved: each round of a workload runs on every store in turn before the next round begins, so that a slow minute of the shared disk hits every store alike. Tables give the median, the min and the max. A read's ratio is the median of the ratios of the single rounds, each comparing stores measured seconds apart. A write's rate is over all its rounds (every round's events over their summed time), so that work a store does every so many events (boltstore's sealing of its recent index entries every 8,192 events, SQLite's checkpoints) counts as often as it happens, which the counted rounds make the same in every run; its ratio compares those rates. The range after a ratio is the lowest and highest of the rounds' ratios (from the extremes where rounds cannot be paired, as a store's 64 goroutines against its one).\n\n",
 		c.ingestReps, c.writeReps, c.singles, c.workers, c.perWorker, c.workers, c.reps, c.coldReps, c.maxReps, c.minTime)
 	fmt.Fprintf(w, "Stores:\n\n")
 	for _, ad := range ads {
@@ -109,8 +109,9 @@ func (b *bench) find(store, op, phase string) *result {
 	return nil
 }
 
-// best returns the baseline with the lowest median time for op in phase,
-// among the durable baselines when durable is set.
+// best returns the baseline with the highest rate over all rounds for a
+// write, the lowest median time for a read, among the durable baselines
+// when durable is set.
 func (b *bench) best(ads []Adapter, op, phase string, durable bool) *result {
 	var best *result
 	for _, ad := range ads {
@@ -121,7 +122,8 @@ func (b *bench) best(ads []Adapter, op, phase string, durable bool) *result {
 		if r == nil || len(r.times) == 0 {
 			continue
 		}
-		if best == nil || r.times.median() < best.times.median() {
+		if best == nil || (phase == "write" && r.sustained() > best.sustained()) ||
+			(phase != "write" && r.times.median() < best.times.median()) {
 			best = r
 		}
 	}
@@ -129,15 +131,20 @@ func (b *bench) best(ads []Adapter, op, phase string, durable bool) *result {
 }
 
 // ratio returns the store's ratio to the best baseline: of rates (higher
-// is better) when rate is set, else of times (lower is better). When both
-// have the same rounds, measured interleaved, it is the median of the
-// rounds' ratios: a slow spell of the machine that slows both stores in one
-// round then cancels out, where a ratio of medians would compare a fast
-// round of one with a slow round of the other. Otherwise it is the ratio of
-// the medians. It is NaN when either is missing.
+// is better) when rate is set, else of times (lower is better). Between
+// writes it is the ratio of their sustained rates, over all rounds (see
+// sustained). Otherwise, when both have the same rounds, measured
+// interleaved, it is the median of the rounds' ratios: a slow spell of the
+// machine that slows both stores in one round then cancels out, where a
+// ratio of medians would compare a fast round of one with a slow round of
+// the other. Else it is the ratio of the medians. It is NaN when either is
+// missing.
 func ratio(r, best *result, rate bool) float64 {
 	if r == nil || best == nil || len(r.times) == 0 || len(best.times) == 0 {
 		return math.NaN()
+	}
+	if rate && r.phase == "write" && best.phase == "write" {
+		return r.sustained() / best.sustained()
 	}
 	if paired(r, best) {
 		rs := roundRatios(r, best, rate)
@@ -184,7 +191,7 @@ func (b *bench) report(ads []Adapter) {
 		if best != nil {
 			fmt.Fprintf(w, "Best baseline: %s. Ratios are events per second relative to it; higher is better.\n\n", best.store)
 		}
-		fmt.Fprintf(w, "| store | durable | events/s (median) | min | max | x %s |%s\n", against, extraHead)
+		fmt.Fprintf(w, "| store | durable | events/s (all rounds) | slowest round | fastest round | x %s |%s\n", against, extraHead)
 		fmt.Fprintf(w, "|---|---|--:|--:|--:|--:|%s\n", strings.Repeat("--:|", strings.Count(extraHead, "|")))
 		for _, ad := range ads {
 			r := b.find(ad.Name, op, "write")
@@ -192,7 +199,7 @@ func (b *bench) report(ads []Adapter) {
 				continue
 			}
 			row := fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", ad.Name, yesNo(ad.Durable),
-				rate(r.rate(r.times.median())), rate(r.rate(r.times.max())), rate(r.rate(r.times.min())), fmtSpread(r, best, true))
+				rate(r.sustained()), rate(r.rate(r.times.max())), rate(r.rate(r.times.min())), fmtSpread(r, best, true))
 			if extra != nil {
 				row += extra(ad, r)
 			}
@@ -596,12 +603,12 @@ func (b *bench) logCostTable(ads []Adapter) {
 	}
 	w := b.out
 	fmt.Fprintf(w, "\n## (c') What the verifiable log costs batched ingest\n\n")
-	fmt.Fprintf(w, "Each store with its verifiable log (sequences, Merkle tree) against the same store without it, each ingesting all the events, 1,000 per Append, into a new store, %d rounds. Within a round the two alternate every %s events (each first in turn), so that both see the same seconds of the shared machine; a round's time of each is the sum of its Appends, the decoding of the generated events left out. The ratio is events per second with the log over without (higher is better), the median of the rounds' ratios, then their range. CPU is the process's user and system time of the Appends per event, and the log's CPU the median over rounds of the difference: process-wide, so the garbage collector's work for one store may land in the other's Appends, and on a loaded machine it is rough (a CPU profile attributes it better). Bytes are the pages in use per event after the last round.\n\n", b.cfg.ingestReps, thousands(logCostChunk))
+	fmt.Fprintf(w, "Each store with its verifiable log (sequences, Merkle tree) against the same store without it, each ingesting all the events, 1,000 per Append, into a new store, %d rounds. Within a round the two alternate every %s events (each first in turn), so that both see the same seconds of the shared machine; a round's time of each is the sum of its Appends, the decoding of the generated events left out. The ratio is events per second with the log over without over all rounds (higher is better), then the range of the rounds' ratios. CPU is the process's user and system time of the Appends per event, and the log's CPU the median over rounds of the difference: process-wide, so the garbage collector's work for one store may land in the other's Appends, and on a loaded machine it is rough (a CPU profile attributes it better). Bytes are the pages in use per event after the last round.\n\n", b.cfg.ingestReps, thousands(logCostChunk))
 	fmt.Fprintf(w, "| store | events/s with the log | without | x without | CPU µs/event with | without | the log's | bytes/event with | without | the log's |\n")
 	fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range costs {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.store,
-			rate(c.with.rate(c.with.times.median())), rate(c.without.rate(c.without.times.median())), fmtSpread(c.with, c.without, true),
+			rate(c.with.sustained()), rate(c.without.sustained()), fmtSpread(c.with, c.without, true),
 			sig3(c.cpuWith), sig3(c.cpuWithout), sig3(c.cpu), sig3(c.bytesWith), sig3(c.bytesWithout), sig3(c.bytes))
 	}
 }
