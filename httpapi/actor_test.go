@@ -322,7 +322,7 @@ func FuzzActor(f *testing.F) {
 				// (leading zeros in IPv6, a mapped IPv4): check it parses
 				// from some piece of the header instead.
 				found := false
-				for _, piece := range strings.FieldsFunc(forwarded, func(r rune) bool { return strings.ContainsRune(",;=\"[] \t", r) }) {
+				for _, piece := range strings.FieldsFunc(forwarded, func(r rune) bool { return strings.ContainsRune(",;=\"[] \t\r\n", r) }) {
 					if p, err := netip.ParseAddr(piece); err == nil && p.WithZone("").Unmap() == ip {
 						found = true
 					}
