@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/auditevents/auditevents"
@@ -322,7 +323,7 @@ func FuzzActor(f *testing.F) {
 				// (leading zeros in IPv6, a mapped IPv4): check it parses
 				// from some piece of the header instead.
 				found := false
-				for _, piece := range strings.FieldsFunc(forwarded, func(r rune) bool { return strings.ContainsRune(",;=\"[] \t\r\n", r) }) {
+				for _, piece := range strings.FieldsFunc(forwarded, func(r rune) bool { return unicode.IsSpace(r) || strings.ContainsRune(",;=\"[]", r) }) {
 					if p, err := netip.ParseAddr(piece); err == nil && p.WithZone("").Unmap() == ip {
 						found = true
 					}
