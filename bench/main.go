@@ -559,9 +559,6 @@ func (b *bench) measureAll(ctx context.Context, ads []Adapter) {
 				r.note = "-cold-reps 0"
 			}
 		}
-		if b.cfg.coldReps == 0 {
-			continue
-		}
 		b.rounds(b.cfg.coldReps, func(round int) {
 			for _, sub := range live(subs, true) {
 				r := b.find(sub.ad.Name, op.id, "cold")
@@ -596,11 +593,15 @@ func (b *bench) measureAll(ctx context.Context, ads []Adapter) {
 
 // rounds runs the rounds of a read workload, each on every store in turn:
 // at least least rounds, then more while all its rounds so far have taken
-// less than -min-time, up to -max-reps. A cheap read so gets the rounds that
-// make its median steady, and a full export, which takes a minute a round,
-// only its fewest. Every store has the same rounds, so that each round's
-// ratio compares stores measured seconds apart.
+// less than -min-time, up to -max-reps; none when least is 0 (-cold-reps
+// 0). A cheap read so gets the rounds that make its median steady, and a
+// full export, which takes a minute a round, only its fewest. Every store
+// has the same rounds, so that each round's ratio compares stores measured
+// seconds apart.
 func (b *bench) rounds(least int, fn func(round int)) {
+	if least == 0 {
+		return
+	}
 	start := time.Now()
 	for round := 0; round < least || (round < b.cfg.maxReps && time.Since(start) < b.cfg.minTime); round++ {
 		fn(round)

@@ -12,16 +12,15 @@ import (
 // sample is the durations of the repetitions of one measurement.
 type sample []time.Duration
 
-func (s sample) sorted() sample {
-	c := slices.Clone(s)
-	slices.Sort(c)
-	return c
-}
-
 // median returns the median duration; the mean of the middle two for an
 // even count.
-func (s sample) median() time.Duration {
-	c := s.sorted()
+func (s sample) median() time.Duration { return median(s) }
+
+// median returns the median of xs, the mean of the middle two for an even
+// count, or 0 for none. It does not change xs.
+func median[T time.Duration | float64](xs []T) T {
+	c := slices.Clone(xs)
+	slices.Sort(c)
 	if len(c) == 0 {
 		return 0
 	}

@@ -147,14 +147,9 @@ func ratio(r, best *result, rate bool) float64 {
 		return r.sustained() / best.sustained()
 	}
 	if paired(r, best) {
-		rs := roundRatios(r, best, rate)
-		slices.Sort(rs)
-		if n := len(rs); n%2 == 0 {
-			return (rs[n/2-1] + rs[n/2]) / 2
-		}
-		return rs[len(rs)/2]
+		return median(roundRatios(r, best, rate))
 	}
-	if rate { // rows may differ, as between one goroutine's and 64's rounds
+	if rate {
 		return r.rate(r.times.median()) / best.rate(best.times.median())
 	}
 	return r.times.median().Seconds() / best.times.median().Seconds()
