@@ -565,11 +565,10 @@ func (b *bench) measureAll(ctx context.Context, ads []Adapter) {
 			}
 		}
 		// An untimed round first, as the warm reads have: the first cold
-		// read of a file in a while is slower than the next ones, for
-		// every store (the disk's own cache, below the page cache that
-		// the rounds drop), by up to 15x in two runs at 1,000,000 events
-		// (a one-user query, 3.81 s then 262 ms), and by how much
-		// depends on what the disk did before.
+		// read of a file in a while is the slowest for every store, by as
+		// much as the disk's own cache (below the page cache that the
+		// rounds drop) decides. At 1,000,000 events a one-user query took
+		// 3.81 s, then 262 ms.
 		cold := func(round int) {
 			for _, sub := range live(subs, true) {
 				r := b.find(sub.ad.Name, op.id, "cold")

@@ -195,7 +195,7 @@ func TestRatioComparesRatesWhateverTheRows(t *testing.T) {
 	}
 }
 
-func TestRatioOfPairedReadsIsOverAllRounds(t *testing.T) {
+func TestRatioPairsRounds(t *testing.T) {
 	secs := func(s ...float64) sample {
 		out := make(sample, len(s))
 		for i, v := range s {
@@ -216,21 +216,17 @@ func TestRatioOfPairedReadsIsOverAllRounds(t *testing.T) {
 	if got := ratio(store, base, true); math.Abs(got-2) > 1e-9 {
 		t.Errorf("paired rate ratio = %v, want 2", got)
 	}
-	// The baseline's rounds fall into two modes, 2 s and 4 s (a cold read
-	// that takes one more disk read in some rounds); the store's take 1 s.
-	// The ratio counts each mode as often as it happened: 5 s against 14
-	// s, where the median of the rounds' ratios would read 0.5 with two
-	// slow rounds of five and 0.25 with three.
-	store.times = secs(1, 1, 1, 1, 1)
-	base.times = secs(2, 4, 2, 4, 2)
-	if got := ratio(store, base, false); math.Abs(got-5.0/14) > 1e-9 {
-		t.Errorf("paired latency ratio = %v, want 5/14, over all rounds", got)
+	// A slow spell that tripled every time began in round 3, after the
+	// store's turn and before the baseline's: a ratio of medians would read
+	// 1 s against 6 s, 0.17; the rounds say 0.5 in all but the one that the
+	// spell split.
+	store.times = secs(1, 1, 1, 3, 3)
+	base.times = secs(2, 2, 6, 6, 6)
+	if got := ratio(store, base, false); math.Abs(got-0.5) > 1e-9 {
+		t.Errorf("paired latency ratio = %v, want 0.5, the median of 0.5, 0.5, 0.17, 0.5, 0.5", got)
 	}
-	if got := ratio(store, base, true); math.Abs(got-14.0/5) > 1e-9 {
-		t.Errorf("paired rate ratio = %v, want 14/5, over all rounds", got)
-	}
-	if lo, hi := spread(store, base, false); math.Abs(lo-0.25) > 1e-9 || math.Abs(hi-0.5) > 1e-9 {
-		t.Errorf("paired spread = %v–%v, want 0.25–0.5, the rounds' ratios", lo, hi)
+	if lo, hi := spread(store, base, false); math.Abs(lo-1.0/6) > 1e-9 || math.Abs(hi-0.5) > 1e-9 {
+		t.Errorf("paired spread = %v–%v, want 0.17–0.5", lo, hi)
 	}
 	// Reads with different round counts cannot be paired: the ratio is of
 	// the medians, the spread from the extremes.

@@ -12,10 +12,14 @@ import (
 // sample is the durations of the repetitions of one measurement.
 type sample []time.Duration
 
-// median returns the median duration, the mean of the middle two for an
-// even count, or 0 for none. It does not change s.
-func (s sample) median() time.Duration {
-	c := slices.Clone(s)
+// median returns the median duration; the mean of the middle two for an
+// even count.
+func (s sample) median() time.Duration { return median(s) }
+
+// median returns the median of xs, the mean of the middle two for an even
+// count, or 0 for none. It does not change xs.
+func median[T time.Duration | float64](xs []T) T {
+	c := slices.Clone(xs)
 	slices.Sort(c)
 	if len(c) == 0 {
 		return 0
@@ -24,15 +28,6 @@ func (s sample) median() time.Duration {
 		return c[len(c)/2]
 	}
 	return (c[len(c)/2-1] + c[len(c)/2]) / 2
-}
-
-// total returns the summed duration of the repetitions.
-func (s sample) total() time.Duration {
-	var t time.Duration
-	for _, d := range s {
-		t += d
-	}
-	return t
 }
 
 func (s sample) min() time.Duration { return slices.Min(s) }
@@ -68,7 +63,10 @@ func (r *result) rate(d time.Duration) float64 {
 // fell, the sum counts it as often as it happened. Write rounds are
 // counted, so it happens as often in every run.
 func (r *result) sustained() float64 {
-	total := r.times.total()
+	var total time.Duration
+	for _, d := range r.times {
+		total += d
+	}
 	if total <= 0 {
 		return 0
 	}

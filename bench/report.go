@@ -26,7 +26,7 @@ func (b *bench) header(ads []Adapter, genTime time.Duration) {
 	fmt.Fprintf(w, "The machine is shared with other builds and tests, so absolute figures are noisy: read the ratios, which compare stores measured in the same run on the same data.\n\n")
 	fmt.Fprintf(w, "Data: %s events (-seed %d, generated in %s): 365 days, %d users, %d configurations with versions, %d kinds, %d accounts (one the default \"\"), realistic actions and descriptions; IDs are ULIDs from a seeded source, so every run with the same -n and -seed has the same events.\n\n",
 		thousands(int64(c.n)), c.seed, genTime.Round(time.Millisecond), genUsers, genConfigurations, len(auditevents.Kinds()), len(genAccounts))
-	fmt.Fprintf(w, "Repetitions: batched ingest %d (each into a new store), single appends %d rounds of %d (one goroutine) and of %d×%d (%d goroutines, each appending every %[6]dth event of the round, so that the events in flight at once are close in time, as those of callers that stamp events when they happen), reads at least %d warm and %d cold rounds, each after an untimed one (the first cold read of a file in a while is slower than the next ones, for every store, by how much the disk's own cache decides), more up to %d while a read's rounds have taken less than %s. The stores are measured interleaved: each round of a workload runs on every store in turn before the next round begins, so that a slow minute of the shared disk hits every store alike. Tables give the median, the min and the max. A read's ratio compares the stores' times over all the rounds, so that a read whose rounds fall into two modes (a cold read that takes one more disk read in some rounds) counts each as often as it happened, where the median would jump from one to the other. A write's rate is over all its rounds (every round's events over their summed time), so that work a store does every so many events (boltstore's sealing of its recent index entries every 8,192 events, SQLite's checkpoints) counts as often as it happens, which the counted rounds make the same in every run; its ratio compares those rates. The range after a ratio is the lowest and highest of the rounds' ratios (from the extremes where rounds cannot be paired, as a store's 64 goroutines against its one).\n\n",
+	fmt.Fprintf(w, "Repetitions: batched ingest %d (each into a new store), single appends %d rounds of %d (one goroutine) and of %d×%d (%d goroutines, each appending every %[6]dth event of the round, so that the events in flight at once are close in time, as those of callers that stamp events when they happen), reads at least %d warm and %d cold rounds, each after an untimed one (the first cold read of a file in a while is slower than the next ones, for every store, by as much as the disk's own cache decides), more up to %d while a read's rounds have taken less than %s. The stores are measured interleaved: each round of a workload runs on every store in turn before the next round begins, so that a slow minute of the shared disk hits every store alike. Tables give the median, the min and the max. A read's ratio is the median of the ratios of the single rounds, each comparing stores measured seconds apart. A write's rate is over all its rounds (every round's events over their summed time), so that work a store does every so many events (boltstore's sealing of its recent index entries every 8,192 events, SQLite's checkpoints) counts as often as it happens, which the counted rounds make the same in every run; its ratio compares those rates. The range after a ratio is the lowest and highest of the rounds' ratios (from the extremes where rounds cannot be paired, as a store's 64 goroutines against its one).\n\n",
 		c.ingestReps, c.writeReps, c.singles, c.workers, c.perWorker, c.workers, c.reps, c.coldReps, c.maxReps, c.minTime)
 	fmt.Fprintf(w, "Stores:\n\n")
 	for _, ad := range ads {
@@ -110,9 +110,8 @@ func (b *bench) find(store, op, phase string) *result {
 }
 
 // best returns the baseline with the highest rate over all rounds for a
-// write, the lowest time over all rounds for a read, among the durable
-// baselines when durable is set. The stores of a workload have the same
-// rounds, so their totals compare.
+// write, the lowest median time for a read, among the durable baselines
+// when durable is set.
 func (b *bench) best(ads []Adapter, op, phase string, durable bool) *result {
 	var best *result
 	for _, ad := range ads {
@@ -124,7 +123,7 @@ func (b *bench) best(ads []Adapter, op, phase string, durable bool) *result {
 			continue
 		}
 		if best == nil || (phase == "write" && r.sustained() > best.sustained()) ||
-			(phase != "write" && r.times.total() < best.times.total()) {
+			(phase != "write" && r.times.median() < best.times.median()) {
 			best = r
 		}
 	}
@@ -134,14 +133,12 @@ func (b *bench) best(ads []Adapter, op, phase string, durable bool) *result {
 // ratio returns the store's ratio to the best baseline: of rates (higher
 // is better) when rate is set, else of times (lower is better). Between
 // writes it is the ratio of their sustained rates, over all rounds (see
-// sustained). Between reads measured in the same interleaved rounds it is
-// the ratio of their times over all those rounds: a slow spell of the
-// machine that slows both stores in a round weighs on both totals alike,
-// and a read whose rounds fall into two modes (a cold read that takes one
-// more disk read in some rounds than in others) counts each as often as it
-// happened, where a median would jump from one mode to the other as one
-// round changed. Else it is the ratio of the medians. It is NaN when
-// either is missing.
+// sustained). Otherwise, when both have the same rounds, measured
+// interleaved, it is the median of the rounds' ratios: a slow spell of the
+// machine that slows both stores in one round then cancels out, where a
+// ratio of medians would compare a fast round of one with a slow round of
+// the other. Else it is the ratio of the medians. It is NaN when either is
+// missing.
 func ratio(r, best *result, rate bool) float64 {
 	if r == nil || best == nil || len(r.times) == 0 || len(best.times) == 0 {
 		return math.NaN()
@@ -150,10 +147,7 @@ func ratio(r, best *result, rate bool) float64 {
 		return r.sustained() / best.sustained()
 	}
 	if paired(r, best) {
-		if rate {
-			return r.sustained() / best.sustained()
-		}
-		return r.times.total().Seconds() / best.times.total().Seconds()
+		return median(roundRatios(r, best, rate))
 	}
 	if rate {
 		return r.rate(r.times.median()) / best.rate(best.times.median())
