@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"iter"
 	"math"
 	"slices"
@@ -114,6 +115,43 @@ func TestColdReadsBeginWithAnUntimedRound(t *testing.T) {
 	}
 	if want := []string{"untimed round", "round 1", "round 2"}; !slices.Equal(rounds, want) {
 		t.Errorf("cold rounds of %s's one-user query: %q, want %q", sqlite.Name, rounds, want)
+	}
+}
+
+// The untimed cold round reads cold, as a timed one does, and adds
+// nothing to the read's result.
+func TestUntimedColdRoundIsNotRecorded(t *testing.T) {
+	ctx := context.Background()
+	sqlite := sqliteAdapters()[0]
+	dir := t.TempDir()
+	s, err := sqlite.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := newGenerator(1).Events(200)
+	if err := s.Append(ctx, data...); err != nil {
+		t.Fatal(err)
+	}
+	op := readOps(data)[0]
+	n, _, err := op.run(ctx, s, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{errOut: io.Discard, stillCached: map[string]int64{}, cachedOf: map[string]int64{}}
+	sub := &subject{ad: sqlite, s: s, dir: dir}
+	defer func() { sub.s.Close() }()
+	r := &result{store: sqlite.Name, op: op.id, phase: "cold", rows: n}
+	if err := b.coldRound(ctx, sub, op, r, warmUp); err != nil {
+		t.Fatalf("untimed cold round: %v", err)
+	}
+	if len(r.times) != 0 || len(r.readBytes) != 0 {
+		t.Errorf("after the untimed round the result holds %d times and %d read sizes, want none", len(r.times), len(r.readBytes))
+	}
+	if err := b.coldRound(ctx, sub, op, r, 0); err != nil {
+		t.Fatalf("cold round 1: %v", err)
+	}
+	if len(r.times) != 1 || len(r.readBytes) != 1 {
+		t.Errorf("after round 1 the result holds %d times and %d read sizes, want 1 each", len(r.times), len(r.readBytes))
 	}
 }
 
